@@ -1,0 +1,355 @@
+"""TOML config -> frozen dataclasses, every key checked once, up front.
+
+Each mistake is reported as one line naming the file, the key and the fix, e.g.
+``ConfigError: config.toml: [promise] first_reply_within = "8x" is not a duration; write e.g. 30m,
+8h or 2d``. Nothing connects to a server here; passwords are only looked up when a connection
+needs one (``resolve_password``), so ``threads`` works without them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal, NoReturn, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from inbox_agent.core.business_time import Calendar, Duration, parse_duration
+from inbox_agent.core.promises import PromisePolicy
+from inbox_agent.errors import ConfigError
+
+Security = Literal["tls", "starttls", "none"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_CONFIG = Path("config.toml")
+_MISSING: Any = object()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How to reach and log in to one IMAP or SMTP server."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password_env: str | None = None
+    password_command: str | None = None
+    timeout_seconds: float = 30.0
+    folder: str = "INBOX"
+    sent_folder: str | None = None
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """One support mailbox the agent looks after."""
+
+    name: str
+    address: str
+    display_name: str
+    staff: frozenset[str]
+    imap: ServerSettings
+    smtp: ServerSettings
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Where the agent keeps its data and templates, and how often it polls."""
+
+    data_dir: Path
+    templates_dir: Path
+    poll_interval_seconds: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated config."""
+
+    source: Path
+    agent: AgentSettings
+    calendar: Calendar
+    promise: PromisePolicy
+    mailboxes: tuple[MailboxSettings, ...]
+
+    def mailbox(self, name: str) -> MailboxSettings:
+        """The mailbox called ``name``."""
+        for mailbox in self.mailboxes:
+            if mailbox.name == name:
+                return mailbox
+        raise ConfigError(f"{self.source}: no [[mailbox]] named {name!r}")
+
+
+def config_path(explicit: str | None) -> Path:
+    """``--config``, else ``$INBOX_AGENT_CONFIG``, else ``./config.toml``."""
+    return Path(explicit or os.environ.get("INBOX_AGENT_CONFIG") or DEFAULT_CONFIG)
+
+
+def load(path: Path) -> Settings:
+    """Read and validate the config file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; copy config.example.toml there, or pass --config PATH"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check permissions") from exc
+    return parse(text, path)
+
+
+def parse(text: str, source: Path) -> Settings:
+    """Validate config ``text``; ``source`` names it in errors and anchors relative paths."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc}); fix the syntax there") from exc
+    root = _Section(data, source, "")
+    base = source.parent
+    agent = _agent(root.section("agent"), base)
+    calendar = _calendar(root.section("business_hours"))
+    promise = _promise(root.section("promise"))
+    mailboxes = tuple(_mailbox(s) for s in root.sections("mailbox"))
+    root.finish()
+    if not mailboxes:
+        raise ConfigError(f"{source}: no [[mailbox]]; add one (see config.example.toml)")
+    _unique([m.name for m in mailboxes], source, "name")
+    return Settings(source, agent, calendar, promise, mailboxes)
+
+
+def resolve_password(server: ServerSettings, where: str) -> str:
+    """The password from ``password_env`` or ``password_command``."""
+    if server.password_env:
+        value = os.environ.get(server.password_env)
+        if value is None:
+            raise ConfigError(
+                f"{where}: environment variable {server.password_env} is not set; "
+                "export it or use password_command"
+            )
+        return value
+    if server.password_command:
+        return _run_password_command(server.password_command, where)
+    raise ConfigError(f"{where}: no password_env or password_command; set one of them")
+
+
+def _run_password_command(command: str, where: str) -> str:
+    try:
+        done = subprocess.run(  # noqa: S602 - the operator's own command, like git's credential helpers
+            command, shell=True, capture_output=True, text=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"{where}: password_command took over 30 s; check it") from None
+    if done.returncode != 0:
+        raise ConfigError(
+            f"{where}: password_command exited {done.returncode}; run it by hand to see why"
+        )
+    return done.stdout.rstrip("\n")
+
+
+def _agent(section: _Section, base: Path) -> AgentSettings:
+    agent = AgentSettings(
+        data_dir=base / section.get("data_dir", str, "var/inbox-agent"),
+        templates_dir=base / section.get("templates_dir", str, "templates"),
+        poll_interval_seconds=section.get("poll_interval_seconds", int, 60),
+    )
+    if agent.poll_interval_seconds < 1:
+        section.fail("poll_interval_seconds", "must be at least 1")
+    section.finish()
+    return agent
+
+
+def _calendar(section: _Section) -> Calendar:
+    zone = section.get("timezone", str, "UTC")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        section.fail("timezone", f"{zone!r} is not an IANA time zone; write e.g. Europe/London")
+    days = section.get("days", list, ["mon", "tue", "wed", "thu", "fri"])
+    opens = section.get("start", str, "09:00")
+    closes = section.get("end", str, "17:30")
+    holidays = section.get("holidays", list, [])
+    calendar_args = {
+        "timezone": tz,
+        "open_days": frozenset(_weekday(section, d) for d in days),
+        "opens": _clock(section, "start", opens),
+        "closes": _clock(section, "end", closes),
+        "holidays": frozenset(_holiday(section, h) for h in holidays),
+    }
+    section.finish()
+    try:
+        return Calendar(**calendar_args)
+    except ValueError as exc:
+        raise ConfigError(f"{section.where()}: {exc}") from exc
+
+
+def _promise(section: _Section) -> PromisePolicy:
+    duration = section.duration
+    promise = PromisePolicy(
+        first_reply_within=duration("first_reply_within", "8h"),
+        follow_up_before=duration("follow_up_before", "1h"),
+        extend_by=duration("extend_by", "8h"),
+        max_follow_ups=section.get("max_follow_ups", int, 2),
+        escalate_to=_optional_address(section, "escalate_to"),
+        skip_older_than=duration("skip_older_than", "2d"),
+    )
+    if promise.max_follow_ups < 0:
+        section.fail("max_follow_ups", "must be 0 or more")
+    section.finish()
+    return promise
+
+
+def _mailbox(section: _Section) -> MailboxSettings:
+    address = _address(section, "address", section.get("address", str))
+    name = section.get("name", str, address.split("@")[0])
+    staff = section.get("staff", list, [])
+    mailbox = MailboxSettings(
+        name=name,
+        address=address,
+        display_name=section.get("display_name", str, ""),
+        staff=frozenset(_address(section, "staff", s) for s in staff),
+        imap=_server(section.section("imap"), "imap"),
+        smtp=_server(section.section("smtp"), "smtp"),
+    )
+    section.finish()
+    return mailbox
+
+
+_DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
+                  ("smtp", "tls"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
+
+
+def _server(section: _Section, kind: str) -> ServerSettings:
+    security = section.get("security", str, "tls")
+    if security not in ("tls", "starttls", "none"):
+        section.fail("security", f"{security!r} is not one of tls, starttls, none")
+    if "password" in section.data:
+        section.fail("password", "plain passwords are not read from the file; "
+                     "use password_env or password_command")
+    server = ServerSettings(
+        host=section.get("host", str),
+        port=section.get("port", int, _DEFAULT_PORTS[(kind, security)]),
+        security=cast(Security, security),
+        username=section.get("username", str),
+        password_env=section.get("password_env", str, None),
+        password_command=section.get("password_command", str, None),
+        timeout_seconds=float(section.get("timeout_seconds", (int, float), 30)),
+        folder=section.get("folder", str, "INBOX") if kind == "imap" else "INBOX",
+        sent_folder=section.get("sent_folder", str, None) if kind == "imap" else None,
+    )
+    if not server.password_env and not server.password_command:
+        section.fail("password_env", "missing; name the environment variable holding the "
+                     "password, or set password_command")
+    if not 0 < server.port < 65536:
+        section.fail("port", f"{server.port} is not a TCP port")
+    section.finish()
+    return server
+
+
+def _weekday(section: _Section, day: object) -> int:
+    text = str(day).strip().lower()[:3]
+    if text not in WEEKDAYS:
+        section.fail("days", f"{day!r} is not a weekday; write mon, tue, ... sun")
+    return WEEKDAYS.index(text)
+
+
+def _clock(section: _Section, key: str, text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        section.fail(key, f"{text!r} is not a time of day; write e.g. 09:00")
+
+
+def _holiday(section: _Section, value: object) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        section.fail("holidays", f"{value!r} is not a date; write e.g. 2026-12-25")
+
+
+def _address(section: _Section, key: str, value: object) -> str:
+    text = str(value).strip()
+    local, _, domain = text.partition("@")
+    if not local or "." not in domain or any(c.isspace() for c in text):
+        section.fail(key, f"{value!r} is not an email address")
+    return text.lower()
+
+
+def _optional_address(section: _Section, key: str) -> str | None:
+    value = section.get(key, str, None)
+    return None if value is None else _address(section, key, value)
+
+
+def _unique(names: list[str], source: Path, key: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"{source}: two [[mailbox]] with {key} = {name!r}; names must differ")
+        seen.add(name)
+
+
+class _Section:
+    """A TOML table that remembers where it is, so errors can name the key."""
+
+    def __init__(self, data: dict[str, Any], source: Path, path: str) -> None:
+        self.data = data
+        self.source = source
+        self.path = path
+        self._read: set[str] = set()
+
+    def where(self, key: str | None = None) -> str:
+        label = " ".join(part for part in (self.path, key) if part)
+        return f"{self.source}: {label}" if label else str(self.source)
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise ConfigError(f"{self.where(key)} {problem}")
+
+    def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = _MISSING) -> T:
+        self._read.add(key)
+        if key not in self.data:
+            if default is _MISSING:
+                self.fail(key, "is missing; add it (see config.example.toml)")
+            return cast(T, default)
+        value = self.data[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            names = kind.__name__ if isinstance(kind, type) else "number"
+            self.fail(key, f"= {value!r} should be a {_KIND_WORDS.get(names, names)}")
+        return cast(T, value)
+
+    def duration(self, key: str, default: str) -> Duration:
+        text = self.get(key, str, default)
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            self.fail(key, f"= {text!r}: {exc}")
+
+    def section(self, key: str) -> _Section:
+        value = self.get(key, dict, {})
+        if self.path.startswith("[[mailbox]]"):
+            return _Section(value, self.source, f"[mailbox.{key}] of {self.path}")
+        return _Section(value, self.source, f"[{key}]")
+
+    def sections(self, key: str) -> list[_Section]:
+        value = self.get(key, list, [])
+        out = []
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.fail(key, "must be written as [[mailbox]] tables")
+            out.append(_Section(item, self.source, f"[[{key}]] #{index + 1}"))
+        return out
+
+    def finish(self) -> None:
+        """Refuse keys nobody read: a typo must not be silently ignored."""
+        for key in self.data:
+            if key not in self._read:
+                close = difflib.get_close_matches(key, self._read, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else "; remove it"
+                raise ConfigError(f"{self.where(key)} is not a known key{hint}")
+
+
+_KIND_WORDS = {"str": "string in quotes", "int": "whole number", "list": "list [...]",
+               "dict": "table", "number": "number"}

@@ -1,0 +1,147 @@
+"""Which conversation a message belongs to, and the records a conversation keeps.
+
+A message joins a conversation when, in this order:
+
+1. one of the Message-IDs it answers (In-Reply-To, then References from the nearest back) is
+   already filed in a conversation: the customer's, staff's, or one the agent sent itself;
+2. its subject carries a conversation token ``[#K7Q2]`` that exists.
+
+Otherwise it starts a new conversation. Tokens are derived from the first message's key, so the
+same mailbox replayed gives the same tokens, and are checked against the tokens taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from inbox_agent.core.lifecycle import Status
+from inbox_agent.core.message import InboundEmail
+
+# No 0/O, 1/I/L, U: a token read aloud over the phone or copied by hand stays unambiguous.
+TOKEN_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # noqa: S105 - not a password
+TOKEN_LENGTH = 4
+_TOKEN_IN_SUBJECT = re.compile(r"\[#([2-9A-HJ-NP-TV-Z]{4,8})\]")
+
+
+class Role(StrEnum):
+    """Who wrote a message filed in a conversation."""
+
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    AGENT = "agent"
+    MACHINE = "machine"
+
+
+@dataclass
+class FiledMessage:
+    """A message as it is kept in a conversation."""
+
+    key: str
+    message_id: str | None
+    role: Role
+    arrived_at: datetime
+    sender: str | None
+    subject: str
+    folder: str
+    note: str = ""  # why it was not answered, for machine mail and old mail
+
+
+@dataclass
+class Promise:
+    """One moment the customer was told they would hear from a person by."""
+
+    made_at: datetime
+    due: datetime
+    reason: str  # "acknowledgement", "follow-up", "customer wrote again", ...
+    settled_at: datetime | None = None
+    kept: bool | None = None  # None while running; True when staff replied in time
+
+
+@dataclass
+class SentMail:
+    """A mail the agent decided to send in this conversation (the outbox has its state)."""
+
+    message_id: str
+    kind: str  # "acknowledgement", ...
+    to: str
+    created_at: datetime
+
+
+@dataclass
+class Conversation:
+    """A customer's conversation with the support mailbox."""
+
+    id: str
+    mailbox: str
+    customer: str
+    customer_name: str
+    subject: str
+    created_at: datetime
+    status: Status = Status.NEW
+    customer_utc_offset_minutes: int | None = None
+    messages: list[FiledMessage] = field(default_factory=list)
+    promises: list[Promise] = field(default_factory=list)
+    sent: list[SentMail] = field(default_factory=list)
+
+    @property
+    def promised_by(self) -> datetime | None:
+        """The running promise's moment, if a promise is running."""
+        running = self.running_promise
+        return running.due if running else None
+
+    @property
+    def running_promise(self) -> Promise | None:
+        """The promise not yet settled, if any."""
+        if self.promises and self.promises[-1].settled_at is None:
+            return self.promises[-1]
+        return None
+
+    @property
+    def message_ids(self) -> list[str]:
+        """Message-IDs of everything filed here: customer's, staff's and the agent's own."""
+        ids = [m.message_id for m in self.messages if m.message_id]
+        ids += [s.message_id for s in self.sent]
+        return list(dict.fromkeys(ids))
+
+    def last_customer_message(self) -> FiledMessage | None:
+        """The customer's most recent message, the one a reply answers."""
+        customer = [m for m in self.messages if m.role is Role.CUSTOMER]
+        return customer[-1] if customer else None
+
+
+def find_conversation(
+    email: InboundEmail, by_message_id: Mapping[str, str], tokens: Container[str]
+) -> str | None:
+    """The id of the conversation ``email`` belongs to, or None for a new one."""
+    for ref in email.thread_ids:
+        if ref in by_message_id:
+            return by_message_id[ref]
+    for token in _TOKEN_IN_SUBJECT.findall(email.subject.upper()):
+        if token in tokens:
+            return str(token)
+    return None
+
+
+def new_token(seed: str, taken: Container[str]) -> str:
+    """A short token for a new conversation, derived from ``seed`` and not in ``taken``."""
+    for attempt in range(10_000):
+        length = TOKEN_LENGTH + attempt // 1_000  # grow when the short space is crowded
+        digest = hashlib.sha256(f"{attempt}:{seed}".encode()).digest()
+        token = "".join(TOKEN_ALPHABET[b % len(TOKEN_ALPHABET)] for b in digest[:length])
+        if token not in taken:
+            return token
+    raise RuntimeError("no free conversation token after 10,000 attempts")
+
+
+def subject_with_token(subject: str, token: str) -> str:
+    """``[#K7Q2] Re: subject``: the token first, one ``Re:``, no token twice."""
+    stripped = _TOKEN_IN_SUBJECT.sub("", subject).strip()
+    base = stripped or "(no subject)"
+    if not re.match(r"(?i)^(re|aw|sv|antw)\s*:", base):
+        base = f"Re: {base}"
+    return f"[#{token}] {base}"

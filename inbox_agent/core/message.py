@@ -1,0 +1,231 @@
+"""Raw bytes from the mail server -> :class:`InboundEmail`. Never raises.
+
+Mail comes from the outside world, so anything may be wrong with it: no headers, a charset that
+does not exist, an encoded-word that does not decode, a MIME tree that ends half way. Each header
+and each part is read on its own; whatever cannot be read is recorded in ``defects`` and left
+empty, so one bad header never hides the rest of the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+MAX_TEXT_CHARS = 20_000
+_MSGID = re.compile(r"<[^<>\s]+>")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class InboundEmail:
+    """One message as the agent sees it: the headers it decides on and a text excerpt."""
+
+    sha256: str
+    arrived_at: datetime
+    message_id: str | None = None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    subject: str = ""
+    from_address: str | None = None
+    from_name: str = ""
+    reply_to: str | None = None
+    to_addresses: tuple[str, ...] = ()
+    cc_addresses: tuple[str, ...] = ()
+    date: datetime | None = None
+    content_type: str = "text/plain"
+    part_types: tuple[str, ...] = ()
+    content_language: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+    size: int = 0
+    defects: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> str:
+        """What makes two deliveries the same message: the Message-ID, else the content hash."""
+        return self.message_id or f"sha256:{self.sha256}"
+
+    @property
+    def customer_address(self) -> str | None:
+        """Where a reply goes: Reply-To where present, else From."""
+        return self.reply_to or self.from_address
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this message refers to, nearest first (In-Reply-To, then References)."""
+        seen: dict[str, None] = {}
+        for ref in (*self.in_reply_to, *reversed(self.references)):
+            seen.setdefault(ref, None)
+        return tuple(seen)
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key == wanted), None)
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a header (case-insensitive)."""
+        wanted = name.lower()
+        return [value for key, value in self.headers if key == wanted]
+
+
+def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
+    """Parse a message from the server. Never raises; problems land in ``defects``."""
+    digest = hashlib.sha256(raw).hexdigest()
+    defects: list[str] = []
+    try:
+        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+    except Exception as exc:  # noqa: BLE001 - the parser must never take the agent down
+        return InboundEmail(sha256=digest, arrived_at=arrived_at, size=len(raw),
+                            defects=(f"unparseable: {exc!r}",))
+    if not raw.strip():
+        defects.append("empty message")
+    headers = _read_headers(msg, defects)
+    firsts: dict[str, str] = {}
+    for name, value in headers:
+        firsts.setdefault(name, value)
+    first = firsts.get
+    from_name, from_address = _first_address(first("from"), defects, "From")
+    _, reply_to = _first_address(first("reply-to"), defects, "Reply-To")
+    return InboundEmail(
+        sha256=digest,
+        arrived_at=arrived_at,
+        message_id=_single_msgid(first("message-id")),
+        in_reply_to=_msgids(first("in-reply-to")),
+        references=_msgids(first("references")),
+        subject=one_line(first("subject") or ""),
+        from_address=from_address,
+        from_name=from_name,
+        reply_to=reply_to,
+        to_addresses=_all_addresses(headers, "to"),
+        cc_addresses=_all_addresses(headers, "cc"),
+        date=_date(first("date"), defects),
+        content_type=_content_type(msg, defects),
+        part_types=tuple(_part_types(msg, defects)),
+        content_language=_language(first("content-language")),
+        headers=tuple(headers),
+        text=_plain_text(raw, defects),
+        size=len(raw),
+        defects=tuple(defects + [f"MIME: {type(d).__name__}" for d in msg.defects]),
+    )
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace, CR and LF included, to single spaces (header injection guard)."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def normalise_address(address: str | None) -> str | None:
+    """Lower-case an address for comparison; None for anything that is not an address."""
+    if not address or "@" not in address:
+        return None
+    return address.strip().strip("<>").lower()
+
+
+def _read_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    for name, value in msg.raw_items():
+        headers.append((name.lower(), _decode_header(name, value, defects)))
+    return headers
+
+
+def _decode_header(name: str, value: object, defects: list[str]) -> str:
+    text = value if isinstance(value, str) else str(value)
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:  # noqa: BLE001 - unknown charset or broken encoded-word: keep raw text
+        defects.append(f"undecodable {name} header")
+        return text.encode("ascii", "replace").decode("ascii")
+
+
+def _first_address(value: str | None, defects: list[str], label: str) -> tuple[str, str | None]:
+    if not value:
+        return "", None
+    try:
+        pairs = getaddresses([value])
+    except Exception:  # noqa: BLE001 - malformed address lists are common in the wild
+        defects.append(f"unreadable {label}")
+        return "", None
+    for name, address in pairs:
+        normal = normalise_address(address)
+        if normal:
+            return one_line(name), normal
+    return "", None
+
+
+def _all_addresses(headers: list[tuple[str, str]], name: str) -> tuple[str, ...]:
+    values = [value for key, value in headers if key == name]
+    try:
+        pairs = getaddresses(values)
+    except Exception:  # noqa: BLE001
+        return ()
+    return tuple(a for _, addr in pairs if (a := normalise_address(addr)))
+
+
+def _single_msgid(value: str | None) -> str | None:
+    ids = _msgids(value)
+    return ids[0] if ids else None
+
+
+def _msgids(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(_MSGID.findall(value))
+
+
+def _date(value: str | None, defects: list[str]) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        defects.append("unreadable Date")
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _language(value: str | None) -> str | None:
+    if not value:
+        return None
+    first = value.split(",")[0].strip().lower()
+    return first or None
+
+
+def _content_type(msg: Message, defects: list[str]) -> str:
+    try:
+        return msg.get_content_type()
+    except Exception:  # noqa: BLE001 - a broken Content-Type reads as plain text (RFC 2045)
+        defects.append("unreadable Content-Type")
+        return "text/plain"
+
+
+def _part_types(msg: Message, defects: list[str]) -> Iterator[str]:
+    try:
+        for part in msg.walk():
+            yield part.get_content_type()
+    except Exception:  # noqa: BLE001
+        defects.append("unreadable MIME tree")
+
+
+def _plain_text(raw: bytes, defects: list[str]) -> str:
+    """The first text/plain part (else text/html), decoded; empty when there is none."""
+    try:
+        modern = BytesParser(policy=policy.default).parsebytes(raw)
+        if not isinstance(modern, EmailMessage):
+            return ""
+        body = modern.get_body(preferencelist=("plain", "html"))
+        if body is None:
+            return ""
+        content = body.get_content()
+    except Exception:  # noqa: BLE001 - bad charset, bad transfer encoding, broken multipart
+        defects.append("unreadable body")
+        return ""
+    return content[:MAX_TEXT_CHARS] if isinstance(content, str) else ""

@@ -1,0 +1,106 @@
+"""For one incoming message: where it is filed and what it means for its conversation.
+
+The checklist, in order (after GNU Mailman's reply bot: decide *before* anything is sent):
+
+1. Seen before (same Message-ID, or same bytes where there is none)? Then it is already filed.
+2. Written by a machine (``machine_mail``)? File it with the reason, never answer it.
+3. Written by staff? It answers the conversation it belongs to.
+4. No address to answer? File it with the reason.
+5. Otherwise a customer wrote: into their conversation, or a new one. Mail that was already
+   older than ``skip_older_than`` when first seen is filed without an acknowledgement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from inbox_agent.core.business_time import Calendar
+from inbox_agent.core.conversations import Role, find_conversation
+from inbox_agent.core.lifecycle import Event
+from inbox_agent.core.machine_mail import Identity, classify
+from inbox_agent.core.message import InboundEmail
+from inbox_agent.core.promises import PromisePolicy, too_old_to_acknowledge
+
+
+class Outcome(StrEnum):
+    """Where a message goes."""
+
+    DUPLICATE = "duplicate"  # filed already: nothing to do
+    SKIPPED = "skipped"  # filed outside any conversation, with a reason
+    JOINED = "joined"  # filed into an existing conversation
+    STARTED = "started"  # starts a new conversation
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one incoming message."""
+
+    outcome: Outcome
+    role: Role
+    conversation_id: str | None = None
+    event: Event | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What triage needs to know about the mailbox and what is already filed."""
+
+    identity: Identity
+    staff: frozenset[str]
+    by_message_id: Mapping[str, str]  # filed Message-ID (or content key) -> conversation id
+    tokens: Container[str]
+    known_keys: Container[str]  # every message key filed, in or out of conversations
+    calendar: Calendar
+    policy: PromisePolicy
+
+
+def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
+    """Decide where ``email`` is filed and which lifecycle event it is."""
+    if email.key in context.known_keys:
+        return Decision(Outcome.DUPLICATE, Role.CUSTOMER, note="already filed")
+    conversation_id = find_conversation(email, context.by_message_id, context.tokens)
+    not_a_customer = _not_from_a_customer(email, context, conversation_id)
+    if not_a_customer is not None:
+        return not_a_customer
+    event = _customer_event(email, context, now)
+    if conversation_id is None:
+        return Decision(Outcome.STARTED, Role.CUSTOMER, None, event, _event_note(event))
+    return Decision(Outcome.JOINED, Role.CUSTOMER, conversation_id, event, _event_note(event))
+
+
+def _not_from_a_customer(
+    email: InboundEmail, context: Context, conversation_id: str | None
+) -> Decision | None:
+    """Where machine mail, staff mail and unanswerable mail is filed; None for a customer's."""
+    verdict = classify(email, context.identity)
+    if verdict is not None:
+        role = Role.AGENT if verdict.rule == "own-message" else Role.MACHINE
+        return _file(conversation_id, role, None, f"not answered: {verdict.reason}")
+    if email.from_address in context.staff:
+        if conversation_id is None:
+            return _file(None, Role.STAFF, None, "staff mail outside any conversation")
+        return _file(conversation_id, Role.STAFF, Event.STAFF_REPLIED, "")
+    if email.customer_address is None:
+        return _file(conversation_id, Role.CUSTOMER, None, "no sender address to answer")
+    return None
+
+
+def _customer_event(email: InboundEmail, context: Context, now: datetime) -> Event:
+    if too_old_to_acknowledge(email.arrived_at, now, context.calendar, context.policy):
+        return Event.CUSTOMER_WROTE_LONG_AGO
+    return Event.CUSTOMER_WROTE
+
+
+def _event_note(event: Event) -> str:
+    if event is Event.CUSTOMER_WROTE_LONG_AGO:
+        return "not acknowledged: already older than skip_older_than when first seen"
+    return ""
+
+
+def _file(conversation_id: str | None, role: Role, event: Event | None, note: str) -> Decision:
+    outcome = Outcome.SKIPPED if conversation_id is None else Outcome.JOINED
+    return Decision(outcome, role, conversation_id, event, note)

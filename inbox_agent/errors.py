@@ -1,0 +1,92 @@
+"""Every error inbox-agent raises on purpose, in one tree.
+
+    InboxAgentError                  root: the CLI prints these as one line and exits 1
+    ├── OperatorError                something the person running the agent can fix
+    │   ├── ConfigError              the config file: which file, which key, what to write
+    │   ├── TemplateError            a template: file:line and the mistake
+    │   └── StoreError               the data directory
+    │       ├── StoreLockedError     another inbox-agent owns this data_dir
+    │       └── StoreCorruptError    the database cannot be read; it is left untouched
+    └── RemoteError                  a server or the outside world misbehaved
+        ├── MailboxError             IMAP
+        │   ├── MailboxLoginError    the server refused the login
+        │   └── MailboxConnectionError   could not connect, or the connection dropped
+        └── SendError                SMTP
+            ├── TemporarySendError   4xx, refused connection, timeout: retry later
+            │   └── SendLoginError   the relay refused the login: kept until it is fixed
+            └── PermanentSendError   5xx, or a recipient refused: do not retry
+
+Library exceptions (imaplib, imapclient, aiosmtplib, OSError) are translated into these at the
+adapter boundary, with the original kept as ``__cause__``. Malformed mail is never an error: the
+parser files it with the reason (see ``core.message``).
+"""
+
+from __future__ import annotations
+
+
+class InboxAgentError(Exception):
+    """Root of every error inbox-agent raises on purpose."""
+
+    def one_line(self) -> str:
+        """The message the CLI prints: ``ErrorType: what happened; what to do``."""
+        return f"{type(self).__name__}: {self}"
+
+
+class OperatorError(InboxAgentError):
+    """A mistake the operator can fix: config, templates, data directory."""
+
+
+class ConfigError(OperatorError):
+    """The config file is missing a key, has a wrong value, or cannot be read."""
+
+
+class TemplateError(OperatorError):
+    """A template does not compile or does not render with the data it is given."""
+
+
+class StoreError(OperatorError):
+    """The data directory cannot be used."""
+
+
+class StoreLockedError(StoreError):
+    """Another inbox-agent process owns the data directory."""
+
+
+class StoreCorruptError(StoreError):
+    """The database file exists but cannot be read; it is kept as it is."""
+
+
+class RemoteError(InboxAgentError):
+    """A server misbehaved or could not be reached."""
+
+
+class MailboxError(RemoteError):
+    """Talking to the IMAP server failed."""
+
+
+class MailboxLoginError(MailboxError):
+    """The IMAP server refused the username or password."""
+
+
+class MailboxConnectionError(MailboxError, ConnectionError):
+    """The IMAP server could not be reached or dropped the connection."""
+
+
+class SendError(RemoteError):
+    """Sending over SMTP failed."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TemporarySendError(SendError):
+    """SMTP failed in a way that may pass: try again later."""
+
+
+class SendLoginError(TemporarySendError):
+    """The SMTP relay refused the login; mail waits in the outbox until that is fixed."""
+
+
+class PermanentSendError(SendError):
+    """SMTP refused the message or a recipient for good: do not retry."""

@@ -1,0 +1,83 @@
+"""The parser turns any bytes into an InboundEmail and never raises."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from inbox_agent.core.message import one_line, parse
+
+ARRIVED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+
+
+def test_reply_to_is_the_customer_address_when_present() -> None:
+    """Replies go to Reply-To, else From (lower-cased)."""
+    email = parse(b"From: Ana <Ana@Customer.example>\r\nReply-To: help@customer.example\r\n"
+                  b"\r\nhi", ARRIVED)
+    assert email.from_address == "ana@customer.example"
+    assert email.from_name == "Ana"
+    assert email.customer_address == "help@customer.example"
+
+
+def test_from_is_the_customer_address_without_reply_to() -> None:
+    """Without Reply-To the customer is the From address."""
+    email = parse(b"From: Ana <ana@customer.example>\r\n\r\nhi", ARRIVED)
+    assert email.customer_address == "ana@customer.example"
+
+
+def test_encoded_subject_is_decoded_and_one_line() -> None:
+    """RFC 2047 words are decoded; folded or injected line breaks become spaces."""
+    email = parse(b"Subject: =?utf-8?q?Caf=C3=A9_order?=\r\n\tsecond line\r\n\r\nx", ARRIVED)
+    assert email.subject == "Café order second line"
+
+
+def test_unknown_charset_in_a_header_is_a_defect_not_a_crash() -> None:
+    """A charset that does not exist leaves readable text and a recorded defect."""
+    email = parse(b"Subject: =?x-no-such-charset?q?abc?=\r\nFrom: a@b.example\r\n\r\nx", ARRIVED)
+    assert email.from_address == "a@b.example"
+    assert isinstance(email.subject, str)
+
+
+def test_empty_message_is_filed_with_a_defect() -> None:
+    """Zero bytes still give an InboundEmail, keyed by content hash."""
+    email = parse(b"", ARRIVED)
+    assert email.message_id is None
+    assert email.key.startswith("sha256:")
+    assert "empty message" in email.defects
+
+
+def test_without_message_id_the_key_is_the_content_hash() -> None:
+    """Two deliveries of the same bytes share a key; different bytes do not."""
+    one = parse(b"From: a@b.example\r\n\r\nx", ARRIVED)
+    assert one.key == parse(b"From: a@b.example\r\n\r\nx", ARRIVED).key
+    assert one.key != parse(b"From: a@b.example\r\n\r\ny", ARRIVED).key
+
+
+def test_arrival_is_the_server_time_not_the_date_header() -> None:
+    """arrived_at is what the server says; a forged Date is kept apart."""
+    email = parse(b"Date: Mon, 1 Jan 2001 00:00:00 +0000\r\n\r\nx", ARRIVED)
+    assert email.arrived_at == ARRIVED
+    assert email.date is not None
+    assert email.date.year == 2001
+
+
+def test_thread_ids_put_in_reply_to_first_then_nearest_reference() -> None:
+    """In-Reply-To first, then References from the last back, without repeats."""
+    email = parse(b"In-Reply-To: <c@x>\r\nReferences: <a@x> <b@x> <c@x>\r\n\r\n", ARRIVED)
+    assert email.thread_ids == ("<c@x>", "<b@x>", "<a@x>")
+
+
+def test_one_line_collapses_cr_lf() -> None:
+    """CR and LF never survive into a header value."""
+    assert one_line("a\r\nBcc: x@y\n b") == "a Bcc: x@y b"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+def test_every_corpus_file_parses_without_raising() -> None:
+    """All real-world files, malformed ones included, give an InboundEmail."""
+    files = sorted(CORPUS.rglob("*.eml"))
+    assert len(files) > 900
+    for path in files:
+        email = parse(path.read_bytes(), ARRIVED)
+        assert email.sha256
