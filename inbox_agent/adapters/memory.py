@@ -1,0 +1,92 @@
+"""In-memory stand-ins for the mail server, shipped with the package.
+
+Used by ``inbox-agent demo`` (no account or server needed), by ``run --dry-run`` (the mailer
+records instead of sending) and by tests of the app that are about decisions, not the wire.
+They keep the same contract as the real adapters, including UIDVALIDITY and chunking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from inbox_agent.adapters.base import FETCH_CHUNK, FetchedMessage, FolderBatch
+
+
+@dataclass
+class _Folder:
+    uidvalidity: int = 1
+    next_uid: int = 1
+    messages: list[FetchedMessage] = field(default_factory=list)
+
+
+class MemoryMailbox:
+    """An IMAP mailbox in memory: deliver mail into folders, the agent reads it."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, _Folder] = {}
+        self.opened = 0
+
+    def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX") -> int:
+        """Put a message in ``folder`` as the server would; returns its UID."""
+        box = self.folders.setdefault(folder, _Folder())
+        uid = box.next_uid
+        box.next_uid += 1
+        box.messages.append(FetchedMessage(uid, arrived_at, raw))
+        return uid
+
+    def renumber(self, folder: str = "INBOX") -> None:
+        """Give ``folder`` a new UIDVALIDITY and new UIDs, as a restored mailbox would."""
+        box = self.folders.setdefault(folder, _Folder())
+        old = box.messages
+        self.folders[folder] = _Folder(uidvalidity=box.uidvalidity + 1)
+        for message in old:
+            self.deliver(message.raw, message.arrived_at, folder)
+
+    async def open(self) -> None:
+        """Nothing to connect to."""
+        self.opened += 1
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def fetch_new(
+        self, folder: str, uidvalidity: int | None, last_uid: int
+    ) -> AsyncIterator[FolderBatch]:
+        """New messages of ``folder`` in chunks; all of them if UIDVALIDITY changed."""
+        box = self.folders.setdefault(folder, _Folder())
+        if uidvalidity is not None and uidvalidity != box.uidvalidity:
+            last_uid = 0
+        new = [m for m in box.messages if m.uid > last_uid]
+        for start in range(0, len(new), FETCH_CHUNK):
+            yield FolderBatch(folder, box.uidvalidity, new[start:start + FETCH_CHUNK])
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """One mail handed to the memory mailer."""
+
+    sender: str
+    recipients: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        """The mail parsed back, for reading its headers and text."""
+        parsed = message_from_bytes(self.raw, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+class MemoryMailer:
+    """An SMTP relay in memory that records what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentRecord] = []
+
+    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+        """Record the mail."""
+        self.sent.append(SentRecord(sender, list(recipients), raw))

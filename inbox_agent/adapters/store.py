@@ -1,0 +1,364 @@
+"""The database: TinyDB in one JSON file, written atomically, owned by one process.
+
+Measured (DESIGN.md): TinyDB rewrites the whole file on every write, in place, and two writers
+corrupt it. So here:
+
+- ``AtomicJSONStorage`` writes a temp file, fsyncs it and ``os.replace``s it over the old one: a
+  crash leaves either the old file or the new one, never half of each.
+- ``CommitOnFlush`` holds writes in memory until ``commit()``: one write per commit, however
+  many messages a cycle filed.
+- A lock file (``flock``) makes sure only one daemon owns a data_dir. Read-only commands
+  (``threads``, ``thread``) read the last committed file without the lock.
+- Only the event loop touches the store; IMAP work happens in worker threads that return data.
+
+The in-memory model is the source of truth during a cycle; ``commit()`` writes the tables that
+changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.middlewares import CachingMiddleware
+from tinydb.storages import Storage
+
+from inbox_agent.core.conversations import (
+    Conversation,
+    FiledMessage,
+    Promise,
+    Role,
+    SentMail,
+)
+from inbox_agent.core.lifecycle import Status
+from inbox_agent.errors import StoreCorruptError, StoreLockedError
+
+DB_FILE = "inbox-agent.json"
+LOCK_FILE = "inbox-agent.lock"
+SCHEMA_VERSION = 1
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that replaces the file atomically and never overwrites what it can't read."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        if not text.strip():
+            raise StoreCorruptError(_corrupt_message(self.path, "the file is empty"))
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise StoreCorruptError(_corrupt_message(self.path, f"not valid JSON ({exc})")) from exc
+        if not isinstance(data, dict):
+            raise StoreCorruptError(_corrupt_message(self.path, "not a TinyDB file"))
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False, separators=(",", ":"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+
+    def close(self) -> None:
+        """Nothing stays open between writes."""
+
+
+class CommitOnFlush(CachingMiddleware):
+    """Keep every write in memory until ``flush()``: one file write per commit."""
+
+    WRITE_CACHE_SIZE = 2**62
+
+
+@dataclass
+class Checkpoint:
+    """How far a folder has been read: the UIDVALIDITY and the last UID filed."""
+
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass
+class OutboxEntry:
+    """A mail the agent has decided to send, recorded before it is sent."""
+
+    message_id: str
+    conversation_id: str
+    mailbox: str
+    kind: str
+    to: str
+    raw: bytes
+    created_at: datetime
+    state: str = "pending"  # pending -> sent | failed
+    attempts: int = 0
+    sent_at: datetime | None = None
+    last_error: str = ""
+
+
+@dataclass
+class SkippedMessage:
+    """Mail filed outside any conversation (machine mail, stray staff mail), with the reason."""
+
+    key: str
+    mailbox: str
+    message: FiledMessage
+
+
+@dataclass
+class Ledger:
+    """Everything the agent knows, in memory."""
+
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    skipped: list[SkippedMessage] = field(default_factory=list)
+    outbox: dict[str, OutboxEntry] = field(default_factory=dict)
+    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+
+    def by_message_id(self) -> dict[str, str]:
+        """Every filed message key and sent Message-ID -> its conversation id."""
+        index: dict[str, str] = {}
+        for conversation in self.conversations.values():
+            for message in conversation.messages:
+                index[message.key] = conversation.id
+            for sent in conversation.sent:
+                index[sent.message_id] = conversation.id
+        return index
+
+    def known_keys(self) -> set[str]:
+        """Keys of every message filed anywhere."""
+        keys = {s.key for s in self.skipped}
+        for conversation in self.conversations.values():
+            keys.update(m.key for m in conversation.messages)
+        return keys
+
+    def sent_message_ids(self) -> set[str]:
+        """Message-IDs of every mail the agent has made."""
+        return set(self.outbox)
+
+
+class Store:
+    """The agent's database in ``data_dir``: open it, change the ledger, commit."""
+
+    def __init__(self, data_dir: Path, *, read_only: bool = False, dry_run: bool = False) -> None:
+        self.data_dir = data_dir
+        self.read_only = read_only
+        self.dry_run = dry_run  # load and take the lock, but never write: run --dry-run
+        self._lock_handle: Any = None
+        self._db: TinyDB | None = None
+        self._writes: CommitOnFlush | None = None
+        self.ledger = Ledger()
+
+    def open(self) -> Store:
+        """Take the lock (unless read-only) and load the ledger."""
+        if not self.read_only:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_handle = _take_lock(self.data_dir / LOCK_FILE)
+        path = self.data_dir / DB_FILE
+        if self.read_only and not path.exists():
+            return self
+        self._writes = CommitOnFlush(AtomicJSONStorage)  # type: ignore[no-untyped-call]
+        try:
+            self._db = TinyDB(str(path), storage=self._writes)
+            self.ledger = _load(self._db)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Release the lock. Uncommitted changes are dropped on purpose."""
+        self._db = None
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def commit(self) -> None:
+        """Write the whole ledger in one atomic file replace."""
+        if self.dry_run:
+            return
+        if self.read_only or self._db is None or self._writes is None:
+            raise RuntimeError("commit on a store that is not open for writing")
+        _dump(self._db, self.ledger)
+        self._writes.flush()  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _take_lock(path: Path) -> Any:
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise StoreLockedError(
+            f"{path.parent}: in use by inbox-agent (pid {owner}); stop it first, "
+            "or give this one another data_dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _corrupt_message(path: Path, why: str) -> str:
+    return (f"{path}: {why}; the file was left as it is. Restore it from {path.name}.bak or a "
+            "backup, or move it aside to start empty")
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _load(db: TinyDB) -> Ledger:
+    ledger = Ledger()
+    for doc in db.table("conversations").all():
+        conversation = conversation_from_doc(doc)
+        ledger.conversations[conversation.id] = conversation
+    ledger.skipped = [_skipped_from_doc(d) for d in db.table("skipped").all()]
+    for doc in db.table("outbox").all():
+        entry = _outbox_from_doc(doc)
+        ledger.outbox[entry.message_id] = entry
+    for doc in db.table("checkpoints").all():
+        ledger.checkpoints[doc["folder_key"]] = Checkpoint(doc["uidvalidity"], doc["last_uid"])
+    return ledger
+
+
+def _dump(db: TinyDB, ledger: Ledger) -> None:
+    tables = {
+        "meta": [{"schema": SCHEMA_VERSION}],
+        "conversations": [conversation_to_doc(c) for c in ledger.conversations.values()],
+        "skipped": [_skipped_to_doc(s) for s in ledger.skipped],
+        "outbox": [_outbox_to_doc(e) for e in ledger.outbox.values()],
+        "checkpoints": [
+            {"folder_key": key, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid}
+            for key, c in ledger.checkpoints.items()
+        ],
+    }
+    for name, docs in tables.items():
+        table = db.table(name)
+        table.truncate()
+        table.insert_multiple(docs)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def conversation_to_doc(c: Conversation) -> dict[str, Any]:
+    """A conversation as JSON-ready data (also what ``thread --json`` builds on)."""
+    return {
+        "id": c.id, "mailbox": c.mailbox, "customer": c.customer,
+        "customer_name": c.customer_name, "subject": c.subject, "status": c.status.value,
+        "created_at": _iso(c.created_at),
+        "customer_utc_offset_minutes": c.customer_utc_offset_minutes,
+        "messages": [_message_to_doc(m) for m in c.messages],
+        "promises": [
+            {"made_at": _iso(p.made_at), "due": _iso(p.due), "reason": p.reason,
+             "settled_at": _iso(p.settled_at), "kept": p.kept}
+            for p in c.promises
+        ],
+        "sent": [
+            {"message_id": s.message_id, "kind": s.kind, "to": s.to,
+             "created_at": _iso(s.created_at)}
+            for s in c.sent
+        ],
+    }
+
+
+def conversation_from_doc(d: dict[str, Any]) -> Conversation:
+    """The inverse of ``conversation_to_doc``."""
+    return Conversation(
+        id=d["id"], mailbox=d["mailbox"], customer=d["customer"],
+        customer_name=d["customer_name"], subject=d["subject"], status=Status(d["status"]),
+        created_at=_at(d["created_at"]),
+        customer_utc_offset_minutes=d.get("customer_utc_offset_minutes"),
+        messages=[_message_from_doc(m) for m in d["messages"]],
+        promises=[
+            Promise(made_at=_at(p["made_at"]), due=_at(p["due"]), reason=p["reason"],
+                    settled_at=_when(p["settled_at"]), kept=p["kept"])
+            for p in d["promises"]
+        ],
+        sent=[
+            SentMail(message_id=s["message_id"], kind=s["kind"], to=s["to"],
+                     created_at=_at(s["created_at"]))
+            for s in d["sent"]
+        ],
+    )
+
+
+def _message_to_doc(m: FiledMessage) -> dict[str, Any]:
+    return {"key": m.key, "message_id": m.message_id, "role": m.role.value,
+            "arrived_at": _iso(m.arrived_at), "sender": m.sender, "subject": m.subject,
+            "folder": m.folder, "note": m.note}
+
+
+def _message_from_doc(d: dict[str, Any]) -> FiledMessage:
+    return FiledMessage(key=d["key"], message_id=d["message_id"], role=Role(d["role"]),
+                        arrived_at=_at(d["arrived_at"]), sender=d["sender"],
+                        subject=d["subject"], folder=d["folder"], note=d["note"])
+
+
+def _skipped_to_doc(s: SkippedMessage) -> dict[str, Any]:
+    return {"key": s.key, "mailbox": s.mailbox, "message": _message_to_doc(s.message)}
+
+
+def _skipped_from_doc(d: dict[str, Any]) -> SkippedMessage:
+    return SkippedMessage(d["key"], d["mailbox"], _message_from_doc(d["message"]))
+
+
+def _outbox_to_doc(e: OutboxEntry) -> dict[str, Any]:
+    return {"message_id": e.message_id, "conversation_id": e.conversation_id,
+            "mailbox": e.mailbox, "kind": e.kind, "to": e.to,
+            "raw": base64.b64encode(e.raw).decode("ascii"), "created_at": _iso(e.created_at),
+            "state": e.state, "attempts": e.attempts, "sent_at": _iso(e.sent_at),
+            "last_error": e.last_error}
+
+
+def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
+    return OutboxEntry(message_id=d["message_id"], conversation_id=d["conversation_id"],
+                       mailbox=d["mailbox"], kind=d["kind"], to=d["to"],
+                       raw=base64.b64decode(d["raw"]), created_at=_at(d["created_at"]),
+                       state=d["state"], attempts=d["attempts"], sent_at=_when(d["sent_at"]),
+                       last_error=d["last_error"])
+
+
+def iter_pending(ledger: Ledger) -> Iterator[OutboxEntry]:
+    """Outbox entries still to send, oldest first."""
+    pending = [e for e in ledger.outbox.values() if e.state == "pending"]
+    yield from sorted(pending, key=lambda e: e.created_at)

@@ -1,0 +1,100 @@
+"""The TinyDB store: atomic commits, one owner, a corrupt file left untouched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from inbox_agent.adapters.store import DB_FILE, Checkpoint, OutboxEntry, Store
+from inbox_agent.core.conversations import Conversation, FiledMessage, Promise, Role
+from inbox_agent.core.lifecycle import Status
+from inbox_agent.errors import StoreCorruptError, StoreLockedError
+
+NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
+
+
+def _conversation() -> Conversation:
+    return Conversation(
+        id="K7Q2", mailbox="support", customer="ana@customer.example", customer_name="Ana",
+        subject="Invoice", created_at=NOW, status=Status.WAITING, customer_utc_offset_minutes=60,
+        messages=[FiledMessage("<m1@x>", "<m1@x>", Role.CUSTOMER, NOW, "ana@customer.example",
+                               "Invoice", "INBOX")],
+        promises=[Promise(made_at=NOW, due=NOW.replace(hour=17), reason="first reply")],
+    )
+
+
+def test_a_commit_survives_a_reopen(tmp_path: Path) -> None:
+    """Everything committed is there, equal, after closing and opening again."""
+    with Store(tmp_path) as store:
+        store.ledger.conversations["K7Q2"] = _conversation()
+        store.ledger.checkpoints["support/INBOX"] = Checkpoint(uidvalidity=7, last_uid=42)
+        store.ledger.outbox["<a@x>"] = OutboxEntry("<a@x>", "K7Q2", "support",
+                                                   "acknowledgement", "ana@customer.example",
+                                                   b"raw \xe9 bytes", NOW)
+        store.commit()
+    with Store(tmp_path) as store:
+        assert store.ledger.conversations["K7Q2"] == _conversation()
+        assert store.ledger.checkpoints["support/INBOX"] == Checkpoint(7, 42)
+        assert store.ledger.outbox["<a@x>"].raw == b"raw \xe9 bytes"
+
+
+def test_uncommitted_changes_are_not_written(tmp_path: Path) -> None:
+    """Nothing reaches the disk until commit(): one write per commit."""
+    with Store(tmp_path) as store:
+        store.ledger.conversations["K7Q2"] = _conversation()
+    with Store(tmp_path) as store:
+        assert store.ledger.conversations == {}
+
+
+def test_commit_replaces_the_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    """The file is replaced whole (a new inode), and no .tmp is left behind."""
+    with Store(tmp_path) as store:
+        store.commit()
+        first = (tmp_path / DB_FILE).stat().st_ino
+        store.ledger.conversations["K7Q2"] = _conversation()
+        store.commit()
+        assert (tmp_path / DB_FILE).stat().st_ino != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DB_FILE, "inbox-agent.lock"]
+    assert json.loads((tmp_path / DB_FILE).read_text())["conversations"]
+
+
+def test_a_second_owner_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    """Another process holding the data_dir stops this one, naming its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from pathlib import Path; from inbox_agent.adapters.store import "
+         "Store; s = Store(Path(sys.argv[1])).open(); print('ready', flush=True); "
+         "time.sleep(30)", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=f"pid {holder.pid}"):
+            Store(tmp_path).open()
+    finally:
+        holder.kill()
+        holder.wait()
+    Store(tmp_path).open().close()  # free again once the owner is gone
+
+
+@pytest.mark.parametrize("content", ["", '{"conversations": {"1": {"id": "K7', "[]"])
+def test_a_corrupt_file_is_refused_and_left_untouched(tmp_path: Path, content: str) -> None:
+    """An unreadable database stops the agent with a clear message; the bytes stay as they are."""
+    path = tmp_path / DB_FILE
+    path.write_text(content)
+    with pytest.raises(StoreCorruptError, match="left as it is"):
+        Store(tmp_path).open()
+    assert path.read_text() == content
+
+
+def test_read_only_readers_need_no_lock(tmp_path: Path) -> None:
+    """threads/thread read the committed file beside a running owner."""
+    with Store(tmp_path) as owner:
+        owner.ledger.conversations["K7Q2"] = _conversation()
+        owner.commit()
+        reader = Store(tmp_path, read_only=True).open()
+        assert list(reader.ledger.conversations) == ["K7Q2"]
