@@ -26,6 +26,7 @@ Security = Literal["tls", "starttls", "none"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_CONFIG = Path("config.toml")
 _MISSING: Any = object()
+MAX_DURATION_MINUTES = 260 * 24 * 60  # about a year of business days: a typo, not a promise
 T = TypeVar("T")
 
 
@@ -171,16 +172,13 @@ def _calendar(section: _Section) -> Calendar:
     opens = section.get("start", str, "09:00")
     closes = section.get("end", str, "17:30")
     holidays = section.get("holidays", list, [])
-    calendar_args = {
-        "timezone": tz,
-        "open_days": frozenset(_weekday(section, d) for d in days),
-        "opens": _clock(section, "start", opens),
-        "closes": _clock(section, "end", closes),
-        "holidays": frozenset(_holiday(section, h) for h in holidays),
-    }
+    open_days = frozenset(_weekday(section, d) for d in days)
+    start, end = _clock(section, "start", opens), _clock(section, "end", closes)
+    closed_dates = frozenset(_holiday(section, h) for h in holidays)
     section.finish()
     try:
-        return Calendar(**calendar_args)
+        return Calendar(timezone=tz, open_days=open_days, opens=start, closes=end,
+                        holidays=closed_dates)
     except ValueError as exc:
         raise ConfigError(f"{section.where()}: {exc}") from exc
 
@@ -323,9 +321,12 @@ class _Section:
     def duration(self, key: str, default: str) -> Duration:
         text = self.get(key, str, default)
         try:
-            return parse_duration(text)
+            duration = parse_duration(text)
         except ValueError as exc:
-            self.fail(key, f"= {text!r}: {exc}")
+            self.fail(key, str(exc))
+        if duration.days * 24 * 60 + duration.minutes > MAX_DURATION_MINUTES:
+            self.fail(key, f"= {text!r} is longer than a year of business time; shorten it")
+        return duration
 
     def section(self, key: str) -> _Section:
         value = self.get(key, dict, {})

@@ -20,6 +20,10 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 MAX_TEXT_CHARS = 20_000
+# A subject or name is quoted back to the customer and shown to staff; past these lengths it is
+# noise (or an attack on the reply's size), so it is cut with an ellipsis.
+MAX_SUBJECT_CHARS = 250
+MAX_NAME_CHARS = 120
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SPACES = re.compile(r"\s+")
 
@@ -101,7 +105,7 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
         message_id=_single_msgid(first("message-id")),
         in_reply_to=_msgids(first("in-reply-to")),
         references=_msgids(first("references")),
-        subject=one_line(first("subject") or ""),
+        subject=_capped(one_line(first("subject") or ""), MAX_SUBJECT_CHARS),
         from_address=from_address,
         from_name=from_name,
         reply_to=reply_to,
@@ -123,6 +127,10 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def normalise_address(address: str | None) -> str | None:
     """Lower-case an address for comparison; None for anything that is not an address."""
     if not address or "@" not in address:
@@ -138,12 +146,26 @@ def _read_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
 
 
 def _decode_header(name: str, value: object, defects: list[str]) -> str:
-    text = value if isinstance(value, str) else str(value)
+    text = _valid_text(value if isinstance(value, str) else str(value), name, defects)
     try:
-        return str(make_header(decode_header(text)))
+        return _valid_text(str(make_header(decode_header(text))), name, defects)
     except Exception:  # noqa: BLE001 - unknown charset or broken encoded-word: keep raw text
         defects.append(f"undecodable {name} header")
-        return text.encode("ascii", "replace").decode("ascii")
+        return text
+
+
+def _valid_text(text: str, where: str, defects: list[str]) -> str:
+    """Text that can be encoded again: raw 8-bit bytes read as UTF-8, else replaced.
+
+    The compat32 parser keeps undecodable 8-bit header bytes as lone surrogates; left in, they
+    would break the first ``encode()`` downstream (a reply's subject, the JSON database).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        defects.append(f"8-bit {where} not in UTF-8")
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
 
 
 def _first_address(value: str | None, defects: list[str], label: str) -> tuple[str, str | None]:
@@ -157,7 +179,7 @@ def _first_address(value: str | None, defects: list[str], label: str) -> tuple[s
     for name, address in pairs:
         normal = normalise_address(address)
         if normal:
-            return one_line(name), normal
+            return _capped(one_line(name), MAX_NAME_CHARS), normal
     return "", None
 
 
@@ -228,4 +250,6 @@ def _plain_text(raw: bytes, defects: list[str]) -> str:
     except Exception:  # noqa: BLE001 - bad charset, bad transfer encoding, broken multipart
         defects.append("unreadable body")
         return ""
-    return content[:MAX_TEXT_CHARS] if isinstance(content, str) else ""
+    if not isinstance(content, str):
+        return ""
+    return _valid_text(content[:MAX_TEXT_CHARS], "body", defects)

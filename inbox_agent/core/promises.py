@@ -8,7 +8,7 @@ closed counts from the next opening (``business_time`` does that).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from inbox_agent.core.business_time import Calendar, Duration, add_business_time
 
@@ -26,8 +26,12 @@ class PromisePolicy:
 
 
 def first_reply_due(arrived_at: datetime, calendar: Calendar, policy: PromisePolicy) -> datetime:
-    """When a person will have replied to a message that arrived at ``arrived_at``."""
-    return add_business_time(calendar, arrived_at, policy.first_reply_within)
+    """When a person will have replied to a message that arrived at ``arrived_at``.
+
+    Rounded up to the whole minute: the customer is told minutes, and the moment kept must be
+    the moment told, never a few seconds earlier.
+    """
+    return _whole_minute(add_business_time(calendar, arrived_at, policy.first_reply_within))
 
 
 def too_old_to_acknowledge(
@@ -39,4 +43,13 @@ def too_old_to_acknowledge(
     hundreds of customers about a promise for mail they sent weeks ago would do more harm than
     good; staff see it as ``open``.
     """
-    return add_business_time(calendar, arrived_at, policy.skip_older_than) < now
+    # Compared in UTC: two datetimes in the same ZoneInfo compare by wall clock, which is wrong
+    # in the repeated hour when clocks go back.
+    limit = add_business_time(calendar, arrived_at, policy.skip_older_than)
+    return limit.astimezone(UTC) < now.astimezone(UTC)
+
+
+def _whole_minute(moment: datetime) -> datetime:
+    if moment.second == 0 and moment.microsecond == 0:
+        return moment
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -79,7 +79,7 @@ def _not_from_a_customer(
     verdict = classify(email, context.identity)
     if verdict is not None:
         role = Role.AGENT if verdict.rule == "own-message" else Role.MACHINE
-        return _file(conversation_id, role, None, f"not answered: {verdict.reason}")
+        return _file(conversation_id, role, None, verdict.reason)
     if email.from_address in context.staff:
         if conversation_id is None:
             return _file(None, Role.STAFF, None, "staff mail outside any conversation")
@@ -97,7 +97,7 @@ def _customer_event(email: InboundEmail, context: Context, now: datetime) -> Eve
 
 def _event_note(event: Event) -> str:
     if event is Event.CUSTOMER_WROTE_LONG_AGO:
-        return "not acknowledged: already older than skip_older_than when first seen"
+        return "already older than skip_older_than when first seen: not acknowledged"
     return ""
 
 

@@ -48,7 +48,8 @@ def test_defaults_fill_what_is_left_out() -> None:
 
 @pytest.mark.parametrize(("change", "expected"), [
     ('[promise]\nfirst_reply_within = "8x"\n',
-     r"\[promise\] first_reply_within = '8x'"),
+     r"\[promise\] first_reply_within '8x' is not a duration; write e\.g\. 30m, 8h or 2d"),
+    ('[promise]\nextend_by = "9999d"\n', r"extend_by = '9999d' is longer than a year"),
     ('[agent]\npoll_intervall_seconds = 5\n',
      r"\[agent\] poll_intervall_seconds is not a known key; did you mean "
      r"'poll_interval_seconds'\?"),
@@ -95,7 +96,7 @@ def test_broken_toml_is_one_line() -> None:
 
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     """A missing config file points at config.example.toml and --config."""
-    with pytest.raises(ConfigError, match="copy config.example.toml"):
+    with pytest.raises(ConfigError, match=r"copy config\.example\.toml"):
         load(tmp_path / "config.toml")
 
 

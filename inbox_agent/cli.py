@@ -1,0 +1,117 @@
+"""The ``inbox-agent`` command: argparse, logging set up once, errors as one line.
+
+Expected failures (bad config, bad template, a server refusing the login, a locked data
+directory) print ``ErrorType: what happened; what to do`` and exit 1, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from inbox_agent import __version__, app, config, demo, views
+from inbox_agent.errors import InboxAgentError
+
+log = logging.getLogger("inbox_agent")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        result: int = args.handler(args)
+    except InboxAgentError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inbox-agent",
+        description="Looks after a support mailbox: acknowledges customers with a promise "
+                    "in business hours, and keeps it.")
+    parser.add_argument("--config", help="config file (default: $INBOX_AGENT_CONFIG, "
+                        "else ./config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument("--version", action="version", version=f"inbox-agent {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="the daemon, in the foreground")
+    run.add_argument("--once", action="store_true",
+                     help="one poll of every mailbox, send what is due, exit")
+    run.add_argument("--dry-run", action="store_true",
+                     help="everything but sending (and nothing is saved)")
+    run.set_defaults(handler=_run)
+
+    threads = commands.add_parser("threads", help="list conversations")
+    threads.add_argument("--status", choices=views.STATUSES, default="all")
+    threads.add_argument("--json", action="store_true", help="a JSON array")
+    threads.set_defaults(handler=_threads)
+
+    thread = commands.add_parser("thread", help="one conversation in full")
+    thread.add_argument("id", help="the conversation token, e.g. K7Q2")
+    thread.add_argument("--json", action="store_true", help="a JSON object")
+    thread.set_defaults(handler=_thread)
+
+    demo_cmd = commands.add_parser("demo", help="the whole story on an in-process mailbox")
+    demo_cmd.set_defaults(handler=_demo)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        stream=sys.stderr,
+    )
+    # Library chatter (apscheduler's job lines, imapclient's protocol) only when asked for.
+    for noisy in ("apscheduler", "imapclient", "aiosmtplib"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    return config.load(config.config_path(args.config))
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    asyncio.run(app.run(settings, once=args.once, dry_run=args.dry_run))
+    return 0
+
+
+def _threads(args: argparse.Namespace) -> int:
+    ledger = app.read_ledger(_settings(args))
+    chosen = views.select(ledger, args.status)
+    if args.json:
+        print(json.dumps([views.summary(c) for c in chosen], indent=2, ensure_ascii=False))
+    else:
+        print(views.threads_table(chosen))
+    return 0
+
+
+def _thread(args: argparse.Namespace) -> int:
+    ledger = app.read_ledger(_settings(args))
+    conversation = ledger.conversations.get(args.id.strip("[]#").upper())
+    if conversation is None:
+        print(f"NotFound: no conversation {args.id!r}; `inbox-agent threads` lists them",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(views.detail(conversation, ledger), indent=2, ensure_ascii=False))
+    else:
+        print(views.thread_text(conversation, ledger))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if not args.verbose:  # the demo prints its own timeline; the log would repeat it
+        log.setLevel(logging.WARNING)
+    return asyncio.run(demo.main())

@@ -1,0 +1,99 @@
+"""How conversations are shown to staff: ``threads`` and ``thread ID``, as text or JSON.
+
+The JSON fields are a contract (DESIGN.md): ``id``, ``status``, ``customer``, ``subject``,
+``promised_by`` (ISO 8601 with offset, or null) and ``message_ids`` at least.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inbox_agent.adapters.store import Ledger, conversation_to_doc
+from inbox_agent.core.conversations import Conversation
+
+STATUSES = ("open", "waiting", "answered", "closed", "all")
+
+
+def select(ledger: Ledger, status: str) -> list[Conversation]:
+    """Conversations with ``status`` ("all" for every one), oldest first."""
+    chosen = [c for c in ledger.conversations.values() if status in ("all", c.status.value)]
+    return sorted(chosen, key=lambda c: c.created_at)
+
+
+def summary(conversation: Conversation) -> dict[str, Any]:
+    """One conversation as ``threads --json`` lists it."""
+    promised_by = conversation.promised_by
+    return {
+        "id": conversation.id,
+        "status": conversation.status.value,
+        "customer": conversation.customer,
+        "customer_name": conversation.customer_name,
+        "subject": conversation.subject,
+        "mailbox": conversation.mailbox,
+        "created_at": conversation.created_at.isoformat(),
+        "promised_by": promised_by.isoformat() if promised_by else None,
+        "message_ids": conversation.message_ids,
+    }
+
+
+def detail(conversation: Conversation, ledger: Ledger) -> dict[str, Any]:
+    """One conversation as ``thread ID --json`` shows it: messages, mail sent, promises."""
+    doc = conversation_to_doc(conversation)
+    for sent in doc["sent"]:
+        entry = ledger.outbox.get(sent["message_id"])
+        sent["state"] = entry.state if entry else "unknown"
+        sent["sent_at"] = entry.sent_at.isoformat() if entry and entry.sent_at else None
+        sent["last_error"] = entry.last_error if entry else ""
+    return {**doc, **summary(conversation)}
+
+
+def threads_table(conversations: list[Conversation]) -> str:
+    """A plain table for a terminal."""
+    if not conversations:
+        return "no conversations"
+    rows = [("ID", "STATUS", "CUSTOMER", "PROMISED BY", "SUBJECT")]
+    for c in conversations:
+        due = c.promised_by
+        rows.append((c.id, c.status.value, c.customer,
+                     due.strftime("%a %d %b %H:%M %Z") if due else "-", _cut(c.subject, 50)))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
+        for row in rows
+    )
+
+
+def thread_text(conversation: Conversation, ledger: Ledger) -> str:
+    """Everything about one conversation, for a person reading a terminal."""
+    data = detail(conversation, ledger)
+    lines = [
+        f"[#{data['id']}] {data['subject']}",
+        f"customer: {data['customer_name']} <{data['customer']}>".strip(),
+        f"status:   {data['status']}",
+        f"promised: {data['promised_by'] or '-'}",
+        "",
+        "messages:",
+    ]
+    lines += [f"  {m['arrived_at']}  {m['role']:<8} {m['sender'] or '?'}  {m['subject']}"
+              + (f"  ({m['note']})" if m["note"] else "") for m in data["messages"]]
+    lines += ["", "sent by the agent:"]
+    lines += [f"  {s['created_at']}  {s['kind']:<16} to {s['to']}  [{s['state']}]"
+              + (f" {s['last_error']}" if s["last_error"] else "") for s in data["sent"]]
+    if not data["sent"]:
+        lines.append("  nothing")
+    lines += ["", "promises:"]
+    lines += [f"  made {p['made_at']}  due {p['due']}  ({p['reason']}): {_kept(p)}"
+              for p in data["promises"]]
+    if not data["promises"]:
+        lines.append("  none")
+    return "\n".join(lines)
+
+
+def _kept(promise: dict[str, Any]) -> str:
+    if promise["kept"] is None:
+        return "running"
+    return "kept" if promise["kept"] else "missed"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

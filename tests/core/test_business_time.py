@@ -1,0 +1,594 @@
+"""Business time: durations, calendars, and adding open time across nights, DST and holidays.
+
+Table tests pin the promises a customer would read in the weeks that go wrong (DST changes in
+London and New York, year end, holiday runs, weekends); property tests check the rules hold for
+random calendars in zones with 1-hour, 30-minute and midnight clock changes, against a slow
+minute-by-minute count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inbox_agent.core.business_time import (
+    Calendar,
+    Duration,
+    add_business_time,
+    business_minutes_between,
+    is_open,
+    next_open,
+    opening_hours_text,
+    parse_duration,
+    zone_name,
+)
+
+LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
+ZONE_UTC = ZoneInfo("UTC")
+WEEKDAYS = frozenset(range(5))
+EVERY_DAY = frozenset(range(7))
+YEAR_END = frozenset({date(2026, 12, 25), date(2026, 12, 26), date(2027, 1, 1)})
+SUMMER_SHUTDOWN = frozenset(date(2026, 8, 3) + timedelta(days=n) for n in range(19))  # 3 weeks
+
+OFFICE = Calendar(LONDON, WEEKDAYS, time(9), time(17, 30), YEAR_END | SUMMER_SHUTDOWN)
+NY_OFFICE = Calendar(NEW_YORK, WEEKDAYS, time(9), time(17))
+LONDON_NIGHTS = Calendar(LONDON, EVERY_DAY, time(0, 30), time(2, 30))  # spans 01:00-02:00
+NY_NIGHTS = Calendar(NEW_YORK, EVERY_DAY, time(1, 30), time(3, 30))  # spans 02:00-03:00
+ALMOST_ALWAYS_UTC = Calendar(ZONE_UTC, EVERY_DAY, time(0), time(23, 59))
+ALMOST_ALWAYS_LONDON = Calendar(LONDON, EVERY_DAY, time(0), time(23, 59))
+# Greenland springs forward from Saturday 23:00 straight to Sunday 00:00, so Saturday's 23:30
+# closing happens at a moment the clock calls Sunday (a closed day here).
+NUUK = ZoneInfo("America/Nuuk")
+NUUK_LATE = Calendar(NUUK, frozenset(range(6)), time(9), time(23, 30))
+
+
+def at(zone: ZoneInfo, text: str, fold: int = 0) -> datetime:
+    """``text`` read on ``zone``'s wall clock (fold=1: the second of two readings)."""
+    return datetime.fromisoformat(text).replace(tzinfo=zone, fold=fold)
+
+
+def add(cal: Calendar, start: datetime, text: str) -> str:
+    """``add_business_time`` with a duration in config syntax, answered in ISO 8601."""
+    return add_business_time(cal, start, parse_duration(text)).isoformat(sep=" ")
+
+
+# --- durations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", Duration(minutes=30)),
+        ("8h", Duration(minutes=480)),
+        ("2d", Duration(days=2)),
+        ("1d4h", Duration(minutes=240, days=1)),
+        ("1h30m", Duration(minutes=90)),
+        ("90m", Duration(minutes=90)),
+        (" 8H ", Duration(minutes=480)),
+        ("1d 4h", Duration(minutes=240, days=1)),
+        ("0m", Duration()),
+    ],
+)
+def test_parse_duration_reads_days_hours_and_minutes(text: str, expected: Duration) -> None:
+    """Durations are d, h, m in that order, any subset, case and spacing forgiven."""
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["8x", "", "h", "8", "-1h", "4h1d", "1.5h", "8 hours", "٨h"])
+def test_parse_duration_refuses_other_text_with_the_fix(text: str) -> None:
+    """Anything else raises ValueError saying what to write instead."""
+    with pytest.raises(ValueError, match=r"is not a duration; write e\.g\. 30m, 8h or 2d") as err:
+        parse_duration(text)
+    assert str(err.value).startswith(repr(text))
+
+
+def test_duration_refuses_negative_amounts() -> None:
+    """A Duration cannot go backwards."""
+    with pytest.raises(ValueError, match="negative"):
+        Duration(minutes=-1)
+
+
+def test_durations_add_up() -> None:
+    """Durations add component by component."""
+    assert Duration(30, 1) + Duration(45, 2) == Duration(75, 3)
+
+
+@given(st.builds(Duration, st.integers(0, 10_000), st.integers(0, 100)))
+def test_duration_text_reads_back_as_the_same_duration(duration: Duration) -> None:
+    """``str(duration)`` is config syntax that parses back to the same duration."""
+    assert parse_duration(str(duration)) == duration
+
+
+# --- calendars -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("open_days", "opens", "closes", "problem"),
+    [
+        (frozenset(), time(9), time(17), "no open days"),
+        (frozenset({7}), time(9), time(17), "not weekdays"),
+        (WEEKDAYS, time(17), time(9), "not after start"),
+        (WEEKDAYS, time(9), time(9), "not after start"),
+        (WEEKDAYS, time(9, 0, 30), time(17), "whole minutes"),
+        (WEEKDAYS, time(9, tzinfo=UTC), time(17), "without a zone"),
+    ],
+)
+def test_calendar_refuses_hours_that_are_never_open(
+    open_days: frozenset[int], opens: time, closes: time, problem: str
+) -> None:
+    """A calendar with no open time (or unreadable hours) is refused when it is made."""
+    with pytest.raises(ValueError, match=problem):
+        Calendar(LONDON, open_days, opens, closes)
+
+
+def test_calendar_made_from_plain_sets_is_hashable() -> None:
+    """Sets passed in are frozen, so calendars can be dict keys and cache keys."""
+    cal = Calendar(LONDON, {0, 1}, time(9), time(17), {date(2026, 1, 1)})  # type: ignore[arg-type]
+    assert hash(cal) == hash(Calendar(LONDON, frozenset({0, 1}), time(9), time(17),
+                                      frozenset({date(2026, 1, 1)})))
+
+
+def test_holidays_closing_every_open_day_raise_instead_of_looping() -> None:
+    """Holidays covering every open day for years raise ValueError, not an endless search."""
+    mondays = frozenset(date(2026, 1, 5) + timedelta(weeks=n) for n in range(52 * 5))
+    cal = Calendar(LONDON, frozenset({0}), time(9), time(17), mondays)
+    with pytest.raises(ValueError, match="no open day in the 1098 days"):
+        next_open(cal, at(LONDON, "2026-01-01 12:00"))
+    with pytest.raises(ValueError, match="holidays"):
+        add_business_time(cal, at(LONDON, "2026-01-01 12:00"), Duration(days=1))
+
+
+@pytest.mark.parametrize(
+    ("cal", "expected"),
+    [
+        (OFFICE, "Monday to Friday, 09:00–17:30 (London time)"),
+        (NY_OFFICE, "Monday to Friday, 09:00–17:00 (New York time)"),
+        (ALMOST_ALWAYS_UTC, "Every day, 00:00–23:59 (UTC)"),
+        (Calendar(LONDON, frozenset({0, 2, 4}), time(9), time(17)),
+         "Monday, Wednesday and Friday, 09:00–17:00 (London time)"),
+        (Calendar(LONDON, frozenset({5, 6}), time(10), time(16)),
+         "Saturday and Sunday, 10:00–16:00 (London time)"),
+        (Calendar(LONDON, frozenset({4, 5, 6, 0}), time(10), time(16)),
+         "Friday to Monday, 10:00–16:00 (London time)"),
+        (Calendar(LONDON, frozenset({0, 1, 2, 4}), time(8), time(16)),
+         "Monday to Wednesday and Friday, 08:00–16:00 (London time)"),
+        (Calendar(LONDON, frozenset({6}), time(8), time(12)), "Sunday, 08:00–12:00 (London time)"),
+    ],
+)
+def test_opening_hours_text_names_day_runs_hours_and_zone(cal: Calendar, expected: str) -> None:
+    """Opening hours read as runs of days, the hours, and the zone a customer recognises."""
+    assert opening_hours_text(cal) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("Europe/London", "London time"),
+        ("America/New_York", "New York time"),
+        ("America/Argentina/Buenos_Aires", "Buenos Aires time"),
+        ("UTC", "UTC"),
+        ("Etc/UTC", "UTC"),
+        ("Etc/GMT+5", "UTC-5"),
+        ("Etc/GMT-14", "UTC+14"),
+    ],
+)
+def test_zone_name_is_the_city_or_utc(key: str, expected: str) -> None:
+    """Zones are named by their city, UTC as UTC, and Etc/GMT±N by their real offset."""
+    assert zone_name(ZoneInfo(key)) == expected
+
+
+# --- open or closed ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (at(LONDON, "2026-11-23 08:59:59"), False),
+        (at(LONDON, "2026-11-23 09:00"), True),
+        (at(LONDON, "2026-11-23 17:30"), True),  # closing time is still open
+        (at(LONDON, "2026-11-23 17:30:01"), False),
+        (at(LONDON, "2026-11-21 12:00"), False),  # Saturday
+        (at(LONDON, "2026-12-25 12:00"), False),  # holiday
+        (datetime(2026, 6, 1, 8, 0, tzinfo=UTC), True),  # 09:00 in London (BST)
+        (datetime(2026, 6, 1, 16, 45, tzinfo=UTC), False),  # 17:45 in London
+    ],
+)
+def test_is_open_from_opening_to_closing_inclusive(moment: datetime, expected: bool) -> None:
+    """Open from opening to closing time, both included, on open days only, in London time."""
+    assert is_open(OFFICE, moment) is expected
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (at(LONDON, "2026-11-23 09:00"), "2026-11-23 09:00:00+00:00"),
+        (at(LONDON, "2026-11-23 17:30"), "2026-11-23 17:30:00+00:00"),
+        (at(LONDON, "2026-11-23 17:30:01"), "2026-11-24 09:00:00+00:00"),
+        (at(LONDON, "2026-11-20 18:00"), "2026-11-23 09:00:00+00:00"),  # Friday evening
+        (at(LONDON, "2026-12-24 18:00"), "2026-12-28 09:00:00+00:00"),  # over Christmas
+        (at(LONDON, "2026-08-12 11:00"), "2026-08-24 09:00:00+01:00"),  # in a 3-week shutdown
+        (at(LONDON, "2026-03-28 12:00"), "2026-03-30 09:00:00+01:00"),  # clocks change Sunday
+    ],
+)
+def test_next_open_is_the_moment_itself_or_the_next_opening(
+    moment: datetime, expected: str
+) -> None:
+    """next_open returns an open moment unchanged, else the next opening on an open day."""
+    assert next_open(OFFICE, moment).isoformat(sep=" ") == expected
+
+
+# --- adding business time: the weeks that go wrong -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        (at(LONDON, "2026-11-23 09:00"), "8h", "2026-11-23 17:00:00+00:00"),
+        (at(LONDON, "2026-11-23 09:00"), "8h30m", "2026-11-23 17:30:00+00:00"),
+        (at(LONDON, "2026-11-23 09:00"), "8h31m", "2026-11-24 09:01:00+00:00"),
+        (at(LONDON, "2026-11-23 17:30"), "0m", "2026-11-23 17:30:00+00:00"),
+        (at(LONDON, "2026-11-23 17:30"), "1m", "2026-11-24 09:01:00+00:00"),
+        (at(LONDON, "2026-11-20 16:00"), "8h", "2026-11-23 15:30:00+00:00"),
+        (at(LONDON, "2026-11-20 18:00"), "8h", "2026-11-23 17:00:00+00:00"),
+        (at(LONDON, "2026-11-21 11:00"), "1h", "2026-11-23 10:00:00+00:00"),
+        (at(LONDON, "2026-11-23 10:00:30"), "8h", "2026-11-24 09:30:30+00:00"),
+        (at(LONDON, "2026-11-23 08:00"), "0m", "2026-11-23 09:00:00+00:00"),
+    ],
+    ids=["in-day", "to-closing", "past-closing", "closing+0", "closing+1m", "friday-afternoon",
+         "friday-evening", "saturday", "seconds-kept", "early+0"],
+)
+def test_adding_hours_counts_only_open_time(start: datetime, duration: str, expected: str) -> None:
+    """Hours skip nights and weekends, may end exactly at closing, and then carry on next day."""
+    assert add(OFFICE, start, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("cal", "start", "duration", "expected"),
+    [
+        (OFFICE, at(LONDON, "2026-03-27 16:00"), "8h", "2026-03-30 15:30:00+01:00"),
+        (OFFICE, at(LONDON, "2026-03-27 16:00"), "1d", "2026-03-30 16:00:00+01:00"),
+        (OFFICE, at(LONDON, "2026-10-23 16:00"), "8h", "2026-10-26 15:30:00+00:00"),
+        (OFFICE, at(LONDON, "2026-10-23 16:00"), "1d", "2026-10-26 16:00:00+00:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-03-06 16:00"), "8h", "2026-03-09 16:00:00-04:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-03-06 10:00"), "2d", "2026-03-10 10:00:00-04:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-10-30 16:00"), "8h", "2026-11-02 16:00:00-05:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-10-30 16:00"), "1d", "2026-11-02 16:00:00-05:00"),
+    ],
+    ids=["london-spring-8h", "london-spring-1d", "london-autumn-8h", "london-autumn-1d",
+         "ny-spring-8h", "ny-spring-2d", "ny-autumn-8h", "ny-autumn-1d"],
+)
+def test_dst_weekends_keep_office_hours_on_the_wall_clock(
+    cal: Calendar, start: datetime, duration: str, expected: str
+) -> None:
+    """Across a DST weekend, 9-to-5 stays 9-to-5 local time and hours count to the minute."""
+    assert add(cal, start, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("cal", "day", "minutes"),
+    [
+        (LONDON_NIGHTS, "2026-03-28", 120),
+        (LONDON_NIGHTS, "2026-03-29", 60),  # 00:30 GMT to 02:30 BST
+        (LONDON_NIGHTS, "2026-10-25", 180),  # 00:30 BST to 02:30 GMT
+        (LONDON_NIGHTS, "2026-10-26", 120),
+        (NY_NIGHTS, "2026-03-08", 60),
+        (NY_NIGHTS, "2026-11-01", 180),
+        (ALMOST_ALWAYS_UTC, "2026-03-29", 1439),
+        (ALMOST_ALWAYS_LONDON, "2026-03-29", 1379),
+        (ALMOST_ALWAYS_LONDON, "2026-10-25", 1499),
+    ],
+)
+def test_hours_over_the_changing_hour_last_as_long_as_the_clock_says(
+    cal: Calendar, day: str, minutes: int
+) -> None:
+    """A day's open minutes are real elapsed minutes: short when clocks spring, long in autumn."""
+    start = at(cal.timezone, f"{day} 00:00")
+    next_midnight = at(cal.timezone, (date.fromisoformat(day) + timedelta(days=1)).isoformat())
+    assert business_minutes_between(cal, start, next_midnight) == minutes
+
+
+@pytest.mark.parametrize(
+    ("cal", "start", "duration", "expected"),
+    [
+        (LONDON_NIGHTS, at(LONDON, "2026-03-29 00:30"), "90m", "2026-03-30 01:00:00+01:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-10-25 00:30"), "150m", "2026-10-25 02:00:00+00:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-10-25 01:15", fold=1), "30m",
+         "2026-10-25 01:45:00+00:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-03-28 01:30"), "1d", "2026-03-29 02:00:00+01:00"),
+        (NY_NIGHTS, at(NEW_YORK, "2026-03-07 02:30"), "1d", "2026-03-08 03:00:00-04:00"),
+        (Calendar(LONDON, EVERY_DAY, time(1, 10), time(1, 40)), at(LONDON, "2026-03-28 01:40"),
+         "1m", "2026-03-30 01:11:00+01:00"),
+        (ALMOST_ALWAYS_UTC, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "1440m",
+         "2026-11-24 00:01:00+00:00"),
+        (NUUK_LATE, at(NUUK, "2026-03-28 22:30"), "30m", "2026-03-29 00:00:00-01:00"),
+    ],
+    ids=["spring-night-carries-over", "autumn-night-runs-long", "second-01:15-counts-from-itself",
+         "1d-onto-skipped-time", "ny-1d-onto-skipped-time", "hours-all-inside-skipped-hour",
+         "24h-ish-has-one-closed-minute", "closing-inside-a-skipped-midnight"],
+)
+def test_hours_inside_the_changing_hour(
+    cal: Calendar, start: datetime, duration: str, expected: str
+) -> None:
+    """Hours that include 01:00-02:00 follow rule 3: first reading if twice, the jump if never."""
+    assert add(cal, start, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        (at(LONDON, "2026-12-24 16:00"), "8h", "2026-12-28 15:30:00+00:00"),
+        (at(LONDON, "2026-12-31 16:00"), "8h", "2027-01-04 15:30:00+00:00"),
+        (at(LONDON, "2026-12-23 10:00"), "2d", "2026-12-28 10:00:00+00:00"),
+        (at(LONDON, "2026-12-25 10:00"), "1h", "2026-12-28 10:00:00+00:00"),
+        (at(LONDON, "2026-12-31 17:30"), "1d", "2027-01-04 17:30:00+00:00"),
+    ],
+    ids=["christmas-eve", "new-years-eve", "2d-over-christmas", "on-christmas-day",
+         "1d-from-closing-over-new-year"],
+)
+def test_year_end_holidays_are_closed_days(start: datetime, duration: str, expected: str) -> None:
+    """25 and 26 December and 1 January are skipped like weekends, across the year end."""
+    assert add(OFFICE, start, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        (at(LONDON, "2026-08-12 11:00"), "1h", "2026-08-24 10:00:00+01:00"),
+        (at(LONDON, "2026-07-31 16:00"), "8h", "2026-08-24 15:30:00+01:00"),
+        (at(LONDON, "2026-07-31 16:00"), "1d", "2026-08-24 16:00:00+01:00"),
+        (at(LONDON, "2026-07-31 18:00"), "2d", "2026-08-26 09:00:00+01:00"),
+    ],
+    ids=["mail-during-shutdown", "friday-before-8h", "friday-before-1d", "friday-evening-2d"],
+)
+def test_a_three_week_holiday_run_is_skipped(start: datetime, duration: str, expected: str) -> None:
+    """Mail arriving in or just before a 3-week shutdown counts from the day after it."""
+    assert add(OFFICE, start, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "minutes"),
+    [
+        (at(LONDON, "2026-11-23 09:00"), at(LONDON, "2026-11-23 10:15"), 75),
+        (at(LONDON, "2026-11-20 18:00"), at(LONDON, "2026-11-23 08:00"), 0),  # weekend
+        (at(LONDON, "2026-11-20 17:00"), at(LONDON, "2026-11-23 09:30"), 60),
+        (at(LONDON, "2026-11-23 10:00"), at(LONDON, "2026-11-23 10:00:59"), 0),
+        (at(LONDON, "2026-11-23 12:00"), at(LONDON, "2026-11-23 10:00"), 0),  # end before start
+        (at(LONDON, "2026-03-27 16:00"), at(LONDON, "2026-03-30 15:30"), 480),
+    ],
+)
+def test_business_minutes_between_counts_whole_open_minutes(
+    start: datetime, end: datetime, minutes: int
+) -> None:
+    """Waiting time counts whole open minutes only, and is 0 when end is not after start."""
+    assert business_minutes_between(OFFICE, start, end) == minutes
+
+
+def test_closing_moved_into_the_next_date_is_still_open() -> None:
+    """Saturday's closing, pushed by the clock change to what reads as Sunday, is still open."""
+    closing = at(NUUK, "2026-03-29 00:00")
+    assert is_open(NUUK_LATE, closing)
+    assert next_open(NUUK_LATE, closing) == closing
+    assert not is_open(NUUK_LATE, closing + timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: is_open(OFFICE, m),
+        lambda m: next_open(OFFICE, m),
+        lambda m: add_business_time(OFFICE, m, Duration(60)),
+        lambda m: business_minutes_between(OFFICE, m, m),
+    ],
+    ids=["is_open", "next_open", "add_business_time", "business_minutes_between"],
+)
+def test_naive_datetimes_are_refused(call: Callable[[datetime], object]) -> None:
+    """A datetime without a zone is ambiguous, so every function raises ValueError on one."""
+    with pytest.raises(ValueError, match="no time zone"):
+        call(datetime(2026, 11, 23, 10, 0))  # noqa: DTZ001 - the naive datetime under test
+
+
+# --- properties ----------------------------------------------------------------------------
+
+ZONES = [ZoneInfo(key) for key in (
+    "Europe/London", "America/New_York", "Australia/Lord_Howe", "America/Santiago",
+    "America/Nuuk", "UTC",
+)]
+FIRST_HOUR = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _clock_changes(zone: ZoneInfo) -> list[datetime]:
+    """UTC hours just after ``zone`` changed its offset in 2026-2027."""
+    hours = [FIRST_HOUR + timedelta(hours=n) for n in range(2 * 8760)]
+    offsets = [hour.astimezone(zone).utcoffset() for hour in hours]
+    return [hours[n] for n in range(1, len(hours)) if offsets[n] != offsets[n - 1]]
+
+
+CLOCK_CHANGES = {zone: _clock_changes(zone) for zone in ZONES}
+# Hours near midnight and the usual DST hours turn up far more often than chance would have it.
+INTERESTING_MINUTES = [0, 30, 60, 90, 100, 120, 150, 180, 210, 540, 1020, 1380, 1410, 1439]
+
+
+@st.composite
+def minute_of_day(draw: st.DrawFn, after: int = -1, upto: int = 1439) -> int:
+    """A minute of the day in (after, upto], often one where clocks change."""
+    interesting = [m for m in INTERESTING_MINUTES if after < m <= upto]
+    choice = st.integers(after + 1, upto)
+    return draw(st.sampled_from(interesting) | choice if interesting else choice)
+
+
+@st.composite
+def moments(draw: st.DrawFn, zone: ZoneInfo, seconds: bool = True) -> datetime:
+    """A UTC moment in 2026-2027, mostly within two days before one of ``zone``'s clock changes."""
+    changes = CLOCK_CHANGES[zone]
+    near_a_change = draw(st.integers(0, 3)) > 0
+    if changes and near_a_change:
+        base = draw(st.sampled_from(changes))
+    else:
+        base = FIRST_HOUR + timedelta(days=draw(st.integers(0, 700)))
+    moment = base - timedelta(minutes=draw(st.integers(-1440, 2 * 1440)))
+    return moment + timedelta(seconds=draw(st.integers(0, 59))) if seconds else moment
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, seconds: bool = True) -> tuple[Calendar, datetime]:
+    """A random calendar and a moment near a clock change, with holidays (runs too) nearby."""
+    zone = draw(st.sampled_from(ZONES))
+    moment = draw(moments(zone, seconds))
+    near = [moment.date() + timedelta(days=n) for n in range(-7, 22)]
+    holidays = draw(st.frozensets(st.sampled_from(near), max_size=8))
+    if draw(st.booleans()):  # a three-week shutdown somewhere around the moment
+        first = draw(st.sampled_from(near))
+        holidays |= {first + timedelta(days=n) for n in range(21)}
+    opens = draw(minute_of_day(upto=1438))
+    closes = draw(minute_of_day(after=opens))
+    open_days = draw(st.just(EVERY_DAY) | st.frozensets(st.integers(0, 6), min_size=1))
+    cal = Calendar(zone, open_days, _clock(opens), _clock(closes), frozenset(holidays))
+    return cal, moment
+
+
+def _clock(minute: int) -> time:
+    return time(minute // 60, minute % 60)
+
+
+def _utc(moment: datetime) -> datetime:
+    """Compare in UTC: Python compares datetimes of one zone by wall clock, wrong in a fold."""
+    return moment.astimezone(UTC)
+
+
+durations = st.builds(Duration, st.integers(0, 3000), st.integers(0, 12))
+minutes_only = st.integers(0, 3000)
+
+
+@given(scenarios(), durations)
+def test_result_is_always_open_time_in_the_calendar_zone(
+    scenario: tuple[Calendar, datetime], duration: Duration
+) -> None:
+    """A promise never lands in closed time (closing time counts as open) and reads in its zone."""
+    cal, start = scenario
+    result = add_business_time(cal, start, duration)
+    assert is_open(cal, result)
+    assert result.tzinfo is cal.timezone
+
+
+@given(scenarios(), minutes_only, minutes_only)
+def test_adding_minutes_in_two_steps_equals_adding_them_at_once(
+    scenario: tuple[Calendar, datetime], a: int, b: int
+) -> None:
+    """add(add(t, a), b) == add(t, a + b) for minutes."""
+    cal, start = scenario
+    halfway = add_business_time(cal, start, Duration(a))
+    two_steps = add_business_time(cal, halfway, Duration(b))
+    assert _utc(two_steps) == _utc(add_business_time(cal, start, Duration(a + b)))
+
+
+@given(scenarios(), st.integers(0, 5 * 1440), durations)
+def test_a_later_start_never_gives_an_earlier_result(
+    scenario: tuple[Calendar, datetime], later_by: int, duration: Duration
+) -> None:
+    """add is monotone in the start moment, for minutes and days."""
+    cal, start = scenario
+    later = start + timedelta(minutes=later_by)
+    assert _utc(add_business_time(cal, start, duration)) <= _utc(
+        add_business_time(cal, later, duration)
+    )
+
+
+@given(scenarios(), durations, durations)
+def test_a_longer_duration_never_gives_an_earlier_result(
+    scenario: tuple[Calendar, datetime], shorter: Duration, extra: Duration
+) -> None:
+    """add is monotone in the duration, for minutes and days."""
+    cal, start = scenario
+    assert _utc(add_business_time(cal, start, shorter)) <= _utc(
+        add_business_time(cal, start, shorter + extra)
+    )
+
+
+@given(scenarios(), minutes_only)
+def test_waiting_time_up_to_a_result_is_the_minutes_added(
+    scenario: tuple[Calendar, datetime], minutes: int
+) -> None:
+    """business_minutes_between(t, add(t, m)) == m, whether t is open or closed."""
+    cal, start = scenario
+    result = add_business_time(cal, start, Duration(minutes))
+    assert business_minutes_between(cal, start, result) == minutes
+
+
+@given(scenarios(), st.integers(1, 3000))
+def test_result_is_the_first_moment_with_that_much_open_time(
+    scenario: tuple[Calendar, datetime], minutes: int
+) -> None:
+    """One second before the result, less than the promised open time has passed."""
+    cal, start = scenario
+    result = add_business_time(cal, start, Duration(minutes))
+    assert business_minutes_between(cal, start, result - timedelta(seconds=1)) < minutes
+
+
+@given(scenarios())
+def test_next_open_skips_only_closed_time(scenario: tuple[Calendar, datetime]) -> None:
+    """next_open(t) is open, not before t, t itself exactly when t is open, and skips no opening."""
+    cal, start = scenario
+    opening = next_open(cal, start)
+    assert is_open(cal, opening)
+    assert _utc(opening) >= _utc(start)
+    assert (_utc(opening) == _utc(start)) is is_open(cal, start)
+    assert business_minutes_between(cal, start, opening) == 0
+
+
+@given(scenarios(), st.sampled_from([timezone(timedelta(hours=5, minutes=30)), UTC, None]))
+def test_the_zone_a_moment_is_given_in_does_not_matter(
+    scenario: tuple[Calendar, datetime], given_in: timezone | None
+) -> None:
+    """The same instant in any zone gives the same result, in the calendar's zone."""
+    cal, start = scenario
+    restated = start.astimezone(given_in or cal.timezone)
+    duration = Duration(500, 1)
+    assert _utc(add_business_time(cal, restated, duration)) == _utc(
+        add_business_time(cal, start, duration)
+    )
+
+
+@settings(deadline=None)
+@given(scenarios(seconds=False), st.integers(0, 3 * 1440))
+def test_open_minutes_match_a_minute_by_minute_count(
+    scenario: tuple[Calendar, datetime], length: int
+) -> None:
+    """business_minutes_between agrees with watching the clock minute by minute."""
+    cal, start = scenario
+    end = start + timedelta(minutes=length)
+    assert business_minutes_between(cal, start, end) == _count_by_watching(cal, start, end)
+
+
+def _count_by_watching(cal: Calendar, start: datetime, end: datetime) -> int:
+    """Open minutes in [start, end), found the slow way (rule 3 by definition, no arithmetic)."""
+    spans = _watched_spans(cal, start, end)
+    minutes = (start + timedelta(minutes=n) for n in range((end - start) // timedelta(minutes=1)))
+    return sum(1 for m in minutes if any(opens <= m < closes for opens, closes in spans))
+
+
+def _watched_spans(cal: Calendar, start: datetime, end: datetime) -> list[tuple[datetime, ...]]:
+    """Each open day's hours: the first minute the wall clock reads at least opens / closes."""
+    first_day = start.astimezone(cal.timezone).date() - timedelta(days=1)
+    days = [first_day + timedelta(days=n) for n in range((end - start).days + 4)]
+    days = [d for d in days if d.weekday() in cal.open_days and d not in cal.holidays]
+    targets = sorted(
+        (datetime.combine(d, clock), d, kind)
+        for d in days for kind, clock in (("opens", cal.opens), ("closes", cal.closes))
+    )
+    seen: dict[tuple[date, str], datetime] = {}
+    minute = start - timedelta(days=3)
+    while len(seen) < len(targets):
+        wall = minute.astimezone(cal.timezone).replace(tzinfo=None)
+        for target, day, kind in targets[len(seen):]:
+            if target > wall:
+                break
+            seen[day, kind] = minute
+        minute += timedelta(minutes=1)
+    spans = [(seen[d, "opens"], seen[d, "closes"]) for d in days]
+    return [span for span in spans if span[0] < span[1]]

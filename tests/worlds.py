@@ -1,0 +1,149 @@
+"""The worlds the end-to-end stories run in: the same story, in memory or on real servers.
+
+A world owns a mailbox to deliver into, a relay that records what the agent sent, a config,
+and a data folder. ``run_once(now)`` is one ``inbox-agent run --once``: a fresh store opened
+from disk, one cycle, closed again, so every step of a story is also a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from inbox_agent import app, config
+from inbox_agent.adapters.memory import MemoryMailbox, MemoryMailer
+from inbox_agent.adapters.store import Ledger, Store
+
+LONDON = ZoneInfo("Europe/London")
+ROOT = Path(__file__).resolve().parents[1]
+SUPPORT = "support@example.com"
+
+CONFIG = """
+[agent]
+data_dir = "{data_dir}"
+templates_dir = "{templates}"
+
+[business_hours]
+timezone = "Europe/London"
+days = ["mon", "tue", "wed", "thu", "fri"]
+start = "09:00"
+end = "17:30"
+holidays = ["2026-12-25", "2026-12-26"]
+
+[promise]
+first_reply_within = "8h"
+follow_up_before = "1h"
+extend_by = "8h"
+max_follow_ups = 2
+escalate_to = "manager@example.com"
+skip_older_than = "2d"
+
+[[mailbox]]
+name = "support"
+address = "{address}"
+display_name = "Example Co. Support"
+staff = ["alice@example.com"]
+
+[mailbox.imap]
+host = "{imap_host}"
+port = {imap_port}
+security = "none"
+username = "{imap_user}"
+password_env = "TEST_IMAP_PASSWORD"
+folder = "{folder}"
+
+[mailbox.smtp]
+host = "{smtp_host}"
+port = {smtp_port}
+security = "none"
+username = "{imap_user}"
+password_env = "TEST_SMTP_PASSWORD"
+"""
+
+
+def london(day: int, hour: int, minute: int, month: int = 11) -> datetime:
+    """A moment in November 2026, London time (16 November is a Monday)."""
+    return datetime(2026, month, day, hour, minute, tzinfo=LONDON)
+
+
+def customer_mail(sender: str, subject: str, body: str, sent: datetime,
+                  **headers: str) -> bytes:
+    """A message as a person's mail client writes it."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = f"Example Co. Support <{SUPPORT}>"
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(sent)
+    digest = hashlib.sha256(f"{sender}|{subject}|{sent}|{body}".encode()).hexdigest()[:16]
+    msg["Message-ID"] = f"<{digest}@client.example>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def make_settings(data_dir: Path, *, address: str = SUPPORT, imap_host: str = "127.0.0.1",
+                  imap_port: int = 143, imap_user: str = SUPPORT, folder: str = "INBOX",
+                  smtp_host: str = "127.0.0.1", smtp_port: int = 25) -> config.Settings:
+    """The story's config, written to ``data_dir/config.toml`` and read by the real loader."""
+    text = CONFIG.format(data_dir=data_dir, templates=ROOT / "templates", address=address,
+                         imap_host=imap_host, imap_port=imap_port, imap_user=imap_user,
+                         folder=folder, smtp_host=smtp_host, smtp_port=smtp_port)
+    path = data_dir / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return config.load(path)
+
+
+class World(Protocol):
+    """What a story needs from its surroundings."""
+
+    settings: config.Settings
+
+    def deliver(self, raw: bytes, arrived_at: datetime) -> None: ...
+
+    def renumber(self, raws: list[tuple[bytes, datetime]]) -> None: ...
+
+    def sent(self) -> list[EmailMessage]: ...
+
+    async def run_once(self, now: datetime) -> app.CycleReport: ...
+
+
+def ledger(settings: config.Settings) -> Ledger:
+    """What is on disk now, read the way ``threads`` reads it."""
+    return app.read_ledger(settings)
+
+
+async def run_once(settings: config.Settings, adapters: app.Adapters,
+                   now: datetime) -> app.CycleReport:
+    """One ``run --once``: open the store from disk, one cycle, close."""
+    with Store(settings.agent.data_dir) as store:
+        agent = app.Agent(settings, store, adapters, clock=lambda: now)
+        return await agent.run_cycle()
+
+
+@dataclass
+class MemoryWorld:
+    """The in-memory mailbox and relay shipped in ``adapters.memory``."""
+
+    settings: config.Settings
+    mailbox: MemoryMailbox = field(default_factory=MemoryMailbox)
+    mailer: MemoryMailer = field(default_factory=MemoryMailer)
+
+    def deliver(self, raw: bytes, arrived_at: datetime) -> None:
+        self.mailbox.deliver(raw, arrived_at)
+
+    def renumber(self, raws: list[tuple[bytes, datetime]]) -> None:
+        self.mailbox.renumber()
+
+    def sent(self) -> list[EmailMessage]:
+        return [record.message for record in self.mailer.sent]
+
+    async def run_once(self, now: datetime) -> app.CycleReport:
+        adapters = app.Adapters(mailbox=lambda _: self.mailbox, mailer=lambda _: self.mailer)
+        return await run_once(self.settings, adapters, now)
