@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from inbox_agent import app, config
 from inbox_agent.adapters.memory import MemoryMailbox, MemoryMailer
 from inbox_agent.adapters.store import Ledger, Store
+from tests.servers import ImapAccount, SmtpSink
 
 LONDON = ZoneInfo("Europe/London")
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,9 +106,11 @@ class World(Protocol):
 
     settings: config.Settings
 
-    def deliver(self, raw: bytes, arrived_at: datetime) -> None: ...
+    def deliver(self, raw: bytes, arrived_at: datetime) -> bool:
+        """Put mail in the inbox; False where the server refuses it (Dovecot: zero bytes)."""
 
-    def renumber(self, raws: list[tuple[bytes, datetime]]) -> None: ...
+    def renumber(self) -> None:
+        """Give the folder a new UIDVALIDITY and new UIDs, keeping its messages."""
 
     def sent(self) -> list[EmailMessage]: ...
 
@@ -135,10 +138,11 @@ class MemoryWorld:
     mailbox: MemoryMailbox = field(default_factory=MemoryMailbox)
     mailer: MemoryMailer = field(default_factory=MemoryMailer)
 
-    def deliver(self, raw: bytes, arrived_at: datetime) -> None:
+    def deliver(self, raw: bytes, arrived_at: datetime) -> bool:
         self.mailbox.deliver(raw, arrived_at)
+        return True
 
-    def renumber(self, raws: list[tuple[bytes, datetime]]) -> None:
+    def renumber(self) -> None:
         self.mailbox.renumber()
 
     def sent(self) -> list[EmailMessage]:
@@ -147,3 +151,42 @@ class MemoryWorld:
     async def run_once(self, now: datetime) -> app.CycleReport:
         adapters = app.Adapters(mailbox=lambda _: self.mailbox, mailer=lambda _: self.mailer)
         return await run_once(self.settings, adapters, now)
+
+
+@dataclass
+class ServerWorld:
+    """A real IMAP account (Dovecot, else pymap) and a real SMTP relay (aiosmtpd).
+
+    The agent runs with its real adapters, exactly as ``run --once`` builds them.
+    """
+
+    settings: config.Settings
+    account: ImapAccount
+    sink: SmtpSink
+    delivered: list[tuple[bytes, datetime]] = field(default_factory=list)
+
+    def deliver(self, raw: bytes, arrived_at: datetime) -> bool:
+        if not raw:
+            return False  # IMAP servers refuse to store an empty message (Dovecot: NO)
+        self.account.append("INBOX", raw, arrived_at)
+        self.delivered.append((raw, arrived_at))
+        return True
+
+    def renumber(self) -> None:
+        # Rebuilding a folder empties it; deliver the same mail again, as a restore would.
+        self.account.server.recreate_folder(self.account.username, self.account.password,
+                                            "INBOX")
+        for raw, arrived_at in self.delivered:
+            self.account.append("INBOX", raw, arrived_at)
+
+    def sent(self) -> list[EmailMessage]:
+        return [received.message for received in self.sink.received]
+
+    async def run_once(self, now: datetime) -> app.CycleReport:
+        return await run_once(self.settings, app.real_adapters(self.settings), now)
+
+
+def server_settings(data_dir: Path, account: ImapAccount, sink: SmtpSink) -> config.Settings:
+    """The story's config pointed at the test servers."""
+    return make_settings(data_dir, address=account.address, imap_port=account.server.port,
+                         imap_user=account.username, smtp_port=sink.port)

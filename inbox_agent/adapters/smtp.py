@@ -42,6 +42,8 @@ class SmtpMailer:
             raise _by_code(exc.code, f"{self._where()}: {exc.code} {exc.message}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TemporarySendError(f"{self._where()}: {exc or type(exc).__name__}") from exc
+        except ValueError as exc:  # e.g. a non-ASCII address the relay offers no SMTPUTF8 for
+            raise PermanentSendError(f"{self._where()}: cannot be sent ({exc})") from exc
         if refused:
             raise _refusal(
                 [aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr)

@@ -26,6 +26,12 @@ MAX_SUBJECT_CHARS = 250
 MAX_NAME_CHARS = 120
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SPACES = re.compile(r"\s+")
+# What the agent will put in RCPT TO: an ASCII dot-atom local part and a dotted host name.
+# Quoted local parts, address literals and non-ASCII (SMTPUTF8) addresses exist, but a relay
+# refusing them would only bounce, so such mail is filed and left to staff.
+_DELIVERABLE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,11 @@ class InboundEmail:
 
     @property
     def customer_address(self) -> str | None:
-        """Where a reply goes: Reply-To where present, else From."""
-        return self.reply_to or self.from_address
+        """Where a reply goes: Reply-To where present, else From; None if neither can be sent to."""
+        for candidate in (self.reply_to, self.from_address):
+            if candidate and is_deliverable_address(candidate):
+                return candidate
+        return None
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -129,6 +138,11 @@ def one_line(text: str) -> str:
 
 def _capped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def is_deliverable_address(address: str) -> bool:
+    """True for an address the agent can safely hand to an SMTP relay."""
+    return len(address) <= 254 and _DELIVERABLE.fullmatch(address) is not None
 
 
 def normalise_address(address: str | None) -> str | None:

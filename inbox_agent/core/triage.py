@@ -85,7 +85,7 @@ def _not_from_a_customer(
             return _file(None, Role.STAFF, None, "staff mail outside any conversation")
         return _file(conversation_id, Role.STAFF, Event.STAFF_REPLIED, "")
     if email.customer_address is None:
-        return _file(conversation_id, Role.CUSTOMER, None, "no sender address to answer")
+        return _file(conversation_id, Role.CUSTOMER, None, "no sender address that can be answered")
     return None
 
 

@@ -81,3 +81,16 @@ def test_every_corpus_file_parses_without_raising() -> None:
     for path in files:
         email = parse(path.read_bytes(), ARRIVED)
         assert email.sha256
+
+
+@pytest.mark.parametrize(("from_header", "expected"), [
+    (b"Ana <ana@customer.example>", "ana@customer.example"),
+    (b"<@powerupdev.com>", None),
+    (b"J\xc3\xb6rg <j\xc3\xb6rg@example.de>", None),
+    (b"ana@localhost", None),
+    (b"undisclosed-recipients:;", None),
+])
+def test_only_deliverable_addresses_are_answered(from_header: bytes, expected: str | None) -> None:
+    """An address a relay cannot take (empty local part, non-ASCII, no domain) is not answered."""
+    email = parse(b"From: " + from_header + b"\r\n\r\nx", ARRIVED)
+    assert email.customer_address == expected
