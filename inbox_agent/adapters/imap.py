@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import LoginError
+from imapclient.exceptions import CapabilityError, LoginError
 from imapclient.util import to_unicode
 
 from inbox_agent.adapters.base import FETCH_CHUNK, FetchedMessage, FolderBatch
@@ -77,6 +77,11 @@ class ImapMailbox:
             raise MailboxLoginError(
                 f"{self._where()}: login refused for {self.settings.username!r}; "
                 "check the username and the password"
+            ) from exc
+        except CapabilityError as exc:
+            raise MailboxConnectionError(
+                f"{self._where()}: {_reason(exc)}; the connection is not secured, so nothing "
+                "was sent: check security and port in [mailbox.imap]"
             ) from exc
         except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
             raise MailboxConnectionError(
