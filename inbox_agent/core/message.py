@@ -112,8 +112,8 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
         sha256=digest,
         arrived_at=arrived_at,
         message_id=_single_msgid(first("message-id")),
-        in_reply_to=_msgids(first("in-reply-to")),
-        references=_msgids(first("references")),
+        in_reply_to=message_ids(first("in-reply-to")),
+        references=message_ids(first("references")),
         subject=_capped(one_line(first("subject") or ""), MAX_SUBJECT_CHARS),
         from_address=from_address,
         from_name=from_name,
@@ -134,6 +134,27 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
 def one_line(text: str) -> str:
     """Collapse all whitespace, CR and LF included, to single spaces (header injection guard)."""
     return _SPACES.sub(" ", text).strip()
+
+
+def header_keyword(value: str) -> str:
+    """The first token of a header value, lower-case: ``auto-replied (vacation)`` -> ..."""
+    token = re.split(r"[\s;,(]", value.strip(), maxsplit=1)[0]
+    return token.lower()
+
+
+def address_pairs(value: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header; none when it cannot be read."""
+    try:
+        return getaddresses([value])
+    except Exception:  # noqa: BLE001 - a malformed address list is common in the wild
+        return []
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    """Every ``<id>`` in a Message-ID, In-Reply-To or References value."""
+    if not value:
+        return ()
+    return tuple(_MSGID.findall(value))
 
 
 def _capped(text: str, limit: int) -> str:
@@ -207,14 +228,8 @@ def _all_addresses(headers: list[tuple[str, str]], name: str) -> tuple[str, ...]
 
 
 def _single_msgid(value: str | None) -> str | None:
-    ids = _msgids(value)
+    ids = message_ids(value)
     return ids[0] if ids else None
-
-
-def _msgids(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
-    return tuple(_MSGID.findall(value))
 
 
 def _date(value: str | None, defects: list[str]) -> datetime | None:

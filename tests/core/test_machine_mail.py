@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from inbox_agent.core.bounces import bounced_message_ids, failed_recipients
 from inbox_agent.core.machine_mail import (
     RULES,
     Identity,
     all_verdicts,
-    bounced_message_ids,
     classify,
-    failed_recipients,
 )
 from inbox_agent.core.message import parse
 
