@@ -1,0 +1,99 @@
+"""Shared fixtures: real IMAP (Dovecot, else pymap) and SMTP (aiosmtpd) servers.
+
+See ``tests/servers.py``. ``INBOX_AGENT_TEST_IMAP=pymap`` picks pymap even where Dovecot is
+installed; ``INBOX_AGENT_REQUIRE_DOVECOT=1`` (CI) turns any Dovecot trouble into a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    ImapAccount,
+    ImapServer,
+    ServerError,
+    SmtpSink,
+    imap_kind,
+    start_imap_server,
+)
+
+_account_numbers = itertools.count(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the IMAP server ``imap``, so ``-m "not imap"`` skips them."""
+    for item in items:
+        if "imap_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.imap)
+
+
+def _start(root: Path) -> ImapServer:
+    """Start the chosen server; fail (never skip) when Dovecot is required and unusable.
+
+    Without the requirement, a Dovecot that was picked automatically but will not start
+    falls back to pymap with a warning, so a machine where Dovecot is installed but
+    unusable (no root) still runs the IMAP tests.
+    """
+    required = os.environ.get("INBOX_AGENT_REQUIRE_DOVECOT") == "1"
+    try:
+        kind = imap_kind()
+    except ValueError as exc:
+        pytest.fail(str(exc))
+    chosen = bool(os.environ.get("INBOX_AGENT_TEST_IMAP"))
+    if required and kind != "dovecot":
+        why = "INBOX_AGENT_TEST_IMAP picks it" if chosen else "dovecot is not on PATH"
+        pytest.fail(f"INBOX_AGENT_REQUIRE_DOVECOT=1 but the IMAP tests would run on {kind} "
+                    f"({why}; apt-get install dovecot-imapd)")
+    try:
+        return start_imap_server(root / kind, kind)
+    except (ServerError, OSError) as exc:  # OSError: e.g. not root, cannot chown for Dovecot
+        if required or chosen or kind != "dovecot":
+            pytest.fail(f"the {kind} test server did not start: {exc}")
+        warnings.warn(f"Dovecot did not start, using pymap: {exc}", stacklevel=1)
+        return start_imap_server(root / "pymap", "pymap")
+
+
+@pytest.fixture(scope="session")
+def imap_server() -> Iterator[ImapServer]:
+    """A real IMAP server for the whole session, in a fresh scratch folder.
+
+    Not ``tmp_path_factory``: pytest makes its base folder 0700, and Dovecot's unprivileged
+    processes (users dovecot, dovenull) must reach the mail folder through every parent.
+    """
+    root = Path(tempfile.mkdtemp(prefix="inbox-agent-imap-"))
+    root.chmod(0o755)  # mkdtemp makes it 0700
+    try:
+        server = _start(root)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_account(imap_server: ImapServer) -> ImapAccount:
+    """A fresh, empty mailbox ``support-<n>@example.com`` with its own password."""
+    address = f"support-{next(_account_numbers)}@example.com"
+    password = secrets.token_hex(8)
+    imap_server.add_user(address, password)
+    return ImapAccount(imap_server, address, password, address)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A recording SMTP relay on 127.0.0.1, stopped after the test."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
