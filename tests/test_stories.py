@@ -143,6 +143,18 @@ def test_a_customer_reply_joins_without_a_second_acknowledgement(world: World) -
     assert thread["promised_by"] == "2026-11-17T09:35:00+00:00"  # the first promise stands
 
 
+def test_the_same_message_delivered_twice_is_one_message(world: World) -> None:
+    """A duplicate delivery (same Message-ID, e.g. To and Cc both us) is filed once."""
+    raw = customer_mail(ANA, "Invoice 2211", "Please reissue it.", london(16, 10, 5))
+    world.deliver(raw, london(16, 10, 5))
+    world.deliver(raw, london(16, 10, 6))
+    report = run(world, london(16, 10, 7))
+    assert report.duplicates == 1
+    assert len(world.sent()) == 1
+    (thread,) = _threads(world)
+    assert len(thread["message_ids"]) == 2  # Ana's message and the acknowledgement
+
+
 def test_restart_keeps_all_state(world: World) -> None:
     """After a restart the conversations, promises and checkpoints are all there."""
     deliver_three_customers(world)
