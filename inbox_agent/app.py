@@ -1,63 +1,66 @@
 """One cycle of the agent: fetch -> decide -> outbox -> send -> save.
 
-This is the only module where the pure core meets the adapters. A cycle:
+The app layer is where the pure core meets the adapters: this module (the cycle and the
+outbox), ``filing`` (incoming mail into the ledger) and ``composer`` (outgoing mail). A cycle:
 
-1. For each mailbox and folder, fetch what is new since the checkpoint, in chunks. Each message
-   is parsed and triaged (``core``); the ledger changes in memory; after each chunk the ledger,
-   the new checkpoint and any mail to send are committed in one write. The checkpoint therefore
+1. Staff requests queued by ``close`` / ``reopen`` / ``snooze`` are applied.
+2. For each mailbox, its folder and its Sent folder are read from their checkpoints, in chunks.
+   Each message is parsed and triaged (``core``); the ledger changes in memory; after each chunk
+   the ledger, the new checkpoint and any mail owed are committed in one write. The checkpoint
    never moves past a message that is not filed, and a crash re-reads at most one chunk, which
    the dedupe by Message-ID files once.
-2. The outbox is drained: every pending mail was recorded (with its Message-ID) before it is
-   handed to SMTP, and marked sent in a commit of its own right after. A crash between the
-   relay's "250 OK" and that commit is the one window where a mail can go out twice (RFC 1047);
-   it is one message wide.
+3. The sweep asks ``core.promises`` what every running promise calls for now (a follow-up, an
+   escalation) and queues it. Deadlines live in the store, so a restart loses none.
+4. The outbox is drained: every mail was recorded (with its Message-ID) before it is handed to
+   SMTP, and marked sent in a commit of its own right after. A crash between the relay's
+   "250 OK" and that commit is the one window where a mail can go out twice (RFC 1047); it is
+   one message wide.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email import policy
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
 
-from inbox_agent.adapters.base import FetchedMessage, Mailbox, Mailer
+from inbox_agent import staff
+from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import (
     Checkpoint,
     Ledger,
     OutboxEntry,
-    SkippedMessage,
+    StaffRequest,
     Store,
     iter_pending,
 )
+from inbox_agent.composer import Composer, describe
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
-from inbox_agent.core import rendering, wording
-from inbox_agent.core.business_time import opening_hours_text
-from inbox_agent.core.conversations import (
-    Conversation,
-    FiledMessage,
-    Promise,
-    Role,
-    SentMail,
-    new_token,
-    subject_with_token,
+from inbox_agent.core.conversations import Conversation, Promise, SentMail
+from inbox_agent.core.conversations import Outcome as PromiseOutcome
+from inbox_agent.core.lifecycle import Event, transition
+from inbox_agent.core.promises import (
+    ESCALATION,
+    ESCALATION_NOTICE,
+    FOLLOW_UP,
+    Chase,
+    ChaseDue,
+    chase_due,
+    lapsed,
+    nobody_will_chase,
 )
-from inbox_agent.core.lifecycle import Action, Event, transition
-from inbox_agent.core.machine_mail import Identity
-from inbox_agent.core.message import InboundEmail, parse
-from inbox_agent.core.promises import first_reply_due
-from inbox_agent.core.triage import Context, Decision, Outcome, triage
-from inbox_agent.daemon import Daemon
-from inbox_agent.errors import PermanentSendError, TemplateError, TemporarySendError
+from inbox_agent.daemon import Daemon, Job
+from inbox_agent.errors import OperatorError, PermanentSendError, TemporarySendError
+from inbox_agent.filing import Filing
 
 log = logging.getLogger("inbox_agent")
 Clock = Callable[[], datetime]
+SWEEP_INTERVAL_SECONDS = 30  # how often promises are checked, whatever the poll interval
 
 
 @dataclass
@@ -89,7 +92,7 @@ class Adapters:
 
 
 class Agent:
-    """The support agent: files mail into conversations and keeps the outbox."""
+    """The support agent: files mail into conversations, keeps promises, keeps the outbox."""
 
     def __init__(self, settings: Settings, store: Store, adapters: Adapters, clock: Clock,
                  templates: jinja2.BaseLoader | None = None) -> None:
@@ -97,9 +100,7 @@ class Agent:
         self.store = store
         self.adapters = adapters
         self.clock = clock
-        loader = templates or jinja2.FileSystemLoader(str(settings.agent.templates_dir))
-        self.templates = rendering.make_environment(
-            loader, wording.template_filters(settings.calendar))
+        self.composer = Composer(settings, templates)
 
     @property
     def ledger(self) -> Ledger:
@@ -107,19 +108,50 @@ class Agent:
         return self.store.ledger
 
     async def run_cycle(self) -> CycleReport:
-        """Poll every mailbox once, then send what is due."""
+        """Staff requests, a poll of every mailbox, the sweep, then send what is owed."""
         report = CycleReport()
+        self.apply_staff_requests()
         for mailbox in self.settings.mailboxes:
             await self.poll(mailbox, report)
+        self.sweep(self.clock(), report)
+        self.store.commit()
         await self.drain_outbox(report)
         return report
 
+    async def sweep_cycle(self) -> CycleReport:
+        """The frequent job. When a chase is due it polls first, so a staff reply that arrived
+        since the last poll is seen before anyone is chased; otherwise it only sends."""
+        self.apply_staff_requests()
+        now = self.clock()
+        calendar, policy = self.settings.calendar, self.settings.promise
+        if any(chase_due(c, now, calendar, policy) for c in self.ledger.conversations.values()):
+            return await self.run_cycle()
+        report = CycleReport()
+        await self.drain_outbox(report)
+        return report
+
+    def apply_staff_requests(self) -> None:
+        """Carry out close / reopen / snooze requests queued while this agent held the store."""
+        requests = self.store.pending_requests()
+        for request in requests:
+            try:
+                note = staff.apply(self.ledger, request, self.clock())
+            except OperatorError as exc:
+                log.warning("staff request not applied: %s", exc)
+            else:
+                log.info("staff request applied: %s", note)
+        if requests:
+            self.store.commit()
+            self.store.forget_requests(requests)
+
     async def poll(self, settings: MailboxSettings, report: CycleReport) -> None:
-        """File everything new in the mailbox's folder."""
+        """File everything new in the mailbox's folder and its Sent folder."""
         mailbox = self.adapters.mailbox(settings)
         await mailbox.open()
         try:
-            await self._poll_folder(mailbox, settings, settings.imap.folder, report)
+            for folder in (settings.imap.folder, settings.imap.sent_folder):
+                if folder:
+                    await self._poll_folder(mailbox, settings, folder, report)
         finally:
             await mailbox.close()
 
@@ -140,6 +172,55 @@ class Agent:
                 last = batch.messages[-1].uid
                 self.ledger.checkpoints[key] = Checkpoint(batch.uidvalidity, last)
             self.store.commit()
+
+    def sweep(self, now: datetime, report: CycleReport) -> None:
+        """Queue what promises about to slip call for; record promises that lapsed unchased."""
+        calendar, policy = self.settings.calendar, self.settings.promise
+        for conversation in self.ledger.conversations.values():
+            due = chase_due(conversation, now, calendar, policy)
+            if due is not None:
+                self._chase(conversation, due, now, report)
+            elif nobody_will_chase(conversation, policy) and lapsed(conversation, now):
+                promise = conversation.running_promise
+                assert promise is not None  # lapsed() checked it
+                conversation.settle(promise.due, PromiseOutcome.MISSED)
+                log.warning("[#%s] the promise to %s lapsed at %s", conversation.id,
+                            conversation.customer, promise.due.isoformat())
+
+    def _chase(self, conversation: Conversation, due: ChaseDue, now: datetime,
+               report: CycleReport) -> None:
+        conversation.status, _ = transition(conversation.status, Event.CHASE_DUE)
+        previous = conversation.running_promise
+        assert previous is not None  # chase_due only answers for a running promise
+        extra = {"promise_missed": due.lapsed, "follow_up_number": due.follow_up_number,
+                 "previous_promise_text": describe(self.settings, conversation, previous.due,
+                                                   now)}
+        conversation.settle(now, PromiseOutcome.MISSED if due.lapsed
+                            else PromiseOutcome.EXTENDED)
+        follow_up = due.chase is Chase.FOLLOW_UP
+        reason = f"follow-up {due.follow_up_number}" if follow_up else "escalation"
+        conversation.promises.append(Promise(made_at=now, due=due.new_due, reason=reason))
+        if follow_up:
+            self.queue(conversation, FOLLOW_UP, conversation.customer, now, extra)
+        else:
+            escalate_to = self.settings.promise.escalate_to
+            assert escalate_to is not None  # chase_due only escalates to someone
+            self.queue(conversation, ESCALATION, escalate_to, now, extra)
+            self.queue(conversation, ESCALATION_NOTICE, conversation.customer, now, extra)
+        report.queued += 1 if follow_up else 2
+        report.notes.append(f"[#{conversation.id}] {reason}"
+                            + (" (the promise had lapsed)" if due.lapsed else "")
+                            + f"; new promise {due.new_due:%a %d %b %H:%M}")
+
+    def queue(self, conversation: Conversation, kind: str, to: str, now: datetime,
+              extra: dict[str, Any] | None = None) -> None:
+        """Compose a mail and record it in the outbox (sent by ``drain_outbox``)."""
+        mail = self.composer.compose(conversation, kind, to, now, extra)
+        self.ledger.outbox[mail.message_id] = OutboxEntry(
+            message_id=mail.message_id, conversation_id=conversation.id,
+            mailbox=conversation.mailbox, kind=kind, to=to, raw=mail.raw, created_at=now)
+        conversation.sent.append(SentMail(mail.message_id, kind, to, now))
+        log.info("queued %s %s for %s", kind, mail.message_id, to)
 
     async def drain_outbox(self, report: CycleReport) -> None:
         """Send every pending mail, committing after each so none is sent twice."""
@@ -170,161 +251,6 @@ class Agent:
         report.sent += 1
         log.info("sent %s %s to %s", entry.kind, entry.message_id, entry.to)
         return True
-
-
-class Filing:
-    """Files the messages of one folder, keeping the indexes triage needs up to date."""
-
-    def __init__(self, agent: Agent, mailbox: MailboxSettings, folder: str) -> None:
-        self.agent = agent
-        self.mailbox = mailbox
-        self.folder = folder
-        ledger = agent.ledger
-        self.by_message_id = ledger.by_message_id()
-        self.known_keys = ledger.known_keys()
-        self.identity = Identity(
-            addresses=frozenset(m.address for m in agent.settings.mailboxes),
-            message_ids=ledger.sent_message_ids(),
-        )
-
-    def file(self, fetched: FetchedMessage, now: datetime, report: CycleReport) -> None:
-        """Parse, triage and file one message; the ledger changes, nothing is sent here."""
-        report.fetched += 1
-        email = parse(fetched.raw, fetched.arrived_at)
-        try:
-            decision = triage(email, self._context(), now)
-        except Exception as exc:  # one message must never stop the ones after it
-            log.exception("could not triage %s; filed without a reply", email.key)
-            decision = Decision(Outcome.SKIPPED, Role.MACHINE, note=f"internal error: {exc!r}")
-        if decision.outcome is Outcome.DUPLICATE:
-            report.duplicates += 1
-            return
-        self.known_keys.add(email.key)
-        filed = FiledMessage(email.key, email.message_id, decision.role, email.arrived_at,
-                             email.from_address, email.subject, self.folder, decision.note)
-        if decision.outcome is Outcome.SKIPPED:
-            self.agent.ledger.skipped.append(SkippedMessage(email.key, self.mailbox.name, filed))
-            report.skipped += 1
-            self._note(report, f"filed without a reply: {decision.note}")
-            return
-        conversation = self._conversation(decision, email)
-        conversation.messages.append(filed)
-        self.by_message_id[email.key] = conversation.id
-        report.filed += 1
-        verb = "started" if decision.outcome is Outcome.STARTED else "filed into"
-        self._note(report, f"{verb} [#{conversation.id}] as {decision.role.value} mail"
-                   + (f", no reply: {decision.note}" if decision.note else ""))
-        if decision.event is not None:
-            self._apply(conversation, decision.event, email, now, report)
-
-    def _note(self, report: CycleReport, text: str) -> None:
-        report.notes.append(text)
-        log.info("%s: %s", self.mailbox.name, text)
-
-    def _context(self) -> Context:
-        agent = self.agent
-        return Context(self.identity, self.mailbox.staff, self.by_message_id,
-                       agent.ledger.conversations, self.known_keys,
-                       agent.settings.calendar, agent.settings.promise)
-
-    def _conversation(self, decision: Decision, email: InboundEmail) -> Conversation:
-        conversations = self.agent.ledger.conversations
-        if decision.conversation_id is not None:
-            return conversations[decision.conversation_id]
-        offset = email.date.utcoffset() if email.date else None
-        offset_minutes = None if offset is None else int(offset.total_seconds()) // 60
-        conversation = Conversation(
-            id=new_token(email.key, conversations), mailbox=self.mailbox.name,
-            customer=email.customer_address or "", customer_name=email.from_name,
-            subject=email.subject, created_at=email.arrived_at,
-            customer_utc_offset_minutes=offset_minutes,
-        )
-        conversations[conversation.id] = conversation
-        return conversation
-
-    def _apply(self, conversation: Conversation, event: Event, email: InboundEmail,
-               now: datetime, report: CycleReport) -> None:
-        conversation.status, actions = transition(conversation.status, event)
-        for action in actions:
-            if action is Action.END_PROMISE:
-                _settle(conversation, email.arrived_at)
-            elif action is Action.PROMISE:
-                self._promise(conversation, email, now)
-            elif action is Action.ACKNOWLEDGE:
-                self._queue(conversation, "acknowledgement", "acknowledgement", email, now)
-                report.queued += 1
-
-    def _promise(self, conversation: Conversation, email: InboundEmail, now: datetime) -> None:
-        settings = self.agent.settings
-        _settle(conversation, email.arrived_at)
-        due = first_reply_due(email.arrived_at, settings.calendar, settings.promise)
-        reason = "customer wrote again" if conversation.promises else "first reply"
-        conversation.promises.append(Promise(made_at=now, due=due, reason=reason))
-
-    def _queue(self, conversation: Conversation, template: str, kind: str,
-               email: InboundEmail, now: datetime) -> None:
-        agent = self.agent
-        message_id = make_message_id(conversation.id, kind, self.mailbox.address)
-        envelope = rendering.Envelope(
-            from_address=self.mailbox.address, from_name=self.mailbox.display_name,
-            to=conversation.customer, token=conversation.id, message_id=message_id, date=now,
-            in_reply_to=email.message_id,
-            references=(*email.references[-9:], *([email.message_id] if email.message_id else [])),
-        )
-        data = template_data(agent.settings, self.mailbox, conversation, now)
-        try:
-            rendered = rendering.render(agent.templates, template, data)
-        except rendering.RenderError as exc:
-            raise TemplateError(f"{exc}; fix the template, the mail is sent once it renders") \
-                from exc
-        message = rendering.build_message(
-            rendered, envelope, subject_with_token(conversation.subject, conversation.id))
-        agent.ledger.outbox[message_id] = OutboxEntry(
-            message_id=message_id, conversation_id=conversation.id, mailbox=self.mailbox.name,
-            kind=kind, to=conversation.customer, raw=message.as_bytes(policy=policy.SMTP),
-            created_at=now)
-        conversation.sent.append(SentMail(message_id, kind, conversation.customer, now))
-        self.by_message_id[message_id] = conversation.id
-        log.info("queued %s %s for %s", kind, message_id, conversation.customer)
-
-
-def _settle(conversation: Conversation, at: datetime) -> None:
-    running = conversation.running_promise
-    if running is not None:
-        running.settled_at = at
-        running.kept = at <= running.due
-
-
-def make_message_id(token: str, kind: str, address: str) -> str:
-    """A Message-ID chosen before sending, unique, and recognisable as the agent's own."""
-    domain = address.rpartition("@")[2] or "inbox-agent.invalid"
-    return f"<inbox-agent.{token}.{kind}.{uuid.uuid4().hex[:16]}@{domain}>"
-
-
-def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Conversation,
-                  now: datetime) -> dict[str, Any]:
-    """Everything a template may use (templates/README.md lists it for staff)."""
-    promised_by = conversation.promised_by
-    customer_offset = conversation.customer_utc_offset_minutes
-    name = conversation.customer_name or ""
-    return {
-        "customer_name": name,
-        "customer_first_name": name.split()[0] if name.split() else "",
-        "customer_email": conversation.customer,
-        "subject": conversation.subject or "(no subject)",
-        "token": conversation.id,
-        "promised_by": promised_by,
-        "promised_by_text": wording.describe_moment(
-            promised_by, settings.calendar, now, _offset(customer_offset))
-        if promised_by else "",
-        "mailbox_name": mailbox.display_name or mailbox.name,
-        "mailbox_address": mailbox.address,
-        "opening_hours": opening_hours_text(settings.calendar),
-    }
-
-
-def _offset(minutes: int | None) -> timedelta | None:
-    return None if minutes is None else timedelta(minutes=minutes)
 
 
 class LoggingMailer:
@@ -366,7 +292,10 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
             report = await agent.run_cycle()
             log.info("cycle done: %s", report.summary())
             return
-        await Daemon(agent.run_cycle, settings.agent.poll_interval_seconds).serve()
+        await Daemon([
+            Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
+            Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
+        ]).serve()
 
 
 def read_ledger(settings: Settings) -> Ledger:
@@ -374,3 +303,11 @@ def read_ledger(settings: Settings) -> Ledger:
     store = Store(settings.agent.data_dir, read_only=True).open()
     store.close()
     return store.ledger
+
+
+def staff_command(settings: Settings, command: str, conversation_id: str, until: str | None,
+                  clock: Clock = system_clock) -> str:
+    """``close``, ``reopen``, ``snooze``: now if the store is free, else via the daemon."""
+    now = clock()
+    moment = staff.parse_until(until, settings.calendar, now) if until else None
+    return staff.request(settings, StaffRequest(command, conversation_id, moment), now)

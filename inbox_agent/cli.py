@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     thread.add_argument("--json", action="store_true", help="a JSON object")
     thread.set_defaults(handler=_thread)
 
+    for name, text in (("close", "close a conversation by hand"),
+                       ("reopen", "reopen a closed conversation (nothing is sent)")):
+        staff_cmd = commands.add_parser(name, help=text)
+        staff_cmd.add_argument("id", help="the conversation token, e.g. K7Q2")
+        staff_cmd.set_defaults(handler=_staff, until=None)
+    snooze = commands.add_parser(
+        "snooze", help="no follow-ups until a moment; the customer is told nothing")
+    snooze.add_argument("id", help="the conversation token, e.g. K7Q2")
+    snooze.add_argument("--until", required=True, metavar="WHEN",
+                        help="4h or 2d (business time from now), 2026-11-24 (its opening), "
+                             "or '2026-11-24 14:00' (business time zone)")
+    snooze.set_defaults(handler=_staff)
+
     demo_cmd = commands.add_parser("demo", help="the whole story on an in-process mailbox")
     demo_cmd.set_defaults(handler=_demo)
     return parser
@@ -103,7 +116,7 @@ def _threads(args: argparse.Namespace) -> int:
 
 def _thread(args: argparse.Namespace) -> int:
     ledger = app.read_ledger(_settings(args))
-    conversation = ledger.conversations.get(args.id.strip("[]#").upper())
+    conversation = ledger.conversations.get(_token(args.id))
     if conversation is None:
         print(f"NotFound: no conversation {args.id!r}; `inbox-agent threads` lists them",
               file=sys.stderr)
@@ -113,6 +126,16 @@ def _thread(args: argparse.Namespace) -> int:
     else:
         print(views.thread_text(conversation, ledger))
     return 0
+
+
+def _staff(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(app.staff_command(settings, args.command, _token(args.id), args.until))
+    return 0
+
+
+def _token(text: str) -> str:
+    return text.strip().strip("[]#").upper()
 
 
 def _demo(args: argparse.Namespace) -> int:

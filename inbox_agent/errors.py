@@ -4,6 +4,7 @@
     ├── OperatorError                something the person running the agent can fix
     │   ├── ConfigError              the config file: which file, which key, what to write
     │   ├── TemplateError            a template: file:line and the mistake
+    │   ├── CommandError             a staff command that cannot be done (unknown id, ...)
     │   └── StoreError               the data directory
     │       ├── StoreLockedError     another inbox-agent owns this data_dir
     │       └── StoreCorruptError    the database cannot be read; it is left untouched
@@ -42,6 +43,10 @@ class ConfigError(OperatorError):
 
 class TemplateError(OperatorError):
     """A template does not compile or does not render with the data it is given."""
+
+
+class CommandError(OperatorError):
+    """A staff command names no conversation, or asks for something its status forbids."""
 
 
 class StoreError(OperatorError):

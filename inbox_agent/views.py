@@ -32,6 +32,8 @@ def summary(conversation: Conversation) -> dict[str, Any]:
         "mailbox": conversation.mailbox,
         "created_at": conversation.created_at.isoformat(),
         "promised_by": promised_by.isoformat() if promised_by else None,
+        "snoozed_until": (conversation.snoozed_until.isoformat()
+                          if conversation.snoozed_until else None),
         "message_ids": conversation.message_ids,
     }
 
@@ -70,7 +72,8 @@ def thread_text(conversation: Conversation, ledger: Ledger) -> str:
         f"[#{data['id']}] {data['subject']}",
         f"customer: {data['customer_name']} <{data['customer']}>".strip(),
         f"status:   {data['status']}",
-        f"promised: {data['promised_by'] or '-'}",
+        f"promised: {data['promised_by'] or '-'}"
+        + (f"  (snoozed until {data['snoozed_until']})" if data["snoozed_until"] else ""),
         "",
         "messages:",
     ]
@@ -90,9 +93,7 @@ def thread_text(conversation: Conversation, ledger: Ledger) -> str:
 
 
 def _kept(promise: dict[str, Any]) -> str:
-    if promise["kept"] is None:
-        return "running"
-    return "kept" if promise["kept"] else "missed"
+    return str(promise["outcome"] or "running")
 
 
 def _cut(text: str, width: int) -> str:

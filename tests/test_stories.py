@@ -64,38 +64,51 @@ def body(message: EmailMessage) -> str:
     return " ".join(str(part.get_content()).split())
 
 
-def deliver_three_customers(world: World) -> None:
-    """Ana on Monday morning, Ben on Monday night, Chloé on Saturday."""
-    world.deliver(customer_mail(ANA, "Invoice 2211 shows the wrong VAT number",
-                                "Please reissue it.", london(16, 10, 5)), london(16, 10, 5))
-    world.deliver(customer_mail(BEN, "Can't log in", "The page reloads.", london(16, 22, 40)),
-                  london(16, 22, 40))
+def three_customers_write(world: World) -> None:
+    """Chloé on Saturday, Ben on Sunday night, Ana on Monday morning; the agent runs as each
+    mail arrives, as the daemon would."""
     world.deliver(customer_mail(CHLOE, "Commande 88", "Où est ma commande ?",
                                 london(14, 11, 0)), london(14, 11, 0))
+    run(world, london(14, 11, 1))
+    world.deliver(customer_mail(BEN, "Can't log in", "The page reloads.", london(15, 22, 40)),
+                  london(15, 22, 40))
+    run(world, london(15, 22, 41))
+    world.deliver(customer_mail(ANA, "Invoice 2211 shows the wrong VAT number",
+                                "Please reissue it.", london(16, 10, 5)), london(16, 10, 5))
+    run(world, london(16, 10, 6))
 
 
 def test_three_customers_get_one_acknowledgement_each_with_the_right_promise(
         world: World) -> None:
     """Three new customers, three acknowledgements, each promising the right business moment."""
-    deliver_three_customers(world)
-    run(world, london(16, 23, 0))
+    three_customers_write(world)
     sent = by_recipient(world.sent())
     assert sorted(sent) == ["ana@customer.example", "ben@shop.example", "chloe@client.example"]
     assert all(len(mails) == 1 for mails in sent.values())
+    # Chloé wrote on Saturday: counted from Monday 09:00, so Monday 17:00.
+    assert "by Monday 16 November, 17:00 London time" in body(sent["chloe@client.example"][0])
+    # Ben wrote on Sunday night: also counted from Monday 09:00, which is tomorrow for him.
+    assert "tomorrow (Monday 16 November) by 17:00 London time" in body(
+        sent["ben@shop.example"][0])
     # Ana: Mon 10:05 + 8h of open time = Mon 17:30 (7h25) + Tue 09:35.
-    # "Now" is Monday 23:00, so Tuesday reads as "tomorrow".
     assert "reply to you tomorrow (Tuesday 17 November) by 09:35 London time." in body(
         sent["ana@customer.example"][0])
-    # Ben wrote at night: counted from Tuesday 09:00.
-    assert "tomorrow (Tuesday 17 November) by 17:00 London time" in body(
-        sent["ben@shop.example"][0])
-    # Chloé wrote on Saturday: counted from Monday 09:00, so Monday 17:00. It is after 17:00
-    # when the agent first sees it, so the stated moment has passed: it is said with its date.
-    assert "by Monday 16 November, 17:00 London time" in body(sent["chloe@client.example"][0])
     promised = {c["customer"]: c["promised_by"] for c in _threads(world)}
     assert promised == {"ana@customer.example": "2026-11-17T09:35:00+00:00",
-                        "ben@shop.example": "2026-11-17T17:00:00+00:00",
+                        "ben@shop.example": "2026-11-16T17:00:00+00:00",
                         "chloe@client.example": "2026-11-16T17:00:00+00:00"}
+
+
+def test_mail_first_seen_late_is_promised_from_then(world: World) -> None:
+    """The agent was down from Saturday to Monday night: Chloé's Monday 17:00 has passed, so
+    she is promised a moment counted from now, in one mail, not a stale one and an apology."""
+    world.deliver(customer_mail(CHLOE, "Commande 88", "Où est ma commande ?",
+                                london(14, 11, 0)), london(14, 11, 0))
+    run(world, london(16, 23, 0))
+    (ack,) = world.sent()
+    assert "tomorrow (Tuesday 17 November) by 17:00 London time" in body(ack)
+    (thread,) = _threads(world)
+    assert thread["promised_by"] == "2026-11-17T17:00:00+00:00"
 
 
 def test_acknowledgement_carries_the_contract_headers(world: World) -> None:
@@ -119,10 +132,9 @@ def test_acknowledgement_carries_the_contract_headers(world: World) -> None:
 
 def test_a_second_run_sends_nothing(world: World) -> None:
     """Running again with no new mail sends nothing and files nothing twice."""
-    deliver_three_customers(world)
-    run(world, london(16, 23, 0))
-    run(world, london(16, 23, 5))
-    run(world, london(17, 8, 0))
+    three_customers_write(world)
+    run(world, london(16, 10, 10))
+    run(world, london(16, 15, 59))  # a minute before the first follow-up is owed
     assert len(world.sent()) == 3
     assert len(_threads(world)) == 3
 
@@ -157,24 +169,22 @@ def test_the_same_message_delivered_twice_is_one_message(world: World) -> None:
 
 def test_restart_keeps_all_state(world: World) -> None:
     """After a restart the conversations, promises and checkpoints are all there."""
-    deliver_three_customers(world)
-    run(world, london(16, 23, 0))
+    three_customers_write(world)
     before = _threads(world)
     on_disk = ledger(world.settings)
     assert on_disk.checkpoints  # where reading stopped is remembered
     assert all(e.state == "sent" for e in on_disk.outbox.values())
-    run(world, london(16, 23, 30))
+    run(world, london(16, 10, 30))
     assert _threads(world) == before
     assert len(world.sent()) == 3
 
 
 def test_uidvalidity_change_refiles_nothing(world: World) -> None:
     """A mailbox renumbered (new UIDVALIDITY) is read again but nothing is filed or sent twice."""
-    deliver_three_customers(world)
-    run(world, london(16, 23, 0))
+    three_customers_write(world)
     old_validity = next(iter(ledger(world.settings).checkpoints.values())).uidvalidity
     world.renumber()
-    report = run(world, london(16, 23, 30))
+    report = run(world, london(16, 10, 30))
     assert len(world.sent()) == 3
     assert len(_threads(world)) == 3
     assert sum(len(t["message_ids"]) for t in _threads(world)) == 6

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ from tinydb.storages import Storage
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
+    Outcome,
     Promise,
     Role,
     SentMail,
@@ -44,6 +46,7 @@ from inbox_agent.errors import StoreCorruptError, StoreLockedError
 
 DB_FILE = "inbox-agent.json"
 LOCK_FILE = "inbox-agent.lock"
+REQUESTS_DIR = "requests"  # staff commands waiting for the running daemon
 SCHEMA_VERSION = 1
 
 
@@ -152,6 +155,29 @@ class Ledger:
         return set(self.outbox)
 
 
+@dataclass(frozen=True)
+class StaffRequest:
+    """A staff command (close, reopen, snooze) for the process that owns the store."""
+
+    command: str
+    conversation_id: str
+    until: datetime | None = None
+    path: Path | None = None  # where it waits on disk, once queued
+
+
+def queue_request(data_dir: Path, request: StaffRequest) -> Path:
+    """Leave ``request`` for the running daemon (written atomically, applied in order)."""
+    folder = data_dir / REQUESTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns():020d}-{os.getpid()}.json"
+    payload = {"command": request.command, "conversation_id": request.conversation_id,
+               "until": _iso(request.until)}
+    tmp = folder / (name + ".tmp")
+    tmp.write_text(json.dumps(payload), encoding="utf-8")
+    os.replace(tmp, folder / name)
+    return folder / name
+
+
 class Store:
     """The agent's database in ``data_dir``: open it, change the ledger, commit."""
 
@@ -197,11 +223,34 @@ class Store:
         _dump(self._db, self.ledger)
         self._writes.flush()  # type: ignore[no-untyped-call]
 
+    def pending_requests(self) -> list[StaffRequest]:
+        """Staff requests queued by other processes, oldest first (none in a dry run)."""
+        folder = self.data_dir / REQUESTS_DIR
+        if self.dry_run or not folder.is_dir():
+            return []
+        return [r for path in sorted(folder.glob("*.json")) if (r := _read_request(path))]
+
+    def forget_requests(self, requests: list[StaffRequest]) -> None:
+        """Remove requests once their effect is committed."""
+        for request in requests:
+            if request.path is not None:
+                request.path.unlink(missing_ok=True)
+
     def __enter__(self) -> Store:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_request(path: Path) -> StaffRequest | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return StaffRequest(str(data["command"]), str(data["conversation_id"]),
+                            _when(data.get("until")), path)
+    except (OSError, ValueError, KeyError, TypeError):
+        path.rename(path.with_suffix(".unreadable"))  # kept for a person, never retried
+        return None
 
 
 def _take_lock(path: Path) -> Any:
@@ -287,10 +336,12 @@ def conversation_to_doc(c: Conversation) -> dict[str, Any]:
         "customer_name": c.customer_name, "subject": c.subject, "status": c.status.value,
         "created_at": _iso(c.created_at),
         "customer_utc_offset_minutes": c.customer_utc_offset_minutes,
+        "snoozed_until": _iso(c.snoozed_until),
         "messages": [_message_to_doc(m) for m in c.messages],
         "promises": [
             {"made_at": _iso(p.made_at), "due": _iso(p.due), "reason": p.reason,
-             "settled_at": _iso(p.settled_at), "kept": p.kept}
+             "settled_at": _iso(p.settled_at),
+             "outcome": p.outcome.value if p.outcome else None, "kept": p.kept}
             for p in c.promises
         ],
         "sent": [
@@ -308,10 +359,12 @@ def conversation_from_doc(d: dict[str, Any]) -> Conversation:
         customer_name=d["customer_name"], subject=d["subject"], status=Status(d["status"]),
         created_at=_at(d["created_at"]),
         customer_utc_offset_minutes=d.get("customer_utc_offset_minutes"),
+        snoozed_until=_when(d.get("snoozed_until")),
         messages=[_message_from_doc(m) for m in d["messages"]],
         promises=[
             Promise(made_at=_at(p["made_at"]), due=_at(p["due"]), reason=p["reason"],
-                    settled_at=_when(p["settled_at"]), kept=p["kept"])
+                    settled_at=_when(p["settled_at"]),
+                    outcome=Outcome(p["outcome"]) if p.get("outcome") else None)
             for p in d["promises"]
         ],
         sent=[

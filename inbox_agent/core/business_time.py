@@ -21,6 +21,16 @@ The rules:
 7. A calendar cannot be empty (no open days, or closing not after opening, raise ValueError),
    and a search that meets more than three years of closed days in a row gives up with
    ValueError instead of running for ever: holidays alone can close every open day.
+8. Subtracting counts back from a promise, to find when to chase it: ``subtract_business_time``
+   of d minutes from m is the latest open moment t at or before m with at least d minutes of
+   open time from t to m. So a closed m counts back from the closing before it; 0 minutes gives
+   m itself, or that closing; and a count that ends exactly at an opening gives the opening
+   (10:00 less 1h is 09:00, not 17:30 the evening before, as far in open time but needlessly
+   early). Then the open time from t to m is exactly d, and ``add(t, d) == m`` for every m that
+   adding d minutes can give: any open moment, except for d > 0 an opening straight after closed
+   time, as adding stops at the closing before it. Subtracting ``Nd`` undoes rule 5 in reverse:
+   the minutes come off first, then the same local time of day on the N-th previous open day,
+   clamped into that day's hours.
 
 Work is done day by day, never minute by minute.
 """
@@ -134,6 +144,12 @@ def add_business_time(cal: Calendar, moment: datetime, duration: Duration) -> da
     return _local(cal, _add_minutes(cal, instant, duration.minutes))
 
 
+def subtract_business_time(cal: Calendar, moment: datetime, duration: Duration) -> datetime:
+    """Rule 8: the latest open moment ``duration`` of business time before ``moment``."""
+    instant = _subtract_minutes(cal, _utc(moment), duration.minutes)
+    return _local(cal, _subtract_days(cal, instant, duration.days))
+
+
 def business_minutes_between(cal: Calendar, start: datetime, end: datetime) -> int:
     """Whole open minutes from ``start`` to ``end``: how long a customer has waited (0 if none)."""
     first, last = _utc(start), _utc(end)
@@ -188,7 +204,21 @@ def _add_days(cal: Calendar, instant: datetime, days: int) -> datetime:
     if days == 0:
         return first.start
     target = next(islice(_open_spans(cal, first.day + _ONE_DAY), days - 1, None))
-    clock = first.start.astimezone(cal.timezone).time()
+    return _same_clock(cal, first.start, target)
+
+
+def _subtract_days(cal: Calendar, instant: datetime, days: int) -> datetime:
+    """Rule 8: the same local time of day on the ``days``-th previous open day."""
+    last = next(_spans_until(cal, instant))
+    if days == 0:
+        return last.end
+    target = next(islice(_open_spans(cal, last.day - _ONE_DAY, -_ONE_DAY), days - 1, None))
+    return _same_clock(cal, last.end, target)
+
+
+def _same_clock(cal: Calendar, instant: datetime, target: _Span) -> datetime:
+    """``instant``'s local time of day on ``target``'s day, clamped into its hours."""
+    clock = instant.astimezone(cal.timezone).time()
     wanted = _instant(cal.timezone, target.day, clock)
     return min(max(wanted, target.start), target.end)
 
@@ -204,6 +234,17 @@ def _add_minutes(cal: Calendar, instant: datetime, minutes: int) -> datetime:
         remaining -= span.length
 
 
+def _subtract_minutes(cal: Calendar, instant: datetime, minutes: int) -> datetime:
+    """Rule 8: take back ``minutes`` of open time, one day's span at a time, latest first."""
+    remaining = timedelta(minutes=minutes)
+    spans = _spans_until(cal, instant)
+    while True:
+        span = next(spans)
+        if remaining <= span.length:  # equal: the span's opening, not the closing before it
+            return span.end - remaining
+        remaining -= span.length
+
+
 def _spans_from(cal: Calendar, instant: datetime) -> Iterator[_Span]:
     """The open time left at and after ``instant``, day by day; the first may start late."""
     # Start a day early: hours closing inside a skipped midnight hour end on the next date.
@@ -212,8 +253,17 @@ def _spans_from(cal: Calendar, instant: datetime) -> Iterator[_Span]:
             yield span._replace(start=max(span.start, instant))
 
 
-def _open_spans(cal: Calendar, first: date) -> Iterator[_Span]:
-    """Every open day's hours from ``first`` on; ValueError after too many closed days."""
+def _spans_until(cal: Calendar, instant: datetime) -> Iterator[_Span]:
+    """The open time at and before ``instant``, latest day first; the first may end early."""
+    # Start a day late, the mirror of _spans_from: clocks going back over midnight can show a
+    # date again after the next date's hours have begun.
+    for span in _open_spans(cal, _local_date(cal, instant) + _ONE_DAY, -_ONE_DAY):
+        if span.start <= instant:
+            yield span._replace(end=min(span.end, instant))
+
+
+def _open_spans(cal: Calendar, first: date, step: timedelta = _ONE_DAY) -> Iterator[_Span]:
+    """Every open day's hours from ``first``, a ``step`` at a time; ValueError if long closed."""
     day, closed = first, 0
     while True:
         span = _day_hours(cal, day)
@@ -223,11 +273,12 @@ def _open_spans(cal: Calendar, first: date) -> Iterator[_Span]:
         else:
             closed += 1
             if closed > MAX_CLOSED_DAYS:
+                way = "after" if step > timedelta() else "before"
                 raise ValueError(
-                    f"no open day in the {MAX_CLOSED_DAYS} days after {first}; "
+                    f"no open day in the {MAX_CLOSED_DAYS} days {way} {first}; "
                     "check the holidays in [business_hours]"
                 )
-        day += _ONE_DAY
+        day += step
 
 
 def _day_hours(cal: Calendar, day: date) -> _Span | None:

@@ -51,15 +51,29 @@ class FiledMessage:
     note: str = ""  # why it was not answered, for machine mail and old mail
 
 
+class Outcome(StrEnum):
+    """How a promise ended."""
+
+    KEPT = "kept"  # staff replied by the promised moment
+    MISSED = "missed"  # the moment passed first (staff replied late, or nobody did)
+    EXTENDED = "extended"  # before it lapsed, the customer was told of a new moment
+    WITHDRAWN = "withdrawn"  # closed by staff before the moment came
+
+
 @dataclass
 class Promise:
     """One moment the customer was told they would hear from a person by."""
 
     made_at: datetime
     due: datetime
-    reason: str  # "acknowledgement", "follow-up", "customer wrote again", ...
+    reason: str  # "first reply", "follow-up 1", "escalation", "customer wrote again", ...
     settled_at: datetime | None = None
-    kept: bool | None = None  # None while running; True when staff replied in time
+    outcome: Outcome | None = None  # None while the promise is running
+
+    @property
+    def kept(self) -> bool | None:
+        """True when kept, False when not, None while running."""
+        return None if self.outcome is None else self.outcome is Outcome.KEPT
 
 
 @dataclass
@@ -84,6 +98,7 @@ class Conversation:
     created_at: datetime
     status: Status = Status.NEW
     customer_utc_offset_minutes: int | None = None
+    snoozed_until: datetime | None = None  # staff: no follow-ups before this moment
     messages: list[FiledMessage] = field(default_factory=list)
     promises: list[Promise] = field(default_factory=list)
     sent: list[SentMail] = field(default_factory=list)
@@ -107,6 +122,20 @@ class Conversation:
         ids = [m.message_id for m in self.messages if m.message_id]
         ids += [s.message_id for s in self.sent]
         return list(dict.fromkeys(ids))
+
+    def sent_count(self, kind: str) -> int:
+        """How many mails of ``kind`` the agent has decided to send here."""
+        return sum(1 for s in self.sent if s.kind == kind)
+
+    def settle(self, at: datetime, outcome: Outcome | None = None) -> None:
+        """End the running promise; kept or missed by ``at`` unless ``outcome`` says otherwise."""
+        running = self.running_promise
+        if running is None:
+            return
+        running.settled_at = at
+        if outcome is None:
+            outcome = Outcome.KEPT if at <= running.due else Outcome.MISSED
+        running.outcome = outcome
 
     def last_customer_message(self) -> FiledMessage | None:
         """The customer's most recent message, the one a reply answers."""

@@ -16,6 +16,9 @@ Statuses:
 - ``waiting``: the customer is waiting for a person; a promise is running.
 - ``answered``: staff have replied; the agent stays quiet.
 - ``closed``: staff closed it by hand.
+
+A snooze is not a status: a snoozed conversation is ``waiting`` with a moment before which the
+sweep leaves it alone.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ class Event(StrEnum):
     CUSTOMER_WROTE = "customer_wrote"  # a customer message the agent may answer
     CUSTOMER_WROTE_LONG_AGO = "customer_wrote_long_ago"  # older than skip_older_than when seen
     STAFF_REPLIED = "staff_replied"
+    CHASE_DUE = "chase_due"  # a promise is about to slip: follow up or escalate
     CLOSE = "close"
     REOPEN = "reopen"
+    SNOOZE = "snooze"
 
 
 class Action(StrEnum):
@@ -50,6 +55,9 @@ class Action(StrEnum):
     ACKNOWLEDGE = "acknowledge"  # send the acknowledgement mail stating that promise
     KEEP_PROMISE = "keep_promise"  # the running promise stands; nothing to send
     END_PROMISE = "end_promise"  # the running promise is settled (kept, or no longer owed)
+    CHASE = "chase"  # send the follow-up or escalation ``promises.chase_due`` names
+    WITHDRAW_PROMISE = "withdraw_promise"  # staff closed it: the promise is no longer owed
+    SET_SNOOZE = "set_snooze"  # no chasing until the given moment; the customer is told nothing
 
 
 class IllegalTransition(Exception):  # noqa: N818 - named for what it is, like h11's errors
@@ -76,10 +84,13 @@ TRANSITIONS: dict[tuple[Status, Event], tuple[Status, tuple[Action, ...]]] = {
     (S.CLOSED, E.CUSTOMER_WROTE): (S.WAITING, _ACK),
     (S.CLOSED, E.CUSTOMER_WROTE_LONG_AGO): (S.CLOSED, ()),
     (S.CLOSED, E.STAFF_REPLIED): (S.CLOSED, ()),
+    (S.WAITING, E.CHASE_DUE): (S.WAITING, (A.CHASE,)),
+    (S.WAITING, E.SNOOZE): (S.WAITING, (A.SET_SNOOZE,)),
     (S.OPEN, E.CLOSE): (S.CLOSED, ()),
-    (S.WAITING, E.CLOSE): (S.CLOSED, (A.END_PROMISE,)),
+    (S.WAITING, E.CLOSE): (S.CLOSED, (A.WITHDRAW_PROMISE,)),
     (S.ANSWERED, E.CLOSE): (S.CLOSED, ()),
-    (S.CLOSED, E.REOPEN): (S.ANSWERED, ()),
+    # Reopened by staff: back on the list for a person, and nothing is promised or sent.
+    (S.CLOSED, E.REOPEN): (S.OPEN, ()),
 }
 
 

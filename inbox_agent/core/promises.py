@@ -1,16 +1,48 @@
-"""What the agent promises a customer, as pure functions of the arrival moment and the policy.
+"""What the agent promises a customer, and what it owes when a promise is about to slip.
 
-A promise counts from when the mail *arrived* (the server's INTERNALDATE), never from the
-sender's ``Date`` header, which can be wrong or forged. Mail arriving while the business is
-closed counts from the next opening (``business_time`` does that).
+Pure functions of the conversation's promise, the policy and ``now``; deadlines live in the
+store and a periodic sweep asks :func:`chase_due` what is owed (arq's ``next_cron`` shape).
+
+The rules:
+
+1. A promise counts from when the mail *arrived* (the server's INTERNALDATE), never from the
+   sender's ``Date`` header, which can be wrong or forged. Mail arriving while the business is
+   closed counts from the next opening. Promised moments are whole minutes, rounded up.
+   A promise is never made already inside its own follow-up window: mail the agent first sees
+   late (it was down, or a first start) is promised from ``now`` instead, so a customer is
+   never told a moment that has passed, nor sent "still working on it" right after "received".
+2. ``follow_up_before`` the promised moment (business time), if no staff reply has gone out, a
+   follow-up is owed: "still working on it", with a new promise ``extend_by`` after the old one.
+   Once per promise: each follow-up makes the new promise the next one is about.
+3. When the promise made by the last allowed follow-up (``max_follow_ups``) is about to lapse,
+   the agent escalates instead: the manager is told, and the customer hears that a manager has
+   taken it over, with a new promise. After that the agent sends nothing more in the
+   conversation; the manager owns it.
+4. After downtime the sweep catches up. A follow-up or escalation whose moment passed while the
+   agent was down is sent at once if the promise has not lapsed yet. If it has lapsed, the mail
+   says so honestly (an apology, not a pretend "still on it") and the new promise counts from
+   ``now``, not from the lapsed moment.
+5. A snoozed conversation is left alone until the snooze ends; then rule 4 applies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
-from inbox_agent.core.business_time import Calendar, Duration, add_business_time
+from inbox_agent.core.business_time import (
+    Calendar,
+    Duration,
+    add_business_time,
+    subtract_business_time,
+)
+from inbox_agent.core.conversations import Conversation
+from inbox_agent.core.lifecycle import Status
+
+FOLLOW_UP = "follow_up"
+ESCALATION = "escalation"  # to the manager
+ESCALATION_NOTICE = "escalation_notice"  # to the customer: a manager has taken it over
 
 
 @dataclass(frozen=True)
@@ -34,6 +66,15 @@ def first_reply_due(arrived_at: datetime, calendar: Calendar, policy: PromisePol
     return _whole_minute(add_business_time(calendar, arrived_at, policy.first_reply_within))
 
 
+def promise_for(arrived_at: datetime, now: datetime, calendar: Calendar,
+                policy: PromisePolicy) -> datetime:
+    """The moment to promise, at ``now``, for a message that arrived at ``arrived_at`` (rule 1)."""
+    due = first_reply_due(arrived_at, calendar, policy)
+    if _utc(now) < _utc(chase_moment(due, calendar, policy)):
+        return due
+    return first_reply_due(now, calendar, policy)
+
+
 def too_old_to_acknowledge(
     arrived_at: datetime, now: datetime, calendar: Calendar, policy: PromisePolicy
 ) -> bool:
@@ -53,3 +94,69 @@ def _whole_minute(moment: datetime) -> datetime:
     if moment.second == 0 and moment.microsecond == 0:
         return moment
     return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+class Chase(StrEnum):
+    """What a promise about to slip calls for."""
+
+    FOLLOW_UP = "follow_up"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class ChaseDue:
+    """A chase owed now: what, the new promised moment, and whether the old one lapsed."""
+
+    chase: Chase
+    new_due: datetime
+    lapsed: bool  # the old promise has passed: the mail apologises instead of "still on it"
+    follow_up_number: int  # 1 for the first follow-up, ...
+
+
+def chase_due(conversation: Conversation, now: datetime, calendar: Calendar,
+              policy: PromisePolicy) -> ChaseDue | None:
+    """The follow-up or escalation owed in ``conversation`` at ``now``, if any."""
+    promise = conversation.running_promise
+    if conversation.status is not Status.WAITING or promise is None:
+        return None
+    if conversation.sent_count(ESCALATION_NOTICE) or _snoozed(conversation, now):
+        return None
+    if _utc(now) < _utc(chase_moment(promise.due, calendar, policy)):
+        return None
+    lapsed = _utc(now) >= _utc(promise.due)
+    base = now if lapsed else promise.due
+    new_due = _whole_minute(add_business_time(calendar, base, policy.extend_by))
+    follow_ups = conversation.sent_count(FOLLOW_UP)
+    if follow_ups < policy.max_follow_ups:
+        return ChaseDue(Chase.FOLLOW_UP, new_due, lapsed, follow_ups + 1)
+    if policy.escalate_to is None:
+        return None  # nobody to escalate to: the last promise simply runs out, recorded
+    return ChaseDue(Chase.ESCALATE, new_due, lapsed, follow_ups)
+
+
+def chase_moment(due: datetime, calendar: Calendar, policy: PromisePolicy) -> datetime:
+    """When a chase for a promise due at ``due`` becomes owed."""
+    return subtract_business_time(calendar, due, policy.follow_up_before)
+
+
+def lapsed(conversation: Conversation, now: datetime) -> bool:
+    """True when the running promise's moment has passed."""
+    promise = conversation.running_promise
+    return promise is not None and _utc(now) > _utc(promise.due)
+
+
+def nobody_will_chase(conversation: Conversation, policy: PromisePolicy) -> bool:
+    """True when no follow-up or escalation can come: escalated already, or nobody to tell."""
+    if conversation.sent_count(ESCALATION_NOTICE):
+        return True
+    return (conversation.sent_count(FOLLOW_UP) >= policy.max_follow_ups
+            and policy.escalate_to is None)
+
+
+def _snoozed(conversation: Conversation, now: datetime) -> bool:
+    until = conversation.snoozed_until
+    return until is not None and _utc(now) < _utc(until)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

@@ -32,6 +32,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"  # filed outside any conversation, with a reason
     JOINED = "joined"  # filed into an existing conversation
     STARTED = "started"  # starts a new conversation
+    IGNORED = "ignored"  # sent mail that belongs to no conversation: not ours to keep
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,22 @@ def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
     if conversation_id is None:
         return Decision(Outcome.STARTED, Role.CUSTOMER, None, event, _event_note(event))
     return Decision(Outcome.JOINED, Role.CUSTOMER, conversation_id, event, _event_note(event))
+
+
+def triage_sent(email: InboundEmail, context: Context) -> Decision:
+    """A message in the Sent folder: staff answering from the shared mailbox, or our own copy.
+
+    Whoever is in From (often the support address itself), a message in the Sent folder that is
+    not the agent's own and belongs to a conversation is a staff reply.
+    """
+    if email.key in context.known_keys:
+        return Decision(Outcome.DUPLICATE, Role.STAFF, note="already filed")
+    conversation_id = find_conversation(email, context.by_message_id, context.tokens)
+    if email.message_id and email.message_id in context.identity.message_ids:
+        return Decision(Outcome.IGNORED, Role.AGENT, conversation_id, note="the agent's own copy")
+    if conversation_id is None:
+        return Decision(Outcome.IGNORED, Role.STAFF, note="sent mail outside any conversation")
+    return Decision(Outcome.JOINED, Role.STAFF, conversation_id, Event.STAFF_REPLIED)
 
 
 def _not_from_a_customer(

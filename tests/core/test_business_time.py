@@ -1,9 +1,10 @@
-"""Business time: durations, calendars, and adding open time across nights, DST and holidays.
+"""Business time: durations, calendars, and adding and subtracting open time across nights, DST
+and holidays.
 
-Table tests pin the promises a customer would read in the weeks that go wrong (DST changes in
-London and New York, year end, holiday runs, weekends); property tests check the rules hold for
-random calendars in zones with 1-hour, 30-minute and midnight clock changes, against a slow
-minute-by-minute count.
+Table tests pin the promises a customer would read, and when they are chased, in the weeks that
+go wrong (DST changes in London and New York, year end, holiday runs, weekends); property tests
+check the rules hold for random calendars in zones with 1-hour, 30-minute and midnight clock
+changes, against a slow minute-by-minute count.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from inbox_agent.core.business_time import (
     next_open,
     opening_hours_text,
     parse_duration,
+    subtract_business_time,
     zone_name,
 )
 
@@ -56,6 +58,11 @@ def at(zone: ZoneInfo, text: str, fold: int = 0) -> datetime:
 def add(cal: Calendar, start: datetime, text: str) -> str:
     """``add_business_time`` with a duration in config syntax, answered in ISO 8601."""
     return add_business_time(cal, start, parse_duration(text)).isoformat(sep=" ")
+
+
+def sub(cal: Calendar, moment: datetime, text: str) -> str:
+    """``subtract_business_time`` with a duration in config syntax, answered in ISO 8601."""
+    return subtract_business_time(cal, moment, parse_duration(text)).isoformat(sep=" ")
 
 
 # --- durations -----------------------------------------------------------------------------
@@ -142,6 +149,8 @@ def test_holidays_closing_every_open_day_raise_instead_of_looping() -> None:
         next_open(cal, at(LONDON, "2026-01-01 12:00"))
     with pytest.raises(ValueError, match="holidays"):
         add_business_time(cal, at(LONDON, "2026-01-01 12:00"), Duration(days=1))
+    with pytest.raises(ValueError, match="no open day in the 1098 days before"):
+        subtract_business_time(cal, at(LONDON, "2030-06-01 12:00"), Duration(60))
 
 
 @pytest.mark.parametrize(
@@ -384,13 +393,104 @@ def test_closing_moved_into_the_next_date_is_still_open() -> None:
         lambda m: next_open(OFFICE, m),
         lambda m: add_business_time(OFFICE, m, Duration(60)),
         lambda m: business_minutes_between(OFFICE, m, m),
+        lambda m: subtract_business_time(OFFICE, m, Duration(60)),
     ],
-    ids=["is_open", "next_open", "add_business_time", "business_minutes_between"],
+    ids=["is_open", "next_open", "add_business_time", "business_minutes_between",
+         "subtract_business_time"],
 )
 def test_naive_datetimes_are_refused(call: Callable[[datetime], object]) -> None:
     """A datetime without a zone is ambiguous, so every function raises ValueError on one."""
     with pytest.raises(ValueError, match="no time zone"):
         call(datetime(2026, 11, 23, 10, 0))  # noqa: DTZ001 - the naive datetime under test
+
+
+# --- subtracting business time: when a promise is chased ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cal", "moment", "duration", "expected"),
+    [
+        (OFFICE, at(LONDON, "2026-11-24 10:00"), "1h", "2026-11-24 09:00:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 09:30"), "1h", "2026-11-23 17:00:00+00:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-11-24 09:30"), "1h", "2026-11-23 16:30:00-05:00"),
+        (OFFICE, at(LONDON, "2026-11-24 09:00"), "1h", "2026-11-23 16:30:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 17:30"), "8h30m", "2026-11-24 09:00:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 17:30"), "8h31m", "2026-11-23 17:29:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 20:00"), "1h", "2026-11-24 16:30:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 20:00"), "0m", "2026-11-24 17:30:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 08:00"), "0m", "2026-11-23 17:30:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 10:00"), "0m", "2026-11-24 10:00:00+00:00"),
+        (OFFICE, at(LONDON, "2026-11-24 10:00:30"), "1h", "2026-11-24 09:00:30+00:00"),
+    ],
+    ids=["back-to-the-opening", "into-the-evening-before", "ny-into-the-evening-before",
+         "from-the-opening", "whole-day-to-its-opening", "past-the-opening", "evening",
+         "evening-0m-is-the-closing", "early-0m-is-last-closing", "open-0m-is-itself",
+         "seconds-kept"],
+)
+def test_subtracting_hours_counts_back_only_open_time(
+    cal: Calendar, moment: datetime, duration: str, expected: str
+) -> None:
+    """Counting back skips nights, starts at the last closing, and stops at an opening exactly."""
+    assert sub(cal, moment, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("moment", "duration", "expected"),
+    [
+        (at(LONDON, "2026-11-23 09:30"), "1h", "2026-11-20 17:00:00+00:00"),
+        (at(LONDON, "2026-11-23 10:00"), "2h", "2026-11-20 16:30:00+00:00"),
+        (at(LONDON, "2026-11-21 11:00"), "1h", "2026-11-20 16:30:00+00:00"),
+        (at(LONDON, "2026-11-23 10:00"), "1d", "2026-11-20 10:00:00+00:00"),
+        (at(LONDON, "2026-11-21 12:00"), "1d", "2026-11-19 17:30:00+00:00"),
+        (at(LONDON, "2026-11-24 09:30"), "1d1h", "2026-11-20 17:00:00+00:00"),
+        (at(LONDON, "2026-12-28 09:30"), "1h", "2026-12-24 17:00:00+00:00"),
+        (at(LONDON, "2027-01-04 09:15"), "1h", "2026-12-31 16:45:00+00:00"),
+        (at(LONDON, "2026-12-28 10:00"), "2d", "2026-12-23 10:00:00+00:00"),
+        (at(LONDON, "2026-12-25 12:00"), "1h", "2026-12-24 16:30:00+00:00"),
+        (at(LONDON, "2026-08-24 09:30"), "1h", "2026-07-31 17:00:00+01:00"),
+        (at(LONDON, "2026-08-12 11:00"), "1h", "2026-07-31 16:30:00+01:00"),
+    ],
+    ids=["monday-morning-into-friday", "monday-2h-into-friday", "saturday", "1d-monday-to-friday",
+         "1d-from-saturday", "1d1h-minutes-come-off-first", "after-christmas", "after-new-year",
+         "2d-over-christmas", "on-christmas-day", "after-a-shutdown", "during-a-shutdown"],
+)
+def test_subtracting_skips_weekends_and_holidays(
+    moment: datetime, duration: str, expected: str
+) -> None:
+    """A Monday or post-holiday promise is chased in the last open hours before the break."""
+    assert sub(OFFICE, moment, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("cal", "moment", "duration", "expected"),
+    [
+        (OFFICE, at(LONDON, "2026-03-30 15:30"), "8h", "2026-03-27 16:00:00+00:00"),
+        (OFFICE, at(LONDON, "2026-03-30 16:00"), "1d", "2026-03-27 16:00:00+00:00"),
+        (OFFICE, at(LONDON, "2026-03-30 09:30"), "1h", "2026-03-27 17:00:00+00:00"),
+        (OFFICE, at(LONDON, "2026-10-26 15:30"), "8h", "2026-10-23 16:00:00+01:00"),
+        (OFFICE, at(LONDON, "2026-10-26 16:00"), "1d", "2026-10-23 16:00:00+01:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-03-09 16:00"), "8h", "2026-03-06 16:00:00-05:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-03-10 10:00"), "2d", "2026-03-06 10:00:00-05:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-11-02 16:00"), "8h", "2026-10-30 16:00:00-04:00"),
+        (NY_OFFICE, at(NEW_YORK, "2026-11-02 09:30"), "1h", "2026-10-30 16:30:00-04:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-03-30 01:00"), "90m", "2026-03-29 00:30:00+00:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-10-25 02:00"), "150m", "2026-10-25 00:30:00+01:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-10-25 01:45", fold=1), "30m",
+         "2026-10-25 01:15:00+00:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-03-30 01:30"), "1d", "2026-03-29 02:00:00+01:00"),
+        (NUUK_LATE, at(NUUK, "2026-03-29 00:00"), "30m", "2026-03-28 22:30:00-02:00"),
+    ],
+    ids=["london-spring-8h", "london-spring-1d", "london-spring-monday-1h", "london-autumn-8h",
+         "london-autumn-1d", "ny-spring-8h", "ny-spring-2d", "ny-autumn-8h",
+         "ny-autumn-monday-1h", "spring-night-back-to-its-opening", "autumn-night-runs-long",
+         "second-01:45-counts-from-itself", "1d-onto-skipped-time",
+         "from-a-closing-inside-a-skipped-midnight"],
+)
+def test_subtracting_across_dst_changes_counts_real_open_minutes(
+    cal: Calendar, moment: datetime, duration: str, expected: str
+) -> None:
+    """Counting back over a DST change keeps hours on the wall clock and minutes to the minute."""
+    assert sub(cal, moment, duration) == expected
 
 
 # --- properties ----------------------------------------------------------------------------
@@ -436,9 +536,11 @@ def moments(draw: st.DrawFn, zone: ZoneInfo, seconds: bool = True) -> datetime:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, seconds: bool = True) -> tuple[Calendar, datetime]:
+def scenarios(
+    draw: st.DrawFn, seconds: bool = True, zones: list[ZoneInfo] = ZONES
+) -> tuple[Calendar, datetime]:
     """A random calendar and a moment near a clock change, with holidays (runs too) nearby."""
-    zone = draw(st.sampled_from(ZONES))
+    zone = draw(st.sampled_from(zones))
     moment = draw(moments(zone, seconds))
     near = [moment.date() + timedelta(days=n) for n in range(-7, 22)]
     holidays = draw(st.frozensets(st.sampled_from(near), max_size=8))
@@ -563,6 +665,112 @@ def test_open_minutes_match_a_minute_by_minute_count(
     cal, start = scenario
     end = start + timedelta(minutes=length)
     assert business_minutes_between(cal, start, end) == _count_by_watching(cal, start, end)
+
+
+@given(scenarios(), durations)
+def test_subtracting_lands_in_open_time_at_or_before_the_moment(
+    scenario: tuple[Calendar, datetime], duration: Duration
+) -> None:
+    """sub(m, d) is open, not after m, and reads in the calendar's zone, for minutes and days."""
+    cal, moment = scenario
+    result = subtract_business_time(cal, moment, duration)
+    assert is_open(cal, result)
+    assert _utc(result) <= _utc(moment)
+    assert result.tzinfo is cal.timezone
+
+
+@given(scenarios(), minutes_only)
+def test_subtracting_minutes_leaves_exactly_that_much_open_time(
+    scenario: tuple[Calendar, datetime], minutes: int
+) -> None:
+    """business_minutes_between(sub(m, d), m) == d, whether m is open or closed."""
+    cal, moment = scenario
+    result = subtract_business_time(cal, moment, Duration(minutes))
+    assert business_minutes_between(cal, result, moment) == minutes
+
+
+@given(scenarios(), st.integers(1, 3000))
+def test_subtracting_gives_the_latest_moment_with_that_much_open_time(
+    scenario: tuple[Calendar, datetime], minutes: int
+) -> None:
+    """One second after sub(m, d), less than d of open time is left before m."""
+    cal, moment = scenario
+    result = subtract_business_time(cal, moment, Duration(minutes))
+    assert business_minutes_between(cal, result + timedelta(seconds=1), moment) < minutes
+
+
+@given(scenarios(), minutes_only)
+def test_adding_back_gives_the_moment_whenever_adding_can(
+    scenario: tuple[Calendar, datetime], minutes: int
+) -> None:
+    """add(sub(m, d), d) is m exactly when m is open and, for d > 0, open just before; else the
+    closing before m."""
+    cal, moment = scenario
+    back = add_business_time(cal, subtract_business_time(cal, moment, Duration(minutes)),
+                             Duration(minutes))
+    just_before = moment - timedelta(microseconds=1)
+    addable = is_open(cal, moment) and (minutes == 0 or is_open(cal, just_before))
+    assert (_utc(back) == _utc(moment)) is addable
+    assert _utc(back) <= _utc(moment)
+    assert business_minutes_between(cal, back, moment) == 0
+
+
+@given(scenarios(), minutes_only)
+def test_subtracting_undoes_adding_minutes(
+    scenario: tuple[Calendar, datetime], minutes: int
+) -> None:
+    """add(sub(add(t, d), d), d) == add(t, d): every promise round-trips."""
+    cal, start = scenario
+    promise = add_business_time(cal, start, Duration(minutes))
+    chase = subtract_business_time(cal, promise, Duration(minutes))
+    assert _utc(add_business_time(cal, chase, Duration(minutes))) == _utc(promise)
+
+
+@given(scenarios(zones=[ZONE_UTC]), durations)
+def test_subtracting_undoes_adding_days_where_clocks_never_change(
+    scenario: tuple[Calendar, datetime], duration: Duration
+) -> None:
+    """In UTC, add(sub(add(t, d), d), d) == add(t, d) for days and minutes."""
+    cal, start = scenario
+    promise = add_business_time(cal, start, duration)
+    chase = subtract_business_time(cal, promise, duration)
+    assert _utc(add_business_time(cal, chase, duration)) == _utc(promise)
+
+
+@given(scenarios(), st.integers(0, 5 * 1440), minutes_only)
+def test_a_later_moment_never_gives_an_earlier_chase(
+    scenario: tuple[Calendar, datetime], later_by: int, minutes: int
+) -> None:
+    """sub is monotone in the moment, for minutes."""
+    cal, moment = scenario
+    later = moment + timedelta(minutes=later_by)
+    assert _utc(subtract_business_time(cal, moment, Duration(minutes))) <= _utc(
+        subtract_business_time(cal, later, Duration(minutes))
+    )
+
+
+@given(scenarios(), minutes_only, minutes_only)
+def test_a_longer_duration_never_gives_a_later_chase(
+    scenario: tuple[Calendar, datetime], shorter: int, extra: int
+) -> None:
+    """sub is anti-monotone in the duration, for minutes."""
+    cal, moment = scenario
+    assert _utc(subtract_business_time(cal, moment, Duration(shorter + extra))) <= _utc(
+        subtract_business_time(cal, moment, Duration(shorter))
+    )
+
+
+@given(scenarios(), st.sampled_from([timezone(timedelta(hours=5, minutes=30)), UTC, None]))
+def test_the_zone_a_promise_is_given_in_does_not_matter(
+    scenario: tuple[Calendar, datetime], given_in: timezone | None
+) -> None:
+    """The same instant in any zone gives the same chase, in the calendar's zone."""
+    cal, moment = scenario
+    restated = moment.astimezone(given_in or cal.timezone)
+    duration = Duration(500, 1)
+    assert _utc(subtract_business_time(cal, restated, duration)) == _utc(
+        subtract_business_time(cal, moment, duration)
+    )
 
 
 def _count_by_watching(cal: Calendar, start: datetime, end: datetime) -> int:

@@ -1,0 +1,112 @@
+"""The mails the agent writes: template data, threading headers and the finished bytes.
+
+Every mail is composed here, whatever prompted it (a new customer, a promise about to slip, an
+escalation), so every one carries the same contract headers (``rendering.build_message``) and
+the same threading: ``In-Reply-To`` the customer's latest message, ``References`` the
+conversation so far.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email import policy
+from typing import Any
+
+import jinja2
+
+from inbox_agent.config import MailboxSettings, Settings
+from inbox_agent.core import rendering, wording
+from inbox_agent.core.business_time import business_minutes_between, opening_hours_text
+from inbox_agent.core.conversations import Conversation, Role, subject_with_token
+from inbox_agent.errors import TemplateError
+
+MAX_REFERENCES = 10  # enough for every client to thread; long chains only bloat the header
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A finished mail, ready for the outbox."""
+
+    message_id: str
+    kind: str
+    to: str
+    raw: bytes
+
+
+class Composer:
+    """Renders a template for a conversation into a mail."""
+
+    def __init__(self, settings: Settings, templates: jinja2.BaseLoader | None = None) -> None:
+        self.settings = settings
+        loader = templates or jinja2.FileSystemLoader(str(settings.agent.templates_dir))
+        self.env = rendering.make_environment(loader, wording.template_filters(settings.calendar))
+
+    def compose(self, conversation: Conversation, kind: str, to: str, now: datetime,
+                extra: dict[str, Any] | None = None) -> Composed:
+        """The mail of template ``kind`` to ``to`` in ``conversation``."""
+        mailbox = self.settings.mailbox(conversation.mailbox)
+        message_id = make_message_id(conversation.id, kind, mailbox.address)
+        data = {**template_data(self.settings, mailbox, conversation, now), **(extra or {})}
+        try:
+            rendered = rendering.render(self.env, kind, data)
+        except rendering.RenderError as exc:
+            raise TemplateError(f"{exc}; fix the template, the mail is sent once it renders") \
+                from exc
+        envelope = _envelope(conversation, mailbox, to, message_id, now)
+        message = rendering.build_message(
+            rendered, envelope, subject_with_token(conversation.subject, conversation.id))
+        return Composed(message_id, kind, to, message.as_bytes(policy=policy.SMTP))
+
+
+def _envelope(conversation: Conversation, mailbox: MailboxSettings, to: str, message_id: str,
+              now: datetime) -> rendering.Envelope:
+    customer = [m.message_id for m in conversation.messages
+                if m.role is Role.CUSTOMER and m.message_id]
+    thread = conversation.message_ids[-MAX_REFERENCES:]
+    return rendering.Envelope(
+        from_address=mailbox.address, from_name=mailbox.display_name, to=to,
+        token=conversation.id, message_id=message_id, date=now,
+        in_reply_to=customer[-1] if customer else None, references=tuple(thread))
+
+
+def make_message_id(token: str, kind: str, address: str) -> str:
+    """A Message-ID chosen before sending, unique, and recognisable as the agent's own."""
+    domain = address.rpartition("@")[2] or "inbox-agent.invalid"
+    return f"<inbox-agent.{token}.{kind}.{uuid.uuid4().hex[:16]}@{domain}>"
+
+
+def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Conversation,
+                  now: datetime) -> dict[str, Any]:
+    """Everything a template may use (templates/README.md lists it for staff)."""
+    promised_by = conversation.promised_by
+    name = conversation.customer_name or ""
+    return {
+        "customer_name": name,
+        "customer_first_name": name.split()[0] if name.split() else "",
+        "customer_email": conversation.customer,
+        "subject": conversation.subject or "(no subject)",
+        "token": conversation.id,
+        "promised_by": promised_by,
+        "promised_by_text": describe(settings, conversation, promised_by, now),
+        "mailbox_name": mailbox.display_name or mailbox.name,
+        "mailbox_address": mailbox.address,
+        "opening_hours": opening_hours_text(settings.calendar),
+        "waited_text": wording.format_duration_words(
+            business_minutes_between(settings.calendar, conversation.created_at, now)),
+        "follow_up_number": conversation.sent_count("follow_up"),
+        "promise_missed": False,
+        "previous_promise_text": "",
+        "thread_command": f"inbox-agent thread {conversation.id}",
+    }
+
+
+def describe(settings: Settings, conversation: Conversation, moment: datetime | None,
+             now: datetime) -> str:
+    """A promised moment in the customer's words (their own clock too, where it differs)."""
+    if moment is None:
+        return ""
+    minutes = conversation.customer_utc_offset_minutes
+    offset = None if minutes is None else timedelta(minutes=minutes)
+    return wording.describe_moment(moment, settings.calendar, now, offset)

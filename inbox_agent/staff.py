@@ -1,0 +1,91 @@
+"""Staff commands on a conversation: ``close``, ``reopen`` and ``snooze``.
+
+The daemon owns the store (one writer, DESIGN.md), so a command cannot simply write to it
+while the daemon runs. A command therefore takes the store itself when it is free and applies
+at once; when the daemon holds it, the command is checked against the last committed state (so
+a mistake is reported now, not later) and left in ``data_dir/requests/`` for the daemon, which
+applies it within one sweep (30 s).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from inbox_agent.adapters.store import Ledger, StaffRequest, Store, queue_request
+from inbox_agent.config import Settings
+from inbox_agent.core.business_time import Calendar, add_business_time, parse_duration
+from inbox_agent.core.conversations import Outcome
+from inbox_agent.core.lifecycle import Action, Event, IllegalTransition, transition
+from inbox_agent.errors import CommandError, StoreLockedError
+
+EVENTS = {"close": Event.CLOSE, "reopen": Event.REOPEN, "snooze": Event.SNOOZE}
+
+
+def request(settings: Settings, command: StaffRequest, now: datetime) -> str:
+    """Carry out ``command`` now, or queue it for the running daemon; says which."""
+    data_dir = settings.agent.data_dir
+    try:
+        store = Store(data_dir).open()
+    except StoreLockedError:
+        ledger = Store(data_dir, read_only=True).open().ledger
+        apply(ledger, command, now)  # on a copy: reports a mistake now, changes nothing
+        queue_request(data_dir, command)
+        return f"{_done(command)}: queued; the running agent applies it within 30 seconds"
+    try:
+        note = apply(store.ledger, command, now)
+        store.commit()
+    finally:
+        store.close()
+    return note
+
+
+def apply(ledger: Ledger, command: StaffRequest, now: datetime) -> str:
+    """Change the conversation as ``command`` asks; returns what was done."""
+    conversation = ledger.conversations.get(command.conversation_id)
+    if conversation is None:
+        raise CommandError(f"no conversation {command.conversation_id!r}; "
+                           "`inbox-agent threads` lists them")
+    try:
+        status, actions = transition(conversation.status, EVENTS[command.command])
+    except IllegalTransition as exc:
+        raise CommandError(f"[#{conversation.id}]: {exc}") from None
+    conversation.status = status
+    for action in actions:
+        if action is Action.WITHDRAW_PROMISE:
+            conversation.settle(now, Outcome.WITHDRAWN)
+        elif action is Action.SET_SNOOZE:
+            conversation.snoozed_until = command.until
+    if command.command == "close":
+        conversation.snoozed_until = None
+    return _done(command)
+
+
+def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
+    """``--until``: business time from now (``4h``, ``2d``), a date (its opening time) or a
+    local date and time (``2026-11-24 14:00``), in the business's time zone."""
+    text = text.strip()
+    if re.fullmatch(r"[0-9dhm ]+", text):
+        try:
+            return add_business_time(calendar, now, parse_duration(text))
+        except ValueError as exc:
+            raise CommandError(f"--until {text!r}: {exc}") from None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--until {text!r} is not a moment; write e.g. 4h, 2d, 2026-11-24 "
+                           "or '2026-11-24 14:00'") from None
+    if len(text) <= len("2026-11-24"):
+        moment = datetime.combine(moment.date(), calendar.opens)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=calendar.timezone)
+    if moment <= now:
+        raise CommandError(f"--until {text!r} is not in the future")
+    return moment
+
+
+def _done(command: StaffRequest) -> str:
+    verb = {"close": "closed", "reopen": "reopened", "snooze": "snoozed"}[command.command]
+    until = f" until {command.until:%a %d %b %Y %H:%M %Z}" if command.until else ""
+    return f"[#{command.conversation_id}] {verb}{until}"
+
+
