@@ -55,7 +55,14 @@ from inbox_agent.core.promises import (
     nobody_will_chase,
 )
 from inbox_agent.daemon import Daemon, Job
-from inbox_agent.errors import OperatorError, PermanentSendError, TemporarySendError
+from inbox_agent.errors import (
+    MailboxConnectionError,
+    MailboxError,
+    MailboxLoginError,
+    OperatorError,
+    PermanentSendError,
+    TemporarySendError,
+)
 from inbox_agent.filing import Filing
 
 log = logging.getLogger("inbox_agent")
@@ -101,6 +108,7 @@ class Agent:
         self.adapters = adapters
         self.clock = clock
         self.composer = Composer(settings, templates)
+        self.reported_problems: set[str] = set()  # logged once, until they clear
 
     @property
     def ledger(self) -> Ledger:
@@ -149,11 +157,30 @@ class Agent:
         mailbox = self.adapters.mailbox(settings)
         await mailbox.open()
         try:
-            for folder in (settings.imap.folder, settings.imap.sent_folder):
-                if folder:
-                    await self._poll_folder(mailbox, settings, folder, report)
+            await self._poll_folder(mailbox, settings, settings.imap.folder, report)
+            if settings.imap.sent_folder:
+                await self._poll_sent_folder(mailbox, settings, settings.imap.sent_folder,
+                                             report)
         finally:
             await mailbox.close()
+
+    async def _poll_sent_folder(self, mailbox: Mailbox, settings: MailboxSettings, folder: str,
+                                report: CycleReport) -> None:
+        """The Sent folder only tells of staff replies: a server that refuses it (a name that
+        does not exist) must not stop the customers' mail, so it is reported, once."""
+        problem_key = f"{settings.name}/{folder}"
+        try:
+            await self._poll_folder(mailbox, settings, folder, report)
+        except (MailboxConnectionError, MailboxLoginError):
+            raise
+        except MailboxError as exc:
+            if problem_key not in self.reported_problems:
+                log.warning("%s: the sent folder cannot be read (%s); staff replies sent from "
+                            "it are not seen: check sent_folder in [mailbox.imap]",
+                            problem_key, exc)
+                self.reported_problems.add(problem_key)
+        else:
+            self.reported_problems.discard(problem_key)
 
     async def _poll_folder(self, mailbox: Mailbox, settings: MailboxSettings, folder: str,
                            report: CycleReport) -> None:

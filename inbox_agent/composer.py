@@ -64,11 +64,20 @@ def _envelope(conversation: Conversation, mailbox: MailboxSettings, to: str, mes
               now: datetime) -> rendering.Envelope:
     customer = [m.message_id for m in conversation.messages
                 if m.role is Role.CUSTOMER and m.message_id]
-    thread = conversation.message_ids[-MAX_REFERENCES:]
     return rendering.Envelope(
         from_address=mailbox.address, from_name=mailbox.display_name, to=to,
         token=conversation.id, message_id=message_id, date=now,
-        in_reply_to=customer[-1] if customer else None, references=tuple(thread))
+        in_reply_to=customer[-1] if customer else None,
+        references=_references(conversation, to))
+
+
+def _references(conversation: Conversation, to: str) -> tuple[str, ...]:
+    """The thread so far as ``to`` has seen it: the filed messages and the agent's mail to
+    them, never the Message-ID of a mail that went to someone else (the manager's report)."""
+    filed = [m.message_id for m in conversation.messages if m.message_id]
+    ours = [s.message_id for s in conversation.sent if s.to == to]
+    thread = [i for i in conversation.message_ids if i in {*filed, *ours}]
+    return tuple(thread[-MAX_REFERENCES:])
 
 
 def make_message_id(token: str, kind: str, address: str) -> str:

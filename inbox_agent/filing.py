@@ -40,6 +40,9 @@ class Filing:
         self.mailbox = mailbox
         self.folder = folder
         self.is_sent_folder = folder == mailbox.imap.sent_folder
+        # The manager an escalation went to answers as staff: their reply ends the wait.
+        manager = agent.settings.promise.escalate_to
+        self.staff = mailbox.staff | ({manager} if manager else set())
         ledger = agent.ledger
         self.by_message_id = ledger.by_message_id()
         self.known_keys = ledger.known_keys()
@@ -92,7 +95,7 @@ class Filing:
 
     def _context(self) -> Context:
         agent = self.agent
-        return Context(self.identity, self.mailbox.staff, self.by_message_id,
+        return Context(self.identity, self.staff, self.by_message_id,
                        agent.ledger.conversations, self.known_keys,
                        agent.settings.calendar, agent.settings.promise)
 

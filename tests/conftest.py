@@ -25,6 +25,7 @@ from tests.servers import (
     imap_kind,
     start_imap_server,
 )
+from tests.worlds import MemoryWorld, ServerWorld, World, make_settings, server_settings
 
 _account_numbers = itertools.count(1)
 
@@ -97,3 +98,16 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink.start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(params=["memory", "servers"])
+def world(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> World:
+    """The same story in memory and on real servers (Dovecot, else pymap, and aiosmtpd)."""
+    if request.param == "memory":
+        return MemoryWorld(make_settings(tmp_path))
+    account: ImapAccount = request.getfixturevalue("imap_account")
+    sink: SmtpSink = request.getfixturevalue("smtp_sink")
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", account.password)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
+    return ServerWorld(server_settings(tmp_path, account, sink), account, sink)

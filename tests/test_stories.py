@@ -7,61 +7,25 @@ Business hours in these stories: London, Mon-Fri 09:00-17:30; a reply within 8 b
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from inbox_agent import views
-from inbox_agent.app import CycleReport
-from tests.servers import ImapAccount, SmtpSink
 from tests.worlds import (
-    MemoryWorld,
-    ServerWorld,
     World,
+    body,
+    by_recipient,
     customer_mail,
     ledger,
     london,
-    make_settings,
-    server_settings,
+    run,
+    threads,
 )
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
 ANA = "Ana Silva <ana@customer.example>"
 BEN = "Ben Okafor <ben@shop.example>"
 CHLOE = "Chloé Martin <chloe@client.example>"
-
-
-@pytest.fixture(params=["memory", "servers"])
-def world(request: pytest.FixtureRequest, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> World:
-    """The same story in memory and on real servers."""
-    if request.param == "memory":
-        return MemoryWorld(make_settings(tmp_path))
-    account: ImapAccount = request.getfixturevalue("imap_account")
-    sink: SmtpSink = request.getfixturevalue("smtp_sink")
-    monkeypatch.setenv("TEST_IMAP_PASSWORD", account.password)
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
-    return ServerWorld(server_settings(tmp_path, account, sink), account, sink)
-
-
-def run(world: World, now: datetime) -> CycleReport:
-    return asyncio.run(world.run_once(now))
-
-
-def by_recipient(sent: list[EmailMessage]) -> dict[str, list[EmailMessage]]:
-    grouped: dict[str, list[EmailMessage]] = {}
-    for message in sent:
-        grouped.setdefault(str(message["To"]), []).append(message)
-    return grouped
-
-
-def body(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return " ".join(str(part.get_content()).split())
 
 
 def three_customers_write(world: World) -> None:
@@ -93,7 +57,7 @@ def test_three_customers_get_one_acknowledgement_each_with_the_right_promise(
     # Ana: Mon 10:05 + 8h of open time = Mon 17:30 (7h25) + Tue 09:35.
     assert "reply to you tomorrow (Tuesday 17 November) by 09:35 London time." in body(
         sent["ana@customer.example"][0])
-    promised = {c["customer"]: c["promised_by"] for c in _threads(world)}
+    promised = {c["customer"]: c["promised_by"] for c in threads(world)}
     assert promised == {"ana@customer.example": "2026-11-17T09:35:00+00:00",
                         "ben@shop.example": "2026-11-16T17:00:00+00:00",
                         "chloe@client.example": "2026-11-16T17:00:00+00:00"}
@@ -107,7 +71,7 @@ def test_mail_first_seen_late_is_promised_from_then(world: World) -> None:
     run(world, london(16, 23, 0))
     (ack,) = world.sent()
     assert "tomorrow (Tuesday 17 November) by 17:00 London time" in body(ack)
-    (thread,) = _threads(world)
+    (thread,) = threads(world)
     assert thread["promised_by"] == "2026-11-17T17:00:00+00:00"
 
 
@@ -117,7 +81,7 @@ def test_acknowledgement_carries_the_contract_headers(world: World) -> None:
     world.deliver(raw, london(16, 10, 5))
     run(world, london(16, 10, 6))
     (ack,) = world.sent()
-    (thread,) = _threads(world)
+    (thread,) = threads(world)
     assert ack["Auto-Submitted"] == "auto-replied"
     assert ack["X-Auto-Response-Suppress"] == "All"
     assert ack["Subject"] == f"[#{thread['id']}] Re: Invoice 2211"
@@ -136,7 +100,7 @@ def test_a_second_run_sends_nothing(world: World) -> None:
     run(world, london(16, 10, 10))
     run(world, london(16, 15, 59))  # a minute before the first follow-up is owed
     assert len(world.sent()) == 3
-    assert len(_threads(world)) == 3
+    assert len(threads(world)) == 3
 
 
 def test_a_customer_reply_joins_without_a_second_acknowledgement(world: World) -> None:
@@ -150,7 +114,7 @@ def test_a_customer_reply_joins_without_a_second_acknowledgement(world: World) -
                                 References=str(ack["Message-ID"])), london(16, 11, 0))
     run(world, london(16, 11, 1))
     assert len(world.sent()) == 1
-    (thread,) = _threads(world)
+    (thread,) = threads(world)
     assert len(thread["message_ids"]) == 3  # two from Ana, one acknowledgement
     assert thread["promised_by"] == "2026-11-17T09:35:00+00:00"  # the first promise stands
 
@@ -163,19 +127,19 @@ def test_the_same_message_delivered_twice_is_one_message(world: World) -> None:
     report = run(world, london(16, 10, 7))
     assert report.duplicates == 1
     assert len(world.sent()) == 1
-    (thread,) = _threads(world)
+    (thread,) = threads(world)
     assert len(thread["message_ids"]) == 2  # Ana's message and the acknowledgement
 
 
 def test_restart_keeps_all_state(world: World) -> None:
     """After a restart the conversations, promises and checkpoints are all there."""
     three_customers_write(world)
-    before = _threads(world)
+    before = threads(world)
     on_disk = ledger(world.settings)
     assert on_disk.checkpoints  # where reading stopped is remembered
     assert all(e.state == "sent" for e in on_disk.outbox.values())
     run(world, london(16, 10, 30))
-    assert _threads(world) == before
+    assert threads(world) == before
     assert len(world.sent()) == 3
 
 
@@ -186,8 +150,8 @@ def test_uidvalidity_change_refiles_nothing(world: World) -> None:
     world.renumber()
     report = run(world, london(16, 10, 30))
     assert len(world.sent()) == 3
-    assert len(_threads(world)) == 3
-    assert sum(len(t["message_ids"]) for t in _threads(world)) == 6
+    assert len(threads(world)) == 3
+    assert sum(len(t["message_ids"]) for t in threads(world)) == 6
     assert next(iter(ledger(world.settings).checkpoints.values())).uidvalidity != old_validity
     assert report.duplicates == 3
 
@@ -200,7 +164,7 @@ def test_old_mail_is_filed_without_acknowledgement(world: World) -> None:
                   london(16, 10, 0))
     run(world, london(16, 10, 5))
     assert [str(m["To"]) for m in world.sent()] == ["ben@shop.example"]
-    status = {t["customer"]: t["status"] for t in _threads(world)}
+    status = {t["customer"]: t["status"] for t in threads(world)}
     assert status == {"ana@customer.example": "open", "ben@shop.example": "waiting"}
 
 
@@ -233,8 +197,3 @@ def test_the_malformed_corpus_is_all_filed(world: World) -> None:
     on_disk = ledger(world.settings)
     filed = len(on_disk.skipped) + sum(len(c.messages) for c in on_disk.conversations.values())
     assert filed + report.duplicates == delivered  # every one filed, or a copy of one filed
-
-
-def _threads(world: World) -> list[dict[str, object]]:
-    on_disk = ledger(world.settings)
-    return [views.summary(c) for c in views.select(on_disk, "all")]

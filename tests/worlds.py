@@ -7,6 +7,7 @@ from disk, one cycle, closed again, so every step of a story is also a restart.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from inbox_agent import app, config
+from inbox_agent import app, config, views
 from inbox_agent.adapters.memory import MemoryMailbox, MemoryMailer
 from inbox_agent.adapters.store import Ledger, Store
 from tests.servers import ImapAccount, SmtpSink
@@ -58,6 +59,7 @@ security = "none"
 username = "{imap_user}"
 password_env = "TEST_IMAP_PASSWORD"
 folder = "{folder}"
+sent_folder = "Sent"
 
 [mailbox.smtp]
 host = "{smtp_host}"
@@ -84,6 +86,7 @@ def customer_mail(sender: str, subject: str, body: str, sent: datetime,
     digest = hashlib.sha256(f"{sender}|{subject}|{sent}|{body}".encode()).hexdigest()[:16]
     msg["Message-ID"] = f"<{digest}@client.example>"
     for name, value in headers.items():
+        del msg[name.replace("_", "-")]  # To= replaces the support address
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
     return msg.as_bytes()
@@ -106,8 +109,8 @@ class World(Protocol):
 
     settings: config.Settings
 
-    def deliver(self, raw: bytes, arrived_at: datetime) -> bool:
-        """Put mail in the inbox; False where the server refuses it (Dovecot: zero bytes)."""
+    def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX") -> bool:
+        """Put mail in ``folder``; False where the server refuses it (Dovecot: zero bytes)."""
 
     def renumber(self) -> None:
         """Give the folder a new UIDVALIDITY and new UIDs, keeping its messages."""
@@ -138,8 +141,8 @@ class MemoryWorld:
     mailbox: MemoryMailbox = field(default_factory=MemoryMailbox)
     mailer: MemoryMailer = field(default_factory=MemoryMailer)
 
-    def deliver(self, raw: bytes, arrived_at: datetime) -> bool:
-        self.mailbox.deliver(raw, arrived_at)
+    def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX") -> bool:
+        self.mailbox.deliver(raw, arrived_at, folder)
         return True
 
     def renumber(self) -> None:
@@ -165,11 +168,12 @@ class ServerWorld:
     sink: SmtpSink
     delivered: list[tuple[bytes, datetime]] = field(default_factory=list)
 
-    def deliver(self, raw: bytes, arrived_at: datetime) -> bool:
+    def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX") -> bool:
         if not raw:
             return False  # IMAP servers refuse to store an empty message (Dovecot: NO)
-        self.account.append("INBOX", raw, arrived_at)
-        self.delivered.append((raw, arrived_at))
+        self.account.append(folder, raw, arrived_at)
+        if folder == "INBOX":
+            self.delivered.append((raw, arrived_at))
         return True
 
     def renumber(self) -> None:
@@ -190,3 +194,29 @@ def server_settings(data_dir: Path, account: ImapAccount, sink: SmtpSink) -> con
     """The story's config pointed at the test servers."""
     return make_settings(data_dir, address=account.address, imap_port=account.server.port,
                          imap_user=account.username, smtp_port=sink.port)
+
+
+def run(world: World, now: datetime) -> app.CycleReport:
+    """One ``run --once`` of the agent in ``world`` at ``now``."""
+    return asyncio.run(world.run_once(now))
+
+
+def threads(world: World) -> list[dict[str, object]]:
+    """``threads --json --status all``, read from disk."""
+    on_disk = ledger(world.settings)
+    return [views.summary(c) for c in views.select(on_disk, "all")]
+
+
+def by_recipient(sent: list[EmailMessage]) -> dict[str, list[EmailMessage]]:
+    """The mails sent, grouped by their To address."""
+    grouped: dict[str, list[EmailMessage]] = {}
+    for message in sent:
+        grouped.setdefault(str(message["To"]), []).append(message)
+    return grouped
+
+
+def body(message: EmailMessage) -> str:
+    """The text part of a mail, its whitespace collapsed (templates wrap lines)."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return " ".join(str(part.get_content()).split())

@@ -4,7 +4,10 @@ The checklist, in order (after GNU Mailman's reply bot: decide *before* anything
 
 1. Seen before (same Message-ID, or same bytes where there is none)? Then it is already filed.
 2. Written by a machine (``machine_mail``)? File it with the reason, never answer it.
-3. Written by staff? It answers the conversation it belongs to.
+3. Written by staff? It answers the conversation it belongs to when it is addressed to the
+   customer (To or Cc; the support address in Cc or Bcc). Staff mail that is not, such as a
+   note to colleagues or a reply to the agent's escalation, is filed as a staff note: the
+   customer is still waiting.
 4. No address to answer? File it with the reason.
 5. Otherwise a customer wrote: into their conversation, or a new one. Mail that was already
    older than ``skip_older_than`` when first seen is filed without an acknowledgement.
@@ -18,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from inbox_agent.core.business_time import Calendar
-from inbox_agent.core.conversations import Role, find_conversation
+from inbox_agent.core.conversations import Conversation, Role, find_conversation
 from inbox_agent.core.lifecycle import Event
 from inbox_agent.core.machine_mail import Identity, classify
 from inbox_agent.core.message import InboundEmail
@@ -53,7 +56,7 @@ class Context:
     identity: Identity
     staff: frozenset[str]
     by_message_id: Mapping[str, str]  # filed Message-ID (or content key) -> conversation id
-    tokens: Container[str]
+    conversations: Mapping[str, Conversation]  # by token
     known_keys: Container[str]  # every message key filed, in or out of conversations
     calendar: Calendar
     policy: PromisePolicy
@@ -63,7 +66,7 @@ def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
     """Decide where ``email`` is filed and which lifecycle event it is."""
     if email.key in context.known_keys:
         return Decision(Outcome.DUPLICATE, Role.CUSTOMER, note="already filed")
-    conversation_id = find_conversation(email, context.by_message_id, context.tokens)
+    conversation_id = find_conversation(email, context.by_message_id, context.conversations)
     not_a_customer = _not_from_a_customer(email, context, conversation_id)
     if not_a_customer is not None:
         return not_a_customer
@@ -81,12 +84,12 @@ def triage_sent(email: InboundEmail, context: Context) -> Decision:
     """
     if email.key in context.known_keys:
         return Decision(Outcome.DUPLICATE, Role.STAFF, note="already filed")
-    conversation_id = find_conversation(email, context.by_message_id, context.tokens)
+    conversation_id = find_conversation(email, context.by_message_id, context.conversations)
     if email.message_id and email.message_id in context.identity.message_ids:
         return Decision(Outcome.IGNORED, Role.AGENT, conversation_id, note="the agent's own copy")
     if conversation_id is None:
         return Decision(Outcome.IGNORED, Role.STAFF, note="sent mail outside any conversation")
-    return Decision(Outcome.JOINED, Role.STAFF, conversation_id, Event.STAFF_REPLIED)
+    return _staff_mail(email, context, conversation_id)
 
 
 def _not_from_a_customer(
@@ -100,10 +103,19 @@ def _not_from_a_customer(
     if email.from_address in context.staff:
         if conversation_id is None:
             return _file(None, Role.STAFF, None, "staff mail outside any conversation")
-        return _file(conversation_id, Role.STAFF, Event.STAFF_REPLIED, "")
+        return _staff_mail(email, context, conversation_id)
     if email.customer_address is None:
         return _file(conversation_id, Role.CUSTOMER, None, "no sender address that can be answered")
     return None
+
+
+def _staff_mail(email: InboundEmail, context: Context, conversation_id: str) -> Decision:
+    """A staff reply when it went to the customer; otherwise a note, and they still wait."""
+    customer = context.conversations[conversation_id].customer
+    if customer in (*email.to_addresses, *email.cc_addresses):
+        return Decision(Outcome.JOINED, Role.STAFF, conversation_id, Event.STAFF_REPLIED)
+    return Decision(Outcome.JOINED, Role.STAFF, conversation_id, None,
+                    "staff note: not addressed to the customer, who is still waiting")
 
 
 def _customer_event(email: InboundEmail, context: Context, now: datetime) -> Event:
