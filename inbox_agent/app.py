@@ -45,12 +45,14 @@ from inbox_agent.core.conversations import Conversation, Promise, SentMail
 from inbox_agent.core.conversations import Outcome as PromiseOutcome
 from inbox_agent.core.lifecycle import Event, transition
 from inbox_agent.core.promises import (
+    ESCALATED,
     ESCALATION,
     ESCALATION_NOTICE,
     FOLLOW_UP,
     Chase,
     ChaseDue,
     chase_due,
+    follow_up_reason,
     lapsed,
     nobody_will_chase,
 )
@@ -225,7 +227,7 @@ class Agent:
         conversation.settle(now, PromiseOutcome.MISSED if due.lapsed
                             else PromiseOutcome.EXTENDED)
         follow_up = due.chase is Chase.FOLLOW_UP
-        reason = f"follow-up {due.follow_up_number}" if follow_up else "escalation"
+        reason = follow_up_reason(due.follow_up_number) if follow_up else ESCALATED
         conversation.promises.append(Promise(made_at=now, due=due.new_due, reason=reason))
         if follow_up:
             self.queue(conversation, FOLLOW_UP, conversation.customer, now, extra)

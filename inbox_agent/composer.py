@@ -20,6 +20,7 @@ from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core import rendering, wording
 from inbox_agent.core.business_time import business_minutes_between, opening_hours_text
 from inbox_agent.core.conversations import Conversation, Role, subject_with_token
+from inbox_agent.core.promises import current_wait, follow_ups_in
 from inbox_agent.errors import TemplateError
 
 MAX_REFERENCES = 10  # enough for every client to thread; long chains only bloat the header
@@ -104,7 +105,7 @@ def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Co
         "opening_hours": opening_hours_text(settings.calendar),
         "waited_text": wording.format_duration_words(
             business_minutes_between(settings.calendar, conversation.created_at, now)),
-        "follow_up_number": conversation.sent_count("follow_up"),
+        "follow_up_number": follow_ups_in(current_wait(conversation)),
         "promise_missed": False,
         "previous_promise_text": "",
         "thread_command": f"inbox-agent thread {conversation.id}",

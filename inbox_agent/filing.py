@@ -23,7 +23,7 @@ from inbox_agent.core.conversations import (
 from inbox_agent.core.lifecycle import Action, Event, transition
 from inbox_agent.core.machine_mail import Identity
 from inbox_agent.core.message import InboundEmail, parse
-from inbox_agent.core.promises import promise_for
+from inbox_agent.core.promises import FIRST_REPLY, WROTE_AGAIN, promise_for
 from inbox_agent.core.triage import Context, Decision, Outcome, triage, triage_sent
 
 if TYPE_CHECKING:
@@ -133,5 +133,5 @@ class Filing:
         conversation.settle(email.arrived_at)
         conversation.snoozed_until = None  # a new promise is a fresh start
         due = promise_for(email.arrived_at, now, settings.calendar, settings.promise)
-        reason = "customer wrote again" if conversation.promises else "first reply"
+        reason = WROTE_AGAIN if conversation.promises else FIRST_REPLY
         conversation.promises.append(Promise(made_at=now, due=due, reason=reason))

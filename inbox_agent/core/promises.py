@@ -16,8 +16,10 @@ The rules:
    Once per promise: each follow-up makes the new promise the next one is about.
 3. When the promise made by the last allowed follow-up (``max_follow_ups``) is about to lapse,
    the agent escalates instead: the manager is told, and the customer hears that a manager has
-   taken it over, with a new promise. After that the agent sends nothing more in the
-   conversation; the manager owns it.
+   taken it over, with a new promise. After that the agent chases no more in this wait; the
+   manager owns it. A *wait* is the promise made for a customer's message and the chases that
+   extended it: when staff answer and the customer writes again, a new wait begins, with its
+   own follow-ups.
 4. After downtime the sweep catches up. A follow-up or escalation whose moment passed while the
    agent was down is sent at once if the promise has not lapsed yet. If it has lapsed, the mail
    says so honestly (an apology, not a pretend "still on it") and the new promise counts from
@@ -37,12 +39,23 @@ from inbox_agent.core.business_time import (
     add_business_time,
     subtract_business_time,
 )
-from inbox_agent.core.conversations import Conversation
+from inbox_agent.core.conversations import Conversation, Promise
 from inbox_agent.core.lifecycle import Status
 
 FOLLOW_UP = "follow_up"
 ESCALATION = "escalation"  # to the manager
 ESCALATION_NOTICE = "escalation_notice"  # to the customer: a manager has taken it over
+
+# Why a promise was made (``Promise.reason``, shown to staff in ``thread ID``).
+FIRST_REPLY = "first reply"
+WROTE_AGAIN = "customer wrote again"
+ESCALATED = "escalation"
+_FOLLOW_UP_REASON = "follow-up"
+
+
+def follow_up_reason(number: int) -> str:
+    """``follow-up 1``, ``follow-up 2``, ..."""
+    return f"{_FOLLOW_UP_REASON} {number}"
 
 
 @dataclass(frozen=True)
@@ -119,14 +132,15 @@ def chase_due(conversation: Conversation, now: datetime, calendar: Calendar,
     promise = conversation.running_promise
     if conversation.status is not Status.WAITING or promise is None:
         return None
-    if conversation.sent_count(ESCALATION_NOTICE) or _snoozed(conversation, now):
+    wait = current_wait(conversation)
+    if _escalated(wait) or _snoozed(conversation, now):
         return None
     if _utc(now) < _utc(chase_moment(promise.due, calendar, policy)):
         return None
     lapsed = _utc(now) >= _utc(promise.due)
     base = now if lapsed else promise.due
     new_due = _whole_minute(add_business_time(calendar, base, policy.extend_by))
-    follow_ups = conversation.sent_count(FOLLOW_UP)
+    follow_ups = follow_ups_in(wait)
     if follow_ups < policy.max_follow_ups:
         return ChaseDue(Chase.FOLLOW_UP, new_due, lapsed, follow_ups + 1)
     if policy.escalate_to is None:
@@ -147,10 +161,34 @@ def lapsed(conversation: Conversation, now: datetime) -> bool:
 
 def nobody_will_chase(conversation: Conversation, policy: PromisePolicy) -> bool:
     """True when no follow-up or escalation can come: escalated already, or nobody to tell."""
-    if conversation.sent_count(ESCALATION_NOTICE):
+    wait = current_wait(conversation)
+    if _escalated(wait):
         return True
-    return (conversation.sent_count(FOLLOW_UP) >= policy.max_follow_ups
-            and policy.escalate_to is None)
+    return follow_ups_in(wait) >= policy.max_follow_ups and policy.escalate_to is None
+
+
+def current_wait(conversation: Conversation) -> list[Promise]:
+    """The promises of the customer's current wait, oldest first: the one made for their
+    message, then each follow-up or escalation that extended it (rule 3)."""
+    wait: list[Promise] = []
+    for promise in reversed(conversation.promises):
+        wait.append(promise)
+        if not _is_chase(promise):
+            break
+    return wait[::-1]
+
+
+def follow_ups_in(wait: list[Promise]) -> int:
+    """How many follow-ups extended this wait."""
+    return sum(1 for p in wait if p.reason.startswith(_FOLLOW_UP_REASON))
+
+
+def _escalated(wait: list[Promise]) -> bool:
+    return any(p.reason == ESCALATED for p in wait)
+
+
+def _is_chase(promise: Promise) -> bool:
+    return promise.reason == ESCALATED or promise.reason.startswith(_FOLLOW_UP_REASON)
 
 
 def _snoozed(conversation: Conversation, now: datetime) -> bool:

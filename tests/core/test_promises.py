@@ -8,21 +8,26 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from inbox_agent.core.business_time import Calendar, parse_duration
-from inbox_agent.core.conversations import Conversation, Promise, SentMail
+from inbox_agent.core.conversations import Conversation, Outcome, Promise, SentMail
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.promises import (
+    ESCALATED,
     ESCALATION_NOTICE,
+    FIRST_REPLY,
     FOLLOW_UP,
+    WROTE_AGAIN,
     Chase,
     PromisePolicy,
     chase_due,
     first_reply_due,
+    follow_up_reason,
     lapsed,
     nobody_will_chase,
     promise_for,
     too_old_to_acknowledge,
 )
 
+ACKNOWLEDGEMENT = "acknowledgement"
 LONDON = ZoneInfo("Europe/London")
 CALENDAR = Calendar(timezone=LONDON, open_days=frozenset(range(5)), opens=time(9),
                     closes=time(17, 30), holidays=frozenset())
@@ -42,8 +47,12 @@ def waiting(due: datetime, *, follow_ups: int = 0, notice: bool = False) -> Conv
     conversation = Conversation(id="K7Q2", mailbox="support", customer="ana@customer.example",
                                 customer_name="Ana", subject="Invoice", created_at=at(16, 10),
                                 status=Status.WAITING)
-    conversation.promises.append(Promise(made_at=at(16, 10), due=due, reason="first reply"))
-    kinds = [FOLLOW_UP] * follow_ups + ([ESCALATION_NOTICE] if notice else [])
+    reasons = [FIRST_REPLY] + [follow_up_reason(n + 1) for n in range(follow_ups)]
+    reasons += [ESCALATED] if notice else []
+    for reason in reasons:
+        conversation.settle(at(16, 10), Outcome.EXTENDED)
+        conversation.promises.append(Promise(made_at=at(16, 10), due=due, reason=reason))
+    kinds = [ACKNOWLEDGEMENT] + [FOLLOW_UP] * follow_ups + ([ESCALATION_NOTICE] if notice else [])
     conversation.sent = [SentMail(f"<{n}@x>", kind, "ana@customer.example", at(16, 10))
                          for n, kind in enumerate(kinds)]
     return conversation
@@ -129,6 +138,19 @@ def test_mail_seen_late_is_promised_from_now() -> None:
     passed or would be chased at once."""
     assert promise_for(at(16, 10, 5), at(16, 17, 5), CALENDAR, POLICY) == at(17, 16, 35)
     assert promise_for(at(14, 11, 0), at(16, 23, 0), CALENDAR, POLICY) == at(17, 17, 0)
+
+
+def test_a_new_wait_after_an_answer_has_its_own_follow_ups() -> None:
+    """Escalated, answered by the manager, then the customer writes again: a new wait, chased
+    from its first follow-up."""
+    conversation = waiting(at(17, 9, 35), follow_ups=2, notice=True)
+    conversation.settle(at(17, 9, 0))
+    conversation.promises.append(Promise(made_at=at(17, 10), due=at(18, 9, 30),
+                                         reason=WROTE_AGAIN))
+    due = chase_due(conversation, at(18, 8, 30), CALENDAR, POLICY)
+    assert due is not None
+    assert (due.chase, due.follow_up_number) == (Chase.FOLLOW_UP, 1)
+    assert not nobody_will_chase(conversation, POLICY)
 
 
 def test_old_mail_is_compared_in_utc() -> None:
