@@ -93,7 +93,9 @@ def thread_text(conversation: Conversation, ledger: Ledger) -> str:
 
 
 def _kept(promise: dict[str, Any]) -> str:
-    return str(promise["outcome"] or "running")
+    if promise["outcome"] is None:
+        return "running"
+    return f"{promise['outcome']} {promise['settled_at']}"
 
 
 def _cut(text: str, width: int) -> str:

@@ -1,0 +1,111 @@
+"""The real process with the clock moved by libfaketime (Debian's ``faketime``), never a sleep.
+
+``inbox-agent run --once`` and the staff commands run as a user runs them, at moments
+chosen by the test; Dovecot (else pymap) and the aiosmtpd relay keep the real clock.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from inbox_agent.adapters.store import Ledger
+from tests.servers import ImapAccount, SmtpSink
+from tests.worlds import customer_mail, ledger, london, server_settings
+
+# Preloaded directly rather than through the ``faketime`` wrapper, which forks: a signal sent
+# to the wrapper would not reach the agent. The MT build: the IMAP adapter uses a thread.
+LIBFAKETIME = next(iter(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1")), None)
+pytestmark = pytest.mark.skipif(
+    LIBFAKETIME is None and os.environ.get("INBOX_AGENT_REQUIRE_DOVECOT") != "1",
+    reason="libfaketime is not installed (apt-get install faketime)")
+
+
+def at(moment: datetime) -> dict[str, str]:
+    """The environment that starts the process's clock at ``moment`` (and lets it tick)."""
+    assert LIBFAKETIME is not None, "apt-get install faketime"
+    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME": f"@{moment.astimezone().strftime('%Y-%m-%d %H:%M:%S')}"}
+
+
+class Agent:
+    """The ``inbox-agent`` command for one config, at a moment of the test's choosing."""
+
+    def __init__(self, config: Path, account: ImapAccount) -> None:
+        self.config = config
+        self.env = {**os.environ, "TEST_IMAP_PASSWORD": account.password,
+                    "TEST_SMTP_PASSWORD": "anything"}
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "inbox_agent", "--config", str(self.config), *args]
+
+    def __call__(self, moment: datetime, *args: str) -> str:
+        done = subprocess.run(self.command(*args), env={**self.env, **at(moment)},
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+
+@pytest.fixture
+def setup(tmp_path: Path, imap_account: ImapAccount,
+          smtp_sink: SmtpSink) -> tuple[Agent, ImapAccount, SmtpSink, Path]:
+    settings = server_settings(tmp_path, imap_account, smtp_sink)
+    return Agent(settings.source, imap_account), imap_account, smtp_sink, settings.source
+
+
+def _ledger(config: Path) -> Ledger:
+    from inbox_agent import config as config_module  # noqa: PLC0415 - read after the runs
+    return ledger(config_module.load(config))
+
+
+def test_follow_up_and_close_with_the_clock_moved(
+        setup: tuple[Agent, ImapAccount, SmtpSink, Path]) -> None:
+    """Monday 10:05 mail; the process runs at 10:06, 17:04, 17:05 and after a close."""
+    agent, account, sink, config = setup
+    account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
+                                          london(16, 10, 5)), london(16, 10, 5))
+    agent(london(16, 10, 6), "run", "--once")
+    assert len(sink.wait_for(1)) == 1
+    agent(london(16, 17, 4), "run", "--once")
+    assert len(sink.received) == 1
+    agent(london(16, 17, 5), "run", "--once")
+    kinds = [str(r.message["Message-ID"]).split(".")[2] for r in sink.wait_for(2)]
+    assert kinds == ["acknowledgement", "follow_up"]
+    (token,) = _ledger(config).conversations
+    shown = agent(london(16, 17, 10), "thread", token)
+    assert "(first reply): extended 2026-11-16T17:05:00" in shown
+    assert "due 2026-11-18T09:05:00+00:00  (follow-up 1): running" in shown
+    assert agent(london(16, 17, 10), "close", token).strip() == f"[#{token}] closed"
+    agent(london(18, 12, 0), "run", "--once")
+    assert len(sink.received) == 2
+    assert _ledger(config).conversations[token].status.value == "closed"
+
+
+def test_the_daemon_sweeps_a_follow_up_due_after_a_restart(
+        setup: tuple[Agent, ImapAccount, SmtpSink, Path]) -> None:
+    """The deadline lives in the store: a daemon started at 17:20 sends the follow-up owed
+    since 17:05 at once (the promise, Tuesday 09:35, has not lapsed), then stops on SIGTERM."""
+    agent, account, sink, _ = setup
+    account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
+                                          london(16, 10, 5)), london(16, 10, 5))
+    agent(london(16, 10, 6), "run", "--once")
+    daemon = subprocess.Popen(agent.command("run"), env={**agent.env, **at(london(16, 17, 20))},
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        (_, follow_up) = sink.wait_for(2, timeout=30)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=15)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.returncode == 0, stderr
+    assert "taking longer than we told you" in follow_up.message.get_body().get_content()
+    assert len(sink.received) == 2
