@@ -54,6 +54,7 @@ from inbox_agent.core.promises import (
     chase_due,
     follow_up_reason,
     lapsed,
+    next_chase_at,
     nobody_will_chase,
 )
 from inbox_agent.daemon import Daemon, Job
@@ -139,6 +140,13 @@ class Agent:
         report = CycleReport()
         await self.drain_outbox(report)
         return report
+
+    def next_chase(self) -> datetime | None:
+        """The earliest moment a follow-up or escalation becomes owed, from the store."""
+        calendar, policy = self.settings.calendar, self.settings.promise
+        moments = [moment for c in self.ledger.conversations.values()
+                   if (moment := next_chase_at(c, calendar, policy)) is not None]
+        return min(moments, key=lambda m: m.astimezone(UTC)) if moments else None
 
     def apply_staff_requests(self) -> None:
         """Carry out close / reopen / snooze requests queued while this agent held the store."""

@@ -13,6 +13,7 @@ import hashlib
 import sys
 import sysconfig
 import tempfile
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -87,13 +88,18 @@ def mail(sender: str, subject: str, body: str, sent: datetime, **headers: str) -
     digest = hashlib.sha256(f"{sender}{subject}{sent}".encode()).hexdigest()[:20]
     msg["Message-ID"] = f"<{digest}@mail.example.net>"
     for name, value in headers.items():
+        del msg[name.replace("_", "-")]  # To= replaces the support address
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
     return msg.as_bytes()
 
 
 class Story:
-    """Drives the agent through the week and prints what happens."""
+    """Drives the agent through the week and prints what happens.
+
+    The clock moves to each arrival, and in between to each moment the store says a promise
+    needs chasing, as the daemon's sweep would find it.
+    """
 
     def __init__(self, settings: config.Settings, store: Store) -> None:
         self.now = at(23, 8, 0)
@@ -105,9 +111,17 @@ class Story:
     def say(self, moment: datetime, arrow: str, text: str) -> None:
         print(f"{moment:%a %d %b %H:%M}  {arrow} {text}")
 
-    def arrives(self, raw: bytes, moment: datetime, who: str, what: str) -> None:
-        self.mailbox.deliver(raw, moment)
+    async def arrives(self, raw: bytes, moment: datetime, who: str, what: str,
+                      folder: str = "INBOX") -> None:
+        """Mail arrives at ``moment``; the agent first keeps what fell due before it."""
+        await self.sweep_until(moment)
+        self.mailbox.deliver(raw, moment, folder)
         self.say(moment, "<-", f"{who}: {what}")
+
+    async def sweep_until(self, moment: datetime) -> None:
+        """Run the agent at every chase moment before ``moment``."""
+        while (due := self.agent.next_chase()) is not None and due < moment:
+            await self.poll(due)
 
     async def poll(self, moment: datetime) -> None:
         self.now = moment
@@ -117,54 +131,83 @@ class Story:
             self.say(moment, "  ", note)
         for record in self.mailer.sent[before:]:
             self.say(moment, "->", f"{record.message['Subject']}  to {record.recipients[0]}")
-            self.say(moment, "  ", f"   promised: {_promise_line(record)}")
+            self.say(moment, "  ", f"   {_gist(record)}")
+
+    def message_id_sent_to(self, address: str) -> str:
+        """The Message-ID of the last mail the agent sent to ``address`` (to reply to it)."""
+        return str([r for r in self.mailer.sent if r.recipients == [address]][-1]
+                   .message["Message-ID"])
 
 
-def _promise_line(record: SentRecord) -> str:
-    """The sentence of a sent mail that states the promise."""
+def _gist(record: SentRecord) -> str:
+    """The sentence of a sent mail that matters: the promise, or the manager's task."""
     body = record.message.get_body(preferencelist=("plain",))
     text = " ".join(str(body.get_content() if body else "").split())
-    start = text.find("reply to you")
-    return text[start:].split(".")[0] if start >= 0 else "(no promise stated)"
+    for start in ("Now told:", "A manager", "You will hear", "reply to you"):
+        found = text.find(start)
+        if found >= 0:
+            return text[found:].split(". ")[0].split(" To see")[0].rstrip(".")
+    return "(no promise stated)"
 
 
 async def tell(story: Story) -> None:
     """The week, in order."""
-    ana = "Ana Silva <ana@customer.example>"
-    first = mail(ana, "Invoice 2211 shows the wrong VAT number",
-                 "Hello, our invoice lists last year's VAT number. Can you reissue it?",
-                 at(23, 10, 5))
-    story.arrives(first, at(23, 10, 5), ana, "Invoice 2211 shows the wrong VAT number")
+    ana, ben = "Ana Silva <ana@customer.example>", "Ben Okafor <ben@shop.example>"
+    await story.arrives(mail(ana, "Invoice 2211 shows the wrong VAT number",
+                             "Hello, our invoice lists last year's VAT number. Can you "
+                             "reissue it?", at(23, 10, 5)),
+                        at(23, 10, 5), ana, "Invoice 2211 shows the wrong VAT number")
     await story.poll(at(23, 10, 6))
 
-    ben = "Ben Okafor <ben@shop.example>"
-    story.arrives(mail(ben, "Can't log in since the update", "The login page just reloads.",
-                       at(23, 22, 40)), at(23, 22, 40), ben, "Can't log in (late at night)")
+    await story.arrives(mail(ben, "Can't log in since the update",
+                             "The login page just reloads.", at(23, 22, 40)),
+                        at(23, 22, 40), ben, "Can't log in (late at night)")
     await story.poll(at(23, 22, 41))
 
-    story.arrives(mail("Mail Delivery System <MAILER-DAEMON@mx.example.net>",
-                       "Undelivered Mail Returned to Sender", "This is the mail system...",
-                       at(24, 9, 1), Auto_Submitted="auto-replied"),
-                  at(24, 9, 1), "MAILER-DAEMON", "a bounce")
+    await story.arrives(mail("Mail Delivery System <MAILER-DAEMON@mx.example.net>",
+                             "Undelivered Mail Returned to Sender",
+                             "This is the mail system...", at(24, 9, 1),
+                             Auto_Submitted="auto-replied"),
+                        at(24, 9, 1), "MAILER-DAEMON", "a bounce")
     chloe = "Chloé Martin <chloe@client.example>"
-    story.arrives(mail(chloe, "Out of Office: your order", "Je suis absente jusqu'au 30.",
-                       at(24, 9, 2), Auto_Submitted="auto-replied"),
-                  at(24, 9, 2), chloe, "an out-of-office reply")
+    await story.arrives(mail(chloe, "Out of Office: your order", "Je suis absente jusqu'au 30.",
+                             at(24, 9, 2), Auto_Submitted="auto-replied"),
+                        at(24, 9, 2), chloe, "an out-of-office reply")
     await story.poll(at(24, 9, 3))
 
-    ack = next(iter(story.agent.ledger.outbox))
-    story.arrives(mail(ana, "Re: Invoice 2211 shows the wrong VAT number",
-                       "The right number is GB123456789.", at(24, 9, 5),
-                       In_Reply_To=ack, References=ack),
-                  at(24, 9, 5), ana, "adds the right VAT number")
+    to_ana = story.message_id_sent_to("ana@customer.example")
+    await story.arrives(mail(ana, "Re: Invoice 2211 shows the wrong VAT number",
+                             "The right number is GB123456789.", at(24, 9, 5),
+                             In_Reply_To=to_ana, References=to_ana),
+                        at(24, 9, 5), ana, "adds the right VAT number")
     await story.poll(at(24, 9, 6))
 
-    story.arrives(mail("Alice <alice@example.com>", "Re: Invoice 2211 shows the wrong VAT number",
-                       "Reissued, see attached.", at(24, 9, 25), In_Reply_To=ack,
-                       References=ack), at(24, 9, 25), "Alice (staff)", "replies to Ana")
+    await story.arrives(mail("Alice <alice@example.com>",
+                             "Re: Invoice 2211 shows the wrong VAT number",
+                             "Reissued, see attached.", at(24, 9, 25), To=ana,
+                             Cc="support@example.com", In_Reply_To=to_ana, References=to_ana),
+                        at(24, 9, 25), "Alice (staff)", "replies to Ana, support in Cc")
     await story.poll(at(24, 9, 26))
-    story.say(at(24, 10, 0), "  ", "one more poll: nothing new, nothing sent")
-    await story.poll(at(24, 10, 0))
+
+    # Nobody answers Ben: two follow-ups, each before its promise lapses, then the manager,
+    # who writes to him on Friday with support in Cc, so that it counts as the answer.
+    to_ben = story.message_id_sent_to("ben@shop.example")
+    await story.arrives(mail("Maria <manager@example.com>", "Re: Can't log in since the update",
+                             "Sorry for the wait: your account is unlocked now.",
+                             at(27, 10, 0), To=ben, Cc="support@example.com",
+                             In_Reply_To=to_ben, References=to_ben),
+                        at(27, 10, 0), "Maria (manager)", "replies to Ben, support in Cc")
+    await story.poll(at(27, 10, 1))
+    await story.poll(at(27, 17, 30))
+    story.say(at(27, 17, 30), "  ", f"the week ends: {_promises_kept(story)}")
+
+
+def _promises_kept(story: Story) -> str:
+    """How the promises that fell due this week ended, counted from the ledger."""
+    outcomes = Counter(p.outcome.value if p.outcome else "running"
+                       for c in story.agent.ledger.conversations.values() for p in c.promises)
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) + (
+        " (kept: staff replied in time; extended: restated before it lapsed)")
 
 
 async def main() -> int:
@@ -180,8 +223,8 @@ async def main() -> int:
             print()
             conversations = views.select(story.agent.ledger, "all")
             print(views.threads_table(conversations))
-            print(f"\n$ inbox-agent thread {conversations[0].id}\n")
-            print(views.thread_text(conversations[0], story.agent.ledger))
+            print(f"\n$ inbox-agent thread {conversations[-1].id}\n")
+            print(views.thread_text(conversations[-1], story.agent.ledger))
             print("\nThe first acknowledgement, as sent:\n")
             sys.stdout.write(story.mailer.sent[0].raw.decode("utf-8", "replace")
                              .replace("\r\n", "\n"))

@@ -74,6 +74,10 @@ def test_demo_tells_the_story() -> None:
     """inbox-agent demo runs on nothing but the package and prints the timeline."""
     done = _cli("demo")
     assert done.returncode == 0, done.stderr
-    assert "acknowledgement" in done.stdout.lower() or "[#" in done.stdout
-    assert "London time" in done.stdout
-    assert "Auto-Submitted: auto-replied" in done.stdout
+    out = done.stdout
+    assert "reply to you tomorrow (Tuesday 24 November) by 09:35 London time" in out
+    assert "Mon 23 Nov 17:05  -> " in out  # Ana's follow-up, an hour before Tue 09:35
+    assert "filed without a reply: Auto-Submitted: auto-replied (RFC 3834)" in out
+    assert "to manager@example.com" in out  # Ben, after two follow-ups
+    assert "the week ends: 4 extended, 2 kept" in out
+    assert "Auto-Submitted: auto-replied" in out

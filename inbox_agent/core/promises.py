@@ -129,23 +129,34 @@ class ChaseDue:
 def chase_due(conversation: Conversation, now: datetime, calendar: Calendar,
               policy: PromisePolicy) -> ChaseDue | None:
     """The follow-up or escalation owed in ``conversation`` at ``now``, if any."""
+    moment = next_chase_at(conversation, calendar, policy)
     promise = conversation.running_promise
-    if conversation.status is not Status.WAITING or promise is None:
-        return None
-    wait = current_wait(conversation)
-    if _escalated(wait) or _snoozed(conversation, now):
-        return None
-    if _utc(now) < _utc(chase_moment(promise.due, calendar, policy)):
+    if moment is None or promise is None or _utc(now) < _utc(moment):
         return None
     lapsed = _utc(now) >= _utc(promise.due)
     base = now if lapsed else promise.due
     new_due = _whole_minute(add_business_time(calendar, base, policy.extend_by))
-    follow_ups = follow_ups_in(wait)
+    follow_ups = follow_ups_in(current_wait(conversation))
     if follow_ups < policy.max_follow_ups:
         return ChaseDue(Chase.FOLLOW_UP, new_due, lapsed, follow_ups + 1)
-    if policy.escalate_to is None:
-        return None  # nobody to escalate to: the last promise simply runs out, recorded
     return ChaseDue(Chase.ESCALATE, new_due, lapsed, follow_ups)
+
+
+def next_chase_at(conversation: Conversation, calendar: Calendar,
+                  policy: PromisePolicy) -> datetime | None:
+    """When a chase becomes owed in ``conversation``: ``follow_up_before`` its promise, or the
+    end of a snooze if later; None when none can come (not waiting, escalated already, or the
+    follow-ups used up with nobody to escalate to)."""
+    promise = conversation.running_promise
+    if conversation.status is not Status.WAITING or promise is None:
+        return None
+    wait = current_wait(conversation)
+    if _escalated(wait) or (follow_ups_in(wait) >= policy.max_follow_ups
+                            and policy.escalate_to is None):
+        return None
+    moment = chase_moment(promise.due, calendar, policy)
+    until = conversation.snoozed_until
+    return moment if until is None or _utc(until) <= _utc(moment) else until
 
 
 def chase_moment(due: datetime, calendar: Calendar, policy: PromisePolicy) -> datetime:
@@ -162,9 +173,8 @@ def lapsed(conversation: Conversation, now: datetime) -> bool:
 def nobody_will_chase(conversation: Conversation, policy: PromisePolicy) -> bool:
     """True when no follow-up or escalation can come: escalated already, or nobody to tell."""
     wait = current_wait(conversation)
-    if _escalated(wait):
-        return True
-    return follow_ups_in(wait) >= policy.max_follow_ups and policy.escalate_to is None
+    return _escalated(wait) or (follow_ups_in(wait) >= policy.max_follow_ups
+                                and policy.escalate_to is None)
 
 
 def current_wait(conversation: Conversation) -> list[Promise]:
@@ -189,11 +199,6 @@ def _escalated(wait: list[Promise]) -> bool:
 
 def _is_chase(promise: Promise) -> bool:
     return promise.reason == ESCALATED or promise.reason.startswith(_FOLLOW_UP_REASON)
-
-
-def _snoozed(conversation: Conversation, now: datetime) -> bool:
-    until = conversation.snoozed_until
-    return until is not None and _utc(now) < _utc(until)
 
 
 def _utc(moment: datetime) -> datetime:

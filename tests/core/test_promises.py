@@ -22,6 +22,7 @@ from inbox_agent.core.promises import (
     first_reply_due,
     follow_up_reason,
     lapsed,
+    next_chase_at,
     nobody_will_chase,
     promise_for,
     too_old_to_acknowledge,
@@ -157,3 +158,15 @@ def test_old_mail_is_compared_in_utc() -> None:
     """skip_older_than: two business days from arrival, compared as instants."""
     assert not too_old_to_acknowledge(at(16, 10), at(18, 9, 59), CALENDAR, POLICY)
     assert too_old_to_acknowledge(at(16, 10), at(18, 10, 1), CALENDAR, POLICY)
+
+
+def test_the_next_chase_is_follow_up_before_the_promise_or_the_snooze_end() -> None:
+    """What the sweep will next act on, for the demo and the log."""
+    conversation = waiting(at(17, 9, 35))
+    assert next_chase_at(conversation, CALENDAR, POLICY) == at(16, 17, 5)
+    conversation.snoozed_until = at(17, 12, 0)
+    assert next_chase_at(conversation, CALENDAR, POLICY) == at(17, 12, 0)
+    conversation.snoozed_until = at(16, 12, 0)  # ends before the chase moment: no effect
+    assert next_chase_at(conversation, CALENDAR, POLICY) == at(16, 17, 5)
+    assert next_chase_at(waiting(at(17, 9, 35), follow_ups=2, notice=True), CALENDAR,
+                         POLICY) is None
