@@ -19,6 +19,7 @@ outbox), ``filing`` (incoming mail into the ledger) and ``composer`` (outgoing m
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from inbox_agent.adapters.store import (
     Store,
     iter_pending,
 )
-from inbox_agent.composer import Composer, describe
+from inbox_agent.composer import Composed, Composer, describe
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
 from inbox_agent.core.conversations import Conversation, Promise, SentMail
 from inbox_agent.core.conversations import Outcome as PromiseOutcome
@@ -64,6 +65,7 @@ from inbox_agent.errors import (
     MailboxLoginError,
     OperatorError,
     PermanentSendError,
+    TemplateError,
     TemporarySendError,
 )
 from inbox_agent.filing import Filing
@@ -121,24 +123,34 @@ class Agent:
     async def run_cycle(self) -> CycleReport:
         """Staff requests, a poll of every mailbox, the sweep, then send what is owed."""
         report = CycleReport()
-        self.apply_staff_requests()
-        for mailbox in self.settings.mailboxes:
-            await self.poll(mailbox, report)
-        self.sweep(self.clock(), report)
-        self.store.commit()
-        await self.drain_outbox(report)
+        try:
+            self.apply_staff_requests()
+            for mailbox in self.settings.mailboxes:
+                await self.poll(mailbox, report)
+            self.sweep(self.clock(), report)
+            self.store.commit()
+            await self.drain_outbox(report)
+        except BaseException:
+            # The memory must never run ahead of the disk: a message half-filed by a failed
+            # cycle would otherwise count as filed and never be read again.
+            self.store.rollback()
+            raise
         return report
 
     async def sweep_cycle(self) -> CycleReport:
         """The frequent job. When a chase is due it polls first, so a staff reply that arrived
         since the last poll is seen before anyone is chased; otherwise it only sends."""
-        self.apply_staff_requests()
         now = self.clock()
         calendar, policy = self.settings.calendar, self.settings.promise
         if any(chase_due(c, now, calendar, policy) for c in self.ledger.conversations.values()):
             return await self.run_cycle()
         report = CycleReport()
-        await self.drain_outbox(report)
+        try:
+            self.apply_staff_requests()
+            await self.drain_outbox(report)
+        except BaseException:
+            self.store.rollback()  # as in run_cycle: never ahead of the disk
+            raise
         return report
 
     def next_chase(self) -> datetime | None:
@@ -226,6 +238,28 @@ class Agent:
 
     def _chase(self, conversation: Conversation, due: ChaseDue, now: datetime,
                report: CycleReport) -> None:
+        """Extend the promise and queue the mails, or, if a template fails, change nothing:
+        the chase stays due and is tried again on the next sweep."""
+        before = copy.deepcopy(conversation)
+        mails = self._chase_mails(conversation, due, now)
+        problem = f"template for {conversation.id}"
+        if isinstance(mails, TemplateError):
+            self.ledger.conversations[conversation.id] = before
+            self._report_once(problem, f"[#{conversation.id}] {mails}; the "
+                              "follow-up is sent once the template renders")
+            return
+        self.reported_problems.discard(problem)
+        for mail in mails:
+            self.record(conversation, mail, now)
+        report.queued += len(mails)
+        reason = conversation.promises[-1].reason
+        report.notes.append(f"[#{conversation.id}] {reason}"
+                            + (" (the promise had lapsed)" if due.lapsed else "")
+                            + f"; new promise {due.new_due:%a %d %b %H:%M}")
+
+    def _chase_mails(self, conversation: Conversation, due: ChaseDue,
+                     now: datetime) -> list[Composed] | TemplateError:
+        """Settle the running promise, make the new one, and compose what tells of it."""
         conversation.status, _ = transition(conversation.status, Event.CHASE_DUE)
         previous = conversation.running_promise
         assert previous is not None  # chase_due only answers for a running promise
@@ -237,27 +271,34 @@ class Agent:
         follow_up = due.chase is Chase.FOLLOW_UP
         reason = follow_up_reason(due.follow_up_number) if follow_up else ESCALATED
         conversation.promises.append(Promise(made_at=now, due=due.new_due, reason=reason))
-        if follow_up:
-            self.queue(conversation, FOLLOW_UP, conversation.customer, now, extra)
-        else:
-            escalate_to = self.settings.promise.escalate_to
-            assert escalate_to is not None  # chase_due only escalates to someone
-            self.queue(conversation, ESCALATION, escalate_to, now, extra)
-            self.queue(conversation, ESCALATION_NOTICE, conversation.customer, now, extra)
-        report.queued += 1 if follow_up else 2
-        report.notes.append(f"[#{conversation.id}] {reason}"
-                            + (" (the promise had lapsed)" if due.lapsed else "")
-                            + f"; new promise {due.new_due:%a %d %b %H:%M}")
+        escalate_to = self.settings.promise.escalate_to
+        wanted = ([(FOLLOW_UP, conversation.customer)] if follow_up else
+                  [(ESCALATION, str(escalate_to)), (ESCALATION_NOTICE, conversation.customer)])
+        try:
+            return [self.composer.compose(conversation, kind, to, now, extra)
+                    for kind, to in wanted]
+        except TemplateError as exc:
+            return exc
+
+    def _report_once(self, key: str, problem: str) -> None:
+        """Log a problem the first time it is seen, not at every sweep until it clears."""
+        if key not in self.reported_problems:
+            log.error("%s", problem)
+            self.reported_problems.add(key)
 
     def queue(self, conversation: Conversation, kind: str, to: str, now: datetime,
               extra: dict[str, Any] | None = None) -> None:
         """Compose a mail and record it in the outbox (sent by ``drain_outbox``)."""
-        mail = self.composer.compose(conversation, kind, to, now, extra)
+        self.record(conversation, self.composer.compose(conversation, kind, to, now, extra), now)
+
+    def record(self, conversation: Conversation, mail: Composed, now: datetime) -> None:
+        """Put a composed mail in the outbox and on the conversation, before it is sent."""
         self.ledger.outbox[mail.message_id] = OutboxEntry(
             message_id=mail.message_id, conversation_id=conversation.id,
-            mailbox=conversation.mailbox, kind=kind, to=to, raw=mail.raw, created_at=now)
-        conversation.sent.append(SentMail(mail.message_id, kind, to, now))
-        log.info("queued %s %s for %s", kind, mail.message_id, to)
+            mailbox=conversation.mailbox, kind=mail.kind, to=mail.to, raw=mail.raw,
+            created_at=now)
+        conversation.sent.append(SentMail(mail.message_id, mail.kind, mail.to, now))
+        log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to)
 
     async def drain_outbox(self, report: CycleReport) -> None:
         """Send every pending mail, committing after each so none is sent twice."""

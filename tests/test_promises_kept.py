@@ -15,21 +15,28 @@ Ana writes on Monday 16 November at 10:05, so the promises run:
 
 from __future__ import annotations
 
+import logging
+import shutil
 from datetime import datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from inbox_agent import app
+from inbox_agent.adapters.store import Store
 from inbox_agent.errors import CommandError
 from tests.worlds import (
+    ROOT,
     SUPPORT,
+    MemoryWorld,
     World,
     body,
     by_recipient,
     customer_mail,
     ledger,
     london,
+    make_settings,
     run,
     threads,
 )
@@ -242,3 +249,44 @@ def test_an_unknown_conversation_is_a_one_line_error(world: World) -> None:
     ana_writes(world)
     with pytest.raises(CommandError, match="no conversation 'ZZZZ'; `inbox-agent threads`"):
         staff(world, "close", "ZZZZ", london(16, 12, 0))
+
+
+def test_a_staff_command_while_the_daemon_runs_is_queued_then_applied(world: World) -> None:
+    """The daemon owns the store: ``close`` is checked now, queued, and applied by the next
+    cycle; a mistake is still reported at once."""
+    ana_writes(world)
+    token = str(the_thread(world)["id"])
+    with Store(world.settings.agent.data_dir):  # the running daemon holds the lock
+        note = staff(world, "close", token, london(16, 12, 0))
+        with pytest.raises(CommandError, match="no conversation 'ZZZZ'"):
+            staff(world, "snooze", "ZZZZ", london(16, 12, 0), "4h")
+    assert note == f"[#{token}] closed: queued; the running agent applies it within 30 seconds"
+    assert the_thread(world)["status"] == "waiting"  # nothing written behind the owner's back
+    run(world, london(16, 12, 1))
+    assert the_thread(world)["status"] == "closed"
+    assert not list((world.settings.agent.data_dir / "requests").glob("*.json"))
+    run(world, london(16, 17, 5))
+    assert len(world.sent()) == 1
+
+
+def test_a_broken_follow_up_template_changes_nothing_until_it_is_fixed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The follow-up does not render: no mail, the promise not marked extended, logged with
+    file:line; once staff fix it, the follow-up goes out (in time: the promise still stands)."""
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    good = (templates / "follow_up.txt.j2").read_text(encoding="utf-8")
+    (templates / "follow_up.txt.j2").write_text(good + "{{ customer_nam }}\n", encoding="utf-8")
+    world = MemoryWorld(make_settings(tmp_path, templates=templates))
+    ana_writes(world)
+    with caplog.at_level(logging.ERROR, logger="inbox_agent"):
+        run(world, london(16, 17, 5))
+        run(world, london(16, 17, 6))
+    assert len(world.sent()) == 1
+    (promise,) = ledger(world.settings).conversations[str(the_thread(world)["id"])].promises
+    assert promise.outcome is None  # still running: nothing was told
+    assert "'customer_nam' is undefined" in caplog.text
+    (templates / "follow_up.txt.j2").write_text(good, encoding="utf-8")
+    run(world, london(16, 17, 10))
+    assert len(world.sent()) == 2
+    assert "taking longer than we told you" in body(world.sent()[-1])

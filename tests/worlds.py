@@ -94,9 +94,10 @@ def customer_mail(sender: str, subject: str, body: str, sent: datetime,
 
 def make_settings(data_dir: Path, *, address: str = SUPPORT, imap_host: str = "127.0.0.1",
                   imap_port: int = 143, imap_user: str = SUPPORT, folder: str = "INBOX",
-                  smtp_host: str = "127.0.0.1", smtp_port: int = 25) -> config.Settings:
+                  smtp_host: str = "127.0.0.1", smtp_port: int = 25,
+                  templates: Path = ROOT / "templates") -> config.Settings:
     """The story's config, written to ``data_dir/config.toml`` and read by the real loader."""
-    text = CONFIG.format(data_dir=data_dir, templates=ROOT / "templates", address=address,
+    text = CONFIG.format(data_dir=data_dir, templates=templates, address=address,
                          imap_host=imap_host, imap_port=imap_port, imap_user=imap_user,
                          folder=folder, smtp_host=smtp_host, smtp_port=smtp_port)
     path = data_dir / "config.toml"

@@ -223,6 +223,11 @@ class Store:
         _dump(self._db, self.ledger)
         self._writes.flush()  # type: ignore[no-untyped-call]
 
+    def rollback(self) -> None:
+        """Drop uncommitted changes: the ledger becomes the last commit again."""
+        if self._db is not None:
+            self.ledger = _load(self._db)
+
     def pending_requests(self) -> list[StaffRequest]:
         """Staff requests queued by other processes, oldest first (none in a dry run)."""
         folder = self.data_dir / REQUESTS_DIR
