@@ -42,6 +42,7 @@ from inbox_agent.adapters.store import (
 )
 from inbox_agent.composer import Composed, Composer, describe
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
+from inbox_agent.core.breakers import Sent, held_back
 from inbox_agent.core.conversations import Conversation, Promise, SentMail
 from inbox_agent.core.conversations import Outcome as PromiseOutcome
 from inbox_agent.core.lifecycle import Event, transition
@@ -225,16 +226,34 @@ class Agent:
     def sweep(self, now: datetime, report: CycleReport) -> None:
         """Queue what promises about to slip call for; record promises that lapsed unchased."""
         calendar, policy = self.settings.calendar, self.settings.promise
+        mail_to_customers = self.ledger.mail_to_customers()
         for conversation in self.ledger.conversations.values():
             due = chase_due(conversation, now, calendar, policy)
-            if due is not None:
+            hold = None if due is None else self._hold(conversation, now, mail_to_customers)
+            if due is not None and hold is not None:
+                if conversation.note(now, hold):
+                    log.warning("[#%s] %s", conversation.id, hold)
+            elif due is not None:
                 self._chase(conversation, due, now, report)
+                mail_to_customers += [Sent(conversation.id, s.to, s.created_at)
+                                      for s in conversation.sent if s.created_at == now]
             elif nobody_will_chase(conversation, policy) and lapsed(conversation, now):
                 promise = conversation.running_promise
                 assert promise is not None  # lapsed() checked it
                 conversation.settle(promise.due, PromiseOutcome.MISSED)
                 log.warning("[#%s] the promise to %s lapsed at %s", conversation.id,
                             conversation.customer, promise.due.isoformat())
+
+    def _hold(self, conversation: Conversation, now: datetime,
+              mail_to_customers: list[Sent]) -> str | None:
+        """Why a chase owed in ``conversation`` must not go out now, if it must not."""
+        bounced = self.ledger.undeliverable.get(conversation.customer)
+        if bounced is not None:
+            return (f"follow-up not sent: mail to {bounced.address} bounced on "
+                    f"{bounced.since:%a %d %b %H:%M}; a person must reach them another way")
+        reason = held_back(conversation.customer, conversation.id, now, mail_to_customers,
+                           self.settings.limits)
+        return None if reason is None else f"follow-up {reason}"
 
     def _chase(self, conversation: Conversation, due: ChaseDue, now: datetime,
                report: CycleReport) -> None:

@@ -11,8 +11,10 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from inbox_agent import __version__, app, config, demo, views
 from inbox_agent.errors import InboxAgentError
@@ -78,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
                              "or '2026-11-24 14:00' (business time zone)")
     snooze.set_defaults(handler=_staff)
 
+    skipped = commands.add_parser(
+        "skipped", help="mail filed without an answer (machines, loops, old mail), with why")
+    skipped.add_argument("--since", type=_age, metavar="AGE",
+                         help="only what arrived in the last AGE: 7d, 24h, 30m (clock time)")
+    skipped.add_argument("--json", action="store_true", help="a JSON array")
+    skipped.set_defaults(handler=_skipped)
+
     demo_cmd = commands.add_parser("demo", help="the whole story on an in-process mailbox")
     demo_cmd.set_defaults(handler=_demo)
     return parser
@@ -110,8 +119,27 @@ def _threads(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([views.summary(c) for c in chosen], indent=2, ensure_ascii=False))
     else:
-        print(views.threads_table(chosen))
+        print(views.threads_table(chosen, ledger.undeliverable))
     return 0
+
+
+def _skipped(args: argparse.Namespace) -> int:
+    ledger = app.read_ledger(_settings(args))
+    since = app.system_clock() - args.since if args.since else None
+    rows = views.skipped(ledger, since)
+    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json
+          else views.skipped_table(rows))
+    return 0
+
+
+def _age(text: str) -> timedelta:
+    """``7d``, ``24h``, ``30m`` or a mix, as clock time (not business time)."""
+    parts = re.fullmatch(r"\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*",
+                         text.lower())
+    if not text.strip() or parts is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age; write e.g. 7d, 24h or 30m")
+    days, hours, minutes = (int(p or 0) for p in parts.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
 
 
 def _thread(args: argparse.Namespace) -> int:

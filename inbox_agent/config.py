@@ -12,12 +12,13 @@ import difflib
 import os
 import subprocess
 import tomllib
-from dataclasses import dataclass
-from datetime import date, time
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from inbox_agent.core.breakers import Limits
 from inbox_agent.core.business_time import Calendar, Duration, parse_duration
 from inbox_agent.core.promises import PromisePolicy
 from inbox_agent.errors import ConfigError
@@ -75,6 +76,7 @@ class Settings:
     calendar: Calendar
     promise: PromisePolicy
     mailboxes: tuple[MailboxSettings, ...]
+    limits: Limits = field(default_factory=Limits)
 
     def mailbox(self, name: str) -> MailboxSettings:
         """The mailbox called ``name``."""
@@ -113,12 +115,13 @@ def parse(text: str, source: Path) -> Settings:
     agent = _agent(root.section("agent"), base)
     calendar = _calendar(root.section("business_hours"))
     promise = _promise(root.section("promise"))
+    limits = _limits(root.section("limits"))
     mailboxes = tuple(_mailbox(s) for s in root.sections("mailbox"))
     root.finish()
     if not mailboxes:
         raise ConfigError(f"{source}: no [[mailbox]]; add one (see config.example.toml)")
     _unique([m.name for m in mailboxes], source, "name")
-    return Settings(source, agent, calendar, promise, mailboxes)
+    return Settings(source, agent, calendar, promise, mailboxes, limits)
 
 
 def resolve_password(server: ServerSettings, where: str) -> str:
@@ -181,6 +184,22 @@ def _calendar(section: _Section) -> Calendar:
                         holidays=closed_dates)
     except ValueError as exc:
         raise ConfigError(f"{section.where()}: {exc}") from exc
+
+
+def _limits(section: _Section) -> Limits:
+    window = section.duration("loop_window", "1h")
+    if window.days:
+        section.fail("loop_window", "counts clock time: write hours or minutes, e.g. 1h or 30m")
+    limits = Limits(
+        loop_window=timedelta(minutes=window.minutes),
+        per_address_per_day=section.get("per_address_per_day", int, 5),
+        per_conversation_per_day=section.get("per_conversation_per_day", int, 3),
+    )
+    for key in ("per_address_per_day", "per_conversation_per_day"):
+        if getattr(limits, key) < 1:
+            section.fail(key, "must be 1 or more (an acknowledgement is one mail)")
+    section.finish()
+    return limits
 
 
 def _promise(section: _Section) -> PromisePolicy:

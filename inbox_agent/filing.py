@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from inbox_agent.adapters.base import FetchedMessage
-from inbox_agent.adapters.store import SkippedMessage
+from inbox_agent.adapters.store import SkippedMessage, Undeliverable
 from inbox_agent.config import MailboxSettings
+from inbox_agent.core.breakers import Sent
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
@@ -50,6 +51,7 @@ class Filing:
             addresses=frozenset(m.address for m in agent.settings.mailboxes),
             message_ids=ledger.sent_message_ids(),
         )
+        self.mail_to_customers = ledger.mail_to_customers()  # grows as this folder is filed
 
     def file(self, fetched: FetchedMessage, now: datetime, report: CycleReport) -> None:
         """Parse, triage and file one message; the ledger changes, nothing is sent here."""
@@ -72,6 +74,7 @@ class Filing:
             return
         conversation = self._conversation(decision, email)
         conversation.messages.append(filed)
+        self._delivery_news(conversation, decision, email)
         self.by_message_id[email.key] = conversation.id
         report.filed += 1
         verb = "started" if decision.outcome is Outcome.STARTED else "filed into"
@@ -97,7 +100,23 @@ class Filing:
         agent = self.agent
         return Context(self.identity, self.staff, self.by_message_id,
                        agent.ledger.conversations, self.known_keys,
-                       agent.settings.calendar, agent.settings.promise)
+                       agent.settings.calendar, agent.settings.promise,
+                       agent.settings.limits, self.mail_to_customers)
+
+    def _delivery_news(self, conversation: Conversation, decision: Decision,
+                       email: InboundEmail) -> None:
+        """A bounce marks the addresses it names undeliverable; the customer writing again
+        shows their address works, and clears the mark."""
+        undeliverable = self.agent.ledger.undeliverable
+        for address in decision.undeliverable:
+            undeliverable[address] = Undeliverable(address, email.arrived_at, conversation.id,
+                                                   decision.note)
+            conversation.note(email.arrived_at, f"mail to {address} bounced: no automatic mail "
+                              "goes there until they write again")
+        if decision.role is Role.CUSTOMER and email.customer_address in undeliverable:
+            del undeliverable[email.customer_address]
+            conversation.note(email.arrived_at, f"{email.customer_address} wrote again: "
+                              "automatic mail to it resumes")
 
     def _conversation(self, decision: Decision, email: InboundEmail) -> Conversation:
         conversations = self.agent.ledger.conversations
@@ -126,6 +145,7 @@ class Filing:
                 self.agent.queue(conversation, "acknowledgement", conversation.customer, now)
                 for sent in conversation.sent[-1:]:
                     self.by_message_id[sent.message_id] = conversation.id
+                    self.mail_to_customers.append(Sent(conversation.id, sent.to, sent.created_at))
                 report.queued += 1
 
     def _promise(self, conversation: Conversation, email: InboundEmail, now: datetime) -> None:

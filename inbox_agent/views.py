@@ -6,10 +6,12 @@ The JSON fields are a contract (DESIGN.md): ``id``, ``status``, ``customer``, ``
 
 from __future__ import annotations
 
+from collections.abc import Container
+from datetime import datetime
 from typing import Any
 
 from inbox_agent.adapters.store import Ledger, conversation_to_doc
-from inbox_agent.core.conversations import Conversation
+from inbox_agent.core.conversations import Conversation, FiledMessage, Role
 
 STATUSES = ("open", "waiting", "answered", "closed", "all")
 
@@ -49,14 +51,16 @@ def detail(conversation: Conversation, ledger: Ledger) -> dict[str, Any]:
     return {**doc, **summary(conversation)}
 
 
-def threads_table(conversations: list[Conversation]) -> str:
-    """A plain table for a terminal."""
+def threads_table(conversations: list[Conversation],
+                  undeliverable: Container[str] = ()) -> str:
+    """A plain table for a terminal; a customer whose mail bounced is marked ``(bounced)``."""
     if not conversations:
         return "no conversations"
     rows = [("ID", "STATUS", "CUSTOMER", "PROMISED BY", "SUBJECT")]
     for c in conversations:
         due = c.promised_by
-        rows.append((c.id, c.status.value, c.customer,
+        customer = c.customer + (" (bounced)" if c.customer in undeliverable else "")
+        rows.append((c.id, c.status.value, customer,
                      due.strftime("%a %d %b %H:%M %Z") if due else "-", _cut(c.subject, 50)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
@@ -84,6 +88,9 @@ def thread_text(conversation: Conversation, ledger: Ledger) -> str:
               + (f" {s['last_error']}" if s["last_error"] else "") for s in data["sent"]]
     if not data["sent"]:
         lines.append("  nothing")
+    if data["notes"]:
+        lines += ["", "notes:"]
+        lines += [f"  {n['at']}  {n['text']}" for n in data["notes"]]
     lines += ["", "promises:"]
     lines += [f"  made {p['made_at']}  due {p['due']}  ({p['reason']}): {_kept(p)}"
               for p in data["promises"]]
@@ -100,3 +107,34 @@ def _kept(promise: dict[str, Any]) -> str:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def skipped(ledger: Ledger, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Mail filed without an answer, and why, oldest first: ``inbox-agent skipped``.
+
+    Machine mail (and our own mail come back) wherever it was filed, and customer mail that was
+    held back (too old when first seen, a circuit breaker, no address to answer).
+    """
+    found: list[tuple[str | None, str, FiledMessage]] = [
+        (None, s.mailbox, s.message) for s in ledger.skipped]
+    for conversation in ledger.conversations.values():
+        found += [(conversation.id, conversation.mailbox, m) for m in conversation.messages
+                  if m.role in (Role.MACHINE, Role.AGENT)
+                  or (m.role is Role.CUSTOMER and m.note)]
+    rows = [{"arrived_at": m.arrived_at.isoformat(), "mailbox": mailbox,
+             "conversation": conversation_id, "role": m.role.value, "sender": m.sender,
+             "subject": m.subject, "reason": m.note or "(no reason recorded)",
+             "message_id": m.message_id}
+            for conversation_id, mailbox, m in found
+            if since is None or m.arrived_at >= since]
+    return sorted(rows, key=lambda row: datetime.fromisoformat(row["arrived_at"]))
+
+
+def skipped_table(rows: list[dict[str, Any]]) -> str:
+    """``inbox-agent skipped`` for a terminal: one line a message, the reason last."""
+    if not rows:
+        return "nothing skipped"
+    return "\n".join(
+        f"{row['arrived_at'][:16]}  {'#' + row['conversation'] if row['conversation'] else '-':<6}"
+        f"  {_cut(row['sender'] or '?', 32):<32}  {_cut(row['subject'], 40):<40}  {row['reason']}"
+        for row in rows)

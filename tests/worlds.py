@@ -95,11 +95,12 @@ def customer_mail(sender: str, subject: str, body: str, sent: datetime,
 def make_settings(data_dir: Path, *, address: str = SUPPORT, imap_host: str = "127.0.0.1",
                   imap_port: int = 143, imap_user: str = SUPPORT, folder: str = "INBOX",
                   smtp_host: str = "127.0.0.1", smtp_port: int = 25,
-                  templates: Path = ROOT / "templates") -> config.Settings:
-    """The story's config, written to ``data_dir/config.toml`` and read by the real loader."""
+                  templates: Path = ROOT / "templates", extra: str = "") -> config.Settings:
+    """The story's config, written to ``data_dir/config.toml`` and read by the real loader;
+    ``extra`` is TOML added at the end (another section)."""
     text = CONFIG.format(data_dir=data_dir, templates=templates, address=address,
                          imap_host=imap_host, imap_port=imap_port, imap_user=imap_user,
-                         folder=folder, smtp_host=smtp_host, smtp_port=smtp_port)
+                         folder=folder, smtp_host=smtp_host, smtp_port=smtp_port) + extra
     path = data_dir / "config.toml"
     path.write_text(text, encoding="utf-8")
     return config.load(path)

@@ -33,15 +33,18 @@ from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
+from inbox_agent.core.breakers import Sent
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
+    Note,
     Outcome,
     Promise,
     Role,
     SentMail,
 )
 from inbox_agent.core.lifecycle import Status
+from inbox_agent.core.promises import ESCALATION
 from inbox_agent.errors import StoreCorruptError, StoreLockedError
 
 DB_FILE = "inbox-agent.json"
@@ -124,6 +127,16 @@ class SkippedMessage:
     message: FiledMessage
 
 
+@dataclass(frozen=True)
+class Undeliverable:
+    """An address our mail bounced from: no automatic mail goes there until they write again."""
+
+    address: str
+    since: datetime
+    conversation_id: str
+    reason: str
+
+
 @dataclass
 class Ledger:
     """Everything the agent knows, in memory."""
@@ -132,6 +145,7 @@ class Ledger:
     skipped: list[SkippedMessage] = field(default_factory=list)
     outbox: dict[str, OutboxEntry] = field(default_factory=dict)
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    undeliverable: dict[str, Undeliverable] = field(default_factory=dict)  # by address
 
     def by_message_id(self) -> dict[str, str]:
         """Every filed message key and sent Message-ID -> its conversation id."""
@@ -149,6 +163,11 @@ class Ledger:
         for conversation in self.conversations.values():
             keys.update(m.key for m in conversation.messages)
         return keys
+
+    def mail_to_customers(self) -> list[Sent]:
+        """Every automatic mail to a customer (not the manager's reports), for the breakers."""
+        return [Sent(c.id, s.to, s.created_at) for c in self.conversations.values()
+                for s in c.sent if s.kind != ESCALATION]
 
     def sent_message_ids(self) -> set[str]:
         """Message-IDs of every mail the agent has made."""
@@ -302,6 +321,9 @@ def _load(db: TinyDB) -> Ledger:
         ledger.outbox[entry.message_id] = entry
     for doc in db.table("checkpoints").all():
         ledger.checkpoints[doc["folder_key"]] = Checkpoint(doc["uidvalidity"], doc["last_uid"])
+    for doc in db.table("undeliverable").all():
+        ledger.undeliverable[doc["address"]] = Undeliverable(
+            doc["address"], _at(doc["since"]), doc["conversation_id"], doc["reason"])
     return ledger
 
 
@@ -314,6 +336,11 @@ def _dump(db: TinyDB, ledger: Ledger) -> None:
         "checkpoints": [
             {"folder_key": key, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid}
             for key, c in ledger.checkpoints.items()
+        ],
+        "undeliverable": [
+            {"address": u.address, "since": _iso(u.since), "conversation_id": u.conversation_id,
+             "reason": u.reason}
+            for u in ledger.undeliverable.values()
         ],
     }
     for name, docs in tables.items():
@@ -343,6 +370,7 @@ def conversation_to_doc(c: Conversation) -> dict[str, Any]:
         "customer_utc_offset_minutes": c.customer_utc_offset_minutes,
         "snoozed_until": _iso(c.snoozed_until),
         "messages": [_message_to_doc(m) for m in c.messages],
+        "notes": [{"at": _iso(n.at), "text": n.text} for n in c.notes],
         "promises": [
             {"made_at": _iso(p.made_at), "due": _iso(p.due), "reason": p.reason,
              "settled_at": _iso(p.settled_at),
@@ -366,6 +394,7 @@ def conversation_from_doc(d: dict[str, Any]) -> Conversation:
         customer_utc_offset_minutes=d.get("customer_utc_offset_minutes"),
         snoozed_until=_when(d.get("snoozed_until")),
         messages=[_message_from_doc(m) for m in d["messages"]],
+        notes=[Note(_at(n["at"]), n["text"]) for n in d.get("notes", [])],
         promises=[
             Promise(made_at=_at(p["made_at"]), due=_at(p["due"]), reason=p["reason"],
                     settled_at=_when(p["settled_at"]),

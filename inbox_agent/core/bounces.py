@@ -77,6 +77,29 @@ def failed_recipients(raw: bytes) -> tuple[str, ...]:
         return ()
 
 
+_DELAY_WORDS = re.compile(
+    r"delay|still (?:not |un)?deliver|will (?:continue to )?(?:retry|try)|warning|"
+    r"temporar|not yet been delivered|deferred", re.IGNORECASE)
+
+
+def reports_failure(raw: bytes) -> bool:
+    """True when a bounce says delivery *failed*, not merely that it is late.
+
+    A delivery-status report decides by its recipients' ``Action``: only ``failed`` ones count
+    (a ``delayed`` notice is not a failure). A report without one (qmail, old sendmail, plain
+    text) counts as a failure unless its subject speaks of a delay or a retry.
+    """
+    try:
+        if failed_recipients(raw):
+            return True
+        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        if any(p.get_content_type() in _STATUS_PARTS for p in _outer_parts(msg)):
+            return False
+        return _DELAY_WORDS.search(str(msg.get("subject", ""))) is None
+    except Exception:  # noqa: BLE001 - bounces are the worst-formed mail there is
+        return False
+
+
 def _outer_parts(msg: Message) -> Iterator[Message]:
     """Every part of the report itself, depth first; enclosed messages are yielded, not entered."""
     stack = [msg]

@@ -87,6 +87,14 @@ class SentMail:
 
 
 @dataclass
+class Note:
+    """Something staff should know that is not a message: a bounce, a mail held back, ..."""
+
+    at: datetime
+    text: str
+
+
+@dataclass
 class Conversation:
     """A customer's conversation with the support mailbox."""
 
@@ -102,6 +110,17 @@ class Conversation:
     messages: list[FiledMessage] = field(default_factory=list)
     promises: list[Promise] = field(default_factory=list)
     sent: list[SentMail] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    def note(self, at: datetime, text: str) -> bool:
+        """Record ``text`` for staff, unless it is already the latest note; True if recorded.
+
+        A condition checked at every sweep (a mail held back) is noted once, not every 30 s.
+        """
+        if self.notes and self.notes[-1].text == text:
+            return False
+        self.notes.append(Note(at, text))
+        return True
 
     @property
     def promised_by(self) -> datetime | None:

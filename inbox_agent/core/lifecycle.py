@@ -41,6 +41,7 @@ class Event(StrEnum):
 
     CUSTOMER_WROTE = "customer_wrote"  # a customer message the agent may answer
     CUSTOMER_WROTE_LONG_AGO = "customer_wrote_long_ago"  # older than skip_older_than when seen
+    HELD_BACK = "held_back"  # would be acknowledged, but a circuit breaker says no (breakers.py)
     STAFF_REPLIED = "staff_replied"
     CHASE_DUE = "chase_due"  # a promise is about to slip: follow up or escalate
     CLOSE = "close"
@@ -84,6 +85,10 @@ TRANSITIONS: dict[tuple[Status, Event], tuple[Status, tuple[Action, ...]]] = {
     (S.CLOSED, E.CUSTOMER_WROTE): (S.WAITING, _ACK),
     (S.CLOSED, E.CUSTOMER_WROTE_LONG_AGO): (S.CLOSED, ()),
     (S.CLOSED, E.STAFF_REPLIED): (S.CLOSED, ()),
+    # A breaker held the acknowledgement back: filed for a person, nothing promised or sent.
+    (S.NEW, E.HELD_BACK): (S.OPEN, ()),
+    (S.OPEN, E.HELD_BACK): (S.OPEN, ()),
+    (S.CLOSED, E.HELD_BACK): (S.OPEN, ()),
     (S.WAITING, E.CHASE_DUE): (S.WAITING, (A.CHASE,)),
     (S.WAITING, E.SNOOZE): (S.WAITING, (A.SET_SNOOZE,)),
     (S.OPEN, E.CLOSE): (S.CLOSED, ()),

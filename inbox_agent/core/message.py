@@ -57,6 +57,7 @@ class InboundEmail:
     text: str = ""
     size: int = 0
     defects: tuple[str, ...] = field(default=())
+    raw: bytes = field(default=b"", repr=False, compare=False)  # for reading bounce reports
 
     @property
     def key(self) -> str:
@@ -65,11 +66,19 @@ class InboundEmail:
 
     @property
     def customer_address(self) -> str | None:
-        """Where a reply goes: Reply-To where present, else From; None if neither can be sent to."""
-        for candidate in (self.reply_to, self.from_address):
+        """Where a reply goes: Reply-To where present, else From; with no From at all, the
+        Return-Path (RFC 3834 section 4 answers there); None if nothing can be sent to."""
+        return_path = None if self.from_address else self.return_path
+        for candidate in (self.reply_to, self.from_address, return_path):
             if candidate and is_deliverable_address(candidate):
                 return candidate
         return None
+
+    @property
+    def return_path(self) -> str | None:
+        """The envelope sender the receiving server recorded; None for ``<>`` or none."""
+        ids = [a for _, a in address_pairs(self.header("return-path") or "")]
+        return normalise_address(ids[0]) if ids else None
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -128,6 +137,7 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
         text=_plain_text(raw, defects),
         size=len(raw),
         defects=tuple(defects + [f"MIME: {type(d).__name__}" for d in msg.defects]),
+        raw=raw,
     )
 
 

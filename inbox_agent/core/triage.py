@@ -3,27 +3,33 @@
 The checklist, in order (after GNU Mailman's reply bot: decide *before* anything is sent):
 
 1. Seen before (same Message-ID, or same bytes where there is none)? Then it is already filed.
-2. Written by a machine (``machine_mail``)? File it with the reason, never answer it.
+2. Written by a machine (``machine_mail``)? File it with the reason, never answer it. A bounce
+   is filed in the conversation whose mail it returns (the original Message-ID inside the
+   report) and, when delivery failed, names the address that failed.
 3. Written by staff? It answers the conversation it belongs to when it is addressed to the
    customer (To or Cc; the support address in Cc or Bcc). Staff mail that is not, such as a
    note to colleagues or a reply to the agent's escalation, is filed as a staff note: the
    customer is still waiting.
 4. No address to answer? File it with the reason.
 5. Otherwise a customer wrote: into their conversation, or a new one. Mail that was already
-   older than ``skip_older_than`` when first seen is filed without an acknowledgement.
+   older than ``skip_older_than`` when first seen is filed without an acknowledgement, and so
+   is mail a circuit breaker holds back (``breakers``: a suspected loop, too much mail to one
+   address or conversation in a day).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
-from dataclasses import dataclass
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from inbox_agent.core.bounces import bounced_message_ids, reports_failure
+from inbox_agent.core.breakers import Limits, Sent, held_back, loop_suspected
 from inbox_agent.core.business_time import Calendar
 from inbox_agent.core.conversations import Conversation, Role, find_conversation
-from inbox_agent.core.lifecycle import Event
-from inbox_agent.core.machine_mail import Identity, classify
+from inbox_agent.core.lifecycle import Event, Status
+from inbox_agent.core.machine_mail import Identity, MachineVerdict, classify
 from inbox_agent.core.message import InboundEmail
 from inbox_agent.core.promises import PromisePolicy, too_old_to_acknowledge
 
@@ -47,6 +53,7 @@ class Decision:
     conversation_id: str | None = None
     event: Event | None = None
     note: str = ""
+    undeliverable: tuple[str, ...] = ()  # addresses a bounce says our mail failed to reach
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,15 @@ class Context:
     known_keys: Container[str]  # every message key filed, in or out of conversations
     calendar: Calendar
     policy: PromisePolicy
+    limits: Limits = field(default_factory=Limits)
+    sent: Sequence[Sent] = ()  # the agent's automatic mail to customers, for the breakers
+
+
+# Rules whose mail reports on a message we sent: read the report for which one, and who failed.
+BOUNCE_RULES = frozenset({"bounce-report", "failed-recipients", "bounce-sender",
+                          "bounce-subject"})
+# Where a customer's message would be acknowledged (lifecycle), so a breaker may hold it back.
+_ACKNOWLEDGED_FROM = frozenset({Status.NEW, Status.OPEN, Status.CLOSED})
 
 
 def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
@@ -70,10 +86,10 @@ def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
     not_a_customer = _not_from_a_customer(email, context, conversation_id)
     if not_a_customer is not None:
         return not_a_customer
-    event = _customer_event(email, context, now)
+    event, note = _customer_event(email, context, now, conversation_id)
     if conversation_id is None:
-        return Decision(Outcome.STARTED, Role.CUSTOMER, None, event, _event_note(event))
-    return Decision(Outcome.JOINED, Role.CUSTOMER, conversation_id, event, _event_note(event))
+        return Decision(Outcome.STARTED, Role.CUSTOMER, None, event, note)
+    return Decision(Outcome.JOINED, Role.CUSTOMER, conversation_id, event, note)
 
 
 def triage_sent(email: InboundEmail, context: Context) -> Decision:
@@ -97,6 +113,8 @@ def _not_from_a_customer(
 ) -> Decision | None:
     """Where machine mail, staff mail and unanswerable mail is filed; None for a customer's."""
     verdict = classify(email, context.identity)
+    if verdict is not None and verdict.rule in BOUNCE_RULES:
+        return _bounce(email, context, conversation_id, verdict)
     if verdict is not None:
         role = Role.AGENT if verdict.rule == "own-message" else Role.MACHINE
         return _file(conversation_id, role, None, verdict.reason)
@@ -118,16 +136,44 @@ def _staff_mail(email: InboundEmail, context: Context, conversation_id: str) -> 
                     "staff note: not addressed to the customer, who is still waiting")
 
 
-def _customer_event(email: InboundEmail, context: Context, now: datetime) -> Event:
+def _bounce(email: InboundEmail, context: Context, conversation_id: str | None,
+            verdict: MachineVerdict) -> Decision:
+    """File a bounce with the conversation it returns, and say whose address failed."""
+    reported = bounced_message_ids(email.raw)
+    ours = [i for i in reported if i in context.by_message_id]
+    conversation_id = conversation_id or (context.by_message_id[ours[0]] if ours else None)
+    failed: tuple[str, ...] = ()
+    if conversation_id is not None and reports_failure(email.raw):
+        sent = context.conversations[conversation_id].sent
+        failed = tuple(dict.fromkeys(s.to for s in sent if s.message_id in reported))
+    note = verdict.reason + (f"; delivery failed to {', '.join(failed)}" if failed else "")
+    decision = _file(conversation_id, Role.MACHINE, None, note)
+    return Decision(decision.outcome, decision.role, conversation_id, None, note, failed)
+
+
+def _customer_event(email: InboundEmail, context: Context, now: datetime,
+                    conversation_id: str | None) -> tuple[Event, str]:
     if too_old_to_acknowledge(email.arrived_at, now, context.calendar, context.policy):
-        return Event.CUSTOMER_WROTE_LONG_AGO
-    return Event.CUSTOMER_WROTE
+        return (Event.CUSTOMER_WROTE_LONG_AGO,
+                "already older than skip_older_than when first seen: not acknowledged")
+    reason = _breaker(email, context, now, conversation_id)
+    if reason is not None:
+        return Event.HELD_BACK, reason
+    return Event.CUSTOMER_WROTE, ""
 
 
-def _event_note(event: Event) -> str:
-    if event is Event.CUSTOMER_WROTE_LONG_AGO:
-        return "already older than skip_older_than when first seen: not acknowledged"
-    return ""
+def _breaker(email: InboundEmail, context: Context, now: datetime,
+             conversation_id: str | None) -> str | None:
+    """Why an acknowledgement this message would get is held back, if it is."""
+    conversation = context.conversations.get(conversation_id) if conversation_id else None
+    if conversation is not None and conversation.status not in _ACKNOWLEDGED_FROM:
+        return None  # no acknowledgement is owed: nothing to hold back
+    address = email.customer_address or ""
+    if conversation is None:
+        loop = loop_suspected(address, now, context.sent, context.limits)
+        if loop is not None:
+            return loop
+    return held_back(address, conversation_id or "", now, context.sent, context.limits)
 
 
 def _file(conversation_id: str | None, role: Role, event: Event | None, note: str) -> Decision:
