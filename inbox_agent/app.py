@@ -19,7 +19,6 @@ outbox), ``filing`` (incoming mail into the ledger) and ``composer`` (outgoing m
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -259,11 +258,15 @@ class Agent:
                report: CycleReport) -> None:
         """Extend the promise and queue the mails, or, if a template fails, change nothing:
         the chase stays due and is tried again on the next sweep."""
-        before = copy.deepcopy(conversation)
+        status, promises = conversation.status, list(conversation.promises)
+        previous = conversation.running_promise
+        settled = (previous.settled_at, previous.outcome) if previous else (None, None)
         mails = self._chase_mails(conversation, due, now)
         problem = f"template for {conversation.id}"
-        if isinstance(mails, TemplateError):
-            self.ledger.conversations[conversation.id] = before
+        if isinstance(mails, TemplateError):  # undo: as if the sweep had not come here
+            conversation.status, conversation.promises = status, promises
+            if previous is not None:
+                previous.settled_at, previous.outcome = settled
             self._report_once(problem, f"[#{conversation.id}] {mails}; the "
                               "follow-up is sent once the template renders")
             return

@@ -25,7 +25,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
@@ -136,10 +136,15 @@ class ImapMailbox:
 
 
 def _aware(moment: Any) -> datetime:
-    """INTERNALDATE as an aware datetime; a server that sends none gets "now" in UTC."""
-    if isinstance(moment, datetime):
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+    """INTERNALDATE as an aware datetime with a stdlib offset; a server that sends none gets
+    "now" in UTC. imapclient's own ``FixedOffset`` is translated here, at the boundary: it
+    cannot be copied or pickled, and nothing past the adapter should meet it."""
+    if not isinstance(moment, datetime):
+        return datetime.now(UTC)
+    offset = moment.utcoffset()
+    if offset is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.replace(tzinfo=timezone(offset))
 
 
 def _logout(client: IMAPClient) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,9 @@ def test_fetch_returns_new_mail_with_internaldate(imap_account: ImapAccount) -> 
     assert [m.raw for m in batch.messages] == [_mail(n) for n in range(3)]
     assert [m.arrived_at for m in batch.messages] == [ARRIVED + timedelta(minutes=n)
                                                       for n in range(3)]
+    # A stdlib offset, not imapclient's FixedOffset, which cannot be copied or pickled.
+    assert all(type(m.arrived_at.tzinfo) is timezone for m in batch.messages)
+    assert copy.deepcopy(batch.messages) == batch.messages
     assert batch.uidvalidity > 0
 
 
