@@ -145,6 +145,11 @@ def test_two_business_days_every_promise_is_kept_or_restated_in_time(
     assert [str(m["To"]) for m in world.sent() if str(m["To"]) == MANAGER] == [MANAGER]
     message_ids = [str(m["Message-ID"]) for m in world.sent()]
     assert len(message_ids) == len(set(message_ids))  # nothing went out twice
+    for message in world.sent():  # DESIGN.md "Outgoing mail", on every kind of mail
+        assert message["Auto-Submitted"] == "auto-replied"
+        assert message["X-Auto-Response-Suppress"] == "All"
+        assert message["In-Reply-To"] and message["References"] and message["Date"]
+        assert re.search(r"\[#[A-Z0-9]{4}\]", str(message["Subject"]))
     for conversation in on_disk.conversations.values():
         _each_promise_kept_or_restated_in_time(conversation, wire[conversation.id])
     customer_mail_filed = sum(1 for c in on_disk.conversations.values() for m in c.messages
