@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 
+from inbox_agent import views
 from inbox_agent.core.conversations import Role
 from inbox_agent.core.message import parse
 from tests.core.test_corpus import BEYOND_RULES, CORPUS, DISPUTED_LABELS
@@ -69,6 +70,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bool | 
         report = run(world, london(16, 10, 5))
         assert report.fetched == len(files)
         happened = _what_happened(world)
+        unexplained = [row for row in views.skipped(ledger(world.settings))
+                       if row["reason"] == "(no reason recorded)"]
+        assert unexplained == [], folder  # every message filed unanswered says why
         for path, raw, label in files:
             result[path] = (label, happened[parse(raw, london(16, 10, 0)).key])
     return result
