@@ -135,8 +135,8 @@ def test_report(outcome: dict[str, tuple[bool | None, str]]) -> None:
     true = [what for label, what in outcome.values() if label is True]
     lines += [
         f"labelled false: {len(false)}, acknowledged {false.count('acknowledged')} "
-        f"(the explained lists: {len(DISPUTED_LABELS)} disputed, {len(BEYOND_RULES)} spam "
-        "beyond header rules)",
+        f"(the explained lists: {len(DISPUTED_LABELS)} disputed, {len(BEYOND_RULES)} with no "
+        "machine header at all)",
         f"labelled true: {len(true)}, acknowledged or joined "
         f"{sum(w in ('acknowledged', 'joined') for w in true)} "
         f"({len(UNANSWERABLE)} from root@localhost, which no relay delivers to)",
