@@ -148,7 +148,9 @@ def test_two_business_days_every_promise_is_kept_or_restated_in_time(
     for message in world.sent():  # DESIGN.md "Outgoing mail", on every kind of mail
         assert message["Auto-Submitted"] == "auto-replied"
         assert message["X-Auto-Response-Suppress"] == "All"
-        assert message["In-Reply-To"] and message["References"] and message["Date"]
+        assert message["In-Reply-To"]
+        assert message["References"]
+        assert message["Date"]
         assert re.search(r"\[#[A-Z0-9]{4}\]", str(message["Subject"]))
     for conversation in on_disk.conversations.values():
         _each_promise_kept_or_restated_in_time(conversation, wire[conversation.id])
