@@ -80,8 +80,23 @@ class AtomicJSONStorage(Storage):
             json.dump(data, handle, ensure_ascii=False, separators=(",", ":"))
             handle.flush()
             os.fsync(handle.fileno())
+        self._keep_last_good()
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
+
+    def _keep_last_good(self) -> None:
+        """The file being replaced becomes ``.bak``: a hard link, then a rename, so that at
+        every instant both names hold a whole database (no copy of the bytes is made)."""
+        if not self.path.exists():
+            return
+        backup = self.path.with_name(self.path.name + ".bak")
+        link = self.path.with_name(self.path.name + ".bak.tmp")
+        link.unlink(missing_ok=True)
+        try:
+            os.link(self.path, link)
+        except OSError:  # a filesystem without hard links: no backup rather than no commit
+            return
+        os.replace(link, backup)
 
     def close(self) -> None:
         """Nothing stays open between writes."""
@@ -297,8 +312,9 @@ def _take_lock(path: Path) -> Any:
 
 
 def _corrupt_message(path: Path, why: str) -> str:
-    return (f"{path}: {why}; the file was left as it is. Restore it from {path.name}.bak or a "
-            "backup, or move it aside to start empty")
+    return (f"{path}: {why}; the file was left as it is. The previous commit is in "
+            f"{path.name}.bak: check it, then move it over {path.name} (or move both aside to "
+            "start empty, which forgets every conversation)")
 
 
 def _fsync_dir(path: Path) -> None:

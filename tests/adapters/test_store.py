@@ -52,14 +52,16 @@ def test_uncommitted_changes_are_not_written(tmp_path: Path) -> None:
 
 
 def test_commit_replaces_the_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    """The file is replaced whole (a new inode), and no .tmp is left behind."""
+    """The file is replaced whole (a new inode), the one before kept as .bak, no .tmp left."""
     with Store(tmp_path) as store:
         store.commit()
         first = (tmp_path / DB_FILE).stat().st_ino
         store.ledger.conversations["K7Q2"] = _conversation()
         store.commit()
         assert (tmp_path / DB_FILE).stat().st_ino != first
-    assert sorted(p.name for p in tmp_path.iterdir()) == [DB_FILE, "inbox-agent.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        DB_FILE, DB_FILE + ".bak", "inbox-agent.lock"]
+    assert (tmp_path / (DB_FILE + ".bak")).stat().st_ino == first
     assert json.loads((tmp_path / DB_FILE).read_text())["conversations"]
 
 
@@ -98,3 +100,24 @@ def test_read_only_readers_need_no_lock(tmp_path: Path) -> None:
         owner.commit()
         reader = Store(tmp_path, read_only=True).open()
         assert list(reader.ledger.conversations) == ["K7Q2"]
+
+
+def test_the_previous_commit_is_kept_and_restores_a_truncated_file(tmp_path: Path) -> None:
+    """Each commit keeps the one before as ``.bak``; after a truncation (a full disk, a bad
+    copy) the agent refuses to start, leaves both files, and the backup opens."""
+    with Store(tmp_path) as store:
+        store.ledger.conversations["K7Q2"] = _conversation()
+        store.commit()
+        store.ledger.conversations["K7Q2"].subject = "second commit"
+        store.commit()
+    path = tmp_path / DB_FILE
+    backup = tmp_path / (DB_FILE + ".bak")
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    truncated = path.read_bytes()
+    with pytest.raises(StoreCorruptError, match=r"previous commit is in inbox-agent\.json\.bak"):
+        Store(tmp_path).open()
+    assert path.read_bytes() == truncated  # untouched
+    backup.replace(path)
+    with Store(tmp_path) as restored:
+        assert restored.ledger.conversations["K7Q2"].subject != "second commit"  # one behind
