@@ -37,7 +37,6 @@ from inbox_agent.adapters.store import (
     OutboxEntry,
     StaffRequest,
     Store,
-    iter_pending,
 )
 from inbox_agent.composer import Composed, Composer, describe
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
@@ -59,14 +58,13 @@ from inbox_agent.core.promises import (
     nobody_will_chase,
 )
 from inbox_agent.daemon import Daemon, Job
+from inbox_agent.delivery import Delivery
 from inbox_agent.errors import (
     MailboxConnectionError,
     MailboxError,
     MailboxLoginError,
     OperatorError,
-    PermanentSendError,
     TemplateError,
-    TemporarySendError,
 )
 from inbox_agent.filing import Filing
 
@@ -114,6 +112,7 @@ class Agent:
         self.clock = clock
         self.composer = Composer(settings, templates)
         self.reported_problems: set[str] = set()  # logged once, until they clear
+        self.delivery = Delivery(self)
 
     @property
     def ledger(self) -> Ledger:
@@ -124,6 +123,7 @@ class Agent:
         """Staff requests, a poll of every mailbox, the sweep, then send what is owed."""
         report = CycleReport()
         try:
+            await self.delivery.resolve_in_flight()
             self.apply_staff_requests()
             for mailbox in self.settings.mailboxes:
                 await self.poll(mailbox, report)
@@ -323,34 +323,8 @@ class Agent:
         log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to)
 
     async def drain_outbox(self, report: CycleReport) -> None:
-        """Send every pending mail, committing after each so none is sent twice."""
-        blocked: set[str] = set()  # mailboxes whose relay failed this cycle: try next cycle
-        for entry in list(iter_pending(self.ledger)):
-            if entry.mailbox in blocked:
-                continue
-            settings = self.settings.mailbox(entry.mailbox)
-            if not await self._send(entry, settings, report):
-                blocked.add(entry.mailbox)
-            self.store.commit()
-
-    async def _send(self, entry: OutboxEntry, settings: MailboxSettings,
-                    report: CycleReport) -> bool:
-        entry.attempts += 1
-        try:
-            await self.adapters.mailer(settings).send(entry.raw, settings.address, [entry.to])
-        except TemporarySendError as exc:
-            entry.last_error = str(exc)
-            log.warning("%s to %s not sent yet, will retry: %s", entry.kind, entry.to, exc)
-            return False
-        except PermanentSendError as exc:
-            entry.state, entry.last_error = "failed", str(exc)
-            report.failed += 1
-            log.error("%s to %s refused for good: %s", entry.kind, entry.to, exc)
-            return True
-        entry.state, entry.sent_at = "sent", self.clock()
-        report.sent += 1
-        log.info("sent %s %s to %s", entry.kind, entry.message_id, entry.to)
-        return True
+        """Send what the outbox holds (``delivery``: committed before and after each)."""
+        await self.delivery.drain(report)
 
 
 class LoggingMailer:

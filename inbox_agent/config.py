@@ -44,6 +44,7 @@ class ServerSettings:
     timeout_seconds: float = 30.0
     folder: str = "INBOX"
     sent_folder: str | None = None
+    copy_to_sent: bool = True  # APPEND a copy of every mail the agent sends to sent_folder
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ def _server(section: _Section, kind: str) -> ServerSettings:
         timeout_seconds=float(section.get("timeout_seconds", (int, float), 30)),
         folder=section.get("folder", str, "INBOX") if kind == "imap" else "INBOX",
         sent_folder=section.get("sent_folder", str, None) if kind == "imap" else None,
+        copy_to_sent=section.flag("copy_to_sent", True) if kind == "imap" else False,
     )
     if not server.password_env and not server.password_command:
         section.fail("password_env", "missing; name the environment variable holding the "
@@ -336,6 +338,13 @@ class _Section:
             names = kind.__name__ if isinstance(kind, type) else "number"
             self.fail(key, f"= {value!r} should be a {_KIND_WORDS.get(names, names)}")
         return cast(T, value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        self._read.add(key)
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, f"= {value!r} is not true or false")
+        return value
 
     def duration(self, key: str, default: str) -> Duration:
         text = self.get(key, str, default)

@@ -48,6 +48,13 @@ class Mailbox(Protocol):
         """Messages after ``last_uid``; all of them when ``uidvalidity`` no longer matches."""
         ...
 
+    async def append(self, folder: str, raw: bytes, at: datetime) -> None:
+        """Store ``raw`` in ``folder``, marked seen, as received at ``at``."""
+
+    async def has_message_id(self, folder: str, message_id: str) -> bool:
+        """True when ``folder`` holds a message with this Message-ID."""
+        ...
+
 
 class Mailer(Protocol):
     """Sends mail over SMTP (or a stand-in)."""

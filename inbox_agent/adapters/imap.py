@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timezone
 from typing import Any, TypeVar
 
-from imapclient import IMAPClient, SocketTimeout
+from imapclient import SEEN, IMAPClient, SocketTimeout
 from imapclient.exceptions import CapabilityError, LoginError
 from imapclient.util import to_unicode
 
@@ -68,6 +68,19 @@ class ImapMailbox:
             chunk = uids[start:start + FETCH_CHUNK]
             messages = await self._call(functools.partial(self._fetch, chunk))
             yield FolderBatch(folder, current, messages)
+
+    async def append(self, folder: str, raw: bytes, at: datetime) -> None:
+        """APPEND ``raw`` to ``folder``, flagged \\Seen (staff should not see it as new)."""
+        client = self._require_client()
+        await self._call(lambda: client.append(folder, raw, flags=(SEEN,), msg_time=at))
+
+    async def has_message_id(self, folder: str, message_id: str) -> bool:
+        """SEARCH ``folder`` for the Message-ID (read-only; nothing is flagged)."""
+        def search() -> bool:
+            client = self._require_client()
+            client.select_folder(folder, readonly=True)
+            return bool(client.search(["HEADER", "Message-ID", message_id]))
+        return await self._call(search)
 
     async def _call(self, work: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()

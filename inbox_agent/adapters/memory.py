@@ -65,6 +65,18 @@ class MemoryMailbox:
             yield FolderBatch(folder, box.uidvalidity, new[start:start + FETCH_CHUNK])
 
 
+    async def append(self, folder: str, raw: bytes, at: datetime) -> None:
+        """Store a copy, as an IMAP APPEND would."""
+        self.deliver(raw, at, folder)
+
+    async def has_message_id(self, folder: str, message_id: str) -> bool:
+        """True when ``folder`` holds a message with this Message-ID."""
+        box = self.folders.get(folder)
+        return box is not None and any(
+            message_from_bytes(m.raw, policy=policy.compat32).get("Message-ID", "").strip()
+            == message_id for m in box.messages)
+
+
 @dataclass(frozen=True)
 class SentRecord:
     """One mail handed to the memory mailer."""

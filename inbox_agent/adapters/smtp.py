@@ -58,10 +58,11 @@ def _refusal(
 ) -> TemporarySendError | PermanentSendError:
     worst = max(refusals, key=lambda r: r.code)
     names = ", ".join(f"{r.recipient} ({r.code} {r.message})" for r in refusals)
-    return _by_code(worst.code, f"recipient refused: {names}")
+    return _by_code(worst.code, f"recipient refused: {names}", recipient=True)
 
 
-def _by_code(code: int, message: str) -> TemporarySendError | PermanentSendError:
+def _by_code(code: int, message: str,
+             recipient: bool = False) -> TemporarySendError | PermanentSendError:
     if 500 <= code < 600:
-        return PermanentSendError(message, code=code)
-    return TemporarySendError(message, code=code)
+        return PermanentSendError(message, code=code, recipient=recipient)
+    return TemporarySendError(message, code=code, recipient=recipient)

@@ -127,10 +127,12 @@ class OutboxEntry:
     to: str
     raw: bytes
     created_at: datetime
-    state: str = "pending"  # pending -> sent | failed
+    state: str = "pending"  # pending -> sending -> sent | failed (OUTBOX_STATES)
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str = ""
+    next_attempt_at: datetime | None = None  # after a temporary failure: not before this
+    copy_pending: bool = False  # sent, but its copy is not in the Sent folder yet
 
 
 @dataclass
@@ -450,7 +452,8 @@ def _outbox_to_doc(e: OutboxEntry) -> dict[str, Any]:
             "mailbox": e.mailbox, "kind": e.kind, "to": e.to,
             "raw": base64.b64encode(e.raw).decode("ascii"), "created_at": _iso(e.created_at),
             "state": e.state, "attempts": e.attempts, "sent_at": _iso(e.sent_at),
-            "last_error": e.last_error}
+            "last_error": e.last_error, "next_attempt_at": _iso(e.next_attempt_at),
+            "copy_pending": e.copy_pending}
 
 
 def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
@@ -458,10 +461,18 @@ def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
                        mailbox=d["mailbox"], kind=d["kind"], to=d["to"],
                        raw=base64.b64decode(d["raw"]), created_at=_at(d["created_at"]),
                        state=d["state"], attempts=d["attempts"], sent_at=_when(d["sent_at"]),
-                       last_error=d["last_error"])
+                       last_error=d["last_error"],
+                       next_attempt_at=_when(d.get("next_attempt_at")),
+                       copy_pending=bool(d.get("copy_pending", False)))
 
 
 def iter_pending(ledger: Ledger) -> Iterator[OutboxEntry]:
-    """Outbox entries still to send, oldest first."""
+    """Outbox entries still to send, oldest first (whether or not their retry time came)."""
     pending = [e for e in ledger.outbox.values() if e.state == "pending"]
     yield from sorted(pending, key=lambda e: e.created_at)
+
+
+def iter_in_state(ledger: Ledger, state: str) -> Iterator[OutboxEntry]:
+    """Outbox entries in ``state``, oldest first."""
+    chosen = [e for e in ledger.outbox.values() if e.state == state]
+    yield from sorted(chosen, key=lambda e: e.created_at)

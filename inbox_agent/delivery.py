@@ -1,0 +1,193 @@
+"""The outbox drained: send, file a copy in the Sent folder, record; never lose, never repeat.
+
+Part of the app layer (with ``app``, ``filing`` and ``composer``). Every mail was written to
+the outbox with its Message-ID before it gets here. Its states:
+
+    pending --(commit)--> sending --SMTP 250--> copy APPENDed to sent_folder --(commit)--> sent
+       ^                     |
+       +-- 4xx, timeout: ----+   (back to pending, not before next_attempt_at: 30 s, 1 min,
+       |   2 min, ... 30 min; kept across restarts)
+       +-- 5xx, a recipient refused: failed (recorded on the conversation, never retried)
+
+A mail found in ``sending`` when the agent starts was cut short by a crash. It is resolved, not
+guessed: if its copy is in the Sent folder, the relay had accepted it (the copy is made only
+after the 250), so it is ``sent``; otherwise it goes again. The one window no SMTP client can
+close (RFC 1047) is between the relay's 250 and the copy landing in the Sent folder, one IMAP
+round trip: a crash exactly there sends that one mail twice. Without ``copy_to_sent`` (or with
+the IMAP server unreachable at that moment) the window is the whole send, and the mail goes
+again: a duplicate is better than a lost promise.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from inbox_agent.adapters.base import Mailbox
+from inbox_agent.adapters.store import OutboxEntry, iter_in_state
+from inbox_agent.config import MailboxSettings
+from inbox_agent.errors import MailboxError, PermanentSendError, TemporarySendError
+
+if TYPE_CHECKING:
+    from inbox_agent.app import Agent, CycleReport
+
+log = logging.getLogger("inbox_agent")
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(minutes=30)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff after ``attempts`` failed tries: 30 s, 1 min, 2 min ... 30 min."""
+    doublings: int = max(0, min(attempts - 1, 16))
+    return min(FIRST_RETRY * (1 << doublings), LONGEST_RETRY)
+
+
+class Delivery:
+    """Sends what the outbox holds for the agent's mailboxes."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    @property
+    def outbox(self) -> dict[str, OutboxEntry]:
+        return self.agent.ledger.outbox
+
+    async def resolve_in_flight(self) -> None:
+        """Mail left ``sending`` by a crash: sent if its copy is filed, else sent again."""
+        for entry in list(iter_in_state(self.agent.ledger, "sending")):
+            settings = self.agent.settings.mailbox(entry.mailbox)
+            verdict = await self._was_sent(entry, settings)
+            if verdict is None:
+                continue  # the Sent folder cannot be read now: decide on a later cycle
+            entry.state = "sent" if verdict else "pending"
+            entry.sent_at = self.agent.clock() if verdict else None
+            log.warning("%s %s to %s was cut short by a restart: %s", entry.kind,
+                        entry.message_id, entry.to,
+                        "its copy is in the Sent folder, so it went" if verdict else
+                        "no copy was filed, so it goes again (it may arrive twice)")
+            self.agent.store.commit()
+
+    async def drain(self, report: CycleReport) -> None:
+        """Send every pending mail whose time has come, mailbox by mailbox."""
+        now = self.agent.clock()
+        due = [e for e in iter_in_state(self.agent.ledger, "pending")
+               if e.next_attempt_at is None or e.next_attempt_at <= now]
+        copies = list(iter_in_state(self.agent.ledger, "sent"))
+        copies = [e for e in copies if e.copy_pending]
+        for name in dict.fromkeys(e.mailbox for e in (*due, *copies)):
+            settings = self.agent.settings.mailbox(name)
+            async with _SentFolder(self.agent, settings) as sent_folder:
+                waiting = [e for e in due if e.mailbox == name]
+                for n, entry in enumerate(waiting):
+                    if not await self._send(entry, settings, sent_folder, report):
+                        self._all_wait(waiting[n + 1:], entry)
+                        break
+                for entry in (e for e in copies if e.mailbox == name):
+                    await sent_folder.file_copy(entry)
+                    self.agent.store.commit()
+
+    async def _send(self, entry: OutboxEntry, settings: MailboxSettings,
+                    sent_folder: _SentFolder, report: CycleReport) -> bool:
+        """One mail, committed before and after; False when the relay is to be left alone."""
+        agent = self.agent
+        entry.state, entry.attempts = "sending", entry.attempts + 1
+        agent.store.commit()
+        try:
+            await agent.adapters.mailer(settings).send(entry.raw, settings.address, [entry.to])
+        except TemporarySendError as exc:
+            self._retry_later(entry, exc)
+            return exc.recipient  # one greylisted recipient: the others may still go
+        except PermanentSendError as exc:
+            self._refused(entry, exc, report)
+            return True
+        entry.copy_pending = sent_folder.enabled
+        await sent_folder.file_copy(entry)
+        entry.state, entry.sent_at = "sent", agent.clock()
+        agent.store.commit()
+        report.sent += 1
+        log.info("sent %s %s to %s", entry.kind, entry.message_id, entry.to)
+        return True
+
+    def _all_wait(self, rest: list[OutboxEntry], failed: OutboxEntry) -> None:
+        """The relay itself is in trouble: the rest of its mail waits as long as ``failed``
+        (not tried, so not counted as attempts)."""
+        for entry in rest:
+            entry.next_attempt_at = failed.next_attempt_at
+        self.agent.store.commit()
+
+    def _retry_later(self, entry: OutboxEntry, exc: TemporarySendError) -> None:
+        delay = retry_delay(entry.attempts)
+        entry.state, entry.last_error = "pending", str(exc)
+        entry.next_attempt_at = self.agent.clock() + delay
+        self.agent.store.commit()
+        log.warning("%s to %s not sent yet (attempt %d), next try in %s: %s", entry.kind,
+                    entry.to, entry.attempts, _words(delay), exc)
+
+    def _refused(self, entry: OutboxEntry, exc: PermanentSendError,
+                 report: CycleReport) -> None:
+        now = self.agent.clock()
+        entry.state, entry.last_error = "failed", str(exc)
+        conversation = self.agent.ledger.conversations.get(entry.conversation_id)
+        if conversation is not None:
+            conversation.note(now, f"{entry.kind} to {entry.to} refused for good, not "
+                              f"retried: {exc}")
+        self.agent.store.commit()
+        report.failed += 1
+        log.error("%s to %s refused for good: %s", entry.kind, entry.to, exc)
+
+    async def _was_sent(self, entry: OutboxEntry, settings: MailboxSettings) -> bool | None:
+        """True / False from the Sent folder; None when it cannot be asked now."""
+        if not (settings.imap.copy_to_sent and settings.imap.sent_folder):
+            return False  # nothing to ask: sending again is the safe side
+        mailbox = self.agent.adapters.mailbox(settings)
+        try:
+            await mailbox.open()
+            return await mailbox.has_message_id(settings.imap.sent_folder, entry.message_id)
+        except MailboxError as exc:
+            log.warning("cannot check the Sent folder for %s yet: %s", entry.message_id, exc)
+            return None
+        finally:
+            await mailbox.close()
+
+
+class _SentFolder:
+    """The IMAP connection copies are filed through, opened only when there is one to file."""
+
+    def __init__(self, agent: Agent, settings: MailboxSettings) -> None:
+        self.agent = agent
+        self.settings = settings
+        self.folder = settings.imap.sent_folder
+        self.enabled = bool(settings.imap.copy_to_sent and self.folder
+                            and not agent.store.dry_run)
+        self._mailbox: Mailbox | None = None
+        self._broken = False
+
+    async def __aenter__(self) -> _SentFolder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._mailbox is not None:
+            await self._mailbox.close()
+
+    async def file_copy(self, entry: OutboxEntry) -> None:
+        """APPEND the mail to the Sent folder; on failure it stays owed for the next cycle."""
+        if not (self.enabled and entry.copy_pending) or self._broken or self.folder is None:
+            return
+        try:
+            if self._mailbox is None:
+                self._mailbox = self.agent.adapters.mailbox(self.settings)
+                await self._mailbox.open()
+            await self._mailbox.append(self.folder, entry.raw, self.agent.clock())
+        except MailboxError as exc:
+            self._broken = True  # one warning a cycle, not one a mail
+            log.warning("%s: copies of sent mail wait for the next cycle: %s",
+                        self.settings.name, exc)
+            return
+        entry.copy_pending = False
+
+
+def _words(delay: timedelta) -> str:
+    seconds = int(delay.total_seconds())
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+

@@ -1,0 +1,271 @@
+"""Nothing lost, nothing sent twice: relays down, refusals, crashes mid-send, dropped IMAP.
+
+Real servers throughout (Dovecot, else pymap, and the aiosmtpd relay), with faults injected
+through them: the relay stopped and started, recipients refused, sessions kicked, Dovecot
+restarted, and a crash (a BaseException) at the worst moment of a send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from inbox_agent import app
+from inbox_agent.adapters.base import FolderBatch, Mailbox
+from inbox_agent.adapters.imap import ImapMailbox
+from inbox_agent.adapters.store import DB_FILE, Store
+from inbox_agent.config import MailboxSettings, Settings, resolve_password
+from inbox_agent.errors import MailboxConnectionError
+from tests.servers import ImapAccount, SmtpSink
+from tests.worlds import (
+    ServerWorld,
+    customer_mail,
+    ledger,
+    london,
+    run,
+    server_settings,
+)
+
+CUSTOMERS = [f"Customer {n} <c{n}@customer.example>" for n in range(3)]
+
+
+@pytest.fixture
+def world(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
+          monkeypatch: pytest.MonkeyPatch) -> ServerWorld:
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
+    return ServerWorld(server_settings(tmp_path, imap_account, smtp_sink), imap_account,
+                       smtp_sink)
+
+
+def customers_write(world: ServerWorld, at: datetime) -> None:
+    for n, sender in enumerate(CUSTOMERS):
+        world.deliver(customer_mail(sender, f"Question {n}", "Hello", at), at)
+
+
+def received_by(world: ServerWorld) -> Counter[str]:
+    return Counter(r.rcpt_tos[0] for r in world.sink.received)
+
+
+def test_the_relay_down_for_a_while_then_up_everything_goes_once(world: ServerWorld) -> None:
+    """Relay down: mail waits in the outbox with backoff, across restarts; relay up: each
+    acknowledgement goes out exactly once."""
+    customers_write(world, london(16, 10, 0))
+    world.sink.stop()
+    run(world, london(16, 10, 1))
+    entries = sorted(ledger(world.settings).outbox.values(), key=lambda e: e.created_at)
+    # The first found the relay down; the others were not tried, and wait as long.
+    assert [(e.state, e.attempts) for e in entries] == [("pending", 1), ("pending", 0),
+                                                        ("pending", 0)]
+    assert {e.next_attempt_at for e in entries} == {london(16, 10, 1) + timedelta(seconds=30)}
+    run(world, london(16, 10, 1) + timedelta(seconds=20))  # before the retry: not even tried
+    assert sum(e.attempts for e in ledger(world.settings).outbox.values()) == 1
+    run(world, london(16, 10, 2))  # tried again, down again: the wait doubles
+    entries = sorted(ledger(world.settings).outbox.values(), key=lambda e: e.created_at)
+    assert [e.attempts for e in entries] == [2, 0, 0]
+    assert {e.next_attempt_at for e in entries} == {london(16, 11, 2) - timedelta(minutes=59)}
+    world.sink.start()
+    run(world, london(16, 10, 5))
+    run(world, london(16, 10, 6))
+    assert received_by(world) == Counter({f"c{n}@customer.example": 1 for n in range(3)})
+    assert all(e.state == "sent" for e in ledger(world.settings).outbox.values())
+
+
+def test_a_refused_recipient_is_recorded_and_never_retried(world: ServerWorld) -> None:
+    """550 for one customer: that mail fails for good and staff see why; the others go."""
+    customers_write(world, london(16, 10, 0))
+    world.sink.refuse_recipient("c1@customer.example", 550)
+    run(world, london(16, 10, 1))
+    run(world, london(16, 11, 0))
+    assert received_by(world) == Counter({"c0@customer.example": 1, "c2@customer.example": 1})
+    on_disk = ledger(world.settings)
+    (failed,) = [e for e in on_disk.outbox.values() if e.state == "failed"]
+    assert failed.attempts == 1
+    assert "550" in failed.last_error
+    conversation = on_disk.conversations[failed.conversation_id]
+    assert conversation.notes[-1].text.startswith(
+        "acknowledgement to c1@customer.example refused for good, not retried")
+
+
+def test_a_temporary_refusal_is_retried_once_the_backoff_passes(world: ServerWorld) -> None:
+    """451 on DATA: tried again after 30 s, delivered once."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
+                  london(16, 10, 0))
+    world.sink.fail_next(1, 451)
+    run(world, london(16, 10, 1))
+    assert received_by(world) == Counter()
+    run(world, london(16, 10, 2))
+    assert received_by(world) == Counter({"c0@customer.example": 1})
+
+
+class _CrashAfterRelayError(Exception):
+    """Stands for the power going off: raised where the process would die."""
+
+
+class _Crashing:
+    """Wraps the real IMAP mailbox: the APPEND of the sent copy never happens, the process
+    "dies" right after the relay said 250."""
+
+    def __init__(self, inner: Mailbox) -> None:
+        self.inner = inner
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def fetch_new(self, folder: str, uidvalidity: int | None,
+                  last_uid: int) -> AsyncIterator[FolderBatch]:
+        return self.inner.fetch_new(folder, uidvalidity, last_uid)
+
+    async def append(self, folder: str, raw: bytes, at: datetime) -> None:
+        raise _CrashAfterRelayError
+
+    async def has_message_id(self, folder: str, message_id: str) -> bool:
+        return await self.inner.has_message_id(folder, message_id)
+
+
+def _adapters(settings: Settings, crash: bool) -> app.Adapters:
+    real = app.real_adapters(settings)
+
+    def mailbox(m: MailboxSettings) -> Mailbox:
+        imap = ImapMailbox(m.imap, resolve_password(m.imap, "test"))
+        return _Crashing(imap) if crash else imap
+
+    return app.Adapters(mailbox=mailbox, mailer=real.mailer)
+
+
+async def _run_once(settings: Settings, now: datetime, *, crash: bool) -> None:
+    with Store(settings.agent.data_dir) as store:
+        agent = app.Agent(settings, store, _adapters(settings, crash), clock=lambda: now)
+        await agent.run_cycle()
+
+
+def test_a_send_cut_short_after_the_relay_accepted_is_resolved(
+        world: ServerWorld, caplog: pytest.LogCaptureFixture) -> None:
+    """The window RFC 1047 describes: the relay took the mail, the agent died before filing
+    its copy. On restart the Sent folder has no copy, so the mail goes again (the one
+    duplicate this design allows), and says so in the log."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
+                  london(16, 10, 0))
+    with pytest.raises(_CrashAfterRelayError):
+        asyncio.run(_run_once(world.settings, london(16, 10, 1), crash=True))
+    (entry,) = ledger(world.settings).outbox.values()
+    assert entry.state == "sending"  # what the disk says after the crash
+    with caplog.at_level(logging.WARNING, logger="inbox_agent"):
+        asyncio.run(_run_once(world.settings, london(16, 10, 2), crash=False))
+    assert "no copy was filed, so it goes again (it may arrive twice)" in caplog.text
+    assert received_by(world) == Counter({"c0@customer.example": 2})
+    (entry,) = ledger(world.settings).outbox.values()
+    assert (entry.state, entry.copy_pending) == ("sent", False)
+
+
+def test_a_send_cut_short_after_its_copy_was_filed_is_not_repeated(world: ServerWorld) -> None:
+    """The crash came after the copy reached the Sent folder: on restart the copy is found,
+    and the mail counts as sent; the customer gets it once."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
+                  london(16, 10, 0))
+    run(world, london(16, 10, 1))
+    with Store(world.settings.agent.data_dir) as store:  # as the disk is after such a crash
+        (entry,) = store.ledger.outbox.values()
+        entry.state, entry.sent_at = "sending", None
+        store.commit()
+    run(world, london(16, 10, 2))
+    assert received_by(world) == Counter({"c0@customer.example": 1})
+    (entry,) = ledger(world.settings).outbox.values()
+    assert entry.state == "sent"
+
+
+class _KickAfterFirstChunk:
+    """The real IMAP mailbox, with the server dropping the session after the first chunk."""
+
+    def __init__(self, inner: ImapMailbox, kick: object) -> None:
+        self.inner = inner
+        self.kick = kick
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def fetch_new(self, folder: str, uidvalidity: int | None,
+                        last_uid: int) -> AsyncIterator[FolderBatch]:
+        chunks = 0
+        async for batch in self.inner.fetch_new(folder, uidvalidity, last_uid):
+            yield batch
+            chunks += 1
+            if chunks == 1 and folder == "INBOX":
+                await asyncio.to_thread(self.kick)  # type: ignore[arg-type]
+
+    async def append(self, folder: str, raw: bytes, at: datetime) -> None:
+        await self.inner.append(folder, raw, at)
+
+    async def has_message_id(self, folder: str, message_id: str) -> bool:
+        return await self.inner.has_message_id(folder, message_id)
+
+
+def test_a_session_dropped_mid_poll_and_a_restarted_server_miss_nothing(
+        world: ServerWorld) -> None:
+    """1,005 messages (two chunks): 1,000 from a first start on a full mailbox (old: filed,
+    not acknowledged) and five new. The server kicks the session after the first chunk, then
+    Dovecot restarts: every message is filed once, each new customer acknowledged once."""
+    old, new = london(2, 9, 0), london(16, 9, 0)
+    for n in range(1_005):
+        at = old if n < 1_000 else new
+        world.account.append("INBOX", customer_mail(f"P{n} <p{n}@customer.example>",
+                                                    f"Q{n}", "Hi", at), at)
+    settings = world.settings
+
+    def kicking(m: MailboxSettings) -> Mailbox:
+        imap = ImapMailbox(m.imap, resolve_password(m.imap, "test"))
+        return _KickAfterFirstChunk(
+            imap, lambda: world.account.server.kick(world.account.username))
+
+    async def kicked_run() -> None:
+        with Store(settings.agent.data_dir) as store:
+            adapters = app.Adapters(mailbox=kicking, mailer=app.real_adapters(settings).mailer)
+            agent = app.Agent(settings, store, adapters, clock=lambda: london(16, 10, 0))
+            await agent.run_cycle()
+
+    with pytest.raises(MailboxConnectionError):
+        asyncio.run(kicked_run())
+    filed_after_kick = sum(len(c.messages) for c in ledger(settings).conversations.values())
+    assert filed_after_kick == 1_000  # the first chunk was committed, the rest was not read
+    world.account.server.restart()
+    run(world, london(16, 10, 5))
+    run(world, london(16, 10, 6))
+    on_disk = ledger(settings)
+    assert sum(len(c.messages) for c in on_disk.conversations.values()) == 1_005
+    assert received_by(world) == Counter({f"p{n}@customer.example": 1
+                                          for n in range(1_000, 1_005)})
+
+
+def test_a_truncated_store_is_refused_in_one_line_and_left_alone(
+        world: ServerWorld) -> None:
+    """``run --once`` on a half-written database: exit 1, one line naming the file and the
+    backup, the bytes untouched."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
+                  london(16, 10, 0))
+    run(world, london(16, 10, 1))
+    run(world, london(16, 10, 2))  # a second commit, so a .bak exists
+    path = world.settings.agent.data_dir / DB_FILE
+    path.write_bytes(path.read_bytes()[:200])
+    before = path.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(world.settings.source), "run",
+         "--once"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("StoreCorruptError: ")
+    assert done.stderr.count("\n") == 1
+    assert "inbox-agent.json.bak" in done.stderr
+    assert path.read_bytes() == before
