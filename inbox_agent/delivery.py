@@ -79,6 +79,8 @@ class Delivery:
             settings = self.agent.settings.mailbox(name)
             async with _SentFolder(self.agent, settings) as sent_folder:
                 waiting = [e for e in due if e.mailbox == name]
+                if waiting:
+                    await sent_folder.connect()  # before the first 250: the window stays small
                 for n, entry in enumerate(waiting):
                     if not await self._send(entry, settings, sent_folder, report):
                         self._all_wait(waiting[n + 1:], entry)
@@ -170,21 +172,38 @@ class _SentFolder:
         if self._mailbox is not None:
             await self._mailbox.close()
 
+    async def connect(self) -> None:
+        """Log in now, so that filing a copy after a send is one APPEND, not a login too."""
+        if not self.enabled or self._broken or self._mailbox is not None:
+            return
+        mailbox = self.agent.adapters.mailbox(self.settings)
+        try:
+            await mailbox.open()
+        except MailboxError as exc:
+            self._give_up(exc)
+            await mailbox.close()
+            return
+        self._mailbox = mailbox
+
     async def file_copy(self, entry: OutboxEntry) -> None:
         """APPEND the mail to the Sent folder; on failure it stays owed for the next cycle."""
-        if not (self.enabled and entry.copy_pending) or self._broken or self.folder is None:
+        if not (self.enabled and entry.copy_pending) or self.folder is None:
+            return
+        await self.connect()
+        if self._mailbox is None:
             return
         try:
-            if self._mailbox is None:
-                self._mailbox = self.agent.adapters.mailbox(self.settings)
-                await self._mailbox.open()
             await self._mailbox.append(self.folder, entry.raw, self.agent.clock())
         except MailboxError as exc:
-            self._broken = True  # one warning a cycle, not one a mail
-            log.warning("%s: copies of sent mail wait for the next cycle: %s",
-                        self.settings.name, exc)
+            self._give_up(exc)
             return
         entry.copy_pending = False
+
+    def _give_up(self, exc: MailboxError) -> None:
+        """One warning a cycle, not one a mail; the copies stay owed."""
+        self._broken = True
+        log.warning("%s: copies of sent mail wait for the next cycle: %s", self.settings.name,
+                    exc)
 
 
 def _words(delay: timedelta) -> str:
