@@ -336,6 +336,9 @@ class LoggingMailer:
         subject = next((h for h in headers.splitlines() if h.startswith("Subject:")), "")
         log.info("dry run: would send to %s: %s", ", ".join(recipients), subject)
 
+    async def close(self) -> None:
+        """Nothing to end."""
+
 
 def real_adapters(settings: Settings, *, dry_run: bool = False) -> Adapters:
     """IMAP and SMTP as configured; passwords are looked up once, here."""

@@ -24,7 +24,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from inbox_agent.adapters.base import Mailbox
+from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.store import OutboxEntry, iter_in_state
 from inbox_agent.config import MailboxSettings
 from inbox_agent.errors import MailboxError, PermanentSendError, TemporarySendError
@@ -77,26 +77,30 @@ class Delivery:
         copies = [e for e in copies if e.copy_pending]
         for name in dict.fromkeys(e.mailbox for e in (*due, *copies)):
             settings = self.agent.settings.mailbox(name)
+            mailer = self.agent.adapters.mailer(settings)
             async with _SentFolder(self.agent, settings) as sent_folder:
                 waiting = [e for e in due if e.mailbox == name]
                 if waiting:
                     await sent_folder.connect()  # before the first 250: the window stays small
-                for n, entry in enumerate(waiting):
-                    if not await self._send(entry, settings, sent_folder, report):
-                        self._all_wait(waiting[n + 1:], entry)
-                        break
+                try:
+                    for n, entry in enumerate(waiting):
+                        if not await self._send(entry, mailer, settings, sent_folder, report):
+                            self._all_wait(waiting[n + 1:], entry)
+                            break
+                finally:
+                    await mailer.close()
                 for entry in (e for e in copies if e.mailbox == name):
                     await sent_folder.file_copy(entry)
                     self.agent.store.commit()
 
-    async def _send(self, entry: OutboxEntry, settings: MailboxSettings,
+    async def _send(self, entry: OutboxEntry, mailer: Mailer, settings: MailboxSettings,
                     sent_folder: _SentFolder, report: CycleReport) -> bool:
         """One mail, committed before and after; False when the relay is to be left alone."""
         agent = self.agent
         entry.state, entry.attempts = "sending", entry.attempts + 1
         agent.store.commit()
         try:
-            await agent.adapters.mailer(settings).send(entry.raw, settings.address, [entry.to])
+            await mailer.send(entry.raw, settings.address, [entry.to])
         except TemporarySendError as exc:
             self._retry_later(entry, exc)
             return exc.recipient  # one greylisted recipient: the others may still go

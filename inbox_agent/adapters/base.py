@@ -60,4 +60,9 @@ class Mailer(Protocol):
     """Sends mail over SMTP (or a stand-in)."""
 
     async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
-        """Hand the message to the relay; raise a ``SendError`` unless every recipient took it."""
+        """Hand the message to the relay; raise a ``SendError`` unless every recipient took it.
+
+        The session it opens stays open for the next mail until ``close``."""
+
+    async def close(self) -> None:
+        """End the session, if one is open; never raises."""

@@ -102,3 +102,6 @@ class MemoryMailer:
     async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
         """Record the mail."""
         self.sent.append(SentRecord(sender, list(recipients), raw))
+
+    async def close(self) -> None:
+        """Nothing to end."""

@@ -9,48 +9,86 @@ normally from aiosmtplib; it is turned into an error here.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 import aiosmtplib
 
 from inbox_agent.config import ServerSettings
 from inbox_agent.errors import PermanentSendError, SendLoginError, TemporarySendError
 
+T = TypeVar("T")
+
 
 class SmtpMailer:
-    """Sends through one SMTP relay."""
+    """Sends through one SMTP relay, over one session for as many mails as the owner sends.
+
+    The session is opened by the first ``send`` and kept until ``close``: each mail then costs
+    MAIL, RCPT and DATA, and ``send`` returns right at the relay's 250, so the caller can
+    record the mail at once (the outbox's RFC 1047 window is as short as it can be). After a
+    failed send the session is dropped; the next ``send`` opens a fresh one.
+    """
 
     def __init__(self, settings: ServerSettings, password: str) -> None:
         self.settings = settings
         self._password = password
+        self._client: aiosmtplib.SMTP | None = None
 
     async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
         """Send ``raw``; raise Temporary/PermanentSendError unless every recipient took it."""
-        s = self.settings
         try:
-            refused, _ = await aiosmtplib.send(
-                raw, sender=sender, recipients=recipients, hostname=s.host, port=s.port,
-                username=s.username, password=self._password, timeout=s.timeout_seconds,
-                use_tls=s.security == "tls", start_tls=s.security == "starttls",
-                validate_certs=True,
-            )
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            raise SendLoginError(
-                f"{self._where()}: login refused for {s.username!r} ({exc.code}); "
-                "check the username and password", code=exc.code) from exc
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise _refusal(exc.recipients) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _by_code(exc.code, f"{self._where()}: {exc.code} {exc.message}") from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise TemporarySendError(f"{self._where()}: {exc or type(exc).__name__}") from exc
-        except ValueError as exc:  # e.g. a non-ASCII address the relay offers no SMTPUTF8 for
-            raise PermanentSendError(f"{self._where()}: cannot be sent ({exc})") from exc
+            client = await self._session()
+            refused, _ = await _translated(self._where(), client.sendmail(sender, recipients, raw))
+        except BaseException:
+            await self.close()  # whatever state the session is in, it is not to be trusted
+            raise
         if refused:
             raise _refusal(
                 [aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr)
                  for addr, r in refused.items()])
 
+    async def close(self) -> None:
+        """End the session politely (QUIT); one that is already gone is fine."""
+        client, self._client = self._client, None
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
+    async def _session(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.host, port=s.port, username=s.username, password=self._password,
+            timeout=s.timeout_seconds, use_tls=s.security == "tls",
+            start_tls=s.security == "starttls", validate_certs=True)
+        await _translated(self._where(), client.connect(), s.username)
+        self._client = client
+        return client
+
     def _where(self) -> str:
         return f"SMTP {self.settings.host}:{self.settings.port}"
+
+
+async def _translated(where: str, call: Awaitable[T], username: str = "") -> T:
+    """Await ``call``, turning aiosmtplib's errors into the agent's."""
+    try:
+        return await call
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise SendLoginError(
+            f"{where}: login refused for {username!r} ({exc.code}); check the username and "
+            "password", code=exc.code) from exc
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        raise _refusal(exc.recipients) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise _by_code(exc.code, f"{where}: {exc.code} {exc.message}") from exc
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise TemporarySendError(f"{where}: {exc or type(exc).__name__}") from exc
+    except ValueError as exc:  # e.g. a non-ASCII address the relay offers no SMTPUTF8 for
+        raise PermanentSendError(f"{where}: cannot be sent ({exc})") from exc
 
 
 def _refusal(

@@ -24,7 +24,12 @@ def _mailer(port: int, security: str = "none") -> SmtpMailer:
 
 
 def _send(mailer: SmtpMailer, *recipients: str) -> None:
-    asyncio.run(mailer.send(MAIL, "support@example.com", list(recipients)))
+    async def send_and_close() -> None:
+        try:
+            await mailer.send(MAIL, "support@example.com", list(recipients))
+        finally:
+            await mailer.close()
+    asyncio.run(send_and_close())
 
 
 def test_a_mail_reaches_the_relay_as_it_was_given(smtp_sink: SmtpSink) -> None:
@@ -83,3 +88,21 @@ def test_implicit_tls_against_a_plain_relay_fails(smtp_sink: SmtpSink) -> None:
     with pytest.raises(TemporarySendError):
         _send(_mailer(smtp_sink.port, "tls"), "ana@customer.example")
     assert smtp_sink.received == []
+
+
+def test_one_session_carries_several_mails_and_survives_a_refusal(smtp_sink: SmtpSink) -> None:
+    """Mail after mail over one login; a refused one drops the session, the next reopens."""
+    smtp_sink.refuse_recipient("gone@customer.example", 550)
+    mailer = _mailer(smtp_sink.port)
+
+    async def three() -> None:
+        try:
+            await mailer.send(MAIL, "support@example.com", ["ana@customer.example"])
+            with pytest.raises(PermanentSendError):
+                await mailer.send(MAIL, "support@example.com", ["gone@customer.example"])
+            await mailer.send(MAIL, "support@example.com", ["ben@customer.example"])
+        finally:
+            await mailer.close()
+    asyncio.run(three())
+    assert [r.rcpt_tos for r in smtp_sink.received] == [["ana@customer.example"],
+                                                        ["ben@customer.example"]]
