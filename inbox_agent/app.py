@@ -60,6 +60,7 @@ from inbox_agent.core.promises import (
 from inbox_agent.daemon import Daemon, Job
 from inbox_agent.delivery import Delivery
 from inbox_agent.errors import (
+    InboxAgentError,
     MailboxConnectionError,
     MailboxError,
     MailboxLoginError,
@@ -67,6 +68,7 @@ from inbox_agent.errors import (
     TemplateError,
 )
 from inbox_agent.filing import Filing
+from inbox_agent.outages import Outages
 
 log = logging.getLogger("inbox_agent")
 Clock = Callable[[], datetime]
@@ -85,6 +87,7 @@ class CycleReport:
     sent: int = 0
     failed: int = 0
     notes: list[str] = field(default_factory=list)  # one line per message filed, for people
+    problems: list[InboxAgentError] = field(default_factory=list)  # servers that failed
 
     def summary(self) -> str:
         """One line for the log."""
@@ -112,6 +115,7 @@ class Agent:
         self.clock = clock
         self.composer = Composer(settings, templates)
         self.reported_problems: set[str] = set()  # logged once, until they clear
+        self.outages = Outages()
         self.delivery = Delivery(self)
 
     @property
@@ -126,7 +130,7 @@ class Agent:
             await self.delivery.resolve_in_flight()
             self.apply_staff_requests()
             for mailbox in self.settings.mailboxes:
-                await self.poll(mailbox, report)
+                await self._poll_unless_down(mailbox, report)
             self.sweep(self.clock(), report)
             self.store.commit()
             await self.drain_outbox(report)
@@ -173,6 +177,21 @@ class Agent:
         if requests:
             self.store.commit()
             self.store.forget_requests(requests)
+
+    async def _poll_unless_down(self, settings: MailboxSettings, report: CycleReport) -> None:
+        """Poll one mailbox; if its server fails, report it once, back off, and go on: the
+        other mailboxes, the sweep and the outbox do not wait for it."""
+        key, now = f"IMAP {settings.name}", self.clock()
+        if self.outages.should_wait(key, now):
+            return
+        try:
+            await self.poll(settings, report)
+        except MailboxError as exc:
+            self.store.rollback()  # keep what the chunks before committed, nothing more
+            self.outages.failed(key, exc.one_line(), now)
+            report.problems.append(exc)
+        else:
+            self.outages.worked(key, now)
 
     async def poll(self, settings: MailboxSettings, report: CycleReport) -> None:
         """File everything new in the mailbox's folder and its Sent folder."""
@@ -366,7 +385,10 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
         agent = Agent(settings, store, adapters or real_adapters(settings, dry_run=dry_run),
                       clock)
         if once:
+            agent.outages = Outages(quiet=True)
             report = await agent.run_cycle()
+            if report.problems:  # run --once reports by its exit status, in one line
+                raise report.problems[0]
             log.info("cycle done: %s", report.summary())
             return
         await Daemon([

@@ -231,14 +231,14 @@ def test_a_session_dropped_mid_poll_and_a_restarted_server_miss_nothing(
         return _KickAfterFirstChunk(
             imap, lambda: world.account.server.kick(world.account.username))
 
-    async def kicked_run() -> None:
+    async def kicked_run() -> app.CycleReport:
         with Store(settings.agent.data_dir) as store:
             adapters = app.Adapters(mailbox=kicking, mailer=app.real_adapters(settings).mailer)
             agent = app.Agent(settings, store, adapters, clock=lambda: london(16, 10, 0))
-            await agent.run_cycle()
+            return await agent.run_cycle()
 
-    with pytest.raises(MailboxConnectionError):
-        asyncio.run(kicked_run())
+    (problem,) = asyncio.run(kicked_run()).problems  # reported; the cycle went on
+    assert isinstance(problem, MailboxConnectionError)
     filed_after_kick = sum(len(c.messages) for c in ledger(settings).conversations.values())
     assert filed_after_kick == 1_000  # the first chunk was committed, the rest was not read
     world.account.server.restart()
@@ -269,3 +269,37 @@ def test_a_truncated_store_is_refused_in_one_line_and_left_alone(
     assert done.stderr.count("\n") == 1
     assert "inbox-agent.json.bak" in done.stderr
     assert path.read_bytes() == before
+
+
+def test_an_imap_outage_is_reported_once_and_the_promises_are_still_kept(
+        world: ServerWorld, caplog: pytest.LogCaptureFixture) -> None:
+    """The IMAP server goes away after Ana's acknowledgement: one log line for the outage,
+    polls back off, and her follow-up still goes out on time through the relay."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 5)),
+                  london(16, 10, 5))
+    settings = world.settings
+    moments = [london(16, 17, 0) + timedelta(minutes=m) for m in range(0, 10)]
+
+    async def daemon_like() -> None:  # one Agent through many cycles, as the daemon keeps it
+        with Store(settings.agent.data_dir) as store:
+            clock = {"now": london(16, 10, 6)}
+            agent = app.Agent(settings, store, app.real_adapters(settings),
+                              clock=lambda: clock["now"])
+            await agent.run_cycle()
+            world.account.server.stop()
+            try:
+                for moment in moments:
+                    clock["now"] = moment
+                    await agent.run_cycle()
+            finally:
+                world.account.server.start()
+            clock["now"] = london(16, 17, 30)
+            await agent.run_cycle()
+
+    with caplog.at_level(logging.WARNING, logger="inbox_agent"):
+        asyncio.run(daemon_like())
+    outage_lines = [r for r in caplog.records if "trying again in" in r.getMessage()]
+    assert len(outage_lines) == 1
+    assert outage_lines[0].getMessage().startswith("MailboxConnectionError: IMAP 127.0.0.1:")
+    assert any(r.getMessage().startswith("recovered after 30 min") for r in caplog.records)
+    assert received_by(world) == Counter({"c0@customer.example": 2})  # ack, then follow-up
