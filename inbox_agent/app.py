@@ -52,10 +52,15 @@ from inbox_agent.core.promises import (
     Chase,
     ChaseDue,
     chase_due,
+    chase_moment,
+    current_wait,
+    deliver_by,
     follow_up_reason,
+    follow_ups_in,
     lapsed,
     next_chase_at,
     nobody_will_chase,
+    restated_due,
 )
 from inbox_agent.daemon import Daemon, Job
 from inbox_agent.delivery import Delivery
@@ -245,8 +250,12 @@ class Agent:
         """Queue what promises about to slip call for; record promises that lapsed unchased."""
         calendar, policy = self.settings.calendar, self.settings.promise
         mail_to_customers = self.ledger.mail_to_customers()
+        unsent = {e.conversation_id for e in self.ledger.outbox.values()
+                  if e.state in ("pending", "sending") and e.kind != ESCALATION}
         for conversation in self.ledger.conversations.values():
             due = chase_due(conversation, now, calendar, policy)
+            if due is not None and conversation.id in unsent:
+                continue  # the customer has not had our last mail yet: it goes (restated) first
             hold = None if due is None else self._hold(conversation, now, mail_to_customers)
             if due is not None and hold is not None:
                 if conversation.note(now, hold):
@@ -337,9 +346,33 @@ class Agent:
         self.ledger.outbox[mail.message_id] = OutboxEntry(
             message_id=mail.message_id, conversation_id=conversation.id,
             mailbox=conversation.mailbox, kind=mail.kind, to=mail.to, raw=mail.raw,
-            created_at=now)
+            created_at=now, deliver_by=deliver_by(conversation, mail.kind,
+                                                  self.settings.calendar, self.settings.promise))
         conversation.sent.append(SentMail(mail.message_id, mail.kind, mail.to, now))
         log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to)
+
+    def restate(self, conversation: Conversation, late: OutboxEntry,
+                now: datetime) -> OutboxEntry:
+        """A late mail composed again (``promises`` rule 6): the promise it was to tell, never
+        told, is moved to count from ``now``, and the mail says it comes late."""
+        calendar, policy = self.settings.calendar, self.settings.promise
+        running = conversation.running_promise
+        assert running is not None  # the caller checked
+        running.due = restated_due(late.kind, now, calendar, policy)
+        running.reason += " (restated: our mail was late)"
+        extra: dict[str, Any] = {"delivery_late": True}
+        if late.kind != "acknowledgement" and len(conversation.promises) > 1:
+            told = conversation.promises[-2]  # the last promise the customer did receive
+            wait = current_wait(conversation)
+            extra |= {"promise_missed": now >= told.due, "follow_up_number":
+                      follow_ups_in(wait),
+                      "previous_promise_text": describe(self.settings, conversation,
+                                                        told.due, now)}
+        mail = self.composer.compose(conversation, late.kind, late.to, now, extra)
+        self.record(conversation, mail, now)
+        restated = self.ledger.outbox[mail.message_id]
+        restated.deliver_by = chase_moment(running.due, calendar, policy)  # its own promise
+        return restated
 
     async def drain_outbox(self, report: CycleReport) -> None:
         """Send what the outbox holds (``delivery``: committed before and after each)."""

@@ -107,6 +107,7 @@ def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Co
             business_minutes_between(settings.calendar, conversation.created_at, now)),
         "follow_up_number": follow_ups_in(current_wait(conversation)),
         "promise_missed": False,
+        "delivery_late": False,
         "previous_promise_text": "",
         "thread_command": f"inbox-agent thread {conversation.id}",
     }

@@ -21,13 +21,19 @@ again: a duplicate is better than a lost promise.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.store import OutboxEntry, iter_in_state
 from inbox_agent.config import MailboxSettings
-from inbox_agent.errors import MailboxError, PermanentSendError, TemporarySendError
+from inbox_agent.core.lifecycle import Status
+from inbox_agent.errors import (
+    MailboxError,
+    PermanentSendError,
+    TemplateError,
+    TemporarySendError,
+)
 
 if TYPE_CHECKING:
     from inbox_agent.app import Agent, CycleReport
@@ -83,7 +89,10 @@ class Delivery:
                 if waiting:
                     await sent_folder.connect()  # before the first 250: the window stays small
                 try:
-                    for n, entry in enumerate(waiting):
+                    for n, queued in enumerate(waiting):
+                        entry = self._still_true(queued, now)
+                        if entry is None:
+                            continue
                         if not await self._send(entry, mailer, settings, sent_folder, report):
                             self._all_wait(waiting[n + 1:], entry)
                             break
@@ -114,6 +123,35 @@ class Delivery:
         report.sent += 1
         log.info("sent %s %s to %s", entry.kind, entry.message_id, entry.to)
         return True
+
+    def _still_true(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
+        """The mail to send for ``entry``: itself while what it says is still true; restated
+        when it is late (``promises`` rule 6); None when it is no longer wanted."""
+        if entry.deliver_by is None or now < entry.deliver_by:
+            return entry
+        conversation = self.agent.ledger.conversations.get(entry.conversation_id)
+        if conversation is None or conversation.running_promise is None \
+                or conversation.status is not Status.WAITING:
+            self._supersede(entry, None, "no longer needed: the conversation moved on")
+            return None
+        try:
+            restated = self.agent.restate(conversation, entry, now)
+        except TemplateError as exc:
+            log.error("%s to %s is late and cannot be restated: %s", entry.kind, entry.to, exc)
+            return None
+        self._supersede(entry, restated, f"late: restated as {restated.message_id}")
+        return restated
+
+    def _supersede(self, entry: OutboxEntry, by: OutboxEntry | None, why: str) -> None:
+        """Retire a mail that was never sent; the conversation no longer lists it."""
+        entry.state, entry.last_error = "superseded", why
+        conversation = self.agent.ledger.conversations.get(entry.conversation_id)
+        if conversation is not None:
+            conversation.sent = [s for s in conversation.sent
+                                 if s.message_id != entry.message_id]
+        self.agent.store.commit()
+        log.warning("%s %s to %s %s", entry.kind, entry.message_id, entry.to,
+                    why if by is None else f"was {why}")
 
     def _all_wait(self, rest: list[OutboxEntry], failed: OutboxEntry) -> None:
         """The relay itself is in trouble: the rest of its mail waits as long as ``failed``

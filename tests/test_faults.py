@@ -303,3 +303,30 @@ def test_an_imap_outage_is_reported_once_and_the_promises_are_still_kept(
     assert outage_lines[0].getMessage().startswith("MailboxConnectionError: IMAP 127.0.0.1:")
     assert any(r.getMessage().startswith("recovered after 30 min") for r in caplog.records)
     assert received_by(world) == Counter({"c0@customer.example": 2})  # ack, then follow-up
+
+
+def test_an_acknowledgement_held_up_past_its_promise_is_restated(world: ServerWorld) -> None:
+    """The relay is down from Monday 10:00 to 18:00. Ana's acknowledgement would have said
+    "tomorrow by 09:35", true only until its follow-up moment, 17:05. The try at 17:05
+    composes it again: it says it is late and promises a time counted from then (17:05 + 8 h
+    = Tuesday 16:35), which is still true when the relay is back; nothing is chased while it
+    waits."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 5)),
+                  london(16, 10, 5))
+    world.sink.stop()
+    for moment in (london(16, 10, 6), london(16, 17, 5), london(16, 17, 40)):
+        run(world, moment)
+    world.sink.start()
+    run(world, london(16, 18, 0))
+    run(world, london(16, 18, 5))
+    (ack,) = [r.message for r in world.sink.received]
+    text = " ".join(str(ack.get_body(preferencelist=("plain",)).get_content()).split())
+    assert "We are sorry that this confirmation reaches you late" in text
+    assert "tomorrow (Tuesday 17 November) by 16:35 London time" in text
+    on_disk = ledger(world.settings)
+    states = sorted(e.state for e in on_disk.outbox.values())
+    assert states == ["sent", "superseded"]
+    (conversation,) = on_disk.conversations.values()
+    assert [s.message_id for s in conversation.sent] == [str(ack["Message-ID"])]
+    (promise,) = conversation.promises
+    assert promise.reason == "first reply (restated: our mail was late)"

@@ -127,12 +127,13 @@ class OutboxEntry:
     to: str
     raw: bytes
     created_at: datetime
-    state: str = "pending"  # pending -> sending -> sent | failed (OUTBOX_STATES)
+    state: str = "pending"  # pending -> sending -> sent | failed; or superseded (restated)
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str = ""
     next_attempt_at: datetime | None = None  # after a temporary failure: not before this
     copy_pending: bool = False  # sent, but its copy is not in the Sent folder yet
+    deliver_by: datetime | None = None  # later than this, its promise is restated first
 
 
 @dataclass
@@ -453,7 +454,7 @@ def _outbox_to_doc(e: OutboxEntry) -> dict[str, Any]:
             "raw": base64.b64encode(e.raw).decode("ascii"), "created_at": _iso(e.created_at),
             "state": e.state, "attempts": e.attempts, "sent_at": _iso(e.sent_at),
             "last_error": e.last_error, "next_attempt_at": _iso(e.next_attempt_at),
-            "copy_pending": e.copy_pending}
+            "copy_pending": e.copy_pending, "deliver_by": _iso(e.deliver_by)}
 
 
 def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
@@ -463,7 +464,8 @@ def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
                        state=d["state"], attempts=d["attempts"], sent_at=_when(d["sent_at"]),
                        last_error=d["last_error"],
                        next_attempt_at=_when(d.get("next_attempt_at")),
-                       copy_pending=bool(d.get("copy_pending", False)))
+                       copy_pending=bool(d.get("copy_pending", False)),
+                       deliver_by=_when(d.get("deliver_by")))
 
 
 def iter_pending(ledger: Ledger) -> Iterator[OutboxEntry]:

@@ -25,6 +25,11 @@ The rules:
    says so honestly (an apology, not a pretend "still on it") and the new promise counts from
    ``now``, not from the lapsed moment.
 5. A snoozed conversation is left alone until the snooze ends; then rule 4 applies.
+6. A mail that states a promise must reach the customer while it is still true: an
+   acknowledgement before its promise's follow-up moment, a follow-up or escalation notice
+   before the promise it extends lapses (:func:`deliver_by`). One that could not be sent by
+   then (the relay was down) is restated when it finally goes: its promise counts from the
+   moment it is sent, and the mail says it is late (:func:`restated_due`).
 """
 
 from __future__ import annotations
@@ -203,3 +208,23 @@ def _is_chase(promise: Promise) -> bool:
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
+
+
+def deliver_by(conversation: Conversation, kind: str, calendar: Calendar,
+               policy: PromisePolicy) -> datetime | None:
+    """Rule 6: the moment by which a mail of ``kind`` queued now must be sent to stay true;
+    None for mail that states no promise to the customer (the manager's report)."""
+    promise = conversation.running_promise
+    if promise is None or kind == ESCALATION:
+        return None
+    if kind in (FOLLOW_UP, ESCALATION_NOTICE):
+        told = conversation.promises[-2] if len(conversation.promises) > 1 else promise
+        return told.due
+    return chase_moment(promise.due, calendar, policy)
+
+
+def restated_due(kind: str, now: datetime, calendar: Calendar, policy: PromisePolicy) -> datetime:
+    """Rule 6: the promise a late mail of ``kind`` states instead, counted from ``now``."""
+    within = policy.first_reply_within if kind not in (FOLLOW_UP, ESCALATION_NOTICE) \
+        else policy.extend_by
+    return _whole_minute(add_business_time(calendar, now, within))
