@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from inbox_agent import __version__, app, config, demo, views
+from inbox_agent import __version__, app, checks, config, demo, views
 from inbox_agent.errors import InboxAgentError
 
 log = logging.getLogger("inbox_agent")
@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="everything but sending (and nothing is saved)")
     run.set_defaults(handler=_run)
+
+    check = commands.add_parser(
+        "check", help="config, templates, data folder, IMAP and SMTP logins (sends nothing)")
+    check.set_defaults(handler=_check)
 
     threads = commands.add_parser("threads", help="list conversations")
     threads.add_argument("--status", choices=views.STATUSES, default="all")
@@ -120,6 +124,18 @@ def _threads(args: argparse.Namespace) -> int:
         print(json.dumps([views.summary(c) for c in chosen], indent=2, ensure_ascii=False))
     else:
         print(views.threads_table(chosen, ledger.undeliverable))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    results = asyncio.run(checks.run_checks(_settings(args), app.system_clock()))
+    for result in results:
+        print(result.line())
+    failed = [r for r in results if r.problem]
+    if failed:
+        print(f"{failed[0].problem}", file=sys.stderr)
+        return 1
+    print("everything the agent needs is in place")
     return 0
 
 

@@ -107,3 +107,29 @@ def test_a_wrong_password_is_one_line_from_run_once(
     assert done.stderr.startswith("MailboxLoginError: IMAP 127.0.0.1:")
     assert "check the username and the password" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_check_reports_each_part_and_fails_in_one_line(
+        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
+        env: dict[str, str]) -> None:
+    """inbox-agent check: config, templates, data folder, IMAP, SMTP; sends nothing. A wrong
+    IMAP password is a FAIL line, one line on stderr, exit 1."""
+    settings = server_settings(tmp_path, imap_account, smtp_sink)
+    imap_account.append("Sent", customer_mail("Support <s@example.com>", "x", "x",
+                                              datetime.now(UTC)))
+    good = subprocess.run(_agent(settings.source, "check"), env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert good.returncode == 0, good.stdout + good.stderr
+    lines = good.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 8
+    assert any(line.startswith("ok    template follow_up") for line in lines)
+    assert any("folders INBOX, Sent" in line for line in lines)
+    assert lines[-1] == "everything the agent needs is in place"
+    assert smtp_sink.received == []
+    bad = subprocess.run(_agent(settings.source, "check"),
+                         env={**env, "TEST_IMAP_PASSWORD": "wrong"}, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert bad.returncode == 1
+    assert "FAIL  MailboxLoginError: IMAP 127.0.0.1:" in bad.stdout
+    assert bad.stderr.startswith("MailboxLoginError: ")
+    assert bad.stderr.count("\n") == 1

@@ -47,6 +47,13 @@ class SmtpMailer:
                 [aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr)
                  for addr, r in refused.items()])
 
+    async def check(self) -> None:
+        """Connect, secure and log in as configured, then QUIT: ``inbox-agent check``."""
+        try:
+            await self._session()
+        finally:
+            await self.close()
+
     async def close(self) -> None:
         """End the session politely (QUIT); one that is already gone is fine."""
         client, self._client = self._client, None

@@ -1,0 +1,110 @@
+"""``inbox-agent check``: is everything the agent needs in place, before it runs unattended?
+
+Part of the app layer. In order: the config (already loaded, so valid), the templates (each
+rendered for a sample conversation), the data folder, then for every mailbox the IMAP login,
+its folders, and the SMTP login (nothing is sent). Each check gives one line; a failure is one
+line with what to do, and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from inbox_agent.adapters.imap import ImapMailbox
+from inbox_agent.adapters.smtp import SmtpMailer
+from inbox_agent.adapters.store import Store
+from inbox_agent.composer import Composer
+from inbox_agent.config import MailboxSettings, Settings, resolve_password
+from inbox_agent.core.conversations import Conversation, Promise
+from inbox_agent.core.lifecycle import Status
+from inbox_agent.core.promises import ESCALATION, ESCALATION_NOTICE, FOLLOW_UP, first_reply_due
+from inbox_agent.errors import InboxAgentError, StoreLockedError
+
+TEMPLATES = ("acknowledgement", FOLLOW_UP, ESCALATION, ESCALATION_NOTICE)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check: what was checked, and the problem if it failed."""
+
+    what: str
+    problem: str | None = None
+
+    def line(self) -> str:
+        return f"ok    {self.what}" if self.problem is None else f"FAIL  {self.problem}"
+
+
+async def run_checks(settings: Settings, now: datetime) -> list[Result]:
+    """Every check, in order; a failing one does not stop the ones after it."""
+    results = [Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)")]
+    results += [_attempt(f"template {name}", partial(_render, settings, name, now))
+                for name in TEMPLATES]
+    results.append(_attempt(f"data folder {settings.agent.data_dir}",
+                            partial(_data_folder, settings)))
+    for mailbox in settings.mailboxes:
+        results.append(await _attempt_async(
+            f"IMAP {mailbox.imap.host}:{mailbox.imap.port} as {mailbox.imap.username}, "
+            f"folders {', '.join(_folders(mailbox))}", partial(_imap, settings, mailbox)))
+        results.append(await _attempt_async(
+            f"SMTP {mailbox.smtp.host}:{mailbox.smtp.port} as {mailbox.smtp.username}",
+            partial(_smtp, settings, mailbox)))
+    return results
+
+
+def _attempt(what: str, check: Callable[[], object]) -> Result:
+    try:
+        check()
+    except InboxAgentError as exc:
+        return Result(what, exc.one_line())
+    return Result(what)
+
+
+async def _attempt_async(what: str, check: Callable[[], Awaitable[object]]) -> Result:
+    try:
+        await check()
+    except InboxAgentError as exc:
+        return Result(what, exc.one_line())
+    return Result(what)
+
+
+def _render(settings: Settings, name: str, now: datetime) -> None:
+    mailbox = settings.mailboxes[0]
+    sample = Conversation(id="K7Q2", mailbox=mailbox.name, customer="ana@customer.example",
+                          customer_name="Ana Silva", subject="Invoice 2211", created_at=now,
+                          status=Status.WAITING)
+    sample.promises.append(Promise(now, first_reply_due(now, settings.calendar,
+                                                        settings.promise), "first reply"))
+    to = settings.promise.escalate_to or sample.customer
+    Composer(settings).compose(sample, name, to if name == ESCALATION else sample.customer, now)
+
+
+def _data_folder(settings: Settings) -> None:
+    with contextlib.suppress(StoreLockedError):  # a running daemon holds it: fine
+        Store(settings.agent.data_dir).open().close()
+    Store(settings.agent.data_dir, read_only=True).open().close()
+
+
+def _folders(mailbox: MailboxSettings) -> list[str]:
+    return [mailbox.imap.folder] + ([mailbox.imap.sent_folder] if mailbox.imap.sent_folder
+                                    else [])
+
+
+async def _imap(settings: Settings, mailbox: MailboxSettings) -> None:
+    imap = ImapMailbox(mailbox.imap, resolve_password(
+        mailbox.imap, f"{settings.source}: [mailbox.imap] of {mailbox.name!r}"))
+    try:
+        await imap.open()
+        for folder in _folders(mailbox):
+            await imap.has_message_id(folder, "<inbox-agent-check@invalid>")  # SELECTs it
+    finally:
+        await imap.close()
+
+
+async def _smtp(settings: Settings, mailbox: MailboxSettings) -> None:
+    smtp = SmtpMailer(mailbox.smtp, resolve_password(
+        mailbox.smtp, f"{settings.source}: [mailbox.smtp] of {mailbox.name!r}"))
+    await smtp.check()
