@@ -7,6 +7,7 @@ Nothing is sent here; mail owed is put in the outbox by ``Agent.queue``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,7 @@ class Filing:
         filed = FiledMessage(email.key, email.message_id, decision.role, email.arrived_at,
                              email.from_address, email.subject, self.folder, decision.note)
         if decision.outcome is Outcome.SKIPPED:
+            filed = self._keep_if_broken(email, filed)
             self.agent.ledger.skipped.append(SkippedMessage(email.key, self.mailbox.name, filed))
             report.skipped += 1
             self._note(report, f"filed without a reply: {decision.note}")
@@ -82,6 +84,16 @@ class Filing:
                    + (f", no reply: {decision.note}" if decision.note else ""))
         if decision.event is not None:
             self._apply(conversation, decision.event, email, now, report)
+
+    def _keep_if_broken(self, email: InboundEmail, filed: FiledMessage) -> FiledMessage:
+        """Mail the parser could not make sense of is kept byte for byte, for a person."""
+        broken = [d for d in email.defects if not d.startswith("MIME:")]
+        if not broken and (email.from_address or email.message_id):
+            return filed
+        kept = self.agent.store.keep_raw(email.sha256, email.raw)
+        why = "; ".join(broken) or "no sender and no Message-ID"
+        note = f"{filed.note} ({why})" + (f"; the bytes are kept in {kept}" if kept else "")
+        return replace(filed, note=note)
 
     def _decide(self, email: InboundEmail, now: datetime) -> Decision:
         try:

@@ -7,6 +7,7 @@ Business hours in these stories: London, Mon-Fri 09:00-17:30; a reply within 8 b
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,10 @@ def test_a_malformed_message_does_not_stop_the_ones_after_it(world: World) -> No
     on_disk = ledger(world.settings)
     filed = len(on_disk.skipped) + sum(len(c.messages) for c in on_disk.conversations.values())
     assert filed == delivered + 1  # nothing lost
+    kept = sorted((world.settings.agent.data_dir / "unparsed").glob("*.eml"))
+    assert len(kept) == len(on_disk.skipped) == delivered  # each broken one, byte for byte
+    assert all(hashlib.sha256(path.read_bytes()).hexdigest() == path.stem for path in kept)
+    assert all("the bytes are kept in unparsed/" in s.message.note for s in on_disk.skipped)
 
 
 @pytest.mark.skipif(not (CORPUS / "malformed").is_dir(), reason="shared corpus not present")

@@ -50,6 +50,7 @@ from inbox_agent.errors import StoreCorruptError, StoreLockedError
 DB_FILE = "inbox-agent.json"
 LOCK_FILE = "inbox-agent.lock"
 REQUESTS_DIR = "requests"  # staff commands waiting for the running daemon
+RAW_DIR = "unparsed"  # the bytes of mail that could not be read, kept for a person
 SCHEMA_VERSION = 1
 
 
@@ -259,6 +260,20 @@ class Store:
             raise RuntimeError("commit on a store that is not open for writing")
         _dump(self._db, self.ledger)
         self._writes.flush()  # type: ignore[no-untyped-call]
+
+    def keep_raw(self, sha256: str, raw: bytes) -> str | None:
+        """Keep a broken message's bytes as ``unparsed/<sha256>.eml``; the name, or None in a
+        dry run. Written atomically; the same bytes twice are one file."""
+        if self.dry_run or self.read_only:
+            return None
+        folder = self.data_dir / RAW_DIR
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{sha256}.eml"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            os.replace(tmp, path)
+        return f"{RAW_DIR}/{path.name}"
 
     def rollback(self) -> None:
         """Drop uncommitted changes: the ledger becomes the last commit again."""
