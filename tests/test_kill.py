@@ -72,7 +72,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing_outside_the
     resent = Counter(mid for log in logs for mid in RESENT.findall(log))
     print(f"\nseed {seed}: {ROUNDS} rounds, {killed} killed, {finished} finished; "
           f"{CUSTOMERS} customers: {CUSTOMERS - len(lost)} acknowledged, {len(lost)} lost, "
-          f"{len(duplicated)} duplicated ({sum(resent.values())} sends cut short in the window)")
+          f"{len(duplicated)} duplicated ({sum(resent.values())} sends found cut short with no "
+          "copy filed, so sent again)")
     assert lost == []
     # Each extra copy of a mail matches one restart that found its send cut short.
     assert all(twice[mid] <= 1 + resent[mid] for mid in duplicated), (seed, twice, resent)
