@@ -17,11 +17,9 @@ from functools import partial
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
-from inbox_agent.composer import Composer
+from inbox_agent.composer import Composer, sample_conversation
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
-from inbox_agent.core.conversations import Conversation, Promise
-from inbox_agent.core.lifecycle import Status
-from inbox_agent.core.promises import ESCALATION, ESCALATION_NOTICE, FOLLOW_UP, first_reply_due
+from inbox_agent.core.promises import ESCALATION, ESCALATION_NOTICE, FOLLOW_UP
 from inbox_agent.errors import InboxAgentError, StoreLockedError
 
 TEMPLATES = ("acknowledgement", FOLLOW_UP, ESCALATION, ESCALATION_NOTICE)
@@ -72,14 +70,9 @@ async def _attempt_async(what: str, check: Callable[[], Awaitable[object]]) -> R
 
 
 def _render(settings: Settings, name: str, now: datetime) -> None:
-    mailbox = settings.mailboxes[0]
-    sample = Conversation(id="K7Q2", mailbox=mailbox.name, customer="ana@customer.example",
-                          customer_name="Ana Silva", subject="Invoice 2211", created_at=now,
-                          status=Status.WAITING)
-    sample.promises.append(Promise(now, first_reply_due(now, settings.calendar,
-                                                        settings.promise), "first reply"))
-    to = settings.promise.escalate_to or sample.customer
-    Composer(settings).compose(sample, name, to if name == ESCALATION else sample.customer, now)
+    sample = sample_conversation(settings, now)
+    to = settings.promise.escalate_to if name == ESCALATION else None
+    Composer(settings).compose(sample, name, to or sample.customer, now)
 
 
 def _data_folder(settings: Settings) -> None:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from inbox_agent import __version__, app, checks, config, demo, views
+from inbox_agent import __version__, app, checks, config, demo, template_tools, views
 from inbox_agent.errors import InboxAgentError
 
 log = logging.getLogger("inbox_agent")
@@ -60,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="config, templates, data folder, IMAP and SMTP logins (sends nothing)")
     check.set_defaults(handler=_check)
+
+    templates = commands.add_parser("templates", help="check or preview the reply templates")
+    template_commands = templates.add_subparsers(dest="templates_command", required=True,
+                                                 metavar="check|preview")
+    template_commands.add_parser(
+        "check", help="compile and render every template; file:line for each mistake"
+    ).set_defaults(handler=_templates_check)
+    preview = template_commands.add_parser(
+        "preview", help="print a mail as it would be sent (headers and text)")
+    preview.add_argument("name", help="acknowledgement, follow_up, escalation or "
+                                      "escalation_notice")
+    preview.add_argument("--thread", metavar="ID", help="a real conversation instead of a sample")
+    preview.add_argument("--lang", metavar="L", help="the customer's language, e.g. de")
+    preview.add_argument("--html", action="store_true", help="show the HTML part instead")
+    preview.set_defaults(handler=_templates_preview)
 
     threads = commands.add_parser("threads", help="list conversations")
     threads.add_argument("--status", choices=views.STATUSES, default="all")
@@ -124,6 +139,25 @@ def _threads(args: argparse.Namespace) -> int:
         print(json.dumps([views.summary(c) for c in chosen], indent=2, ensure_ascii=False))
     else:
         print(views.threads_table(chosen, ledger.undeliverable))
+    return 0
+
+
+def _templates_check(args: argparse.Namespace) -> int:
+    good, mistakes = template_tools.check_templates(_settings(args), app.system_clock())
+    for name in good:
+        print(f"ok    {name}")
+    for mistake in mistakes:
+        print(mistake, file=sys.stderr)
+    print(f"{len(good)} template(s) fine, {len(mistakes)} mistake(s)")
+    return 1 if mistakes else 0
+
+
+def _templates_preview(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ledger = app.read_ledger(settings) if args.thread else None
+    print(template_tools.preview(settings, ledger, args.name,
+                                 app.system_clock(), thread=args.thread, language=args.lang,
+                                 html=args.html), end="")
     return 0
 
 

@@ -8,6 +8,8 @@ conversation so far.
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,10 +21,18 @@ import jinja2
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core import rendering, wording
 from inbox_agent.core.business_time import business_minutes_between, opening_hours_text
-from inbox_agent.core.conversations import Conversation, Role, subject_with_token
-from inbox_agent.core.promises import current_wait, follow_ups_in
+from inbox_agent.core.conversations import (
+    Conversation,
+    FiledMessage,
+    Promise,
+    Role,
+    subject_with_token,
+)
+from inbox_agent.core.lifecycle import Status
+from inbox_agent.core.promises import FIRST_REPLY, current_wait, first_reply_due, follow_ups_in
 from inbox_agent.errors import TemplateError
 
+log = logging.getLogger("inbox_agent")
 MAX_REFERENCES = 10  # enough for every client to thread; long chains only bloat the header
 
 
@@ -43,6 +53,8 @@ class Composer:
         self.settings = settings
         loader = templates or jinja2.FileSystemLoader(str(settings.agent.templates_dir))
         self.env = rendering.make_environment(loader, wording.template_filters(settings.calendar))
+        self.templates = rendering.Templates(self.env, stopwatch=time.monotonic)
+        self._reported: dict[str, str] = {}
 
     def compose(self, conversation: Conversation, kind: str, to: str, now: datetime,
                 extra: dict[str, Any] | None = None) -> Composed:
@@ -51,14 +63,27 @@ class Composer:
         message_id = make_message_id(conversation.id, kind, mailbox.address)
         data = {**template_data(self.settings, mailbox, conversation, now), **(extra or {})}
         try:
-            rendered = rendering.render(self.env, kind, data)
+            rendered = self.templates.render(kind, data, mailbox.name,
+                                             conversation.language or mailbox.language)
         except rendering.RenderError as exc:
             raise TemplateError(f"{exc}; fix the template, the mail is sent once it renders") \
                 from exc
+        self._report_fallbacks()
         envelope = _envelope(conversation, mailbox, to, message_id, now)
         message = rendering.build_message(
             rendered, envelope, subject_with_token(conversation.subject, conversation.id))
         return Composed(message_id, kind, to, message.as_bytes(policy=policy.SMTP))
+
+
+    def _report_fallbacks(self) -> None:
+        """A broken staff edit, covered by the last good version: said once per mistake."""
+        for filename, problem in self.templates.problems.items():
+            if self._reported.get(filename) != problem:
+                log.error("%s; the last version that worked is used until it is fixed "
+                          "(inbox-agent templates check)", problem)
+                self._reported[filename] = problem
+        for filename in set(self._reported) - set(self.templates.problems):
+            log.warning("%s works again", self._reported.pop(filename).split(":")[0])
 
 
 def _envelope(conversation: Conversation, mailbox: MailboxSettings, to: str, message_id: str,
@@ -120,4 +145,20 @@ def describe(settings: Settings, conversation: Conversation, moment: datetime | 
         return ""
     minutes = conversation.customer_utc_offset_minutes
     offset = None if minutes is None else timedelta(minutes=minutes)
-    return wording.describe_moment(moment, settings.calendar, now, offset)
+    language = conversation.language or settings.mailbox(conversation.mailbox).language
+    return wording.describe_moment(moment, settings.calendar, now, offset, language)
+
+
+def sample_conversation(settings: Settings, now: datetime) -> Conversation:
+    """A made-up conversation for ``templates check`` and ``preview``: every value present."""
+    mailbox = settings.mailboxes[0]
+    sample = Conversation(id="K7Q2", mailbox=mailbox.name, customer="ana@customer.example",
+                          customer_name="Ana Silva", subject="Invoice 2211 shows the wrong VAT "
+                          "number", created_at=now, status=Status.WAITING,
+                          customer_utc_offset_minutes=60)
+    sample.messages.append(FiledMessage("<sample@customer.example>", "<sample@customer.example>",
+                                        Role.CUSTOMER, now, sample.customer, sample.subject,
+                                        mailbox.imap.folder))
+    sample.promises.append(Promise(now, first_reply_due(now, settings.calendar,
+                                                        settings.promise), FIRST_REPLY))
+    return sample

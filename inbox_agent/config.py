@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import subprocess
 import tomllib
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class MailboxSettings:
     staff: frozenset[str]
     imap: ServerSettings
     smtp: ServerSettings
+    language: str | None = None  # templates' default variant, e.g. "de"; None: the plain name
 
 
 @dataclass(frozen=True)
@@ -230,9 +232,20 @@ def _mailbox(section: _Section) -> MailboxSettings:
         staff=frozenset(_address(section, "staff", s) for s in staff),
         imap=_server(section.section("imap"), "imap"),
         smtp=_server(section.section("smtp"), "smtp"),
+        language=_language_tag(section),
     )
     section.finish()
     return mailbox
+
+
+def _language_tag(section: _Section) -> str | None:
+    value = section.get("language", str, None)
+    if value is None:
+        return None
+    tag = value.strip().lower()
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", tag):
+        section.fail("language", f"= {value!r} is not a language tag; write e.g. en, de or pt-br")
+    return tag
 
 
 _DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,

@@ -140,7 +140,7 @@ class Filing:
             id=new_token(email.key, conversations), mailbox=self.mailbox.name,
             customer=email.customer_address or "", customer_name=email.from_name,
             subject=email.subject, created_at=email.arrived_at,
-            customer_utc_offset_minutes=offset_minutes,
+            customer_utc_offset_minutes=offset_minutes, language=email.content_language,
         )
         conversations[conversation.id] = conversation
         return conversation

@@ -85,10 +85,10 @@ def customer_mail(sender: str, subject: str, body: str, sent: datetime,
     msg["Date"] = format_datetime(sent)
     digest = hashlib.sha256(f"{sender}|{subject}|{sent}|{body}".encode()).hexdigest()[:16]
     msg["Message-ID"] = f"<{digest}@client.example>"
+    msg.set_content(body)  # first: it clears every Content-* header set before it
     for name, value in headers.items():
         del msg[name.replace("_", "-")]  # To= replaces the support address
         msg[name.replace("_", "-")] = value
-    msg.set_content(body)
     return msg.as_bytes()
 
 

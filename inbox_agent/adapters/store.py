@@ -402,7 +402,7 @@ def conversation_to_doc(c: Conversation) -> dict[str, Any]:
         "customer_name": c.customer_name, "subject": c.subject, "status": c.status.value,
         "created_at": _iso(c.created_at),
         "customer_utc_offset_minutes": c.customer_utc_offset_minutes,
-        "snoozed_until": _iso(c.snoozed_until),
+        "snoozed_until": _iso(c.snoozed_until), "language": c.language,
         "messages": [_message_to_doc(m) for m in c.messages],
         "notes": [{"at": _iso(n.at), "text": n.text} for n in c.notes],
         "promises": [
@@ -426,7 +426,7 @@ def conversation_from_doc(d: dict[str, Any]) -> Conversation:
         customer_name=d["customer_name"], subject=d["subject"], status=Status(d["status"]),
         created_at=_at(d["created_at"]),
         customer_utc_offset_minutes=d.get("customer_utc_offset_minutes"),
-        snoozed_until=_when(d.get("snoozed_until")),
+        snoozed_until=_when(d.get("snoozed_until")), language=d.get("language"),
         messages=[_message_from_doc(m) for m in d["messages"]],
         notes=[Note(_at(n["at"]), n["text"]) for n in d.get("notes", [])],
         promises=[

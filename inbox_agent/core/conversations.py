@@ -107,6 +107,7 @@ class Conversation:
     status: Status = Status.NEW
     customer_utc_offset_minutes: int | None = None
     snoozed_until: datetime | None = None  # staff: no follow-ups before this moment
+    language: str | None = None  # the customer's Content-Language: which template variant
     messages: list[FiledMessage] = field(default_factory=list)
     promises: list[Promise] = field(default_factory=list)
     sent: list[SentMail] = field(default_factory=list)

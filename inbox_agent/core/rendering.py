@@ -5,15 +5,25 @@ multipart/alternative). Its first line may be ``Subject: ...``; the rest, after 
 the body. The conversation token is always put in front of the subject by the agent, so a staff
 edit cannot lose it.
 
+Which file: ``<mailbox>/NAME.<lang>.txt.j2``, ``NAME.<lang>.txt.j2``, ``<mailbox>/NAME.txt.j2``,
+``NAME.txt.j2``, the first that exists (:func:`candidates`); the language is the customer's
+(``Content-Language``, then its main part: ``de-DE``, ``de``), else the mailbox's ``language``.
+
 Safety: templates run in Jinja2's ImmutableSandboxedEnvironment (no attribute walks to
 ``__class__`` or ``__globals__``, no mutation of the data), with StrictUndefined (a typo is an
-error, not a blank in a customer's mail), HTML autoescaped, and output bounded in size. Customer
-text (subject, name) is only ever *data*, never template source, and the subject is collapsed to
-one line, so a CR/LF in a customer's subject can never become a header.
+error, not a blank in a customer's mail), HTML autoescaped, and output bounded in size and time
+(``*`` and ``**`` cannot build a giant value in one step either). Customer text (subject, name)
+is only ever *data*, never template source, and the subject is collapsed to one line, so a
+CR/LF in a customer's subject can never become a header.
+
+A staff edit that breaks a template does not break the mail: :class:`Templates` keeps the last
+version that rendered, uses it, and reports the mistake (file:line) once.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +32,14 @@ from email.utils import format_datetime, formataddr
 from typing import Any
 
 import jinja2
+import jinja2.exceptions
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from inbox_agent.core.message import one_line
 
 MAX_OUTPUT_CHARS = 100_000
-TEMPLATE_NAMES = ("acknowledgement", "follow_up", "escalation")
+MAX_RENDER_SECONDS = 2.0
+TEMPLATE_NAMES = ("acknowledgement", "follow_up", "escalation", "escalation_notice")
 
 
 class RenderError(Exception):
@@ -57,11 +69,28 @@ class Rendered:
     html: str | None
 
 
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, with ``*`` and ``**`` refused when they would make a huge value at once
+    (``'x' * 10**9`` would exhaust memory before any output limit saw it)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 100:
+            raise jinja2.exceptions.SecurityError(f"** {right}: exponent too large")
+        if operator == "*":
+            sizes = [len(v) for v in (left, right) if isinstance(v, str | list | tuple)]
+            counts = [v for v in (left, right) if isinstance(v, int)]
+            if sizes and counts and sizes[0] * max(counts[0], 0) > MAX_OUTPUT_CHARS:
+                raise jinja2.exceptions.SecurityError("repetition too large")
+        return super().call_binop(context, operator, left, right)
+
+
 def make_environment(
     loader: jinja2.BaseLoader, filters: Mapping[str, Callable[..., Any]] | None = None
 ) -> ImmutableSandboxedEnvironment:
     """The one sandboxed environment templates are rendered in (the caller owns the loader)."""
-    env = ImmutableSandboxedEnvironment(
+    env = _BoundedSandbox(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
@@ -75,14 +104,68 @@ def make_environment(
     return env
 
 
+def candidates(name: str, mailbox: str | None = None, language: str | None = None) -> list[str]:
+    """Template base names to try, most specific first. The customer's language comes before
+    the mailbox: a German customer of a mailbox with its own English wording gets German."""
+    langs = list(dict.fromkeys([language, language.split("-")[0]])) if language else []
+    folders = [f"{mailbox}/", ""] if mailbox else [""]
+    return [f"{folder}{name}.{lang}" for lang in langs for folder in folders] + \
+        [f"{folder}{name}" for folder in folders]
+
+
+class Templates:
+    """The staff's templates: chosen per mailbox and language, last good kept per file."""
+
+    def __init__(self, env: jinja2.Environment,
+                 stopwatch: Callable[[], float] | None = None) -> None:
+        self.env = env
+        self.stopwatch = stopwatch  # seconds, monotonic; given by the app (core reads no clock)
+        self.last_good: dict[str, jinja2.Template] = {}
+        self.problems: dict[str, str] = {}  # file -> the mistake now being covered for
+
+    def choose(self, name: str, mailbox: str | None = None,
+               language: str | None = None) -> str:
+        """The base name of the template that will be used."""
+        available = set(self.env.list_templates(extensions=["j2"]))
+        for base in candidates(name, mailbox, language):
+            if f"{base}.txt.j2" in available:
+                return base
+        return name
+
+    def render(self, name: str, data: Mapping[str, Any], mailbox: str | None = None,
+               language: str | None = None) -> Rendered:
+        """Render ``name`` (``.txt.j2`` and, where present, ``.html.j2``) with ``data``."""
+        base = self.choose(name, mailbox, language)
+        text = self._render_one(f"{base}.txt.j2", data)
+        html = None
+        if f"{base}.html.j2" in self.env.list_templates(extensions=["j2"]):
+            html = self._render_one(f"{base}.html.j2", data)
+        subject, body = split_subject(text)
+        return Rendered(subject=subject, text=body, html=html)
+
+    def _render_one(self, filename: str, data: Mapping[str, Any]) -> str:
+        try:
+            template = _load(self.env, filename)
+            text = _generate(template, filename, data, self.stopwatch)
+        except RenderError as exc:
+            good = self.last_good.get(filename)
+            if good is None:
+                raise
+            self.problems[filename] = str(exc)
+            return _generate(good, filename, data, self.stopwatch)
+        self.last_good[filename] = template
+        self.problems.pop(filename, None)
+        return text
+
+
+def render_file(env: jinja2.Environment, filename: str, data: Mapping[str, Any]) -> str:
+    """One template file rendered as it is, no fallback (``templates check``)."""
+    return _generate(_load(env, filename), filename, data)
+
+
 def render(env: jinja2.Environment, name: str, data: Mapping[str, Any]) -> Rendered:
-    """Render template ``name`` (``.txt.j2`` and, where present, ``.html.j2``) with ``data``."""
-    text = _render_one(env, f"{name}.txt.j2", data)
-    html = None
-    if f"{name}.html.j2" in env.list_templates(extensions=["j2"]):
-        html = _render_one(env, f"{name}.html.j2", data)
-    subject, body = split_subject(text)
-    return Rendered(subject=subject, text=body, html=html)
+    """Render template ``name`` once, with no fallback (``templates check``, tests)."""
+    return Templates(env).render(name, data)
 
 
 def split_subject(text: str) -> tuple[str, str]:
@@ -119,26 +202,46 @@ def _subject(subject: str, token: str) -> str:
     return line if tag in line else f"{tag} {line}".strip()
 
 
-def _render_one(env: jinja2.Environment, filename: str, data: Mapping[str, Any]) -> str:
+def _load(env: jinja2.Environment, filename: str) -> jinja2.Template:
     try:
-        template = env.get_template(filename)
-        return "".join(_limit(template.generate(**data), filename))
+        return env.get_template(filename)
     except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(f"{exc.filename or filename}:{exc.lineno}: {exc.message}") from exc
+        raise RenderError(f"{exc.name or filename}:{exc.lineno}: {exc.message}") from exc
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"{filename}: not found in the templates folder") from exc
+
+
+def _generate(template: jinja2.Template, filename: str, data: Mapping[str, Any],
+              stopwatch: Callable[[], float] | None = None) -> str:
+    try:
+        return "".join(_limit(template.generate(**data), filename, stopwatch))
     except RenderError:
         raise
+    except jinja2.UndefinedError as exc:
+        hint = _did_you_mean(str(exc), data)
+        raise RenderError(f"{filename}:{_template_line(exc, filename)}: {exc}{hint}") from exc
     except Exception as exc:  # any failure inside a staff template is the template's
         raise RenderError(f"{filename}:{_template_line(exc, filename)}: {exc}") from exc
 
 
-def _limit(chunks: Any, filename: str) -> Any:
-    total = 0
+def _did_you_mean(message: str, data: Mapping[str, Any]) -> str:
+    """`` (did you mean 'customer_name'?)`` for a misspelt variable, from the data's names."""
+    match = re.match(r"'([^']+)' is undefined", message)
+    if match is None:
+        return ""
+    close = difflib.get_close_matches(match.group(1), list(data), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _limit(chunks: Any, filename: str, stopwatch: Callable[[], float] | None) -> Any:
+    total, started = 0, stopwatch() if stopwatch else 0.0
     for chunk in chunks:
         total += len(chunk)
         if total > MAX_OUTPUT_CHARS:
             raise RenderError(f"{filename}: output over {MAX_OUTPUT_CHARS:,} characters; "
+                              "check for a runaway loop")
+        if stopwatch is not None and stopwatch() - started > MAX_RENDER_SECONDS:
+            raise RenderError(f"{filename}: rendering took over {MAX_RENDER_SECONDS:g} s; "
                               "check for a runaway loop")
         yield chunk
 

@@ -15,8 +15,10 @@ The rules:
    moment, their own clock follows: "(11:05 your time)", with their weekday when their date
    differs: "(Wednesday 01:05 your time)". An offset no clock can have (24 hours or more, from a
    broken header) is ignored rather than trusted.
-5. Day and month names are English and fixed here, not taken from the process locale, so the
-   same moment always reads the same.
+5. Day and month names are fixed here, not taken from the process locale, so the same moment
+   always reads the same: English, and German for ``language = "de"`` (any ``de-*`` too):
+   "morgen (Dienstag, 24. November) bis 09:35 Uhr Ortszeit London". Other languages read
+   English until a table is added here.
 
 The ``filter_*`` functions are plain functions for Jinja2; ``template_filters`` binds them to a
 calendar's zone so a stored UTC moment still reads in business time.
@@ -38,15 +40,47 @@ _LONGEST_OFFSET = timedelta(hours=24)  # datetime.timezone's own limit, exclusiv
 
 
 def describe_moment(
-    moment: datetime, cal: Calendar, now: datetime, customer_offset: timedelta | None = None
+    moment: datetime, cal: Calendar, now: datetime, customer_offset: timedelta | None = None,
+    language: str | None = None,
 ) -> str:
     """E.g. ``by Tuesday 24 November, 10:05 London time (11:05 your time)``."""
     shown = _shown(moment, cal.timezone)
     now_utc = _aware(now).astimezone(UTC)  # compared in UTC: same-zone compares use wall clocks
     today = now_utc.astimezone(cal.timezone).date()
-    clock = f"{filter_time(shown)} {zone_name(cal.timezone)}"
     is_future = shown.astimezone(UTC) > now_utc
+    if (language or "").split("-")[0] == "de":
+        return _german(shown, today, is_future, cal) + _your_time_de(shown, customer_offset)
+    clock = f"{filter_time(shown)} {zone_name(cal.timezone)}"
     return _day_and_clock(shown, today, is_future, clock) + _your_time(shown, customer_offset)
+
+
+WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
+             "September", "Oktober", "November", "Dezember")
+
+
+def _german(shown: datetime, today: date, is_future: bool, cal: Calendar) -> str:
+    """Rule 3 in German: "heute bis", "morgen (...) bis", or "bis <date>,"."""
+    zone = zone_name(cal.timezone)
+    place = "UTC" if zone == "UTC" else f"Ortszeit {zone.removesuffix(' time')}"
+    clock = f"{filter_time(shown)} Uhr {place}"
+    year = f" {shown.year}" if shown.year != today.year else ""
+    day_text = (f"{WEEKDAYS_DE[shown.weekday()]}, {shown.day}. {MONTHS_DE[shown.month - 1]}"
+                f"{year}")
+    if is_future and shown.date() == today:
+        return f"heute bis {clock}"
+    if is_future and shown.date() == today + timedelta(days=1):
+        return f"morgen ({day_text}) bis {clock}"
+    return f"bis {day_text}, {clock}"
+
+
+def _your_time_de(shown: datetime, offset: timedelta | None) -> str:
+    english = _your_time(shown, offset)
+    if not english:
+        return ""
+    theirs = shown.astimezone(timezone(offset or timedelta()))
+    weekday = f"{WEEKDAYS_DE[theirs.weekday()]} " if theirs.date() != shown.date() else ""
+    return f" ({weekday}{filter_time(theirs)} Uhr bei Ihnen)"
 
 
 def format_duration_words(minutes: int) -> str:

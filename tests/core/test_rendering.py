@@ -10,7 +10,9 @@ from inbox_agent.core.rendering import (
     MAX_OUTPUT_CHARS,
     Envelope,
     RenderError,
+    Templates,
     build_message,
+    candidates,
     make_environment,
     render,
     split_subject,
@@ -107,3 +109,77 @@ def test_probing_globals_are_gone() -> None:
         env = _env(**{"ack.txt.j2": f"{{{{ {name} }}}}"})
         with pytest.raises(RenderError, match="undefined"):
             render(env, "ack", {})
+
+
+@pytest.mark.parametrize("source", [
+    "{{ '{0.__class__.__mro__}'.format(name) }}",   # format-string attribute walk
+    "{{ '%s' % name.__class__ }}",                   # old-style formatting of a walk
+    "{{ name.__init__.__globals__ }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ name | attr('__class__') }}",
+])
+def test_injection_attempts_are_refused(source: str) -> None:
+    """The usual sandbox-escape probes fail as template errors, never run."""
+    env = _env(**{"ack.txt.j2": source})
+    with pytest.raises(RenderError):
+        render(env, "ack", {"name": "x"})
+
+
+@pytest.mark.parametrize("source", ["{{ 'x' * 1000000000 }}", "{{ [0] * 1000000000 }}",
+                                    "{{ 10 ** 10000000 }}"])
+def test_one_step_bombs_are_refused_before_they_use_memory(source: str) -> None:
+    """Repetition and powers too large for the output limit are refused at the operator."""
+    env = _env(**{"ack.txt.j2": source})
+    with pytest.raises(RenderError, match="too large"):
+        render(env, "ack", {})
+
+
+def test_rendering_is_bounded_in_time() -> None:
+    """A loop that keeps producing small output stops at the time bound (a fake stopwatch)."""
+    ticks = iter(range(1_000_000))
+    env = _env(**{"ack.txt.j2": "{% for a in rows %}{{ a }}{% endfor %}"})
+    templates = Templates(env, stopwatch=lambda: float(next(ticks)))
+    with pytest.raises(RenderError, match="rendering took over 2 s"):
+        templates.render("ack", {"rows": list(range(50))})
+
+
+def test_a_misspelt_variable_names_the_one_meant() -> None:
+    """file:line, the mistake, and the nearest name in the data."""
+    env = _env(**{"ack.txt.j2": "Subject: Hi\n\nHello\n{{ customer_nam }}\n"})
+    with pytest.raises(RenderError) as caught:
+        render(env, "ack", {"customer_name": "Ana", "subject": "x"})
+    assert str(caught.value) == (
+        "ack.txt.j2:4: 'customer_nam' is undefined (did you mean 'customer_name'?)")
+
+
+def test_a_broken_edit_falls_back_to_the_last_good_version() -> None:
+    """Rendered once, then broken by an edit: the last good version is used and the
+    mistake reported; fixed again: the new version is used."""
+    loader = jinja2.DictLoader({"ack.txt.j2": "Subject: Hi\n\nHello {{ name }}\n"})
+    templates = Templates(make_environment(loader))
+    assert templates.render("ack", {"name": "Ana"}).text == "Hello Ana\n"
+    loader.mapping["ack.txt.j2"] = "Subject: Hi\n\nHello {{ nam }\n"  # a syntax error
+    templates.env.cache.clear()  # FileSystemLoader does this by mtime; DictLoader cannot
+    assert templates.render("ack", {"name": "Ana"}).text == "Hello Ana\n"
+    assert list(templates.problems) == ["ack.txt.j2"]
+    assert templates.problems["ack.txt.j2"].startswith("ack.txt.j2:3: unexpected '}'")
+    loader.mapping["ack.txt.j2"] = "Subject: Hi\n\nDear {{ name }}\n"
+    templates.env.cache.clear()
+    assert templates.render("ack", {"name": "Ana"}).text == "Dear Ana\n"
+    assert templates.problems == {}
+
+
+def test_the_most_specific_template_is_chosen() -> None:
+    """The customer's language first, the mailbox's own wording next, then the plain name;
+    de-DE finds de."""
+    env = _env(**{"ack.txt.j2": "plain", "ack.de.txt.j2": "deutsch",
+                  "sales/ack.txt.j2": "sales", "sales/ack.fr.txt.j2": "ventes"})
+    templates = Templates(env)
+    assert candidates("ack", "sales", "de-de") == [
+        "sales/ack.de-de", "ack.de-de", "sales/ack.de", "ack.de", "sales/ack", "ack"]
+    assert templates.choose("ack", "support", None) == "ack"
+    assert templates.choose("ack", "support", "de-DE".lower()) == "ack.de"
+    assert templates.choose("ack", "sales", "de") == "ack.de"  # the language first
+    assert templates.choose("ack", "sales", None) == "sales/ack"
+    assert templates.choose("ack", "sales", "fr") == "sales/ack.fr"
+    assert templates.choose("ack", "support", "fr") == "ack"

@@ -1,0 +1,156 @@
+"""Templates as staff meet them: check, preview, hot reload, per-mailbox and per-language.
+
+The CLI runs as a process from the folder that holds ``config.toml`` and ``templates/``, as
+staff would run it; the stories run the real agent on the in-memory mailbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.worlds import ROOT, MemoryWorld, body, customer_mail, london, make_settings, run
+
+ANA = "Ana Silva <ana@customer.example>"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A folder with the default templates and a config pointing at them."""
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    make_settings(tmp_path, templates=tmp_path / "templates")
+    return tmp_path
+
+
+def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "inbox_agent", "--config", "config.toml",
+                           *args], cwd=workdir, capture_output=True, text=True, timeout=60,
+                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    stat = path.stat()  # a later mtime, as an editor saving a second later would leave it
+    os.utime(path, (stat.st_atime + 2, stat.st_mtime + 2))
+
+
+def test_templates_check_passes_the_defaults(workdir: Path) -> None:
+    """Every shipped template, the German variants included, renders with sample data."""
+    done = cli(workdir, "templates", "check")
+    assert done.returncode == 0, done.stderr
+    assert "ok    templates/acknowledgement.de.txt.j2" in done.stdout
+    assert done.stdout.splitlines()[-1] == "6 template(s) fine, 0 mistake(s)"
+
+
+def test_templates_check_names_file_line_and_the_name_meant(workdir: Path) -> None:
+    """A misspelt variable and a syntax error: one line each, file:line, exit 1."""
+    edit(workdir / "templates" / "acknowledgement.txt.j2", "{{ mailbox_name }}. We",
+         "{{ mailbox_nam }}. We")
+    edit(workdir / "templates" / "follow_up.txt.j2", "{% endif %}", "{% endfi %}")
+    done = cli(workdir, "templates", "check")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0] == ("templates/acknowledgement.txt.j2:5: 'mailbox_nam' is undefined "
+                        "(did you mean 'mailbox_name'?)")
+    assert lines[1].startswith("templates/follow_up.txt.j2:")
+    assert "endfi" in lines[1]
+    assert done.stdout.splitlines()[-1] == "4 template(s) fine, 2 mistake(s)"
+
+
+def test_preview_prints_the_mail_as_it_would_be_sent(workdir: Path) -> None:
+    """Headers and text; the German variant with --lang de."""
+    done = cli(workdir, "templates", "preview", "acknowledgement")
+    assert done.returncode == 0, done.stderr
+    head, _, text = done.stdout.partition("\n\n")
+    assert "Subject: [#K7Q2] Re: Invoice 2211 shows the wrong VAT number" in head
+    assert "Auto-Submitted: auto-replied" in head
+    assert text.startswith("Hello Ana,")
+    german = cli(workdir, "templates", "preview", "acknowledgement", "--lang", "de")
+    assert "Guten Tag Ana Silva," in german.stdout
+    assert "Subject: [#K7Q2] AW: Invoice 2211" in german.stdout
+    missing = cli(workdir, "templates", "preview", "acknowledgement", "--html")
+    assert "(this template has no HTML part)" in missing.stdout
+    wrong = cli(workdir, "templates", "preview", "welcome")
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith("CommandError: no template 'welcome'; one of")
+
+
+def test_an_html_variant_makes_the_mail_multipart(workdir: Path) -> None:
+    """acknowledgement.html.j2 beside the text: --html shows it, autoescaped."""
+    (workdir / "templates" / "acknowledgement.html.j2").write_text(
+        "<p>Hello {{ customer_name }}, about <b>{{ subject }}</b></p>\n", encoding="utf-8")
+    done = cli(workdir, "templates", "preview", "acknowledgement", "--html")
+    assert done.returncode == 0, done.stderr
+    assert "<p>Hello Ana Silva, about <b>Invoice 2211 shows the wrong VAT number</b></p>" \
+        in done.stdout
+
+
+def test_a_broken_edit_keeps_the_last_good_version_in_use(
+        workdir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The daemon renders the acknowledgement, staff break it, the next customer still gets
+    the last good version (one log line with file:line); fixed, the new wording is used at
+    once, without a restart."""
+    templates = workdir / "templates" / "acknowledgement.txt.j2"
+    world = MemoryWorld(make_settings(workdir, templates=workdir / "templates"))
+    from inbox_agent import app  # noqa: PLC0415 - one agent kept across cycles, as the daemon
+    from inbox_agent.adapters.store import Store  # noqa: PLC0415
+
+    async def cycles() -> None:
+        clock = {"now": london(16, 10, 1)}
+        adapters = app.Adapters(mailbox=lambda _: world.mailbox, mailer=lambda _: world.mailer)
+        with Store(world.settings.agent.data_dir) as store:
+            agent = app.Agent(world.settings, store, adapters, clock=lambda: clock["now"])
+            for n, minute in enumerate((0, 10, 20, 30)):
+                if n == 1:
+                    edit(templates, "Thank you for writing", "Thank you for {{ writing")
+                if n == 3:
+                    edit(templates, "Thank you for {{ writing", "Many thanks for writing")
+                world.deliver(customer_mail(f"C{n} <c{n}@customer.example>", f"Q{n}", "Hi",
+                                            london(16, 11, minute)), london(16, 11, minute))
+                clock["now"] = london(16, 11, minute + 1)
+                await agent.run_cycle()
+
+    import asyncio  # noqa: PLC0415
+    with caplog.at_level(logging.WARNING, logger="inbox_agent"):
+        asyncio.run(cycles())
+    texts = [body(m) for m in world.sent()]
+    assert [("Thank you for writing" in t, "Many thanks" in t) for t in texts] == [
+        (True, False), (True, False), (True, False), (False, True)]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].startswith("acknowledgement.txt.j2:5: ")
+    assert "the last version that worked is used until it is fixed" in errors[0]
+    assert any(r.getMessage() == "acknowledgement.txt.j2 works again" for r in caplog.records)
+
+
+def test_the_customers_language_and_the_mailbox_pick_the_variant(tmp_path: Path) -> None:
+    """Content-Language: de gets the German acknowledgement, even though this mailbox has its
+    own English wording, which everyone else gets (French has no variant)."""
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    override = tmp_path / "templates" / "support"
+    override.mkdir()
+    (override / "acknowledgement.txt.j2").write_text(
+        "Subject: Re: {{ subject }}\n\nSupport desk: we have it, {{ promised_by_text }}.\n",
+        encoding="utf-8")
+    world = MemoryWorld(make_settings(tmp_path, templates=tmp_path / "templates"))
+    world.deliver(customer_mail("Jonas <jonas@kunde.example>", "Rechnung", "Hallo",
+                                london(16, 10, 0), Content_Language="de-DE"),
+                  london(16, 10, 0))
+    world.deliver(customer_mail(ANA, "Invoice", "Hello", london(16, 10, 1)), london(16, 10, 1))
+    world.deliver(customer_mail("Luc <luc@client.example>", "Facture", "Bonjour",
+                                london(16, 10, 2), Content_Language="fr"), london(16, 10, 2))
+    run(world, london(16, 10, 5))
+    by_to = {str(m["To"]): body(m) for m in world.sent()}
+    assert by_to["jonas@kunde.example"].startswith("Guten Tag Jonas,")
+    assert "morgen (Dienstag, 17. November) bis 09:30 Uhr Ortszeit London" in \
+        by_to["jonas@kunde.example"]
+    assert by_to["ana@customer.example"].startswith("Support desk: we have it, tomorrow")
+    assert by_to["luc@client.example"].startswith("Support desk: we have it")
