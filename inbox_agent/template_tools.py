@@ -36,11 +36,10 @@ def check_templates(settings: Settings, now: datetime) -> tuple[list[str], list[
         except rendering.RenderError as exc:
             mistakes.append(f"{shown}/{exc}")
             continue
+        remark = ""
         if name.endswith(".txt.j2") and not rendering.split_subject(text)[0]:
-            mistakes.append(f"{shown}/{name}:1: no 'Subject:' line first; the customer's "
-                            "subject is used (add one to choose the wording)")
-            continue
-        good.append(f"{shown}/{name}")
+            remark = "  (no 'Subject:' line first: the customer's own subject is used)"
+        good.append(f"{shown}/{name}{remark}")
     missing = [n for n in rendering.TEMPLATE_NAMES if not (folder / f"{n}.txt.j2").is_file()]
     mistakes += [f"{shown}/{n}.txt.j2: missing; every mailbox needs it" for n in missing]
     return good, mistakes
