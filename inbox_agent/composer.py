@@ -29,6 +29,7 @@ from inbox_agent.core.conversations import (
     subject_with_token,
 )
 from inbox_agent.core.lifecycle import Status
+from inbox_agent.core.message import one_line
 from inbox_agent.core.promises import FIRST_REPLY, current_wait, first_reply_due, follow_ups_in
 from inbox_agent.errors import TemplateError
 
@@ -116,12 +117,12 @@ def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Co
                   now: datetime) -> dict[str, Any]:
     """Everything a template may use (templates/README.md lists it for staff)."""
     promised_by = conversation.promised_by
-    name = conversation.customer_name or ""
+    name = one_line(conversation.customer_name or "")  # the customer's words: one line, data
     return {
         "customer_name": name,
         "customer_first_name": name.split()[0] if name.split() else "",
         "customer_email": conversation.customer,
-        "subject": conversation.subject or "(no subject)",
+        "subject": one_line(conversation.subject) or "(no subject)",
         "token": conversation.id,
         "promised_by": promised_by,
         "promised_by_text": describe(settings, conversation, promised_by, now),

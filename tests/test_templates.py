@@ -154,3 +154,24 @@ def test_the_customers_language_and_the_mailbox_pick_the_variant(tmp_path: Path)
         by_to["jonas@kunde.example"]
     assert by_to["ana@customer.example"].startswith("Support desk: we have it, tomorrow")
     assert by_to["luc@client.example"].startswith("Support desk: we have it")
+
+
+def test_a_line_break_in_a_customers_name_or_subject_never_becomes_a_header(
+        tmp_path: Path) -> None:
+    """Name and subject with CR/LF and a header after it: the mail has no such header, and
+    template syntax typed by the customer is shown, not run."""
+    from email import message_from_bytes, policy  # noqa: PLC0415
+
+    from inbox_agent.composer import Composer, sample_conversation  # noqa: PLC0415
+
+    settings = make_settings(tmp_path)
+    conversation = sample_conversation(settings, london(16, 10, 0))
+    conversation.customer_name = "Ana\r\nBcc: victim@example.net"
+    conversation.subject = "Help\r\nBcc: victim@example.net {{ 7 * 7 }}"
+    mail = Composer(settings).compose(conversation, "acknowledgement", conversation.customer,
+                                      london(16, 10, 0))
+    message = message_from_bytes(mail.raw, policy=policy.default)
+    assert message["Bcc"] is None
+    assert "\n" not in str(message["Subject"])
+    assert str(message["Subject"]).endswith("Help Bcc: victim@example.net {{ 7 * 7 }}")
+    assert "49" not in body(message)  # type: ignore[arg-type]
