@@ -11,16 +11,16 @@ outbox), ``filing`` (incoming mail into the ledger) and ``composer`` (outgoing m
    the dedupe by Message-ID files once.
 3. The sweep asks ``core.promises`` what every running promise calls for now (a follow-up, an
    escalation) and queues it. Deadlines live in the store, so a restart loses none.
-4. The outbox is drained: every mail was recorded (with its Message-ID) before it is handed to
-   SMTP, and marked sent in a commit of its own right after. A crash between the relay's
-   "250 OK" and that commit is the one window where a mail can go out twice (RFC 1047); it is
-   one message wide.
+4. The outbox is drained (``delivery``): every mail was recorded with its Message-ID before
+   it is handed to SMTP, is committed as ``sending`` before and ``sent`` after, and a copy is
+   filed in the Sent folder in between; the one window where a mail can go out twice (RFC
+   1047) is between the relay's 250 and that copy.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -150,8 +150,8 @@ class Agent:
         """The frequent job. When a chase is due it polls first, so a staff reply that arrived
         since the last poll is seen before anyone is chased; otherwise it only sends."""
         now = self.clock()
-        calendar, policy = self.settings.calendar, self.settings.promise
-        if any(chase_due(c, now, calendar, policy) for c in self.ledger.conversations.values()):
+        ready = self._chases(now, self.ledger.mail_to_customers())
+        if any(due is not None and hold is None for _, due, hold in ready):
             return await self.run_cycle()
         report = CycleReport()
         try:
@@ -248,28 +248,38 @@ class Agent:
 
     def sweep(self, now: datetime, report: CycleReport) -> None:
         """Queue what promises about to slip call for; record promises that lapsed unchased."""
-        calendar, policy = self.settings.calendar, self.settings.promise
+        policy = self.settings.promise
         mail_to_customers = self.ledger.mail_to_customers()
-        unsent = {e.conversation_id for e in self.ledger.outbox.values()
-                  if e.state in ("pending", "sending") and e.kind != ESCALATION}
-        for conversation in self.ledger.conversations.values():
-            due = chase_due(conversation, now, calendar, policy)
-            if due is not None and conversation.id in unsent:
-                continue  # the customer has not had our last mail yet: it goes (restated) first
-            hold = None if due is None else self._hold(conversation, now, mail_to_customers)
+        for conversation, due, hold in self._chases(now, mail_to_customers):
             if due is not None and hold is not None:
                 if conversation.note(now, hold):
                     log.warning("[#%s] %s", conversation.id, hold)
             elif due is not None:
                 self._chase(conversation, due, now, report)
                 mail_to_customers += [Sent(conversation.id, s.to, s.created_at)
-                                      for s in conversation.sent if s.created_at == now]
+                                      for s in conversation.sent
+                                      if s.created_at == now and s.kind != ESCALATION]
             elif nobody_will_chase(conversation, policy) and lapsed(conversation, now):
                 promise = conversation.running_promise
                 assert promise is not None  # lapsed() checked it
                 conversation.settle(promise.due, PromiseOutcome.MISSED)
                 log.warning("[#%s] the promise to %s lapsed at %s", conversation.id,
                             conversation.customer, promise.due.isoformat())
+
+    def _chases(self, now: datetime, mail_to_customers: list[Sent]) -> Iterator[
+            tuple[Conversation, ChaseDue | None, str | None]]:
+        """Every conversation with the chase it is owed (or None) and why that must wait (or
+        None). A conversation whose last mail to the customer has not gone out yet is left
+        out: that mail goes first, restated if it is late."""
+        calendar, policy = self.settings.calendar, self.settings.promise
+        unsent = {e.conversation_id for e in self.ledger.outbox.values()
+                  if e.state in ("pending", "sending") and e.kind != ESCALATION}
+        for conversation in list(self.ledger.conversations.values()):
+            due = chase_due(conversation, now, calendar, policy)
+            if due is not None and conversation.id in unsent:
+                continue
+            hold = None if due is None else self._hold(conversation, now, mail_to_customers)
+            yield conversation, due, hold
 
     def _hold(self, conversation: Conversation, now: datetime,
               mail_to_customers: list[Sent]) -> str | None:

@@ -55,10 +55,6 @@ class Delivery:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
 
-    @property
-    def outbox(self) -> dict[str, OutboxEntry]:
-        return self.agent.ledger.outbox
-
     async def resolve_in_flight(self) -> None:
         """Mail left ``sending`` by a crash: sent if its copy is filed, else sent again."""
         for entry in list(iter_in_state(self.agent.ledger, "sending")):
@@ -79,8 +75,7 @@ class Delivery:
         now = self.agent.clock()
         due = [e for e in iter_in_state(self.agent.ledger, "pending")
                if e.next_attempt_at is None or e.next_attempt_at <= now]
-        copies = list(iter_in_state(self.agent.ledger, "sent"))
-        copies = [e for e in copies if e.copy_pending]
+        copies = [e for e in iter_in_state(self.agent.ledger, "sent") if e.copy_pending]
         for name in dict.fromkeys(e.mailbox for e in (*due, *copies)):
             settings = self.agent.settings.mailbox(name)
             mailer = self.agent.adapters.mailer(settings)
