@@ -100,14 +100,21 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink.stop()
 
 
+@pytest.fixture
+def server_world(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
+                 monkeypatch: pytest.MonkeyPatch) -> ServerWorld:
+    """A story's world on real servers: Dovecot (else pymap) and the aiosmtpd relay."""
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
+    return ServerWorld(server_settings(tmp_path, imap_account, smtp_sink), imap_account,
+                       smtp_sink)
+
+
 @pytest.fixture(params=["memory", "servers"])
 def world(request: pytest.FixtureRequest, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> World:
     """The same story in memory and on real servers (Dovecot, else pymap, and aiosmtpd)."""
     if request.param == "memory":
         return MemoryWorld(make_settings(tmp_path))
-    account: ImapAccount = request.getfixturevalue("imap_account")
-    sink: SmtpSink = request.getfixturevalue("smtp_sink")
-    monkeypatch.setenv("TEST_IMAP_PASSWORD", account.password)
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
-    return ServerWorld(server_settings(tmp_path, account, sink), account, sink)
+    server: ServerWorld = request.getfixturevalue("server_world")
+    return server

@@ -14,7 +14,6 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,26 +23,21 @@ from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.store import DB_FILE, Store
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
 from inbox_agent.errors import MailboxConnectionError
-from tests.servers import ImapAccount, SmtpSink
 from tests.worlds import (
     ServerWorld,
     customer_mail,
     ledger,
     london,
     run,
-    server_settings,
 )
 
 CUSTOMERS = [f"Customer {n} <c{n}@customer.example>" for n in range(3)]
 
 
 @pytest.fixture
-def world(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
-          monkeypatch: pytest.MonkeyPatch) -> ServerWorld:
-    monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
-    return ServerWorld(server_settings(tmp_path, imap_account, smtp_sink), imap_account,
-                       smtp_sink)
+def world(server_world: ServerWorld) -> ServerWorld:
+    """Real servers only: these stories are about what crosses the wire."""
+    return server_world
 
 
 def customers_write(world: ServerWorld, at: datetime) -> None:

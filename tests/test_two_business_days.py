@@ -22,14 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
 from inbox_agent.core.conversations import Conversation, Role
 from inbox_agent.core.promises import ESCALATED
-from tests.servers import ImapAccount, SmtpSink
-from tests.worlds import ServerWorld, customer_mail, ledger, london, run, server_settings
+from tests.worlds import ServerWorld, customer_mail, ledger, london, run
 
 STEP = timedelta(minutes=15)
 START, END = london(14, 0, 0), london(18, 18, 0)  # Saturday 00:00 to Wednesday 18:00
@@ -111,12 +109,9 @@ EVENTS = sorted([
 
 
 @pytest.fixture
-def world(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
-          monkeypatch: pytest.MonkeyPatch) -> ServerWorld:
-    monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
-    return ServerWorld(server_settings(tmp_path, imap_account, smtp_sink), imap_account,
-                       smtp_sink)
+def world(server_world: ServerWorld) -> ServerWorld:
+    """Real servers only: these stories are about what crosses the wire."""
+    return server_world
 
 
 def test_two_business_days_every_promise_is_kept_or_restated_in_time(
