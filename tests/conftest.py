@@ -111,8 +111,7 @@ def server_world(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
 
 
 @pytest.fixture(params=["memory", "servers"])
-def world(request: pytest.FixtureRequest, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> World:
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
     """The same story in memory and on real servers (Dovecot, else pymap, and aiosmtpd)."""
     if request.param == "memory":
         return MemoryWorld(make_settings(tmp_path))
