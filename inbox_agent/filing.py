@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from inbox_agent.app import Agent, CycleReport
 
 log = logging.getLogger("inbox_agent")
+# Parser defects that mean the message could not be read (not merely an odd header): the bytes
+# are kept for a person. Common oddities (8-bit headers, a bad Date) are not kept.
+_UNREADABLE = ("unparseable", "empty message", "unreadable MIME tree", "unreadable body")
 
 
 class Filing:
@@ -87,7 +90,7 @@ class Filing:
 
     def _keep_if_broken(self, email: InboundEmail, filed: FiledMessage) -> FiledMessage:
         """Mail the parser could not make sense of is kept byte for byte, for a person."""
-        broken = [d for d in email.defects if not d.startswith("MIME:")]
+        broken = [d for d in email.defects if d.startswith(_UNREADABLE)]
         if not broken and (email.from_address or email.message_id):
             return filed
         kept = self.agent.store.keep_raw(email.sha256, email.raw)
