@@ -14,7 +14,9 @@ The rules:
 4. Minutes count only open time. A moment in closed time counts from the next opening.
 5. ``Nd`` is N open days: from the effective start (the next open moment), the same local time
    of day on the N-th following open day, clamped into that day's hours. ``1d4h`` adds the days
-   first, then the hours.
+   first, then the hours. A start in the second pass of an hour that clocks go back over (01:30
+   GMT after 01:59 BST) reads as the end of that hour (02:00): its wall clock alone would put
+   a later start before an earlier one.
 6. Every datetime in is timezone-aware (a naive one raises ValueError); every datetime out is
    in the calendar's zone. Arithmetic is done in UTC, because Python adds and compares two
    datetimes of the same zone by their wall clocks, which is wrong across a DST change.
@@ -218,9 +220,20 @@ def _subtract_days(cal: Calendar, instant: datetime, days: int) -> datetime:
 
 def _same_clock(cal: Calendar, instant: datetime, target: _Span) -> datetime:
     """``instant``'s local time of day on ``target``'s day, clamped into its hours."""
-    clock = instant.astimezone(cal.timezone).time()
-    wanted = _instant(cal.timezone, target.day, clock)
+    wanted = _instant(cal.timezone, target.day, _time_of_day(cal, instant))
     return min(max(wanted, target.start), target.end)
+
+
+def _time_of_day(cal: Calendar, instant: datetime) -> time:
+    """Rule 5's local time of day; in a repeated hour's second pass, the end of that hour."""
+    local = instant.astimezone(cal.timezone)
+    if not local.fold or local.replace(fold=0).utcoffset() == local.utcoffset():
+        return local.time()
+    moment = local
+    while moment.fold:  # at most the repeated stretch, minute by minute: a rare path
+        moment = (moment.astimezone(UTC) + _ONE_MINUTE).astimezone(cal.timezone)
+        moment = moment.replace(second=0, microsecond=0)
+    return moment.time()
 
 
 def _add_minutes(cal: Calendar, instant: datetime, minutes: int) -> datetime:

@@ -800,3 +800,18 @@ def _watched_spans(cal: Calendar, start: datetime, end: datetime) -> list[tuple[
         minute += timedelta(minutes=1)
     spans = [(seen[d, "opens"], seen[d, "closes"]) for d in days]
     return [span for span in spans if span[0] < span[1]]
+
+
+def test_a_day_added_in_the_repeated_hour_never_goes_back() -> None:
+    """Open 00:00-02:00 every day, London. 01:59 BST and, a minute later, 01:00 GMT (the
+    second pass of the hour clocks go back over): a day on, the later start must not land
+    earlier. The second pass reads as the end of the repeated hour (rule 5)."""
+    cal = Calendar(timezone=LONDON, open_days=frozenset(range(7)), opens=time(0),
+                   closes=time(2), holidays=frozenset())
+    first_pass = datetime(2026, 10, 25, 0, 59, tzinfo=UTC)  # 01:59 BST
+    second_pass = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)  # 01:00 GMT
+    one_day = parse_duration("1d")
+    earlier = add_business_time(cal, first_pass, one_day)
+    later = add_business_time(cal, second_pass, one_day)
+    assert _utc(earlier) == datetime(2026, 10, 26, 1, 59, tzinfo=UTC)
+    assert _utc(later) == datetime(2026, 10, 26, 2, 0, tzinfo=UTC)  # 02:00, the day's close
