@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.servers import (
     ImapAccount,
@@ -28,6 +29,12 @@ from tests.servers import (
 from tests.worlds import MemoryWorld, ServerWorld, World, make_settings, server_settings
 
 _account_numbers = itertools.count(1)
+
+# Property tests explore new examples on every local run; CI (HYPOTHESIS_PROFILE=ci, set by
+# .ci/run) replays a fixed set, so a landing is never decided by a lucky draw. What a local
+# run finds is kept in .hypothesis/ and replayed until fixed.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
