@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from inbox_agent.app import Agent, CycleReport
 
 log = logging.getLogger("inbox_agent")
+RAW_KEPT_FOR = timedelta(days=30)  # then a sent mail's bytes go; its record stays
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 
@@ -96,6 +97,25 @@ class Delivery:
                 for entry in (e for e in copies if e.mailbox == name):
                     await sent_folder.file_copy(entry)
                     self.agent.store.commit()
+        self._forget_old_bytes(now)
+
+    def _forget_old_bytes(self, now: datetime) -> None:
+        """The database is rewritten at every commit, so it must not grow with every mail ever
+        sent: after ``RAW_KEPT_FOR`` a sent mail keeps its record (Message-ID, recipient, state,
+        time) and loses its bytes; its copy is in the Sent folder."""
+        old = [e for e in iter_in_state(self.agent.ledger, "sent")
+               if e.raw and not e.copy_pending and e.sent_at is not None
+               and now - e.sent_at > RAW_KEPT_FOR and self._copies_filed(e.mailbox)]
+        for entry in old:
+            entry.raw = b""
+        if old:
+            self.agent.store.commit()
+
+    def _copies_filed(self, mailbox: str) -> bool:
+        """True when this mailbox's sent mail is copied to its Sent folder (else the outbox
+        holds the only copy, and keeps it)."""
+        imap = self.agent.settings.mailbox(mailbox).imap
+        return bool(imap.copy_to_sent and imap.sent_folder)
 
     async def _send(self, entry: OutboxEntry, mailer: Mailer, settings: MailboxSettings,
                     sent_folder: _SentFolder, report: CycleReport) -> bool:

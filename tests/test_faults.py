@@ -324,3 +324,19 @@ def test_an_acknowledgement_held_up_past_its_promise_is_restated(world: ServerWo
     assert [s.message_id for s in conversation.sent] == [str(ack["Message-ID"])]
     (promise,) = conversation.promises
     assert promise.reason == "first reply (restated: our mail was late)"
+
+
+def test_a_sent_mails_bytes_are_forgotten_after_thirty_days(world: ServerWorld) -> None:
+    """The database does not grow with every mail ever sent: a month on, the record stays
+    (Message-ID, state, recipient) and the bytes go; the Sent folder has the copy."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
+                  london(16, 10, 0))
+    run(world, london(16, 10, 1))
+    (entry,) = ledger(world.settings).outbox.values()
+    assert entry.raw
+    run(world, london(16, 10, 1) + timedelta(days=31))  # (its follow-up goes out now too)
+    entry = ledger(world.settings).outbox[entry.message_id]
+    assert (entry.state, entry.raw, entry.to) == ("sent", b"", "c0@customer.example")
+    with world.account.client() as imap:
+        imap.select_folder("Sent", readonly=True)
+        assert imap.search(["HEADER", "Message-ID", entry.message_id])
