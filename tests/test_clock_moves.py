@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from inbox_agent.adapters.store import Ledger
+from inbox_agent.config import load as load_config
 from tests.servers import ImapAccount, SmtpSink
 from tests.worlds import customer_mail, ledger, london, server_settings
 
@@ -61,8 +62,7 @@ def setup(tmp_path: Path, imap_account: ImapAccount,
 
 
 def _ledger(config: Path) -> Ledger:
-    from inbox_agent import config as config_module  # noqa: PLC0415 - read after the runs
-    return ledger(config_module.load(config))
+    return ledger(load_config(config))
 
 
 def test_follow_up_and_close_with_the_clock_moved(

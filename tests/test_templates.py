@@ -6,15 +6,20 @@ staff would run it; the stories run the real agent on the in-memory mailbox.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
 import subprocess
 import sys
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
+from inbox_agent import app
+from inbox_agent.adapters.store import Store
+from inbox_agent.composer import Composer, sample_conversation
 from tests.worlds import ROOT, MemoryWorld, body, customer_mail, london, make_settings, run
 
 ANA = "Ana Silva <ana@customer.example>"
@@ -100,8 +105,6 @@ def test_a_broken_edit_keeps_the_last_good_version_in_use(
     once, without a restart."""
     templates = workdir / "templates" / "acknowledgement.txt.j2"
     world = MemoryWorld(make_settings(workdir, templates=workdir / "templates"))
-    from inbox_agent import app  # noqa: PLC0415 - one agent kept across cycles, as the daemon
-    from inbox_agent.adapters.store import Store  # noqa: PLC0415
 
     async def cycles() -> None:
         clock = {"now": london(16, 10, 1)}
@@ -118,7 +121,6 @@ def test_a_broken_edit_keeps_the_last_good_version_in_use(
                 clock["now"] = london(16, 11, minute + 1)
                 await agent.run_cycle()
 
-    import asyncio  # noqa: PLC0415
     with caplog.at_level(logging.WARNING, logger="inbox_agent"):
         asyncio.run(cycles())
     texts = [body(m) for m in world.sent()]
@@ -160,9 +162,7 @@ def test_a_line_break_in_a_customers_name_or_subject_never_becomes_a_header(
         tmp_path: Path) -> None:
     """Name and subject with CR/LF and a header after it: the mail has no such header, and
     template syntax typed by the customer is shown, not run."""
-    from email import message_from_bytes, policy  # noqa: PLC0415
 
-    from inbox_agent.composer import Composer, sample_conversation  # noqa: PLC0415
 
     settings = make_settings(tmp_path)
     conversation = sample_conversation(settings, london(16, 10, 0))
