@@ -5,7 +5,8 @@ What matters on the wire (DESIGN.md, measured):
 - Every socket has a timeout (``SocketTimeout``): a server that stops answering must not hang
   the daemon.
 - Folders are opened read-only (EXAMINE) and bodies fetched with ``BODY.PEEK[]``: the agent
-  never sets ``\\Seen`` and never deletes or moves a customer's mail.
+  never sets ``\\Seen`` and never deletes or moves a customer's mail. Its only write is an
+  APPEND of a copy of each mail it sent, flagged ``\\Seen``, to the Sent folder.
 - New mail is found with ``UID SEARCH UID n:*`` and filtered to ``uid > last``, because ``n:*``
   always matches the newest message even when its UID is below n; and fetched in chunks of at
   most 1,000 UIDs.
