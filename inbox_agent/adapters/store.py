@@ -4,15 +4,17 @@ Measured (DESIGN.md): TinyDB rewrites the whole file on every write, in place, a
 corrupt it. So here:
 
 - ``AtomicJSONStorage`` writes a temp file, fsyncs it and ``os.replace``s it over the old one: a
-  crash leaves either the old file or the new one, never half of each.
+  crash leaves either the old file or the new one, never half of each. The old one is kept as
+  ``inbox-agent.json.bak`` (a hard link), and a file that cannot be read is never overwritten.
 - ``CommitOnFlush`` holds writes in memory until ``commit()``: one write per commit, however
   many messages a cycle filed.
 - A lock file (``flock``) makes sure only one daemon owns a data_dir. Read-only commands
   (``threads``, ``thread``) read the last committed file without the lock.
 - Only the event loop touches the store; IMAP work happens in worker threads that return data.
 
-The in-memory model is the source of truth during a cycle; ``commit()`` writes the tables that
-changed.
+The in-memory model is the source of truth during a cycle; ``commit()`` writes it whole, and
+``rollback()`` drops what a failed cycle changed. Mail that could not be read is kept byte for
+byte in ``unparsed/``; staff commands for a running daemon wait in ``requests/``.
 """
 
 from __future__ import annotations
