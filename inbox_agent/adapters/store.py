@@ -80,7 +80,9 @@ class AtomicJSONStorage(Storage):
     def write(self, data: dict[str, Any]) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, separators=(",", ":"))
+            # dumps, not dump: dump streams through the pure-Python encoder, dumps uses the C
+            # one; measured 5-10x faster on a 1,000-conversation file (bench/store_commit.py).
+            handle.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
             handle.flush()
             os.fsync(handle.fileno())
         self._keep_last_good()
