@@ -434,6 +434,10 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
                 raise report.problems[0]
             log.info("cycle done: %s", report.summary())
             return
+        due = agent.next_chase()
+        log.info("promises running: the next follow-up or escalation is due %s",
+                 due.astimezone(settings.calendar.timezone).strftime("%a %d %b %H:%M %Z")
+                 if due else "never (none waiting)")
         await Daemon([
             Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
             Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
