@@ -171,7 +171,7 @@ def _each_promise_kept_or_restated_in_time(conversation: Conversation,
                                            wire: list[tuple[datetime, str, str]]) -> None:
     staff_replies = [m.arrived_at for m in conversation.messages if m.role is Role.STAFF]
     for promise in conversation.promises:
-        if promise.due > END or promise.reason == ESCALATED:
+        if promise.due > END or promise.reason.startswith(ESCALATED):
             continue  # still running when the run ended, or the manager's to keep
         kept = any(promise.made_at <= at <= promise.due for at in staff_replies)
         restated = any(promise.made_at < at < promise.due and kind != "acknowledgement"

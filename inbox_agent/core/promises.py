@@ -199,11 +199,11 @@ def follow_ups_in(wait: list[Promise]) -> int:
 
 
 def _escalated(wait: list[Promise]) -> bool:
-    return any(p.reason == ESCALATED for p in wait)
+    return any(p.reason.startswith(ESCALATED) for p in wait)  # "escalation (restated: ...)"
 
 
 def _is_chase(promise: Promise) -> bool:
-    return promise.reason == ESCALATED or promise.reason.startswith(_FOLLOW_UP_REASON)
+    return promise.reason.startswith((ESCALATED, _FOLLOW_UP_REASON))
 
 
 def _utc(moment: datetime) -> datetime:

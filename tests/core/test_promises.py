@@ -170,3 +170,12 @@ def test_the_next_chase_is_follow_up_before_the_promise_or_the_snooze_end() -> N
     assert next_chase_at(conversation, CALENDAR, POLICY) == at(16, 17, 5)
     assert next_chase_at(waiting(at(17, 9, 35), follow_ups=2, notice=True), CALENDAR,
                          POLICY) is None
+
+
+def test_a_restated_escalation_still_ends_the_chasing() -> None:
+    """An escalation notice that went out late is restated ("escalation (restated: ...)"):
+    the conversation is still escalated, and nothing more is chased."""
+    conversation = waiting(at(17, 9, 35), follow_ups=2, notice=True)
+    conversation.promises[-1].reason += " (restated: our mail was late)"
+    assert chase_due(conversation, at(18, 12, 0), CALENDAR, POLICY) is None
+    assert nobody_will_chase(conversation, POLICY)
