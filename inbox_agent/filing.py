@@ -156,6 +156,10 @@ class Filing:
                 conversation.settle(email.arrived_at)
             elif action is Action.PROMISE:
                 self._promise(conversation, email, now)
+            elif action is Action.KEEP_PROMISE and conversation.running_promise is None:
+                # Waiting, but the last promise ran out unchased (no manager to escalate to,
+                # or the manager's lapsed): the customer writing again gets a new one.
+                self._promise(conversation, email, now)
             elif action is Action.ACKNOWLEDGE:
                 self.agent.queue(conversation, "acknowledgement", conversation.customer, now)
                 for sent in conversation.sent[-1:]:

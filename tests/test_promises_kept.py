@@ -290,3 +290,22 @@ def test_a_broken_follow_up_template_changes_nothing_until_it_is_fixed(
     run(world, london(16, 17, 10))
     assert len(world.sent()) == 2
     assert "taking longer than we told you" in body(world.sent()[-1])
+
+
+def test_writing_again_after_the_last_promise_ran_out_makes_a_new_one(world: World) -> None:
+    """Escalated on Wednesday; the manager's promise (Thursday 16:35) runs out with no reply;
+    Ana writes again on Friday: a new promise from her message, and it is chased again."""
+    ack = ana_writes(world)
+    for moment in (london(16, 17, 5), london(17, 16, 35), london(18, 16, 5), london(19, 17, 0)):
+        run(world, moment)
+    token = str(the_thread(world)["id"])
+    assert [p.outcome.value if p.outcome else None for p in
+            ledger(world.settings).conversations[token].promises][-1] == "missed"
+    assert the_thread(world)["promised_by"] is None
+    world.deliver(reply_to(ack, ANA, "Is anyone there?", london(20, 10, 0)), london(20, 10, 0))
+    run(world, london(20, 10, 1))
+    thread = the_thread(world)
+    assert thread["promised_by"] == "2026-11-23T09:30:00+00:00"  # Fri 10:00 + 8h: Mon 09:30
+    sent_before = len(world.sent())
+    run(world, london(20, 17, 0))  # the chase moment of that promise: Fri 17:00
+    assert len(world.sent()) == sent_before + 1
