@@ -37,6 +37,7 @@ from inbox_agent.adapters.store import (
     OutboxEntry,
     StaffRequest,
     Store,
+    to_customers,
 )
 from inbox_agent.composer import Composed, Composer, describe
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
@@ -58,6 +59,7 @@ from inbox_agent.core.promises import (
     follow_up_reason,
     follow_ups_in,
     lapsed,
+    last_told,
     next_chase_at,
     nobody_will_chase,
     restated_due,
@@ -131,7 +133,7 @@ class Agent:
     async def run_cycle(self) -> CycleReport:
         """Staff requests, a poll of every mailbox, the sweep, then send what is owed."""
         report = CycleReport()
-        try:
+        with self.store.rolled_back_on_error():
             await self.delivery.resolve_in_flight()
             self.apply_staff_requests()
             for mailbox in self.settings.mailboxes:
@@ -139,11 +141,6 @@ class Agent:
             self.sweep(self.clock(), report)
             self.store.commit()
             await self.drain_outbox(report)
-        except BaseException:
-            # The memory must never run ahead of the disk: a message half-filed by a failed
-            # cycle would otherwise count as filed and never be read again.
-            self.store.rollback()
-            raise
         return report
 
     async def sweep_cycle(self) -> CycleReport:
@@ -154,12 +151,9 @@ class Agent:
         if any(due is not None and hold is None for _, due, hold in ready):
             return await self.run_cycle()
         report = CycleReport()
-        try:
+        with self.store.rolled_back_on_error():
             self.apply_staff_requests()
             await self.drain_outbox(report)
-        except BaseException:
-            self.store.rollback()  # as in run_cycle: never ahead of the disk
-            raise
         return report
 
     def next_chase(self) -> datetime | None:
@@ -220,11 +214,9 @@ class Agent:
         except (MailboxConnectionError, MailboxLoginError):
             raise
         except MailboxError as exc:
-            if problem_key not in self.reported_problems:
-                log.warning("%s: the sent folder cannot be read (%s); staff replies sent from "
-                            "it are not seen: check sent_folder in [mailbox.imap]",
-                            problem_key, exc)
-                self.reported_problems.add(problem_key)
+            self._report_once(problem_key, f"{problem_key}: the sent folder cannot be read "
+                              f"({exc}); staff replies sent from it are not seen: check "
+                              "sent_folder in [mailbox.imap]", logging.WARNING)
         else:
             self.reported_problems.discard(problem_key)
 
@@ -255,10 +247,9 @@ class Agent:
                 if conversation.note(now, hold):
                     log.warning("[#%s] %s", conversation.id, hold)
             elif due is not None:
+                before = len(conversation.sent)
                 self._chase(conversation, due, now, report)
-                mail_to_customers += [Sent(conversation.id, s.to, s.created_at)
-                                      for s in conversation.sent
-                                      if s.created_at == now and s.kind != ESCALATION]
+                mail_to_customers += to_customers(conversation, conversation.sent[before:])
             elif nobody_will_chase(conversation, policy) and lapsed(conversation, now):
                 promise = conversation.running_promise
                 assert promise is not None  # lapsed() checked it
@@ -340,10 +331,10 @@ class Agent:
         except TemplateError as exc:
             return exc
 
-    def _report_once(self, key: str, problem: str) -> None:
-        """Log a problem the first time it is seen, not at every sweep until it clears."""
+    def _report_once(self, key: str, problem: str, level: int = logging.ERROR) -> None:
+        """Log a problem the first time it is seen, not at every cycle until it clears."""
         if key not in self.reported_problems:
-            log.error("%s", problem)
+            log.log(level, "%s", problem)
             self.reported_problems.add(key)
 
     def queue(self, conversation: Conversation, kind: str, to: str, now: datetime,
@@ -351,15 +342,18 @@ class Agent:
         """Compose a mail and record it in the outbox (sent by ``drain_outbox``)."""
         self.record(conversation, self.composer.compose(conversation, kind, to, now, extra), now)
 
-    def record(self, conversation: Conversation, mail: Composed, now: datetime) -> None:
-        """Put a composed mail in the outbox and on the conversation, before it is sent."""
-        self.ledger.outbox[mail.message_id] = OutboxEntry(
+    def record(self, conversation: Conversation, mail: Composed, now: datetime,
+               send_by: datetime | None = None) -> OutboxEntry:
+        """Put a composed mail in the outbox and on the conversation, before it is sent;
+        ``send_by`` is when it stops being true (``promises.deliver_by`` unless given)."""
+        entry = self.ledger.outbox[mail.message_id] = OutboxEntry(
             message_id=mail.message_id, conversation_id=conversation.id,
             mailbox=conversation.mailbox, kind=mail.kind, to=mail.to, raw=mail.raw,
-            created_at=now, deliver_by=deliver_by(conversation, mail.kind,
-                                                  self.settings.calendar, self.settings.promise))
+            created_at=now, deliver_by=send_by or deliver_by(
+                conversation, mail.kind, self.settings.calendar, self.settings.promise))
         conversation.sent.append(SentMail(mail.message_id, mail.kind, mail.to, now))
         log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to)
+        return entry
 
     def restate(self, conversation: Conversation, late: OutboxEntry,
                 now: datetime) -> OutboxEntry:
@@ -371,18 +365,16 @@ class Agent:
         running.due = restated_due(late.kind, now, calendar, policy)
         running.reason += " (restated: our mail was late)"
         extra: dict[str, Any] = {"delivery_late": True}
-        if late.kind != "acknowledgement" and len(conversation.promises) > 1:
-            told = conversation.promises[-2]  # the last promise the customer did receive
+        told = last_told(conversation)
+        if late.kind != "acknowledgement" and told is not running:
             wait = current_wait(conversation)
             extra |= {"promise_missed": now >= told.due, "follow_up_number":
                       follow_ups_in(wait),
                       "previous_promise_text": describe(self.settings, conversation,
                                                         told.due, now)}
         mail = self.composer.compose(conversation, late.kind, late.to, now, extra)
-        self.record(conversation, mail, now)
-        restated = self.ledger.outbox[mail.message_id]
-        restated.deliver_by = chase_moment(running.due, calendar, policy)  # its own promise
-        return restated
+        # It now states a promise of its own: true until that promise's follow-up moment.
+        return self.record(conversation, mail, now, chase_moment(running.due, calendar, policy))
 
     async def drain_outbox(self, report: CycleReport) -> None:
         """Send what the outbox holds (``delivery``: committed before and after each)."""

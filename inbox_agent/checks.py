@@ -19,10 +19,9 @@ from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.composer import Composer, sample_conversation
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
-from inbox_agent.core.promises import ESCALATION, ESCALATION_NOTICE, FOLLOW_UP
+from inbox_agent.core.promises import ESCALATION
+from inbox_agent.core.rendering import TEMPLATE_NAMES
 from inbox_agent.errors import InboxAgentError, StoreLockedError
-
-TEMPLATES = ("acknowledgement", FOLLOW_UP, ESCALATION, ESCALATION_NOTICE)
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     """Every check, in order; a failing one does not stop the ones after it."""
     results = [Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)")]
     results += [_attempt(f"template {name}", partial(_render, settings, name, now))
-                for name in TEMPLATES]
+                for name in TEMPLATE_NAMES]
     results.append(_attempt(f"data folder {settings.agent.data_dir}",
                             partial(_data_folder, settings)))
     for mailbox in settings.mailboxes:

@@ -44,6 +44,12 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 
 
+def sent_copies_folder(settings: MailboxSettings) -> str | None:
+    """Where copies of sent mail are filed for this mailbox; None when they are not."""
+    imap = settings.imap
+    return imap.sent_folder if imap.copy_to_sent else None
+
+
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff after ``attempts`` failed tries: 30 s, 1 min, 2 min ... 30 min."""
     doublings: int = max(0, min(attempts - 1, 16))
@@ -105,17 +111,12 @@ class Delivery:
         time) and loses its bytes; its copy is in the Sent folder."""
         old = [e for e in iter_in_state(self.agent.ledger, "sent")
                if e.raw and not e.copy_pending and e.sent_at is not None
-               and now - e.sent_at > RAW_KEPT_FOR and self._copies_filed(e.mailbox)]
+               and now - e.sent_at > RAW_KEPT_FOR
+               and sent_copies_folder(self.agent.settings.mailbox(e.mailbox))]
         for entry in old:
             entry.raw = b""
         if old:
             self.agent.store.commit()
-
-    def _copies_filed(self, mailbox: str) -> bool:
-        """True when this mailbox's sent mail is copied to its Sent folder (else the outbox
-        holds the only copy, and keeps it)."""
-        imap = self.agent.settings.mailbox(mailbox).imap
-        return bool(imap.copy_to_sent and imap.sent_folder)
 
     async def _send(self, entry: OutboxEntry, mailer: Mailer, settings: MailboxSettings,
                     sent_folder: _SentFolder, report: CycleReport) -> bool:
@@ -197,12 +198,13 @@ class Delivery:
 
     async def _was_sent(self, entry: OutboxEntry, settings: MailboxSettings) -> bool | None:
         """True / False from the Sent folder; None when it cannot be asked now."""
-        if not (settings.imap.copy_to_sent and settings.imap.sent_folder):
+        folder = sent_copies_folder(settings)
+        if folder is None:
             return False  # nothing to ask: sending again is the safe side
         mailbox = self.agent.adapters.mailbox(settings)
         try:
             await mailbox.open()
-            return await mailbox.has_message_id(settings.imap.sent_folder, entry.message_id)
+            return await mailbox.has_message_id(folder, entry.message_id)
         except MailboxError as exc:
             log.warning("cannot check the Sent folder for %s yet: %s", entry.message_id, exc)
             return None
@@ -216,9 +218,8 @@ class _SentFolder:
     def __init__(self, agent: Agent, settings: MailboxSettings) -> None:
         self.agent = agent
         self.settings = settings
-        self.folder = settings.imap.sent_folder
-        self.enabled = bool(settings.imap.copy_to_sent and self.folder
-                            and not agent.store.dry_run)
+        self.folder = sent_copies_folder(settings)
+        self.enabled = self.folder is not None and not agent.store.dry_run
         self._mailbox: Mailbox | None = None
         self._broken = False
 

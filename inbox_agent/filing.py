@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from inbox_agent.adapters.base import FetchedMessage
-from inbox_agent.adapters.store import SkippedMessage, Undeliverable
+from inbox_agent.adapters.store import SkippedMessage, Undeliverable, to_customers
 from inbox_agent.config import MailboxSettings
-from inbox_agent.core.breakers import Sent
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
@@ -164,7 +163,7 @@ class Filing:
                 self.agent.queue(conversation, "acknowledgement", conversation.customer, now)
                 for sent in conversation.sent[-1:]:
                     self.by_message_id[sent.message_id] = conversation.id
-                    self.mail_to_customers.append(Sent(conversation.id, sent.to, sent.created_at))
+                self.mail_to_customers += to_customers(conversation, conversation.sent[-1:])
                 report.queued += 1
 
     def _promise(self, conversation: Conversation, email: InboundEmail, now: datetime) -> None:

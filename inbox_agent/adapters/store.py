@@ -189,12 +189,16 @@ class Ledger:
 
     def mail_to_customers(self) -> list[Sent]:
         """Every automatic mail to a customer (not the manager's reports), for the breakers."""
-        return [Sent(c.id, s.to, s.created_at) for c in self.conversations.values()
-                for s in c.sent if s.kind != ESCALATION]
+        return [sent for c in self.conversations.values() for sent in to_customers(c, c.sent)]
 
     def sent_message_ids(self) -> set[str]:
         """Message-IDs of every mail the agent has made."""
         return set(self.outbox)
+
+
+def to_customers(conversation: Conversation, sent: list[SentMail]) -> list[Sent]:
+    """The mails of ``sent`` that went to the customer, as the breakers count them."""
+    return [Sent(conversation.id, s.to, s.created_at) for s in sent if s.kind != ESCALATION]
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,16 @@ class Store:
         """Drop uncommitted changes: the ledger becomes the last commit again."""
         if self._db is not None:
             self.ledger = _load(self._db)
+
+    @contextlib.contextmanager
+    def rolled_back_on_error(self) -> Iterator[None]:
+        """Whatever raises inside leaves the ledger as the last commit: the memory never runs
+        ahead of the disk (a message half-filed would count as filed, never read again)."""
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
 
     def pending_requests(self) -> list[StaffRequest]:
         """Staff requests queued by other processes, oldest first (none in a dry run)."""
@@ -485,12 +499,6 @@ def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
                        next_attempt_at=_when(d.get("next_attempt_at")),
                        copy_pending=bool(d.get("copy_pending", False)),
                        deliver_by=_when(d.get("deliver_by")))
-
-
-def iter_pending(ledger: Ledger) -> Iterator[OutboxEntry]:
-    """Outbox entries still to send, oldest first (whether or not their retry time came)."""
-    pending = [e for e in ledger.outbox.values() if e.state == "pending"]
-    yield from sorted(pending, key=lambda e: e.created_at)
 
 
 def iter_in_state(ledger: Ledger, state: str) -> Iterator[OutboxEntry]:

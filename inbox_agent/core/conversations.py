@@ -143,10 +143,6 @@ class Conversation:
         ids += [s.message_id for s in self.sent]
         return list(dict.fromkeys(ids))
 
-    def sent_count(self, kind: str) -> int:
-        """How many mails of ``kind`` the agent has decided to send here."""
-        return sum(1 for s in self.sent if s.kind == kind)
-
     def settle(self, at: datetime, outcome: Outcome | None = None) -> None:
         """End the running promise; kept or missed by ``at`` unless ``outcome`` says otherwise."""
         running = self.running_promise

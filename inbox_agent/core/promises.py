@@ -218,9 +218,15 @@ def deliver_by(conversation: Conversation, kind: str, calendar: Calendar,
     if promise is None or kind == ESCALATION:
         return None
     if kind in (FOLLOW_UP, ESCALATION_NOTICE):
-        told = conversation.promises[-2] if len(conversation.promises) > 1 else promise
-        return told.due
+        return last_told(conversation).due
     return chase_moment(promise.due, calendar, policy)
+
+
+def last_told(conversation: Conversation) -> Promise:
+    """The promise the customer last received: the one before the running promise, which a
+    follow-up or escalation notice is still on its way to tell (the running one if alone)."""
+    return conversation.promises[-2] if len(conversation.promises) > 1 \
+        else conversation.promises[-1]
 
 
 def restated_due(kind: str, now: datetime, calendar: Calendar, policy: PromisePolicy) -> datetime:

@@ -123,10 +123,12 @@ class Templates:
         self.last_good: dict[str, jinja2.Template] = {}
         self.problems: dict[str, str] = {}  # file -> the mistake now being covered for
 
-    def choose(self, name: str, mailbox: str | None = None,
-               language: str | None = None) -> str:
-        """The base name of the template that will be used."""
-        available = set(self.env.list_templates(extensions=["j2"]))
+    def choose(self, name: str, mailbox: str | None = None, language: str | None = None,
+               available: set[str] | None = None) -> str:
+        """The base name of the template that will be used (``available``: the files there,
+        when the caller has listed them already)."""
+        if available is None:
+            available = set(self.env.list_templates(extensions=["j2"]))
         for base in candidates(name, mailbox, language):
             if f"{base}.txt.j2" in available:
                 return base
@@ -135,10 +137,11 @@ class Templates:
     def render(self, name: str, data: Mapping[str, Any], mailbox: str | None = None,
                language: str | None = None) -> Rendered:
         """Render ``name`` (``.txt.j2`` and, where present, ``.html.j2``) with ``data``."""
-        base = self.choose(name, mailbox, language)
+        available = set(self.env.list_templates(extensions=["j2"]))  # one folder walk a mail
+        base = self.choose(name, mailbox, language, available)
         text = self._render_one(f"{base}.txt.j2", data)
         html = None
-        if f"{base}.html.j2" in self.env.list_templates(extensions=["j2"]):
+        if f"{base}.html.j2" in available:
             html = self._render_one(f"{base}.html.j2", data)
         subject, body = split_subject(text)
         return Rendered(subject=subject, text=body, html=html)
