@@ -75,10 +75,9 @@ def _german(shown: datetime, today: date, is_future: bool, cal: Calendar) -> str
 
 
 def _your_time_de(shown: datetime, offset: timedelta | None) -> str:
-    english = _your_time(shown, offset)
-    if not english:
+    theirs = _their_clock(shown, offset)
+    if theirs is None:
         return ""
-    theirs = shown.astimezone(timezone(offset or timedelta()))
     weekday = f"{WEEKDAYS_DE[theirs.weekday()]} " if theirs.date() != shown.date() else ""
     return f" ({weekday}{filter_time(theirs)} Uhr bei Ihnen)"
 
@@ -138,11 +137,18 @@ def _date_text(shown: datetime, this_year: int) -> str:
 
 def _your_time(shown: datetime, offset: timedelta | None) -> str:
     """Rule 4: the customer's own clock, when it reads differently from the business's."""
-    if offset is None or abs(offset) >= _LONGEST_OFFSET or offset == shown.utcoffset():
+    theirs = _their_clock(shown, offset)
+    if theirs is None:
         return ""
-    theirs = shown.astimezone(timezone(offset))
     weekday = f"{WEEKDAY_NAMES[theirs.weekday()]} " if theirs.date() != shown.date() else ""
     return f" ({weekday}{filter_time(theirs)} your time)"
+
+
+def _their_clock(shown: datetime, offset: timedelta | None) -> datetime | None:
+    """``shown`` on the customer's clock; None when it reads the same, or is unknown."""
+    if offset is None or abs(offset) >= _LONGEST_OFFSET or offset == shown.utcoffset():
+        return None
+    return shown.astimezone(timezone(offset))
 
 
 def _shown(moment: datetime, zone: tzinfo | None) -> datetime:
