@@ -13,6 +13,7 @@ import pytest
 
 from inbox_agent.core.bounces import bounced_message_ids, failed_recipients
 from inbox_agent.core.machine_mail import (
+    OUTLOOK_PREFIXES,
     RULES,
     Identity,
     all_verdicts,
@@ -205,29 +206,31 @@ MACHINES: list[tuple[str, bytes, str]] = [
     ("Hotmail complaint", mail(subject="complaint about message from 192.0.2.1"),
      "bounce-subject"),
     # autoreply-subject
-    ("Automatic reply", mail(subject="Automatic reply: My order 1234"), "autoreply-subject"),
+    ("Automatic reply", mail(subject="Automatic reply: My order 1234"), "autoreply-prefix"),
     ("Auto-Reply", mail(subject="Auto-Reply: My order 1234"), "autoreply-subject"),
     ("Autoreply", mail(subject="Autoreply: My order 1234"), "autoreply-subject"),
     ("Auto reply", mail(subject="Auto reply: My order"), "autoreply-subject"),
     ("Out of Office", mail(subject="Out of Office: My order 1234"), "autoreply-subject"),
     ("Out of Office AutoReply", mail(subject="Out of Office AutoReply: My order"),
-     "autoreply-subject"),
+     "autoreply-prefix"),
     ("Out of office alone", mail(subject="Out of office"), "autoreply-subject"),
-    ("Abwesenheitsnotiz", mail(subject="Abwesenheitsnotiz: Bestellung"), "autoreply-subject"),
+    ("Abwesenheitsnotiz", mail(subject="Abwesenheitsnotiz: Bestellung"), "autoreply-prefix"),
     ("Automatische Antwort", mail(subject="Automatische Antwort: Bestellung"),
-     "autoreply-subject"),
+     "autoreply-prefix"),
     ("Réponse automatique", mail(subject="Réponse automatique : commande"),
-     "autoreply-subject"),
+     "autoreply-prefix"),
     ("Absence", mail(subject="Absence : commande 1234"), "autoreply-subject"),
     ("Fuori sede", mail(subject="Fuori sede: ordine"), "autoreply-subject"),
-    ("Risposta automatica", mail(subject="Risposta automatica: ordine"), "autoreply-subject"),
-    ("Respuesta automática", mail(subject="Respuesta automática: pedido"), "autoreply-subject"),
+    ("Risposta automatica", mail(subject="Risposta automatica: ordine"), "autoreply-prefix"),
+    ("Respuesta automática", mail(subject="Respuesta automática: pedido"), "autoreply-prefix"),
     ("Afwezig", mail(subject="Afwezig: bestelling"), "autoreply-subject"),
     ("Automatisch antwoord", mail(subject="Automatisch antwoord: bestelling"),
-     "autoreply-subject"),
+     "autoreply-prefix"),
     ("自動応答", mail(subject="自動応答: ご注文"), "autoreply-subject"),
     ("RFC 2047 encoded", mail(subject="=?utf-8?q?R=C3=A9ponse_automatique=3A_commande?="),
-     "autoreply-subject"),
+     "autoreply-prefix"),
+    ("Abwesenheitsnotiz without a colon", mail(subject="Abwesenheitsnotiz"), "autoreply-subject"),
+    ("Automatic reply - dash", mail(subject="Automatic reply - My order"), "autoreply-subject"),
     ("[Auto-Reply] in brackets", mail(subject="[Auto-Reply] My order"), "autoreply-subject"),
     ("(Automatic Response) at the end",
      mail(subject="Re: My order (Automatic Response)"), "autoreply-subject"),
@@ -332,6 +335,102 @@ PEOPLE: list[tuple[str, bytes]] = [
 def test_people_stay_people(raw: bytes) -> None:
     """Human mail, including the look-alikes, gets no machine verdict."""
     email = parse(raw, ARRIVED)
+    assert classify(email, US) is None, all_verdicts(email, US)
+
+
+# One Outlook / Exchange auto-reply per language, as it arrives: that subject and no auto header
+# at all (OUTLOOK_PREFIXES in machine_mail says where each prefix comes from).
+OUTLOOK_AUTOREPLIES: list[tuple[str, str]] = [
+    ("Bulgarian", "Автоматичен отговор: Поръчка 1234"),
+    ("Croatian", "Automatski odgovor: Narudžba 1234"),
+    ("Czech", "Automatická odpověď: Objednávka 1234"),
+    ("Danish", "Automatisk svar: Ordre 1234"),
+    ("Dutch", "Automatisch antwoord: Bestelling 1234"),
+    ("English", "Automatic reply: My order 1234"),
+    ("English", "Out of Office AutoReply: My order 1234"),
+    ("Estonian", "Automaatvastus: Tellimus 1234"),
+    ("Finnish", "Automaattinen vastaus: Tilaus 1234"),
+    ("French", "Réponse automatique : Commande 1234"),
+    ("German", "Automatische Antwort: Bestellung 1234"),
+    ("German", "Abwesenheitsnotiz: Bestellung 1234"),
+    ("Greek", "Αυτόματη απάντηση: Παραγγελία 1234"),
+    ("Hungarian", "Automatikus válasz: Rendelés 1234"),
+    ("Irish", "Freagra uathoibríoch: Ordú 1234"),
+    ("Italian", "Risposta automatica: Ordine 1234"),
+    ("Italian", "Risposta Non al computer: Ordine 1234"),
+    ("Latvian", "Automātiskā atbilde: Pasūtījums 1234"),
+    ("Lithuanian", "Automatinis atsakymas: Užsakymas 1234"),
+    ("Polish", "Automatyczna odpowiedź: Zamówienie 1234"),
+    ("Portuguese", "Resposta automática: Encomenda 1234"),
+    ("Romanian", "Răspuns automat: Comanda 1234"),
+    ("Slovak", "Automatická odpoveď: Objednávka 1234"),
+    ("Slovenian", "Samodejni odgovor: Naročilo 1234"),
+    ("Spanish", "Respuesta automática: Pedido 1234"),
+    ("Swedish", "Automatiskt svar: Beställning 1234"),
+    ("Swedish", "Autosvar: Beställning 1234"),
+    ("Swedish", "Frånvaro: Beställning 1234"),
+    ("Russian", "Автоматический ответ: Заказ 1234"),
+]
+
+
+def _only_subject(subject: str) -> bytes:
+    """A whole little message: From, To, Date, Message-ID, the subject, a body; nothing auto."""
+    return mail(subject=subject, sender="Ana Lima <ana@customer.example>",
+                body="I am out of the office until Monday.\r\n")
+
+
+@pytest.mark.parametrize(("language", "subject"), OUTLOOK_AUTOREPLIES,
+                         ids=[f"{lang}: {subject}" for lang, subject in OUTLOOK_AUTOREPLIES])
+def test_outlook_autoreply_prefix_in_every_language(language: str, subject: str) -> None:
+    """Outlook's localised prefix alone marks an auto-reply; the reason names the language."""
+    raw = _only_subject(subject)
+    assert b"Auto" not in raw.split(b"\r\n\r\n")[0].replace(subject.encode(), b"")
+    verdict = classify(parse(raw, ARRIVED), US)
+    assert verdict is not None
+    assert verdict.rule == "autoreply-prefix"
+    assert f"Outlook's {language} automatic-reply prefix" in verdict.reason
+
+
+def test_every_eu_language_with_an_outlook_string_has_an_example() -> None:
+    """23 of the 24 official EU languages (not Maltese), each with a test above."""
+    eu = {"Bulgarian", "Croatian", "Czech", "Danish", "Dutch", "English", "Estonian", "Finnish",
+          "French", "German", "Greek", "Hungarian", "Irish", "Italian", "Latvian", "Lithuanian",
+          "Polish", "Portuguese", "Romanian", "Slovak", "Slovenian", "Spanish", "Swedish"}
+    assert eu <= {language for language, _ in OUTLOOK_PREFIXES}
+    assert {language for language, _ in OUTLOOK_PREFIXES} == {lang for lang, _ in
+                                                              OUTLOOK_AUTOREPLIES}
+    assert len(OUTLOOK_AUTOREPLIES) == len(OUTLOOK_PREFIXES)
+
+
+@pytest.mark.parametrize("subject", [
+    "ΑΥΤΟΜΑΤΗ ΑΠΑΝΤΗΣΗ: ΠΑΡΑΓΓΕΛΙΑ 1234",  # Greek capitals carry no accents
+    "AUTOMATYCZNA ODPOWIEDŹ: ZAMÓWIENIE",
+    "Reponse automatique: commande",  # a gateway that strips accents
+    "Automatická  odpověď\u00a0: objednávka",  # runs of whitespace, a no-break space
+    "Automatyczna odpowiedz\u0301: Zamówienie",  # decomposed (NFD) accent
+    "=?utf-8?b?zpHPhc+Ez4zOvM6xz4TOtyDOsc+AzqzOvc+EzrfPg863OiDOoM6xz4HOsc6zzrPOtc67zq/OsQ==?=",
+    "[External] Automatische Antwort: Bestellung",  # a gateway's tag in front
+])
+def test_outlook_prefix_variants(subject: str) -> None:
+    """What gateways and encodings do to the prefix does not hide it."""
+    assert verdict_rule(_only_subject(subject)) == "autoreply-prefix"
+
+
+@pytest.mark.parametrize("subject", [
+    "Re: my automatic reply settings are broken",
+    "Question about Automatische Antwort setup",
+    "Automatic reply settings: how do I turn them off?",
+    "Automatyczna odpowiedź nie działa",  # "the automatic reply does not work", no colon
+    "Re: Automatic reply: My order 1234",  # a person answering an auto-reply
+    "AW: Automatische Antwort: Bestellung 1234",
+    "RE: Réponse automatique : Commande 1234",
+    "Fwd: Automatyczna odpowiedź: Zamówienie",
+    "Odp: Automatická odpověď: Objednávka",
+    "My Automatic reply: is it on?",
+])
+def test_a_person_mentioning_an_autoreply_prefix_is_a_person(subject: str) -> None:
+    """The prefix counts only first and with its colon: a reply or a question is a person."""
+    email = parse(_only_subject(subject), ARRIVED)
     assert classify(email, US) is None, all_verdicts(email, US)
 
 
