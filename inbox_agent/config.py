@@ -9,6 +9,7 @@ needs one (``resolve_password``), so ``threads`` works without them.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import subprocess
@@ -143,9 +144,11 @@ def resolve_password(server: ServerSettings, where: str) -> str:
 
 
 def _run_password_command(command: str, where: str) -> str:
+    # Neither the command's output nor its error output is ever put in a message: either may
+    # hold the password (or part of it).
     try:
         done = subprocess.run(  # noqa: S602 - the operator's own command, like git's credential helpers
-            command, shell=True, capture_output=True, text=True, timeout=30, check=False
+            command, shell=True, capture_output=True, timeout=30, check=False
         )
     except subprocess.TimeoutExpired:
         raise ConfigError(f"{where}: password_command took over 30 s; check it") from None
@@ -153,7 +156,14 @@ def _run_password_command(command: str, where: str) -> str:
         raise ConfigError(
             f"{where}: password_command exited {done.returncode}; run it by hand to see why"
         )
-    return done.stdout.rstrip("\n")
+    try:
+        password = done.stdout.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: password_command printed something not UTF-8; "
+                          "run it by hand to see why") from None
+    if not password:
+        raise ConfigError(f"{where}: password_command printed nothing; run it by hand to see why")
+    return password
 
 
 def _agent(section: _Section, base: Path) -> AgentSettings:
@@ -264,8 +274,8 @@ def _server(section: _Section, kind: str) -> ServerSettings:
         port=section.get("port", int, _DEFAULT_PORTS[(kind, security)]),
         security=cast(Security, security),
         username=section.get("username", str),
-        password_env=section.get("password_env", str, None),
-        password_command=section.get("password_command", str, None),
+        password_env=_password_env(section),
+        password_command=section.secret("password_command"),
         timeout_seconds=float(section.get("timeout_seconds", (int, float), 30)),
         folder=section.get("folder", str, "INBOX") if kind == "imap" else "INBOX",
         sent_folder=section.get("sent_folder", str, None) if kind == "imap" else None,
@@ -276,8 +286,40 @@ def _server(section: _Section, kind: str) -> ServerSettings:
                      "password, or set password_command")
     if not 0 < server.port < 65536:
         section.fail("port", f"{server.port} is not a TCP port")
+    _refuse_clear_text(section, server)
     section.finish()
     return server
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _password_env(section: _Section) -> str | None:
+    """The variable's name; a value that is no name may be the password itself, so unshown."""
+    name = section.secret("password_env")
+    if name is not None and not _ENV_NAME.fullmatch(name):
+        section.fail("password_env", "is not an environment variable name (letters, digits and "
+                     "_, not starting with a digit); if a password was pasted there, change "
+                     "it and export it in a variable named here")
+    return name
+
+
+def _refuse_clear_text(section: _Section, server: ServerSettings) -> None:
+    """security = "none" sends the password in clear: only to this machine, or when told."""
+    allowed = section.flag("allow_plaintext", False)
+    if server.security == "none" and not allowed and not _is_loopback(server.host):
+        section.fail("security", f'= "none" would send the password to {server.host} in '
+                     "clear; use tls or starttls, or set allow_plaintext = true in this "
+                     "section if the network to it is trusted")
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or "localhost": the connection never leaves this machine."""
+    name = host.strip().strip("[]").lower()
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return name == "localhost"
 
 
 def _weekday(section: _Section, day: object) -> int:
@@ -351,6 +393,14 @@ class _Section:
             names = kind.__name__ if isinstance(kind, type) else "number"
             self.fail(key, f"= {value!r} should be a {_KIND_WORDS.get(names, names)}")
         return cast(T, value)
+
+    def secret(self, key: str) -> str | None:
+        """An optional string whose value no error shows: a password may have been put there."""
+        self._read.add(key)
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, str):
+            self.fail(key, "should be a string in quotes (its value is not shown)")
+        return value
 
     def flag(self, key: str, default: bool) -> bool:
         self._read.add(key)

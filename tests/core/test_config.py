@@ -112,3 +112,75 @@ def test_password_from_environment_and_command(monkeypatch: pytest.MonkeyPatch) 
     with_command = parse(MINIMAL.replace('password_env = "IMAP_PW"',
                                          'password_command = "echo from-command"'), Path("c"))
     assert resolve_password(with_command.mailboxes[0].imap, "here") == "from-command"
+
+
+SECRET = "FilePass-Hunter2"
+
+
+@pytest.mark.parametrize("line", [
+    f'password_env = "{SECRET}"',  # the password pasted into the name's place
+    'password_env = "IMAP PW"',
+    'password_env = "1PASSWORD"',
+    'password_env = ""',
+])
+def test_password_env_must_be_a_variable_name(line: str) -> None:
+    """Only a name is accepted, and the error never shows what was written there."""
+    with pytest.raises(ConfigError, match=r"password_env is not an environment variable name") \
+            as caught:
+        _parse(MINIMAL.replace('password_env = "IMAP_PW"', line))
+    message = str(caught.value)
+    assert "\n" not in message
+    for written in (SECRET, "IMAP PW", "1PASSWORD"):
+        assert written not in message
+
+
+@pytest.mark.parametrize("line", [f"password_env = [\"{SECRET}\"]",
+                                  f"password_command = {{ cmd = \"{SECRET}\" }}"])
+def test_a_password_key_of_the_wrong_type_is_not_echoed(line: str) -> None:
+    """A wrong type names the key and the fix, not the value."""
+    with pytest.raises(ConfigError, match="should be a string in quotes") as caught:
+        _parse(MINIMAL.replace('password_env = "IMAP_PW"', line))
+    assert SECRET not in str(caught.value)
+
+
+def test_a_failing_password_command_shows_none_of_its_output() -> None:
+    """Exit status, no output, undecodable output: each a one-line error without the output."""
+    for command, expected in ((f"echo {SECRET}; echo {SECRET} >&2; exit 3", "exited 3"),
+                              ("true", "printed nothing"),
+                              (r"printf '\377hunter2'", "not UTF-8")):
+        line = f"password_command = '''{command}'''"  # a TOML literal string: no escapes
+        settings = parse(MINIMAL.replace('password_env = "IMAP_PW"', line), Path("c.toml"))
+        with pytest.raises(ConfigError, match=expected) as caught:
+            resolve_password(settings.mailboxes[0].imap, "here")
+        assert SECRET not in str(caught.value)
+        assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["imap.example.com", "192.0.2.10", "10.0.0.1", "::2",
+                                  "localhost.example.com"])
+def test_clear_text_off_this_machine_is_refused(host: str) -> None:
+    """security = "none" to another host would send the password in clear: name the way out."""
+    text = MINIMAL.replace('host = "imap.example.com"', f'host = "{host}"\nsecurity = "none"')
+    with pytest.raises(ConfigError, match=r"\[mailbox.imap\] of \[\[mailbox\]\] #1 security "
+                                          r"= \"none\" would send the password to .* in clear; "
+                                          r".*allow_plaintext = true") as caught:
+        _parse(text)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost",
+                                  "LOCALHOST"])
+def test_clear_text_to_this_machine_is_fine(host: str) -> None:
+    """Loopback (127.0.0.0/8, ::1, localhost) never leaves the machine: the tests' servers."""
+    text = MINIMAL.replace('host = "smtp.example.com"', f'host = "{host}"\nsecurity = "none"')
+    assert _parse(text) is not None
+
+
+def test_allow_plaintext_says_so_explicitly() -> None:
+    """allow_plaintext = true lets security = "none" reach another host; it must be a bool."""
+    text = MINIMAL.replace('host = "imap.example.com"',
+                           'host = "imap.example.com"\nsecurity = "none"\nallow_plaintext = true')
+    settings = parse(text, Path("c.toml"))
+    assert settings.mailboxes[0].imap.security == "none"
+    with pytest.raises(ConfigError, match="allow_plaintext = 'yes' is not true or false"):
+        _parse(text.replace("allow_plaintext = true", 'allow_plaintext = "yes"'))
