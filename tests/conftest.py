@@ -38,10 +38,19 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses the IMAP server ``imap``, so ``-m "not imap"`` skips them."""
+    """Mark every test that needs the IMAP server ``imap``, so ``-m "not imap"`` skips them."""
     for item in items:
-        if "imap_server" in getattr(item, "fixturenames", ()):
+        if _needs_servers(item):
             item.add_marker(pytest.mark.imap)
+
+
+def _needs_servers(item: pytest.Item) -> bool:
+    """It uses ``imap_server`` (its fixture closure says so), or it is a ``world[servers]``
+    story: ``world`` asks for ``server_world`` at run time, which no closure shows."""
+    if "imap_server" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("world") == "servers"
 
 
 def _start(root: Path) -> ImapServer:
