@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from inbox_agent import __version__, app, checks, config, demo, template_tools, views
+from inbox_agent import __version__, app, checks, config, demo, logs, template_tools, views
 from inbox_agent.errors import InboxAgentError
 
 log = logging.getLogger("inbox_agent")
@@ -112,14 +112,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(message)s",
-        stream=sys.stderr,
-    )
-    # Library chatter (apscheduler's job lines, imapclient's protocol) only when asked for.
-    for noisy in ("apscheduler", "imapclient", "aiosmtplib"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Customer text is escaped in every line, and -v never turns on the libraries' protocol
+    # logging (it would copy customers' mail into the log): see inbox_agent.logs.
+    logs.setup(verbose)
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
