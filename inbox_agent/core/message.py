@@ -17,15 +17,36 @@ from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
+
+from inbox_agent.core.addresses import parse_address_list, unfold
 
 MAX_TEXT_CHARS = 20_000
 # A subject or name is quoted back to the customer and shown to staff; past these lengths it is
 # noise (or an attack on the reply's size), so it is cut with an ellipsis.
 MAX_SUBJECT_CHARS = 250
 MAX_NAME_CHARS = 120
-_MSGID = re.compile(r"<[^<>\s]+>")
+# A Message-ID is echoed in In-Reply-To and References and stored: it must be a sane msg-id
+# (RFC 5322's characters: printable ASCII, no spaces or angle brackets; at most 998 octets, a
+# header line's limit). The "@" RFC 5322 asks for is not required: real mailers omit it (the
+# corpus has bounce services' ids without one) and threading on them is harmless.
+MAX_MSGID_CHARS = 998
+_MSGID = re.compile(rf"<[!-;=?-~]{{1,{MAX_MSGID_CHARS - 2}}}>")
+_MSGID_SHAPE = re.compile(r"<[^<>]*>?")
+# References are trimmed as mail clients trim them (RFC 5322 s3.6.4 keeps the first and the
+# last): enough to thread by, and a References header of 50,000 ids costs nothing.
+MAX_REFERENCES = 20
+# Headers that hold addresses or Message-IDs are kept as they arrived (unfolded) and never
+# decoded as a whole: an encoded-word never forms an addr-spec (RFC 2047 s5), and decoding
+# first would let ``=?utf-8?q?victim=40example.com?=`` read as an address (core/addresses).
+STRUCTURED_HEADERS = frozenset({
+    "from", "sender", "reply-to", "return-path", "to", "cc", "bcc", "delivered-to",
+    "x-original-to", "resent-from", "resent-sender", "resent-to", "resent-cc",
+    "errors-to", "x-failed-recipients", "message-id", "in-reply-to", "references",
+})
+_LANGUAGE = re.compile(r"[a-z]{1,8}(?:-[a-z0-9]{1,8}){0,3}")
 _SPACES = re.compile(r"\s+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # What the agent will put in RCPT TO: an ASCII dot-atom local part and a dotted host name.
 # Quoted local parts, address literals and non-ASCII (SMTPUTF8) addresses exist, but a relay
 # refusing them would only bounce, so such mail is filed and left to staff.
@@ -100,14 +121,19 @@ class InboundEmail:
 
 
 def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
-    """Parse a message from the server. Never raises; problems land in ``defects``."""
+    """Parse a message from the server. Never raises; problems land in ``defects``.
+
+    Mail whose MIME cannot be read at all (nested 2,000 deep: RecursionError) still keeps its
+    bytes in ``raw`` and what its top-level headers say (sender, Message-ID, subject), so the
+    copy kept for a person and ``skipped`` both show who wrote."""
     digest = hashlib.sha256(raw).hexdigest()
     defects: list[str] = []
     try:
         msg = BytesParser(policy=policy.compat32).parsebytes(raw)
     except Exception as exc:  # noqa: BLE001 - the parser must never take the agent down
-        return InboundEmail(sha256=digest, arrived_at=arrived_at, size=len(raw),
-                            defects=(f"unparseable: {exc!r}",))
+        defects.append(f"unparseable: {type(exc).__name__}: {str(exc)[:200]}")
+        msg = _headers_only(raw)
+    readable = not defects
     if not raw.strip():
         defects.append("empty message")
     headers = _read_headers(msg, defects)
@@ -115,14 +141,14 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
     for name, value in headers:
         firsts.setdefault(name, value)
     first = firsts.get
-    from_name, from_address = _first_address(first("from"), defects, "From")
-    _, reply_to = _first_address(first("reply-to"), defects, "Reply-To")
+    from_name, from_address = _first_address(first("from"))
+    _, reply_to = _first_address(first("reply-to"))
     return InboundEmail(
         sha256=digest,
         arrived_at=arrived_at,
         message_id=_single_msgid(first("message-id")),
-        in_reply_to=message_ids(first("in-reply-to")),
-        references=message_ids(first("references")),
+        in_reply_to=message_ids(first("in-reply-to"))[-MAX_REFERENCES:],
+        references=_trimmed(message_ids(first("references"))),
         subject=_capped(one_line(first("subject") or ""), MAX_SUBJECT_CHARS),
         from_address=from_address,
         from_name=from_name,
@@ -131,19 +157,28 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
         cc_addresses=_all_addresses(headers, "cc"),
         date=_date(first("date"), defects),
         content_type=_content_type(msg, defects),
-        part_types=tuple(_part_types(msg, defects)),
+        part_types=tuple(_part_types(msg, defects)) if readable else (),
         content_language=_language(first("content-language")),
         headers=tuple(headers),
-        text=_plain_text(raw, defects),
+        text=_plain_text(raw, defects) if readable else "",
         size=len(raw),
         defects=tuple(defects + [f"MIME: {type(d).__name__}" for d in msg.defects]),
         raw=raw,
     )
 
 
+def _headers_only(raw: bytes) -> Message:
+    """The top-level headers alone, for mail whose body the parser cannot read."""
+    try:
+        return BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+    except Exception:  # noqa: BLE001 - nothing readable at all: no headers
+        return Message()
+
+
 def one_line(text: str) -> str:
-    """Collapse all whitespace, CR and LF included, to single spaces (header injection guard)."""
-    return _SPACES.sub(" ", text).strip()
+    """Collapse all whitespace, CR and LF included, to single spaces, and drop the other
+    control characters (NUL, ESC, ...): a header injection and terminal-escape guard."""
+    return _SPACES.sub(" ", _CONTROLS.sub(" ", text)).strip()
 
 
 def header_keyword(value: str) -> str:
@@ -153,18 +188,25 @@ def header_keyword(value: str) -> str:
 
 
 def address_pairs(value: str) -> list[tuple[str, str]]:
-    """(display name, address) pairs of an address header; none when it cannot be read."""
-    try:
-        return getaddresses([value])
-    except Exception:  # noqa: BLE001 - a malformed address list is common in the wild
-        return []
+    """(display name, address) pairs of a raw address header (``core.addresses``); the
+    address is ``""`` where a mailbox has none that can be trusted."""
+    return parse_address_list(value)
 
 
 def message_ids(value: str | None) -> tuple[str, ...]:
-    """Every ``<id>`` in a Message-ID, In-Reply-To or References value."""
+    """Every sane ``<id>`` in a Message-ID, In-Reply-To or References value; an id that is
+    too long or has characters a msg-id cannot have is left out, never echoed or stored."""
     if not value:
         return ()
-    return tuple(_MSGID.findall(value))
+    found = (m.group(0) for m in _MSGID_SHAPE.finditer(value))
+    return tuple(i for i in found if _MSGID.fullmatch(i))
+
+
+def _trimmed(references: tuple[str, ...]) -> tuple[str, ...]:
+    """The first reference (the thread's root) and the newest, at most ``MAX_REFERENCES``."""
+    if len(references) <= MAX_REFERENCES:
+        return references
+    return (references[0], *references[-(MAX_REFERENCES - 1):])
 
 
 def _capped(text: str, limit: int) -> str:
@@ -178,7 +220,7 @@ def is_deliverable_address(address: str) -> bool:
 
 def normalise_address(address: str | None) -> str | None:
     """Lower-case an address for comparison; None for anything that is not an address."""
-    if not address or "@" not in address:
+    if not address or "@" not in address or len(address) > 256:
         return None
     return address.strip().strip("<>").lower()
 
@@ -186,7 +228,12 @@ def normalise_address(address: str | None) -> str | None:
 def _read_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     for name, value in msg.raw_items():
-        headers.append((name.lower(), _decode_header(name, value, defects)))
+        key = name.lower()
+        if key in STRUCTURED_HEADERS:
+            text = value if isinstance(value, str) else str(value)
+            headers.append((key, unfold(_valid_text(text, name, defects))))
+        else:
+            headers.append((key, _decode_header(name, value, defects)))
     return headers
 
 
@@ -213,15 +260,9 @@ def _valid_text(text: str, where: str, defects: list[str]) -> str:
     return text
 
 
-def _first_address(value: str | None, defects: list[str], label: str) -> tuple[str, str | None]:
-    if not value:
-        return "", None
-    try:
-        pairs = getaddresses([value])
-    except Exception:  # noqa: BLE001 - malformed address lists are common in the wild
-        defects.append(f"unreadable {label}")
-        return "", None
-    for name, address in pairs:
+def _first_address(value: str | None) -> tuple[str, str | None]:
+    """The first mailbox of a raw address header with a real address: (name, address)."""
+    for name, address in address_pairs(value or ""):
         normal = normalise_address(address)
         if normal:
             return _capped(one_line(name), MAX_NAME_CHARS), normal
@@ -229,12 +270,8 @@ def _first_address(value: str | None, defects: list[str], label: str) -> tuple[s
 
 
 def _all_addresses(headers: list[tuple[str, str]], name: str) -> tuple[str, ...]:
-    values = [value for key, value in headers if key == name]
-    try:
-        pairs = getaddresses(values)
-    except Exception:  # noqa: BLE001
-        return ()
-    return tuple(a for _, addr in pairs if (a := normalise_address(addr)))
+    pairs = (pair for key, value in headers if key == name for pair in address_pairs(value))
+    return tuple(dict.fromkeys(a for _, addr in pairs if (a := normalise_address(addr))))
 
 
 def _single_msgid(value: str | None) -> str | None:
@@ -254,10 +291,11 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
 
 
 def _language(value: str | None) -> str | None:
+    """The first language tag of Content-Language, when it is one (``de-DE``); else None."""
     if not value:
         return None
-    first = value.split(",")[0].strip().lower()
-    return first or None
+    first = value.split(",")[0].strip().lower()[:40]
+    return first if _LANGUAGE.fullmatch(first) else None
 
 
 def _content_type(msg: Message, defects: list[str]) -> str:

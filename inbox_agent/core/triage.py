@@ -6,12 +6,14 @@ The checklist, in order (after GNU Mailman's reply bot: decide *before* anything
 2. Written by a machine (``machine_mail``)? File it with the reason, never answer it. A bounce
    is filed in the conversation whose mail it returns (the original Message-ID inside the
    report) and, when delivery failed, names the address that failed.
-3. Written by staff? It answers the conversation it belongs to when it is addressed to the
+3. Could its MIME not be read at all (nested too deep)? File it for a person with the reason:
+   the parts that would show a machine are the ones that could not be read.
+4. Written by staff? It answers the conversation it belongs to when it is addressed to the
    customer (To or Cc; the support address in Cc or Bcc). Staff mail that is not, such as a
    note to colleagues or a reply to the agent's escalation, is filed as a staff note: the
    customer is still waiting.
-4. No address to answer? File it with the reason.
-5. Otherwise a customer wrote: into their conversation, or a new one. Mail that was already
+5. No address to answer? File it with the reason.
+6. Otherwise a customer wrote: into their conversation, or a new one. Mail that was already
    older than ``skip_older_than`` when first seen is filed without an acknowledgement, and so
    is mail a circuit breaker holds back (``breakers``: a suspected loop, too much mail to one
    address or conversation in a day).
@@ -118,6 +120,12 @@ def _not_from_a_customer(
     if verdict is not None:
         role = Role.AGENT if verdict.rule == "own-message" else Role.MACHINE
         return _file(conversation_id, role, None, verdict.reason)
+    unreadable = next((d for d in email.defects if d.startswith("unparseable")), None)
+    if unreadable is not None:
+        # Its headers were salvaged, but a machine's signs may sit in the parts that could not
+        # be read (a bounce's report): a person looks first, nobody is answered.
+        return _file(conversation_id, Role.CUSTOMER, None,
+                     f"could not be read ({unreadable}); filed for a person, not answered")
     if email.from_address in context.staff:
         if conversation_id is None:
             return _file(None, Role.STAFF, None, "staff mail outside any conversation")

@@ -94,3 +94,60 @@ def test_only_deliverable_addresses_are_answered(from_header: bytes, expected: s
     """An address a relay cannot take (empty local part, non-ASCII, no domain) is not answered."""
     email = parse(b"From: " + from_header + b"\r\n\r\nx", ARRIVED)
     assert email.customer_address == expected
+
+
+def test_an_insane_message_id_is_not_kept() -> None:
+    """A 1 MB Message-ID, or one with characters a msg-id cannot hold, is no Message-ID: it is
+    never echoed in In-Reply-To or stored; the message is known by its content hash."""
+    huge = "<" + "a" * 1_000_000 + "@x.example>"
+    for value in (huge, "<a b@x.example>", "<a\x00b@x.example>", "<\u00e9@x.example>"):
+        email = parse(f"From: a@b.example\r\nMessage-ID: {value}\r\n\r\nhi".encode(), ARRIVED)
+        assert email.message_id is None
+        assert email.key.startswith("sha256:")
+    longest = "<" + "a" * 985 + "@x.example>"  # 998 octets: the most a header line holds
+    email = parse(f"From: a@b.example\r\nMessage-ID: {longest}\r\n\r\nhi".encode(), ARRIVED)
+    assert email.message_id == longest
+
+
+def test_references_are_trimmed_to_the_root_and_the_newest() -> None:
+    """50,000 references keep the first (the thread's root) and the newest 19."""
+    ids = [f"<{n}@x.example>" for n in range(50_000)]
+    raw = ("From: a@b.example\r\nReferences: " + " ".join(ids) + "\r\n\r\nhi").encode()
+    email = parse(raw, ARRIVED)
+    assert email.references == (ids[0], *ids[-19:])
+
+
+def test_stored_fields_are_bounded() -> None:
+    """Subject, name, address and language from a hostile message all have a size limit."""
+    raw = ("From: " + "N" * 10_000 + " <" + "a" * 300 + "@b.example>, ok@b.example\r\n"
+           "Subject: " + "s" * 100_000 + "\r\nContent-Language: " + "x" * 5_000 + "\r\n"
+           "\r\nhi").encode()
+    email = parse(raw, ARRIVED)
+    assert email.from_address == "ok@b.example"  # a 300-character local part is no address
+    assert len(email.subject) <= 250
+    assert len(email.from_name) <= 120
+    assert email.content_language is None
+
+
+def test_mime_nested_too_deep_keeps_its_bytes_and_top_level_headers() -> None:
+    """MIME nested 2,000 deep is unparseable (RecursionError), yet the bytes are kept whole and
+    sender, Message-ID and subject are still read from the top-level headers."""
+    raw = _deeply_nested(2_000)
+    email = parse(raw, ARRIVED)
+    assert any(d.startswith("unparseable: RecursionError") for d in email.defects)
+    assert email.raw == raw
+    assert email.from_address == "deep@customer.example"
+    assert email.message_id == "<deep@customer.example>"
+    assert email.subject == "Nested"
+
+
+def _deeply_nested(depth: int) -> bytes:
+    head = (b"From: Deep <deep@customer.example>\r\nMessage-ID: <deep@customer.example>\r\n"
+            b"Subject: Nested\r\nMIME-Version: 1.0\r\n")
+    parts = [head]
+    for level in range(depth):
+        parts.append(f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n'
+                     f"--b{level}\r\n".encode())
+    parts.append(b"Content-Type: text/plain\r\n\r\nbottom\r\n")
+    parts.extend(f"--b{level}--\r\n".encode() for level in reversed(range(depth)))
+    return b"".join(parts)
