@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, cast
@@ -47,6 +47,9 @@ class ServerSettings:
     folder: str = "INBOX"
     sent_folder: str | None = None
     copy_to_sent: bool = True  # APPEND a copy of every mail the agent sends to sent_folder
+    # [agent] max_message_size, handed to the IMAP reader: larger mail is read as its header
+    # only. None: no limit (a ServerSettings built by hand).
+    max_message_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class AgentSettings:
     data_dir: Path
     templates_dir: Path
     poll_interval_seconds: int
+    max_message_size: int = 25 * 1024 * 1024  # bytes; larger mail is filed from its header
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ def parse(text: str, source: Path) -> Settings:
     promise = _promise(root.section("promise"))
     limits = _limits(root.section("limits"))
     mailboxes = tuple(_mailbox(s) for s in root.sections("mailbox"))
+    mailboxes = tuple(replace(m, imap=replace(m.imap, max_message_size=agent.max_message_size))
+                      for m in mailboxes)
     root.finish()
     if not mailboxes:
         raise ConfigError(f"{source}: no [[mailbox]]; add one (see config.example.toml)")
@@ -171,6 +177,7 @@ def _agent(section: _Section, base: Path) -> AgentSettings:
         data_dir=base / section.get("data_dir", str, "var/inbox-agent"),
         templates_dir=base / section.get("templates_dir", str, "templates"),
         poll_interval_seconds=section.get("poll_interval_seconds", int, 60),
+        max_message_size=_size(section, "max_message_size", "25MB"),
     )
     if agent.poll_interval_seconds < 1:
         section.fail("poll_interval_seconds", "must be at least 1")
@@ -356,6 +363,47 @@ def _address(section: _Section, key: str, value: object) -> str:
 def _optional_address(section: _Section, key: str) -> str | None:
     value = section.get(key, str, None)
     return None if value is None else _address(section, key, value)
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|bytes?|k|kb|kib|m|mb|mib|g|gb|gib)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "byte": 1, "bytes": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+MIN_MESSAGE_SIZE = 64 * 1024  # below this, ordinary mail (a reply with a signature logo) is cut
+
+
+def parse_size(value: object) -> int:
+    """A size in bytes: a whole number of bytes, or text such as ``25MB``, ``10M``, ``500KB``,
+    ``1.5 GB`` or ``2048 bytes``. K, M and G are 1024, 1024² and 1024³ bytes (KiB, MiB and
+    GiB are accepted too). Raises ``ValueError`` with what to write instead."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"= {value!r} is not a size; write e.g. 25MB, 500KB or 10485760 "
+                         "(bytes)")
+    unit = (match.group(2) or "").lower()
+    unit = unit if unit in _SIZE_UNITS else unit[0]
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def format_size(size: int) -> str:
+    """``31.4 MB``, ``25 MB``, ``500 KB``, ``812 bytes`` (1 MB = 1024 KB, as parse_size)."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+def _size(section: _Section, key: str, default: str) -> int:
+    section._read.add(key)  # any TOML value: parse_size says what is wrong with it
+    value = section.data.get(key, default)
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        section.fail(key, str(exc))
+    if size < MIN_MESSAGE_SIZE:
+        section.fail(key, f"= {value!r} is below {format_size(MIN_MESSAGE_SIZE)}: ordinary mail "
+                     "would be left unread; write e.g. 25MB")
+    return size
 
 
 def _unique(names: list[str], source: Path, key: str) -> None:

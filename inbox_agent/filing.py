@@ -2,6 +2,28 @@
 
 Part of the app layer (with ``app`` and ``composer``): it joins the pure core to the ledger.
 Nothing is sent here; mail owed is put in the outbox by ``Agent.queue``.
+
+Mail over ``[agent] max_message_size`` comes from the reader as its header only, with its real
+size (the IMAP adapter never fetches its body, to keep the daemon's memory bounded; a mailbox
+that hands over the whole message anyway has it cut to its header here, so every reader files
+it alike). It is filed from that header, and the reason is recorded: "too large to read: 31.4
+MB (max_message_size = 25 MB); left in the mailbox for a person".
+
+Is a too-large mail from a real customer acknowledged? **Yes**, when triage says it would be
+at any size. The agent never shows staff a body: they read every mail in the mailbox with their
+own client, where this one stays, whole. What the agent adds is the promise, and everything it
+decides that on is in the header: who wrote, the Message-ID and references that thread it, the
+Auto-Submitted, List-*, Precedence, Return-Path and no-reply signs that mark machine mail
+(machine mail is still never answered), the arrival time. Filing it as skipped instead would
+punish exactly the customers who send the evidence (a screen recording, logs, photos) with
+silence and no promise that anyone chases, and a big reply in a waiting conversation would not
+count as the customer writing again. Hosted helpdesks do the same with an oversized
+attachment: the ticket is opened and the customer hears back; only the attachment is not taken
+in. What is lost without the body is small: an excerpt (no template quotes one) and, for a
+bounce, the returned message's Message-ID (a bounce this large is rare, and its header still
+marks it as machine mail). The conversation gets a note saying the body was not read, so staff
+know to open it in the mailbox; mail that is not answered (machine mail, too old, held back)
+carries the reason in ``inbox-agent skipped`` as usual.
 """
 
 from __future__ import annotations
@@ -11,9 +33,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from inbox_agent.adapters.base import FetchedMessage
+from inbox_agent.adapters.base import FetchedMessage, header_block
 from inbox_agent.adapters.store import SkippedMessage, Undeliverable, to_customers
-from inbox_agent.config import MailboxSettings
+from inbox_agent.config import MailboxSettings, format_size
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
@@ -59,7 +81,12 @@ class Filing:
     def file(self, fetched: FetchedMessage, now: datetime, report: CycleReport) -> None:
         """Parse, triage and file one message; the ledger changes, nothing is sent here."""
         report.fetched += 1
-        email = parse(fetched.raw, fetched.arrived_at)
+        too_large = self._too_large(fetched)
+        if too_large is None:
+            email = parse(fetched.raw, fetched.arrived_at)
+        else:  # filed from its header; the size is the whole message's
+            raw = fetched.raw if fetched.headers_only else header_block(fetched.raw)
+            email = replace(parse(raw, fetched.arrived_at), size=fetched.full_size)
         decision = self._decide(email, now)
         if decision.outcome is Outcome.DUPLICATE:
             report.duplicates += 1
@@ -68,24 +95,40 @@ class Filing:
             log.debug("%s/%s: %s: %s", self.mailbox.name, self.folder, decision.note, email.key)
             return
         self.known_keys.add(email.key)
+        note = decision.note
+        if too_large is not None and note:
+            note = f"{note}; {too_large}"
         filed = FiledMessage(email.key, email.message_id, decision.role, email.arrived_at,
-                             email.from_address, email.subject, self.folder, decision.note)
+                             email.from_address, email.subject, self.folder, note)
         if decision.outcome is Outcome.SKIPPED:
-            filed = self._keep_if_broken(email, filed)
+            if too_large is None:  # a header alone is not "the bytes" of a broken message
+                filed = self._keep_if_broken(email, filed)
             self.agent.ledger.skipped.append(SkippedMessage(email.key, self.mailbox.name, filed))
             report.skipped += 1
-            self._note(report, f"filed without a reply: {decision.note}")
+            self._note(report, f"filed without a reply: {filed.note}")
             return
         conversation = self._conversation(decision, email)
         conversation.messages.append(filed)
+        if too_large is not None and not note:
+            conversation.note(email.arrived_at, f"the mail from {email.from_address or '?'} "
+                              f"({email.subject!r}) was filed from its headers, {too_large}")
         self._delivery_news(conversation, decision, email)
         self.by_message_id[email.key] = conversation.id
         report.filed += 1
         verb = "started" if decision.outcome is Outcome.STARTED else "filed into"
         self._note(report, f"{verb} [#{conversation.id}] as {decision.role.value} mail"
-                   + (f", no reply: {decision.note}" if decision.note else ""))
+                   + (f", no reply: {note}" if note else "")
+                   + (f" ({too_large})" if too_large is not None and not note else ""))
         if decision.event is not None:
             self._apply(conversation, decision.event, email, now, report)
+
+    def _too_large(self, fetched: FetchedMessage) -> str | None:
+        """Why ``fetched`` is filed from its header alone, or None when it is read whole."""
+        limit = self.agent.settings.agent.max_message_size
+        if not fetched.headers_only and fetched.full_size <= limit:
+            return None
+        return (f"too large to read: {format_size(fetched.full_size)} (max_message_size = "
+                f"{format_size(limit)}); left in the mailbox for a person")
 
     def _keep_if_broken(self, email: InboundEmail, filed: FiledMessage) -> FiledMessage:
         """Mail the parser could not make sense of is kept byte for byte, for a person."""

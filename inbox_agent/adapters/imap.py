@@ -8,8 +8,14 @@ What matters on the wire (DESIGN.md, measured):
   never sets ``\\Seen`` and never deletes or moves a customer's mail. Its only write is an
   APPEND of a copy of each mail it sent, flagged ``\\Seen``, to the Sent folder.
 - New mail is found with ``UID SEARCH UID n:*`` and filtered to ``uid > last``, because ``n:*``
-  always matches the newest message even when its UID is below n; and fetched in chunks of at
-  most 1,000 UIDs.
+  always matches the newest message even when its UID is below n.
+- Memory is bounded by bytes, not by count: the sizes of the new UIDs are fetched first
+  (``RFC822.SIZE``, 1,000 UIDs a command, cheap), then the bodies in runs of at most 1,000
+  UIDs whose sizes add up to at most ``fetch_bytes`` (50 MB; a single larger message goes
+  alone). A message over ``max_message_size`` is never read: only its header
+  (``BODY.PEEK[HEADER]``, at most 1 MB), its size and INTERNALDATE are fetched, and it is
+  handed on marked ``headers_only``. UID order is kept across runs, since the caller's
+  checkpoint moves to the last UID of each.
 - A changed UIDVALIDITY means the UIDs mean something else now: everything is read again and
   the caller's dedupe by Message-ID (or content hash) keeps it from being filed twice.
 
@@ -33,15 +39,28 @@ from imapclient import SEEN, IMAPClient, SocketTimeout
 from imapclient.exceptions import CapabilityError, LoginError
 from imapclient.util import to_unicode
 
-from inbox_agent.adapters.base import FETCH_CHUNK, FetchedMessage, FolderBatch
+from inbox_agent.adapters.base import (
+    FETCH_BYTES,
+    FETCH_CHUNK,
+    MAX_HEADER_BYTES,
+    FetchedMessage,
+    FolderBatch,
+    byte_chunks,
+)
 from inbox_agent.config import ServerSettings
 from inbox_agent.errors import MailboxConnectionError, MailboxError, MailboxLoginError
 
 T = TypeVar("T")
 
 
+_BODY = "BODY.PEEK[]"
+_HEADER = f"BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES}>"  # read-only, and capped
+
+
 class ImapMailbox:
     """One IMAP account, read through a connection kept in its own thread."""
+
+    fetch_bytes = FETCH_BYTES  # the bodies of one FETCH add up to at most this (tests lower it)
 
     def __init__(self, settings: ServerSettings, password: str) -> None:
         self.settings = settings
@@ -65,10 +84,19 @@ class ImapMailbox:
     ) -> AsyncIterator[FolderBatch]:
         """New messages of ``folder`` in chunks; all of them if UIDVALIDITY changed."""
         current, uids = await self._call(lambda: self._new_uids(folder, uidvalidity, last_uid))
+        limit = self.settings.max_message_size
         for start in range(0, len(uids), FETCH_CHUNK):
-            chunk = uids[start:start + FETCH_CHUNK]
-            messages = await self._call(functools.partial(self._fetch, chunk))
-            yield FolderBatch(folder, current, messages)
+            window = uids[start:start + FETCH_CHUNK]
+            sizes = await self._call(functools.partial(self._sizes, window))
+            too_large = {uid for uid, size in sizes.items() if limit is not None and size > limit}
+            costs = [(uid, MAX_HEADER_BYTES if uid in too_large else size)
+                     for uid, size in sizes.items()]
+            for run in byte_chunks(costs, self.fetch_bytes):
+                messages = await self._call(functools.partial(
+                    self._fetch, [u for u in run if u not in too_large],
+                    [u for u in run if u in too_large]))
+                yield FolderBatch(folder, current, messages)
+                del messages  # the next run's bytes are not added to this one's
 
     async def append(self, folder: str, raw: bytes, at: datetime) -> None:
         """APPEND ``raw`` to ``folder``, flagged \\Seen (staff should not see it as new)."""
@@ -128,17 +156,35 @@ class ImapMailbox:
         found = client.search(["UID", f"{last_uid + 1}:*"])
         return current, sorted(uid for uid in found if uid > last_uid)
 
-    def _fetch(self, uids: list[int]) -> list[FetchedMessage]:
+    def _sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each UID still there, in UID order (expunged ones are left out)."""
+        response = self._require_client().fetch(uids, ["RFC822.SIZE"])
+        return {uid: int(response[uid].get(b"RFC822.SIZE") or 0) for uid in sorted(response)
+                if b"RFC822.SIZE" in response[uid]}
+
+    def _fetch(self, whole: list[int], headers_only: list[int]) -> list[FetchedMessage]:
+        """The messages ``whole`` in full and, of ``headers_only``, the header, the size and
+        INTERNALDATE alone (their bodies are never asked for); in UID order."""
         client = self._require_client()
-        response = client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         messages = []
-        for uid in sorted(response):
-            data = response[uid]
-            raw = data.get(b"BODY[]")
-            if raw is None:  # expunged between SEARCH and FETCH: nothing to file
-                continue
-            messages.append(FetchedMessage(uid, _aware(data.get(b"INTERNALDATE")), bytes(raw)))
-        return messages
+        if whole:
+            response = client.fetch(whole, [_BODY, "INTERNALDATE"])
+            for uid, data in response.items():
+                raw = data.pop(b"BODY[]", None)  # popped: the response does not hold it too
+                if raw is not None:  # None: expunged since the SEARCH, nothing to file
+                    messages.append(FetchedMessage(uid, _aware(data.get(b"INTERNALDATE")),
+                                                   bytes(raw)))
+            del response
+        if headers_only:
+            response = client.fetch(headers_only, [_HEADER, "RFC822.SIZE", "INTERNALDATE"])
+            for uid, data in response.items():
+                header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER]")),
+                              None)
+                if header is not None:
+                    messages.append(FetchedMessage(
+                        uid, _aware(data.get(b"INTERNALDATE")), bytes(header),
+                        size=int(data.get(b"RFC822.SIZE") or 0), headers_only=True))
+        return sorted(messages, key=lambda m: m.uid)
 
     def _require_client(self) -> IMAPClient:
         if self._client is None:

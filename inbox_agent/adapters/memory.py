@@ -2,7 +2,8 @@
 
 Used by ``inbox-agent demo`` (no account or server needed), by ``run --dry-run`` (the mailer
 records instead of sending) and by tests of the app that are about decisions, not the wire.
-They keep the same contract as the real adapters, including UIDVALIDITY and chunking.
+They keep the same contract as the real adapters, including UIDVALIDITY, chunking by count
+and by bytes, and mail over ``max_message_size`` handed on as its header only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
-from inbox_agent.adapters.base import FETCH_CHUNK, FetchedMessage, FolderBatch
+from inbox_agent.adapters.base import (
+    FETCH_BYTES,
+    MAX_HEADER_BYTES,
+    FetchedMessage,
+    FolderBatch,
+    byte_chunks,
+    header_block,
+)
 
 
 @dataclass
@@ -24,11 +32,20 @@ class _Folder:
 
 
 class MemoryMailbox:
-    """An IMAP mailbox in memory: deliver mail into folders, the agent reads it."""
+    """An IMAP mailbox in memory: deliver mail into folders, the agent reads it.
 
-    def __init__(self) -> None:
+    ``max_message_size`` (bytes; None: no limit) and ``fetch_bytes`` play the parts of
+    ``[agent] max_message_size`` and ``ImapMailbox.fetch_bytes``; ``batches`` records the
+    UIDs of every batch handed out, for tests about chunking.
+    """
+
+    def __init__(self, max_message_size: int | None = None,
+                 fetch_bytes: int = FETCH_BYTES) -> None:
         self.folders: dict[str, _Folder] = {}
         self.opened = 0
+        self.max_message_size = max_message_size
+        self.fetch_bytes = fetch_bytes
+        self.batches: list[list[int]] = []
 
     def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX") -> int:
         """Put a message in ``folder`` as the server would; returns its UID."""
@@ -60,10 +77,16 @@ class MemoryMailbox:
         box = self.folders.setdefault(folder, _Folder())
         if uidvalidity is not None and uidvalidity != box.uidvalidity:
             last_uid = 0
-        new = [m for m in box.messages if m.uid > last_uid]
-        for start in range(0, len(new), FETCH_CHUNK):
-            yield FolderBatch(folder, box.uidvalidity, new[start:start + FETCH_CHUNK])
-
+        new = {m.uid: m for m in box.messages if m.uid > last_uid}
+        limit = self.max_message_size
+        too_large = {uid for uid, m in new.items() if limit is not None and len(m.raw) > limit}
+        costs = [(uid, MAX_HEADER_BYTES if uid in too_large else len(m.raw))
+                 for uid, m in new.items()]
+        for run in byte_chunks(costs, self.fetch_bytes):
+            self.batches.append(run)
+            yield FolderBatch(folder, box.uidvalidity,
+                              [_headers_only(new[uid]) if uid in too_large else new[uid]
+                               for uid in run])
 
     async def append(self, folder: str, raw: bytes, at: datetime) -> None:
         """Store a copy, as an IMAP APPEND would."""
@@ -75,6 +98,12 @@ class MemoryMailbox:
         return box is not None and any(
             message_from_bytes(m.raw, policy=policy.compat32).get("Message-ID", "").strip()
             == message_id for m in box.messages)
+
+
+def _headers_only(message: FetchedMessage) -> FetchedMessage:
+    """What the IMAP reader hands on for a message over the limit: header, size, date."""
+    return FetchedMessage(message.uid, message.arrived_at, header_block(message.raw),
+                          size=len(message.raw), headers_only=True)
 
 
 @dataclass(frozen=True)

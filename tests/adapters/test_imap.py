@@ -91,6 +91,42 @@ def test_large_folders_come_in_chunks_of_at_most_1000(imap_account: ImapAccount)
     assert [len(b.messages) for b in batches] == [FETCH_CHUNK, 100]
 
 
+def _big_mail(n: int, size: int) -> bytes:
+    line = b"x" * 76 + b"\r\n"
+    return _mail(n).replace(b"\r\n\r\n", b"\r\nX-Big: yes\r\n\r\n") + line * (size // 78)
+
+
+def test_chunks_are_bounded_by_bytes(imap_account: ImapAccount) -> None:
+    """With a 250 KB budget: 100 KB mails two at a time, a 400 KB one alone, UID order kept."""
+    sizes = [100, 100, 100, 400, 100, 10, 10]
+    for n, size in enumerate(sizes):
+        imap_account.append("INBOX", _big_mail(n, size * 1024), ARRIVED)
+    mailbox = ImapMailbox(_settings(imap_account), imap_account.password)
+    mailbox.fetch_bytes = 250 * 1024
+    batches = asyncio.run(_fetch(mailbox, None, 0))
+    assert [[m.uid for m in b.messages] for b in batches] == [[1, 2], [3], [4], [5, 6, 7]]
+    assert [m.raw for b in batches for m in b.messages] == [
+        _big_mail(n, size * 1024) for n, size in enumerate(sizes)]
+    assert not any(m.headers_only for b in batches for m in b.messages)
+
+
+def test_mail_over_max_message_size_comes_as_its_header(imap_account: ImapAccount) -> None:
+    """Its header, its real size (RFC822.SIZE) and INTERNALDATE; the mail around it whole."""
+    imap_account.append("INBOX", _mail(0), ARRIVED)
+    big = _big_mail(1, 300 * 1024)
+    imap_account.append("INBOX", big, ARRIVED + timedelta(minutes=1))
+    imap_account.append("INBOX", _mail(2), ARRIVED)
+    settings = _settings(imap_account, max_message_size=100 * 1024)
+    (batch,) = asyncio.run(_fetch(ImapMailbox(settings, imap_account.password), None, 0))
+    small, header, other = batch.messages
+    assert (small.raw, other.raw) == (_mail(0), _mail(2))
+    assert not small.headers_only
+    assert header.headers_only
+    assert header.raw == big[:big.index(b"\r\n\r\n") + 4]
+    assert (header.uid, header.size, header.full_size) == (2, len(big), len(big))
+    assert header.arrived_at == ARRIVED + timedelta(minutes=1)
+
+
 def test_reading_never_marks_mail_as_seen(imap_account: ImapAccount) -> None:
     """Staff still see customer mail as unread: BODY.PEEK and a read-only folder."""
     imap_account.append("INBOX", _mail(1), ARRIVED)
