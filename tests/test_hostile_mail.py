@@ -36,7 +36,8 @@ def test_an_encoded_name_cannot_redirect_the_acknowledgement(
     [received] = server_world.sink.received
     assert received.rcpt_tos == [EVE]
     assert received.message["To"] == EVE
-    assert received.message["Bcc"] is None and received.message["Cc"] is None
+    assert received.message["Bcc"] is None
+    assert received.message["Cc"] is None
     assert b"victim" not in received.raw.split(b"\r\n\r\n")[0]
     [conversation] = ledger(server_world.settings).conversations.values()
     assert conversation.customer == EVE

@@ -19,7 +19,7 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 
-from inbox_agent.core.message import address_pairs, header_keyword
+from inbox_agent.core.message import address_pairs, header_keyword, parsed_part
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 
@@ -43,7 +43,7 @@ def bounced_message_ids(raw: bytes) -> tuple[str, ...]:
     attached message (a bounce forwarded inside a bounce) are not entered.
     """
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        msg = BytesParser(policy=policy.compat32).parsebytes(parsed_part(raw))
         own = set(_MSGID.findall(str(msg.get("message-id", ""))))
         found = list(_structured_ids(msg))
         if not found:
@@ -64,7 +64,7 @@ def failed_recipients(raw: bytes) -> tuple[str, ...]:
     delivered, relayed and expanded recipients are not failures.
     """
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        msg = BytesParser(policy=policy.compat32).parsebytes(parsed_part(raw))
         found: list[str] = []
         for value in msg.get_all("x-failed-recipients") or []:
             found.extend(_addresses(str(value)))
@@ -92,7 +92,7 @@ def reports_failure(raw: bytes) -> bool:
     try:
         if failed_recipients(raw):
             return True
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        msg = BytesParser(policy=policy.compat32).parsebytes(parsed_part(raw))
         if any(p.get_content_type() in _STATUS_PARTS for p in _outer_parts(msg)):
             return False
         return _DELAY_WORDS.search(str(msg.get("subject", ""))) is None

@@ -22,6 +22,10 @@ from email.utils import parsedate_to_datetime
 from inbox_agent.core.addresses import parse_address_list, unfold
 
 MAX_TEXT_CHARS = 20_000
+# The stdlib parser peaks at about 8x the bytes it reads (it splits them into lines first), so
+# it reads only the first few MB: headers, the text part and a bounce's report come first in
+# any mail. The whole message is still hashed and kept in ``raw``.
+MAX_PARSE_BYTES = 4 * 1024 * 1024
 # A subject or name is quoted back to the customer and shown to staff; past these lengths it is
 # noise (or an attack on the reply's size), so it is cut with an ellipsis.
 MAX_SUBJECT_CHARS = 250
@@ -128,12 +132,13 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
     copy kept for a person and ``skipped`` both show who wrote."""
     digest = hashlib.sha256(raw).hexdigest()
     defects: list[str] = []
+    head = _head(raw, defects)
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        msg = BytesParser(policy=policy.compat32).parsebytes(head)
     except Exception as exc:  # noqa: BLE001 - the parser must never take the agent down
         defects.append(f"unparseable: {type(exc).__name__}: {str(exc)[:200]}")
-        msg = _headers_only(raw)
-    readable = not defects
+        msg = _headers_only(head)
+    readable = not any(d.startswith("unparseable") for d in defects)
     if not raw.strip():
         defects.append("empty message")
     headers = _read_headers(msg, defects)
@@ -160,11 +165,26 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
         part_types=tuple(_part_types(msg, defects)) if readable else (),
         content_language=_language(first("content-language")),
         headers=tuple(headers),
-        text=_plain_text(raw, defects) if readable else "",
+        text=_plain_text(head, defects) if readable else "",
         size=len(raw),
         defects=tuple(defects + [f"MIME: {type(d).__name__}" for d in msg.defects]),
         raw=raw,
     )
+
+
+def parsed_part(raw: bytes) -> bytes:
+    """What a parser may read of a message: all of it, or its first ``MAX_PARSE_BYTES`` (whole
+    lines) when it is bigger."""
+    if len(raw) <= MAX_PARSE_BYTES:
+        return raw
+    return raw[:raw.rfind(b"\n", 0, MAX_PARSE_BYTES) + 1 or MAX_PARSE_BYTES]
+
+
+def _head(raw: bytes, defects: list[str]) -> bytes:
+    head = parsed_part(raw)
+    if len(head) < len(raw):
+        defects.append(f"read in part: the first {len(head):,} of {len(raw):,} bytes")
+    return head
 
 
 def _headers_only(raw: bytes) -> Message:

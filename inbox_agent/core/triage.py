@@ -3,11 +3,11 @@
 The checklist, in order (after GNU Mailman's reply bot: decide *before* anything is sent):
 
 1. Seen before (same Message-ID, or same bytes where there is none)? Then it is already filed.
-2. Written by a machine (``machine_mail``)? File it with the reason, never answer it. A bounce
+2. Could its MIME not be read at all (nested too deep)? File it for a person with the reason:
+   the parts that would show a machine are the ones that could not be read.
+3. Written by a machine (``machine_mail``)? File it with the reason, never answer it. A bounce
    is filed in the conversation whose mail it returns (the original Message-ID inside the
    report) and, when delivery failed, names the address that failed.
-3. Could its MIME not be read at all (nested too deep)? File it for a person with the reason:
-   the parts that would show a machine are the ones that could not be read.
 4. Written by staff? It answers the conversation it belongs to when it is addressed to the
    customer (To or Cc; the support address in Cc or Bcc). Staff mail that is not, such as a
    note to colleagues or a reply to the agent's escalation, is filed as a staff note: the
@@ -85,7 +85,8 @@ def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
     if email.key in context.known_keys:
         return Decision(Outcome.DUPLICATE, Role.CUSTOMER, note="already filed")
     conversation_id = find_conversation(email, context.by_message_id, context.conversations)
-    not_a_customer = _not_from_a_customer(email, context, conversation_id)
+    not_a_customer = (_unreadable(email, conversation_id)
+                      or _not_from_a_customer(email, context, conversation_id))
     if not_a_customer is not None:
         return not_a_customer
     event, note = _customer_event(email, context, now, conversation_id)
@@ -120,12 +121,6 @@ def _not_from_a_customer(
     if verdict is not None:
         role = Role.AGENT if verdict.rule == "own-message" else Role.MACHINE
         return _file(conversation_id, role, None, verdict.reason)
-    unreadable = next((d for d in email.defects if d.startswith("unparseable")), None)
-    if unreadable is not None:
-        # Its headers were salvaged, but a machine's signs may sit in the parts that could not
-        # be read (a bounce's report): a person looks first, nobody is answered.
-        return _file(conversation_id, Role.CUSTOMER, None,
-                     f"could not be read ({unreadable}); filed for a person, not answered")
     if email.from_address in context.staff:
         if conversation_id is None:
             return _file(None, Role.STAFF, None, "staff mail outside any conversation")
@@ -133,6 +128,17 @@ def _not_from_a_customer(
     if email.customer_address is None:
         return _file(conversation_id, Role.CUSTOMER, None, "no sender address that can be answered")
     return None
+
+
+def _unreadable(email: InboundEmail, conversation_id: str | None) -> Decision | None:
+    """Mail whose MIME could not be parsed: its headers were salvaged, but a machine's signs
+    may sit in the parts that could not be read (a bounce's report), so a person looks first
+    and nobody is answered."""
+    unreadable = next((d for d in email.defects if d.startswith("unparseable")), None)
+    if unreadable is None:
+        return None
+    return _file(conversation_id, Role.CUSTOMER, None,
+                 f"could not be read ({unreadable}); filed for a person, not answered")
 
 
 def _staff_mail(email: InboundEmail, context: Context, conversation_id: str) -> Decision:

@@ -1,5 +1,6 @@
 """The parser turns any bytes into an InboundEmail and never raises."""
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -151,3 +152,21 @@ def _deeply_nested(depth: int) -> bytes:
     parts.append(b"Content-Type: text/plain\r\n\r\nbottom\r\n")
     parts.extend(f"--b{level}--\r\n".encode() for level in reversed(range(depth)))
     return b"".join(parts)
+
+
+def test_a_big_message_is_parsed_from_its_first_megabytes() -> None:
+    """The parser needs ~8x what it reads, so a 30 MB mail is read to MAX_PARSE_BYTES: its
+    headers and text part (which come first) are there, the bytes and hash are the whole."""
+    attachment = base64.encodebytes(b"\x00" * 9_000_000)
+    raw = (b"From: Ana <ana@customer.example>\r\nSubject: Photos\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           b"Content-Type: text/plain\r\n\r\nThe photos of the damage.\r\n--b\r\n"
+           b"Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + attachment + b"\r\n--b--\r\n")
+    email = parse(raw, ARRIVED)
+    assert email.text.strip() == "The photos of the damage."
+    assert email.from_address == "ana@customer.example"
+    assert email.size == len(raw)
+    assert email.raw == raw
+    assert any(d.startswith("read in part") for d in email.defects)
+    assert not any(d.startswith("unparseable") for d in email.defects)
