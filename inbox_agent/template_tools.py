@@ -32,7 +32,7 @@ def check_templates(settings: Settings, now: datetime) -> tuple[list[str], list[
     good, mistakes = [], []
     for name in sorted(composer.env.list_templates(extensions=["j2"])):
         try:
-            text = rendering.render_file(composer.env, name, data)
+            text = rendering.render_file(composer.env, name, data, composer.templates.stopwatch)
         except rendering.RenderError as exc:
             mistakes.append(f"{shown}/{exc}")
             continue

@@ -9,22 +9,27 @@ Which file: ``<mailbox>/NAME.<lang>.txt.j2``, ``NAME.<lang>.txt.j2``, ``<mailbox
 ``NAME.txt.j2``, the first that exists (:func:`candidates`); the language is the customer's
 (``Content-Language``, then its main part: ``de-DE``, ``de``), else the mailbox's ``language``.
 
-Safety: templates run in Jinja2's ImmutableSandboxedEnvironment (no attribute walks to
-``__class__`` or ``__globals__``, no mutation of the data), with StrictUndefined (a typo is an
-error, not a blank in a customer's mail), HTML autoescaped, and output bounded in size and time
-(``*`` and ``**`` cannot build a giant value in one step either). Customer text (subject, name)
-is only ever *data*, never template source, and the subject is collapsed to one line, so a
-CR/LF in a customer's subject can never become a header.
+Safety: templates run in the sandbox of ``core.sandbox`` (Jinja2's
+ImmutableSandboxedEnvironment: no attribute walks to ``__class__`` or ``__globals__``, no
+mutation of the data; plus a budget of steps and time that holds for loops that write nothing,
+and a cap on every value built, checked before it is built), with StrictUndefined (a typo is an
+error, not a blank in a customer's mail), HTML autoescaped, and output bounded in size. Which
+files a template may include is the loader's business (the app's ``template_loader``: only
+``.j2`` files inside the templates folder). Customer text (subject, name) is only ever *data*,
+never template source, and the subject is collapsed to one line, so a CR/LF in a customer's
+subject can never become a header.
 
 A staff edit that breaks a template does not break the mail: :class:`Templates` keeps the last
-version that rendered, uses it, and reports the mistake (file:line) once.
+version that rendered, uses it, and reports the mistake (file:line) once. A version that ran out
+of its budget is not run again until the file changes, so a cycle with many mails to write
+spends the budget once, not once per mail.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -33,17 +38,26 @@ from typing import Any
 
 import jinja2
 import jinja2.exceptions
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from inbox_agent.core.message import one_line
+from inbox_agent.core.sandbox import (
+    FILTERS,
+    BoundedSandbox,
+    OverBudget,
+    finalize,
+    render_budget,
+)
 
 MAX_OUTPUT_CHARS = 100_000
-MAX_RENDER_SECONDS = 2.0
 TEMPLATE_NAMES = ("acknowledgement", "follow_up", "escalation", "escalation_notice")
 
 
 class RenderError(Exception):
     """A template failed to compile or render; the message carries file:line."""
+
+
+class RunawayError(RenderError):
+    """A template ran out of its render budget (steps or time): a runaway loop."""
 
 
 @dataclass(frozen=True)
@@ -69,38 +83,23 @@ class Rendered:
     html: str | None
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, with ``*`` and ``**`` refused when they would make a huge value at once
-    (``'x' * 10**9`` would exhaust memory before any output limit saw it)."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 100:
-            raise jinja2.exceptions.SecurityError(f"** {right}: exponent too large")
-        if operator == "*":
-            sizes = [len(v) for v in (left, right) if isinstance(v, str | list | tuple)]
-            counts = [v for v in (left, right) if isinstance(v, int)]
-            if sizes and counts and sizes[0] * max(counts[0], 0) > MAX_OUTPUT_CHARS:
-                raise jinja2.exceptions.SecurityError("repetition too large")
-        return super().call_binop(context, operator, left, right)
-
-
 def make_environment(
     loader: jinja2.BaseLoader, filters: Mapping[str, Callable[..., Any]] | None = None
-) -> ImmutableSandboxedEnvironment:
-    """The one sandboxed environment templates are rendered in (the caller owns the loader)."""
-    env = _BoundedSandbox(
+) -> jinja2.Environment:
+    """The one sandboxed environment templates are rendered in (the caller owns the loader;
+    ``core.sandbox`` says what the sandbox bounds and how)."""
+    env = BoundedSandbox(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
         keep_trailing_newline=True,
         auto_reload=True,  # a staff edit takes effect on the next render, no restart
+        finalize=finalize,
     )
     # Globals that only help someone probing the sandbox; templates have no use for them.
     for name in ("cycler", "joiner", "lipsum", "range", "dict", "namespace"):
         env.globals.pop(name, None)
-    env.filters.update(filters or {})
+    env.filters = {**FILTERS, **(filters or {})}
     return env
 
 
@@ -122,6 +121,7 @@ class Templates:
         self.stopwatch = stopwatch  # seconds, monotonic; given by the app (core reads no clock)
         self.last_good: dict[str, jinja2.Template] = {}
         self.problems: dict[str, str] = {}  # file -> the mistake now being covered for
+        self.runaway: dict[str, tuple[jinja2.Template, str]] = {}  # file -> version, mistake
 
     def choose(self, name: str, mailbox: str | None = None, language: str | None = None,
                available: set[str] | None = None) -> str:
@@ -149,7 +149,7 @@ class Templates:
     def _render_one(self, filename: str, data: Mapping[str, Any]) -> str:
         try:
             template = _load(self.env, filename)
-            text = _generate(template, filename, data, self.stopwatch)
+            text = self._generate_new(template, filename, data)
         except RenderError as exc:
             good = self.last_good.get(filename)
             if good is None:
@@ -160,15 +160,31 @@ class Templates:
         self.problems.pop(filename, None)
         return text
 
+    def _generate_new(self, template: jinja2.Template, filename: str,
+                      data: Mapping[str, Any]) -> str:
+        """Render a version not yet known good. A version that once ran out of its budget is
+        not tried again until the file changes: a cycle with many mails to write would
+        otherwise spend the whole budget on each, and keep the daemon from stopping."""
+        runaway = self.runaway.get(filename)
+        if runaway is not None and runaway[0] is template:
+            raise RunawayError(runaway[1])
+        try:
+            return _generate(template, filename, data, self.stopwatch)
+        except RunawayError as exc:
+            self.runaway[filename] = (template, str(exc))
+            raise
 
-def render_file(env: jinja2.Environment, filename: str, data: Mapping[str, Any]) -> str:
+
+def render_file(env: jinja2.Environment, filename: str, data: Mapping[str, Any],
+                stopwatch: Callable[[], float] | None = None) -> str:
     """One template file rendered as it is, no fallback (``templates check``)."""
-    return _generate(_load(env, filename), filename, data)
+    return _generate(_load(env, filename), filename, data, stopwatch)
 
 
-def render(env: jinja2.Environment, name: str, data: Mapping[str, Any]) -> Rendered:
+def render(env: jinja2.Environment, name: str, data: Mapping[str, Any],
+           stopwatch: Callable[[], float] | None = None) -> Rendered:
     """Render template ``name`` once, with no fallback (``templates check``, tests)."""
-    return Templates(env).render(name, data)
+    return Templates(env, stopwatch).render(name, data)
 
 
 def split_subject(text: str) -> tuple[str, str]:
@@ -212,19 +228,31 @@ def _load(env: jinja2.Environment, filename: str) -> jinja2.Template:
         raise RenderError(f"{exc.name or filename}:{exc.lineno}: {exc.message}") from exc
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"{filename}: not found in the templates folder") from exc
+    except jinja2.exceptions.SecurityError as exc:  # the loader refused it (outside, a link...)
+        raise RenderError(f"{filename}: {exc}") from exc
 
 
 def _generate(template: jinja2.Template, filename: str, data: Mapping[str, Any],
               stopwatch: Callable[[], float] | None = None) -> str:
+    """The whole text, inside one render budget (``core.sandbox``: steps, time, sizes)."""
     try:
-        return "".join(_limit(template.generate(**data), filename, stopwatch))
+        with render_budget(stopwatch):
+            return "".join(_limit(template.generate(**data), filename))
     except RenderError:
         raise
+    except OverBudget as exc:
+        raise RunawayError(f"{_where(exc, filename)}: {exc}") from exc
     except jinja2.UndefinedError as exc:
         hint = _did_you_mean(str(exc), data)
-        raise RenderError(f"{filename}:{_template_line(exc, filename)}: {exc}{hint}") from exc
+        raise RenderError(f"{_where(exc, filename)}: {exc}{hint}") from exc
     except Exception as exc:  # any failure inside a staff template is the template's
-        raise RenderError(f"{filename}:{_template_line(exc, filename)}: {exc}") from exc
+        raise RenderError(f"{_where(exc, filename)}: {_message(exc)}") from exc
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, jinja2.TemplateNotFound):  # an include of a file that is not there
+        return f"{exc.message or exc.name}: not found in the templates folder"
+    return str(exc)
 
 
 def _did_you_mean(message: str, data: Mapping[str, Any]) -> str:
@@ -236,26 +264,26 @@ def _did_you_mean(message: str, data: Mapping[str, Any]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _limit(chunks: Any, filename: str, stopwatch: Callable[[], float] | None) -> Any:
-    total, started = 0, stopwatch() if stopwatch else 0.0
+def _limit(chunks: Iterator[str], filename: str) -> Iterator[str]:
+    total = 0
     for chunk in chunks:
         total += len(chunk)
         if total > MAX_OUTPUT_CHARS:
             raise RenderError(f"{filename}: output over {MAX_OUTPUT_CHARS:,} characters; "
                               "check for a runaway loop")
-        if stopwatch is not None and stopwatch() - started > MAX_RENDER_SECONDS:
-            raise RenderError(f"{filename}: rendering took over {MAX_RENDER_SECONDS:g} s; "
-                              "check for a runaway loop")
         yield chunk
 
 
-def _template_line(exc: BaseException, filename: str) -> str:
-    """The template line a render error happened on, from Jinja's rewritten traceback."""
-    tb = exc.__traceback__
-    line = "?"
+def _where(exc: BaseException, filename: str) -> str:
+    """``file:line`` of the template code a render error happened in, from Jinja's rewritten
+    traceback: the innermost template frame, so a mistake in an included template (or in the
+    include itself) names that template and its line."""
+    tb, where = exc.__traceback__, f"{filename}:?"
     while tb is not None:
         source = tb.tb_frame.f_code.co_filename  # Jinja rewrites frames to template lines
-        if source.endswith(filename) or source == "<template>":
-            line = str(tb.tb_lineno)
+        if source == "<template>" or source.endswith(filename):
+            where = f"{filename}:{tb.tb_lineno}"
+        elif source.endswith(".j2"):  # another template: the loader names it by its name
+            where = f"{source}:{tb.tb_lineno}"
         tb = tb.tb_next
-    return line
+    return where
