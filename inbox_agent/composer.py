@@ -32,6 +32,7 @@ from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.message import one_line
 from inbox_agent.core.promises import FIRST_REPLY, current_wait, first_reply_due, follow_ups_in
 from inbox_agent.errors import TemplateError
+from inbox_agent.template_loader import TemplatesFolder
 
 log = logging.getLogger("inbox_agent")
 MAX_REFERENCES = 10  # enough for every client to thread; long chains only bloat the header
@@ -52,7 +53,7 @@ class Composer:
 
     def __init__(self, settings: Settings, templates: jinja2.BaseLoader | None = None) -> None:
         self.settings = settings
-        loader = templates or jinja2.FileSystemLoader(str(settings.agent.templates_dir))
+        loader = templates or TemplatesFolder(settings.agent.templates_dir)
         self.env = rendering.make_environment(loader, wording.template_filters(settings.calendar))
         self.templates = rendering.Templates(self.env, stopwatch=time.monotonic)
         self._reported: dict[str, str] = {}
