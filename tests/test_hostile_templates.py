@@ -24,6 +24,7 @@ import pytest
 
 from inbox_agent import app
 from inbox_agent.adapters.store import Store
+from inbox_agent.config import load
 from inbox_agent.core.rendering import RenderError, make_environment, render
 from inbox_agent.errors import TemplateError
 from inbox_agent.template_loader import TemplatesFolder
@@ -200,8 +201,7 @@ def test_a_daemon_broken_before_start_stops_on_sigterm_mid_render(
     assert "SIGTERM received" in daemon.stderr
     assert f"{ACK}:3: rendering took over " in daemon.stderr
     assert smtp_sink.received == []
-    assert all(c.promised_by is None for c in ledger(
-        server_settings(tmp_path, imap_account, smtp_sink)).conversations.values())
+    assert all(c.promised_by is None for c in ledger(load(config)).conversations.values())
 
 
 def test_a_runaway_edit_while_running_falls_back_to_the_last_good_version(
