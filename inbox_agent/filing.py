@@ -92,7 +92,9 @@ class Filing:
             report.duplicates += 1
             return
         if decision.outcome is Outcome.IGNORED:
-            log.debug("%s/%s: %s: %s", self.mailbox.name, self.folder, decision.note, email.key)
+            # Named by Message-ID (or content hash) and size, never by content.
+            log.debug("%s/%s: %s: %s (%d bytes)", self.mailbox.name, self.folder,
+                      decision.note, email.key, email.size)
             return
         self.known_keys.add(email.key)
         note = decision.note
