@@ -10,7 +10,9 @@ outbox), ``filing`` (incoming mail into the ledger) and ``composer`` (outgoing m
    never moves past a message that is not filed, and a crash re-reads at most one chunk, which
    the dedupe by Message-ID files once.
 3. The sweep asks ``core.promises`` what every running promise calls for now (a follow-up, an
-   escalation) and queues it. Deadlines live in the store, so a restart loses none.
+   escalation) and queues it, unless a circuit breaker (``core.breakers``) holds it; an
+   escalation about a suspected slow autoresponder goes to the manager only. Deadlines live in
+   the store, so a restart loses none.
 4. The outbox is drained (``delivery``): every mail was recorded with its Message-ID before
    it is handed to SMTP, is committed as ``sending`` before and ``sent`` after, and a copy is
    filed in the Sent folder in between; the one window where a mail can go out twice (RFC
@@ -41,7 +43,7 @@ from inbox_agent.adapters.store import (
 )
 from inbox_agent.composer import Composed, Composer, describe
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
-from inbox_agent.core.breakers import Sent, held_back
+from inbox_agent.core.breakers import Sent, held_back, slow_responder
 from inbox_agent.core.conversations import Conversation, Promise, SentMail
 from inbox_agent.core.conversations import Outcome as PromiseOutcome
 from inbox_agent.core.lifecycle import Event, transition
@@ -64,6 +66,7 @@ from inbox_agent.core.promises import (
     nobody_will_chase,
     restated_due,
 )
+from inbox_agent.core.triage import customer_writing
 from inbox_agent.daemon import Daemon, Job
 from inbox_agent.delivery import Delivery
 from inbox_agent.errors import (
@@ -269,19 +272,34 @@ class Agent:
             due = chase_due(conversation, now, calendar, policy)
             if due is not None and conversation.id in unsent:
                 continue
-            hold = None if due is None else self._hold(conversation, now, mail_to_customers)
+            hold = None if due is None else self._hold(conversation, due, now,
+                                                       mail_to_customers)
             yield conversation, due, hold
 
-    def _hold(self, conversation: Conversation, now: datetime,
+    def _hold(self, conversation: Conversation, due: ChaseDue, now: datetime,
               mail_to_customers: list[Sent]) -> str | None:
-        """Why a chase owed in ``conversation`` must not go out now, if it must not."""
+        """Why a chase owed in ``conversation`` must not go out now, if it must not. An
+        escalation to a suspected slow autoresponder still goes: the manager's report is not
+        customer mail (``_chase_mails`` leaves out the customer's notice)."""
         bounced = self.ledger.undeliverable.get(conversation.customer)
         if bounced is not None:
             return (f"follow-up not sent: mail to {bounced.address} bounced on "
                     f"{bounced.since:%a %d %b %H:%M}; a person must reach them another way")
         reason = held_back(conversation.customer, conversation.id, now, mail_to_customers,
                            self.settings.limits)
+        if reason is None and due.chase is Chase.FOLLOW_UP:
+            robot = self._slow_responder(conversation.customer, now, mail_to_customers)
+            reason = None if robot is None else f"held back: {robot}"
         return None if reason is None else f"follow-up {reason}"
+
+    def _slow_responder(self, address: str, now: datetime,
+                        mail_to_customers: list[Sent]) -> str | None:
+        """``breakers`` rule 4 for ``address``, from what the ledger holds."""
+        ours = [s for s in mail_to_customers if s.to == address]
+        if not ours:
+            return None
+        wrote = customer_writing(self.ledger.conversations.values(), address)
+        return slow_responder(address, now, ours, wrote, self.settings.limits)
 
     def _chase(self, conversation: Conversation, due: ChaseDue, now: datetime,
                report: CycleReport) -> None:
@@ -322,14 +340,29 @@ class Agent:
         follow_up = due.chase is Chase.FOLLOW_UP
         reason = follow_up_reason(due.follow_up_number) if follow_up else ESCALATED
         conversation.promises.append(Promise(made_at=now, due=due.new_due, reason=reason))
-        escalate_to = self.settings.promise.escalate_to
-        wanted = ([(FOLLOW_UP, conversation.customer)] if follow_up else
-                  [(ESCALATION, str(escalate_to)), (ESCALATION_NOTICE, conversation.customer)])
+        if follow_up:
+            wanted, robot = [(FOLLOW_UP, conversation.customer)], None
+        else:
+            wanted, robot = self._escalation_mails(conversation, now)
         try:
-            return [self.composer.compose(conversation, kind, to, now, extra)
-                    for kind, to in wanted]
+            mails = [self.composer.compose(conversation, kind, to, now, extra)
+                     for kind, to in wanted]
         except TemplateError as exc:
             return exc
+        if robot is not None:
+            conversation.note(now, f"escalation notice held back: {robot}")
+        return mails
+
+    def _escalation_mails(self, conversation: Conversation,
+                          now: datetime) -> tuple[list[tuple[str, str]], str | None]:
+        """The report to the manager and the notice to the customer (kind, to); the notice
+        is left out, with the reason, for a suspected slow autoresponder (it would echo it)."""
+        report = (ESCALATION, str(self.settings.promise.escalate_to))
+        robot = self._slow_responder(conversation.customer, now,
+                                     self.ledger.mail_to_customers())
+        if robot is not None:
+            return [report], robot
+        return [report, (ESCALATION_NOTICE, conversation.customer)], None
 
     def _report_once(self, key: str, problem: str, level: int = logging.ERROR) -> None:
         """Log a problem the first time it is seen, not at every cycle until it clears."""

@@ -208,12 +208,15 @@ def _calendar(section: _Section) -> Calendar:
 
 def _limits(section: _Section) -> Limits:
     window = section.duration("loop_window", "1h")
-    if window.days:
-        section.fail("loop_window", "counts clock time: write hours or minutes, e.g. 1h or 30m")
+    echo = section.duration("echo_window", "4h")
+    for key, value in (("loop_window", window), ("echo_window", echo)):
+        if value.days:
+            section.fail(key, "counts clock time: write hours or minutes, e.g. 1h or 30m")
     limits = Limits(
         loop_window=timedelta(minutes=window.minutes),
         per_address_per_day=section.get("per_address_per_day", int, 5),
         per_conversation_per_day=section.get("per_conversation_per_day", int, 3),
+        echo_window=timedelta(minutes=echo.minutes),
     )
     for key in ("per_address_per_day", "per_conversation_per_day"):
         if getattr(limits, key) < 1:

@@ -15,19 +15,26 @@ The checklist, in order (after GNU Mailman's reply bot: decide *before* anything
 5. No address to answer? File it with the reason.
 6. Otherwise a customer wrote: into their conversation, or a new one. Mail that was already
    older than ``skip_older_than`` when first seen is filed without an acknowledgement, and so
-   is mail a circuit breaker holds back (``breakers``: a suspected loop, too much mail to one
-   address or conversation in a day).
+   is mail a circuit breaker holds back (``breakers``: a suspected loop, a suspected slow
+   autoresponder, too much mail to one address or conversation in a day).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from inbox_agent.core.bounces import bounced_message_ids, reports_failure
-from inbox_agent.core.breakers import Limits, Sent, held_back, loop_suspected
+from inbox_agent.core.breakers import (
+    Limits,
+    Sent,
+    Wrote,
+    held_back,
+    loop_suspected,
+    slow_responder,
+)
 from inbox_agent.core.business_time import Calendar
 from inbox_agent.core.conversations import Conversation, Role, find_conversation
 from inbox_agent.core.lifecycle import Event, Status
@@ -187,7 +194,35 @@ def _breaker(email: InboundEmail, context: Context, now: datetime,
         loop = loop_suspected(address, now, context.sent, context.limits)
         if loop is not None:
             return loop
+    robot = _slow_responder(email, context, now, conversation is None)
+    if robot is not None:
+        return f"{robot}; filed for a person, not acknowledged"
     return held_back(address, conversation_id or "", now, context.sent, context.limits)
+
+
+def _slow_responder(email: InboundEmail, context: Context, now: datetime,
+                    starts: bool) -> str | None:
+    """Rule 4 of ``breakers``, with this message counted as what its sender wrote."""
+    address = email.customer_address or ""
+    ours = [s for s in context.sent if s.to == address]
+    if not ours:  # nothing of ours to echo: spare the walk through every conversation
+        return None
+    wrote = [*customer_writing(context.conversations.values(), address),
+             Wrote(email.arrived_at, starts, email.subject)]
+    return slow_responder(address, now, ours, wrote, context.limits)
+
+
+def customer_writing(conversations: Iterable[Conversation], address: str) -> list[Wrote]:
+    """What ``address`` wrote, as ``breakers`` rule 4 reads it: every conversation it started,
+    and every later customer message filed into one of them (a reply)."""
+    wrote: list[Wrote] = []
+    for conversation in conversations:
+        if conversation.customer == address:
+            wrote.append(Wrote(conversation.created_at, True, conversation.subject,
+                               conversation.id))
+            wrote += [Wrote(m.arrived_at, started=False) for m in conversation.messages[1:]
+                      if m.role is Role.CUSTOMER]
+    return wrote
 
 
 def _file(conversation_id: str | None, role: Role, event: Event | None, note: str) -> Decision:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
-from inbox_agent.core.breakers import Limits, Sent, held_back, loop_suspected
+from inbox_agent.core.breakers import (
+    Limits,
+    Sent,
+    Wrote,
+    echoes,
+    held_back,
+    loop_suspected,
+    slow_responder,
+)
 
 LIMITS = Limits(loop_window=timedelta(hours=1), per_address_per_day=3,
-                per_conversation_per_day=2)
+                per_conversation_per_day=2, echo_window=timedelta(hours=4))
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 HELP = "help@otherdesk.example"
 
@@ -57,3 +66,127 @@ def test_per_conversation_limit() -> None:
 def test_future_entries_do_not_count() -> None:
     """A clock moved back (the record is later than now) is not "within the last day"."""
     assert held_back(HELP, "A", NOW, [sent("A", HELP, -30)] * 5, LIMITS) is None
+
+
+def at(hours_ago: float) -> datetime:
+    return NOW - timedelta(hours=hours_ago)
+
+
+def started(hours_ago: float, subject: str, conversation: str = "") -> Wrote:
+    return Wrote(at(hours_ago), True, subject, conversation)
+
+
+# A slow responder's day: it writes, we acknowledge; 2 h later a "new conversation" answers
+# our mail (the token stripped, a prefix added); we acknowledge that; and so on.
+FIRST = started(6.1, "Order 5512", "A")
+ECHO_B = started(4, "Ticket received: Re: Order 5512", "B")
+ECHO_C = started(2, "Ticket received: Re: Ticket received: Re: Order 5512", "C")
+OURS = [Sent("A", HELP, at(6)), Sent("B", HELP, at(4)), Sent("C", HELP, at(2))]
+
+
+def test_one_echo_is_no_pattern() -> None:
+    """Our acknowledgement answered by a new conversation on its subject: one echo."""
+    assert echoes(HELP, OURS[:1], [FIRST, ECHO_B], LIMITS) == [at(4)]
+    assert slow_responder(HELP, NOW, OURS[:1], [FIRST, ECHO_B], LIMITS) is None
+
+
+def test_the_second_echo_within_48_hours_marks_a_slow_responder() -> None:
+    """From the second echo the address is suspected; the reason says how that ends."""
+    reason = slow_responder(HELP, NOW, OURS[:2], [FIRST, ECHO_B, ECHO_C], LIMITS)
+    assert reason == (
+        "suspected slow autoresponder: help@otherdesk.example started 2 new conversations on "
+        "the subject of our automatic mail to it, within echo_window (4h) after it, two of "
+        "them less than 48 h apart; no automatic mail to it until it replies in a "
+        "conversation, or until 2026-11-18 10:00 UTC if it echoes no more")
+
+
+def test_a_person_writing_about_other_things_soon_after_our_mail_makes_no_echo() -> None:
+    """Six questions in a day, each an hour or two after our last acknowledgement: new
+    subjects, so none repeats our mail; a person, not an echo."""
+    wrote = [started(10 - 2 * n, f"Question {n + 1}", str(n)) for n in range(6)]
+    ours = [Sent(str(n), HELP, at(10 - 2 * n - 0.1)) for n in range(6)]
+    assert echoes(HELP, ours, wrote, LIMITS) == []
+
+
+def test_subjects_compare_without_case_spacing_token_or_reply_prefixes() -> None:
+    """Our conversation "Re: Order  5512" is echoed as "AUTO: ORDER 5512 [#K7Q2]"."""
+    wrote = [started(6.1, "Re: Order  5512", "A"), started(4, "AUTO: ORDER 5512 [#K7Q2]")]
+    assert echoes(HELP, OURS[:1], wrote, LIMITS) == [at(4)]
+
+
+def test_our_mail_on_no_subject_is_echoed_by_time_alone() -> None:
+    """A conversation with no subject (or one no longer in the working set) cannot be
+    recognised in an answer: the time decides, as a loop costs more than a missed echo."""
+    assert echoes(HELP, OURS[:1], [started(6.1, "", "A"), started(4, "Hello")],
+                  LIMITS) == [at(4)]
+    assert echoes(HELP, [Sent("gone", HELP, at(6))], [started(4, "Hello")], LIMITS) == [at(4)]
+
+
+def test_two_echoes_more_than_48_hours_apart_are_no_pattern() -> None:
+    """Answered twice in a week, two days and more apart: not the pattern."""
+    ours = [Sent("A", HELP, at(80)), Sent("B", HELP, at(3))]
+    wrote = [started(82, "Order 5512", "A"), started(78, "Re: Order 5512", "B"),
+             started(1, "Re: Re: Order 5512", "C")]
+    assert len(echoes(HELP, ours, wrote, LIMITS)) == 2
+    assert slow_responder(HELP, NOW, ours, wrote, LIMITS) is None
+
+
+def test_the_first_conversation_and_late_ones_are_no_echoes() -> None:
+    """The conversation that started it all, and one more than echo_window after our mail."""
+    late = started(1.9, "Re: Order 5512")  # 4 h 6 min after our only mail
+    assert echoes(HELP, OURS[:1], [FIRST, late], LIMITS) == []
+    on_time = started(2, "Re: Order 5512")  # 4 h after it: still one
+    assert echoes(HELP, OURS[:1], [FIRST, on_time], LIMITS) == [at(2)]
+
+
+def test_only_mail_to_that_address_makes_echoes() -> None:
+    """Our mail to someone else says nothing about when this address writes."""
+    others = [Sent(s.conversation_id, "ana@customer.example", s.at) for s in OURS]
+    assert slow_responder(HELP, NOW, others, [FIRST, ECHO_B, ECHO_C], LIMITS) is None
+
+
+def test_a_reply_into_a_conversation_ends_the_suspicion() -> None:
+    """A person answers our mail; this kind of robot never does. Echoes before the reply no
+    longer count; two after it mark the address again."""
+    wrote = [FIRST, ECHO_B, ECHO_C, Wrote(at(1), started=False)]
+    assert slow_responder(HELP, NOW, OURS, wrote, LIMITS) is None
+    later = [*OURS, Sent("D", HELP, at(0.9))]
+    again = [*wrote, started(0.6, "Re: " + ECHO_C.subject, "D"),
+             started(0.2, "Re: Re: " + ECHO_C.subject, "E")]
+    assert slow_responder(HELP, NOW, later, again, LIMITS) is not None
+
+
+def test_held_48_hours_after_the_last_echo_then_one_echo_holds_it_again() -> None:
+    """Held, the robot has nothing to echo: 48 h after its last echo mail goes again (the
+    follow-ups it is owed). The first echo of those holds it again: the pattern is known."""
+    wrote = [FIRST, ECHO_B, ECHO_C]
+    released = at(2) + timedelta(hours=48)
+    assert slow_responder(HELP, released - timedelta(minutes=1), OURS, wrote,
+                          LIMITS) is not None
+    assert slow_responder(HELP, released, OURS, wrote, LIMITS) is None
+    follow_up = [*OURS, Sent("A", HELP, released)]
+    again = [*wrote, Wrote(released + timedelta(hours=2), True, "Re: Order 5512")]
+    assert slow_responder(HELP, released + timedelta(hours=2), follow_up, again,
+                          LIMITS) is not None
+
+
+def test_a_new_conversation_that_is_no_echo_is_not_held_once_the_hold_ran_out() -> None:
+    """Someone at that address writes days later, not in answer to anything of ours: the
+    suspicion has run out, so it is acknowledged (an echo of that will be held)."""
+    later = NOW + timedelta(hours=72)
+    wrote = [FIRST, ECHO_B, ECHO_C, Wrote(later, True, "Order 5513")]
+    assert slow_responder(HELP, later, OURS, wrote, LIMITS) is None
+
+
+def test_echoes_compare_as_instants_across_zones() -> None:
+    """Our mail logged in UTC, the message's arrival in the server's zone: the same moments."""
+    east = timezone(timedelta(hours=5, minutes=30))
+    wrote = [replace(w, at=w.at.astimezone(east)) for w in (FIRST, ECHO_B, ECHO_C)]
+    assert slow_responder(HELP, NOW.astimezone(east), OURS[:2], wrote, LIMITS) is not None
+
+
+def test_an_echo_window_of_zero_turns_the_rule_off() -> None:
+    """echo_window = "0m": nothing is an echo."""
+    off = Limits(echo_window=timedelta(0))
+    wrote = [Wrote(s.at, True, "Order 5512") for s in OURS]  # even at the very same moment
+    assert slow_responder(HELP, NOW, OURS, wrote, off) is None
