@@ -240,6 +240,7 @@ class Agent:
                 last = batch.messages[-1].uid
                 self.ledger.checkpoints[key] = Checkpoint(batch.uidvalidity, last)
             self.store.commit()
+            del batch  # else it is held while the next one is fetched: two chunks' bytes
 
     def sweep(self, now: datetime, report: CycleReport) -> None:
         """Queue what promises about to slip call for; record promises that lapsed unchased."""
@@ -438,7 +439,11 @@ def real_adapters(settings: Settings, *, dry_run: bool = False) -> Adapters:
     def mailer(m: MailboxSettings) -> Mailer:
         return LoggingMailer() if dry_run else SmtpMailer(m.smtp, smtp_passwords[m.name])
 
-    return Adapters(mailbox=lambda m: ImapMailbox(m.imap, imap_passwords[m.name]), mailer=mailer)
+    def mailbox(m: MailboxSettings) -> Mailbox:
+        return ImapMailbox(m.imap, imap_passwords[m.name],
+                           max_message_size=settings.agent.max_message_size)
+
+    return Adapters(mailbox=mailbox, mailer=mailer)
 
 
 def system_clock() -> datetime:

@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, cast
@@ -47,9 +47,6 @@ class ServerSettings:
     folder: str = "INBOX"
     sent_folder: str | None = None
     copy_to_sent: bool = True  # APPEND a copy of every mail the agent sends to sent_folder
-    # [agent] max_message_size, handed to the IMAP reader: larger mail is read as its header
-    # only. None: no limit (a ServerSettings built by hand).
-    max_message_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,8 +122,6 @@ def parse(text: str, source: Path) -> Settings:
     promise = _promise(root.section("promise"))
     limits = _limits(root.section("limits"))
     mailboxes = tuple(_mailbox(s) for s in root.sections("mailbox"))
-    mailboxes = tuple(replace(m, imap=replace(m.imap, max_message_size=agent.max_message_size))
-                      for m in mailboxes)
     root.finish()
     if not mailboxes:
         raise ConfigError(f"{source}: no [[mailbox]]; add one (see config.example.toml)")

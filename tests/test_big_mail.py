@@ -253,13 +253,11 @@ def test_max_message_size_takes_units(tmp_path: Path, written: str, size: int) -
                                                f"{written}\n", 1)
     loaded = config.parse(text, settings.source)
     assert loaded.agent.max_message_size == size
-    assert all(m.imap.max_message_size == size for m in loaded.mailboxes)
 
 
 def test_max_message_size_defaults_to_25mb(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     assert settings.agent.max_message_size == 25 * KB * KB
-    assert settings.mailboxes[0].imap.max_message_size == 25 * KB * KB
 
 
 @pytest.mark.parametrize(("written", "problem"), [

@@ -62,9 +62,11 @@ class ImapMailbox:
 
     fetch_bytes = FETCH_BYTES  # the bodies of one FETCH add up to at most this (tests lower it)
 
-    def __init__(self, settings: ServerSettings, password: str) -> None:
+    def __init__(self, settings: ServerSettings, password: str, *,
+                 max_message_size: int | None = None) -> None:
         self.settings = settings
         self._password = password
+        self.max_message_size = max_message_size  # [agent] max_message_size; None: no limit
         self._client: IMAPClient | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
 
@@ -84,7 +86,7 @@ class ImapMailbox:
     ) -> AsyncIterator[FolderBatch]:
         """New messages of ``folder`` in chunks; all of them if UIDVALIDITY changed."""
         current, uids = await self._call(lambda: self._new_uids(folder, uidvalidity, last_uid))
-        limit = self.settings.max_message_size
+        limit = self.max_message_size
         for start in range(0, len(uids), FETCH_CHUNK):
             window = uids[start:start + FETCH_CHUNK]
             sizes = await self._call(functools.partial(self._sizes, window))

@@ -116,8 +116,9 @@ def test_mail_over_max_message_size_comes_as_its_header(imap_account: ImapAccoun
     big = _big_mail(1, 300 * 1024)
     imap_account.append("INBOX", big, ARRIVED + timedelta(minutes=1))
     imap_account.append("INBOX", _mail(2), ARRIVED)
-    settings = _settings(imap_account, max_message_size=100 * 1024)
-    (batch,) = asyncio.run(_fetch(ImapMailbox(settings, imap_account.password), None, 0))
+    mailbox = ImapMailbox(_settings(imap_account), imap_account.password,
+                          max_message_size=100 * 1024)
+    (batch,) = asyncio.run(_fetch(mailbox, None, 0))
     small, header, other = batch.messages
     assert (small.raw, other.raw) == (_mail(0), _mail(2))
     assert not small.headers_only
