@@ -1,0 +1,457 @@
+"""Throughput: N new customer mails through ``inbox-agent run --once`` against the protocol floor.
+
+Starts Dovecot (else pymap) and an aiosmtpd sink the way the test fixtures do
+(``tests/servers.py``), then for each N:
+
+* **the agent**: a fresh account with N distinct customer mails (different senders, subjects
+  and Message-IDs, dated now) in its INBOX, a fresh data_dir and config (business hours all
+  week, 00:00-23:59, so the time of day does not matter), and one ``inbox-agent --config ...
+  run --once`` in a subprocess, as a user runs it, timed from start to exit (interpreter
+  start and imports included). Afterwards it checks that the sink received exactly N
+  acknowledgements, to N different customers, and that the Sent folder holds N copies: a
+  broken run is reported as such, not as a figure.
+* **the protocol floor**, in the same run, on a second account holding the same kind of mail:
+  with imapclient SELECT + UID SEARCH + FETCH (BODY.PEEK[] and INTERNALDATE, chunks of 1,000);
+  with aiosmtplib N acknowledgement-sized mails (the agent's mean size) in one SMTP session;
+  with imapclient N APPENDs of them to Sent. The agent does all three per mail, plus logic.
+
+It prints the machine, then per N: the floor (each step and total), the agent, the ratio
+agent / floor, milliseconds per mail and the data_dir's size afterwards.
+
+    python bench/throughput.py                      # 1,000 mails
+    python bench/throughput.py --mails 200,1000     # several sizes, one line each
+    python bench/throughput.py --mails 400 --profile   # also a cProfile'd run: top 15 by
+                                                       # cumulative time (its time inflated)
+    python bench/throughput.py --code /tmp/before   # the inbox_agent of another tree (e.g.
+                                                    # `git archive` of a commit), run as
+                                                    # `python -m inbox_agent` from there
+
+The agent is only driven through its command line (the contract), so the bench survives the
+package being reorganised. Needs Dovecot (``apt-get install dovecot-imapd``) and root, as the
+IMAP tests do. Prints figures; there is no threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import pstats
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import aiosmtplib
+from imapclient import IMAPClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import ImapAccount, ImapServer, SmtpSink, imap_kind, start_imap_server
+
+# aiosmtpd 1.4.6 logs a warning about its own deprecated attribute on every login.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+CHUNK = 1_000
+PASSWORD_ENV = "BENCH_INBOX_AGENT_PASSWORD"
+CONFIG = """\
+[agent]
+data_dir = "{data_dir}"
+templates_dir = "{templates}"
+
+[business_hours]
+timezone = "UTC"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "00:00"
+end = "23:59"
+holidays = []
+
+[promise]
+first_reply_within = "8h"
+follow_up_before = "1h"
+extend_by = "8h"
+max_follow_ups = 2
+escalate_to = "manager@example.com"
+skip_older_than = "2d"
+
+[[mailbox]]
+name = "support"
+address = "{address}"
+display_name = "Example Co. Support"
+staff = ["alice@example.com"]
+
+[mailbox.imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{address}"
+password_env = "{password_env}"
+folder = "INBOX"
+sent_folder = "Sent"
+
+[mailbox.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+username = "{address}"
+password_env = "{password_env}"
+"""
+BODY = """\
+Hello,
+
+my order {order} arrived yesterday but the {item} in it does not switch on. I charged it
+overnight and tried the reset button as the leaflet says. Could you tell me what to do, or
+send a replacement? The receipt is in my account.
+
+Thank you,
+{name}
+"""
+ITEMS = ("kettle", "lamp", "speaker", "router", "toothbrush", "scale", "fan", "clock")
+
+
+# --- the machine -------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def tool_version(*command: str) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30,  # noqa: S603
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable ({exc})"
+    return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 \
+        else f"unavailable (exit {done.returncode})"
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def print_machine(server: ImapServer, code: Path | None, agent_command: list[str],
+                  env: dict[str, str]) -> None:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    tree = code or ROOT
+    commit = tool_version("git", "-C", str(tree), "describe", "--always", "--dirty")
+    if commit.startswith("unavailable"):
+        commit = "no git checkout (name the commit in the folder's name)"
+    where = "import inbox_agent; print(inbox_agent.__file__)"
+    found = subprocess.run([sys.executable, "-c", where], capture_output=True, text=True,  # noqa: S603
+                           env=env, cwd=tempfile.gettempdir(), check=False).stdout.strip()
+    dovecot = tool_version("dovecot", "--version") if server.kind == "dovecot" else ""
+    print(f"machine : {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
+          f"{platform.release()}")
+    print(f"python  : {platform.python_version()} ({sys.executable})")
+    print(f"imap    : {server.kind} {dovecot} on 127.0.0.1:{server.port}")
+    print(f"libs    : imapclient {version('imapclient')}, aiosmtplib {version('aiosmtplib')}, "
+          f"tinydb {version('tinydb')}, aiosmtpd {version('aiosmtpd')}")
+    print(f"agent   : {' '.join(agent_command)}")
+    print(f"code    : {tree} at {commit}; inbox_agent imported from {found or '?'}")
+    started = time.perf_counter()
+    subprocess.run([*agent_command, "--help"], capture_output=True, env=env,  # noqa: S603
+                   cwd=tempfile.gettempdir(), check=False)
+    print(f"startup : `{' '.join(agent_command)} --help` takes "
+          f"{time.perf_counter() - started:.2f} s (part of every agent figure below)")
+    print(f"load    : {load()} (1/5/15 min) at start; this machine is shared\n")
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+
+def customer_mail(run: str, n: int, now: datetime) -> bytes:
+    """A person's first mail to support: its own sender, subject and Message-ID."""
+    msg = EmailMessage()
+    name = f"Customer {run}-{n}"
+    msg["From"] = f"{name} <c{n}.{run}@customer{n % 97}.example>"
+    msg["To"] = "Example Co. Support <support@example.com>"
+    msg["Subject"] = f"My {ITEMS[n % len(ITEMS)]} from order {run}-{n:05d} does not work"
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = make_msgid(f"{run}.{n}", domain=f"customer{n % 97}.example")
+    msg.set_content(BODY.format(order=f"{run}-{n:05d}", item=ITEMS[n % len(ITEMS)], name=name))
+    return msg.as_bytes()
+
+
+def ack_sized_mail(n: int, size: int, now: datetime) -> EmailMessage:
+    """An automatic reply of about ``size`` bytes, headers as the agent writes them."""
+    msg = EmailMessage()
+    msg["From"] = "Example Co. Support <support@example.com>"
+    msg["To"] = f"c{n}@customer.example"
+    msg["Subject"] = f"[#F{n:05d}] Re: My order does not work"
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = make_msgid(f"floor.{n}", domain="example.com")
+    msg["In-Reply-To"] = f"<customer.{n}@customer.example>"
+    msg["References"] = f"<customer.{n}@customer.example>"
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content("x")
+    filler = max(size - len(msg.as_bytes()), 0)
+    line = "Thank you for writing to Example Co. Support; a person will reply soon.\n"
+    msg.set_content((line * (filler // len(line) + 1))[:filler] or "x")
+    return msg
+
+
+@contextlib.contextmanager
+def session(account: ImapAccount) -> Iterator[IMAPClient]:
+    imap = IMAPClient(account.server.host, port=account.server.port, ssl=False, timeout=60)
+    try:
+        imap.login(account.username, account.password)
+        yield imap
+    finally:
+        with contextlib.suppress(Exception):
+            imap.logout()
+
+
+def new_account(server: ImapServer, label: str) -> ImapAccount:
+    address = f"{label}-{secrets.token_hex(3)}@example.com"
+    password = secrets.token_hex(8)
+    server.add_user(address, password)
+    return ImapAccount(server, address, password, address)
+
+
+def fill_inbox(account: ImapAccount, count: int, now: datetime) -> None:
+    run = secrets.token_hex(3)
+    with session(account) as imap:
+        for n in range(count):
+            imap.append("INBOX", customer_mail(run, n, now), msg_time=now)
+
+
+# --- the floor -----------------------------------------------------------------------------------
+
+
+def floor_fetch(account: ImapAccount, count: int) -> float:
+    """Connect, log in, SELECT, UID SEARCH, FETCH bodies and arrival times in chunks."""
+    started = time.perf_counter()
+    with session(account) as imap:
+        imap.select_folder("INBOX", readonly=True)
+        uids = imap.search(["UID", "1:*"])
+        got = 0
+        for first in range(0, len(uids), CHUNK):
+            fetched = imap.fetch(uids[first:first + CHUNK], ["BODY.PEEK[]", "INTERNALDATE"])
+            got += sum(1 for data in fetched.values() if data.get(b"BODY[]"))
+    took = time.perf_counter() - started
+    if got != count:
+        raise SystemExit(f"floor: fetched {got} of {count} mails")
+    return took
+
+
+async def floor_send(sink: SmtpSink, mails: list[EmailMessage]) -> float:
+    started = time.perf_counter()
+    smtp = aiosmtplib.SMTP(hostname=sink.host, port=sink.port, use_tls=False,
+                           start_tls=False, timeout=60)
+    await smtp.connect()
+    for mail in mails:
+        await smtp.send_message(mail)
+    await smtp.quit()
+    return time.perf_counter() - started
+
+
+def floor_append(account: ImapAccount, raws: list[bytes], now: datetime) -> float:
+    started = time.perf_counter()
+    with session(account) as imap:
+        for raw in raws:
+            imap.append("Sent", raw, msg_time=now)
+    return time.perf_counter() - started
+
+
+@dataclass
+class Floor:
+    fetch: float
+    send: float
+    append: float
+
+    @property
+    def total(self) -> float:
+        return self.fetch + self.send + self.append
+
+
+def measure_floor(server: ImapServer, count: int, ack_size: int) -> Floor:
+    account = new_account(server, "floor")
+    now = datetime.now(UTC)
+    fill_inbox(account, count, now)
+    fetch = floor_fetch(account, count)
+    mails = [ack_sized_mail(n, ack_size, now) for n in range(count)]
+    sink = SmtpSink()
+    sink.start()
+    try:
+        send = asyncio.run(floor_send(sink, mails))
+        if len(sink.received) != count:
+            raise SystemExit(f"floor: the sink received {len(sink.received)} of {count}")
+    finally:
+        sink.stop()
+    append = floor_append(account, [m.as_bytes() for m in mails], now)
+    return Floor(fetch, send, append)
+
+
+# --- the agent -----------------------------------------------------------------------------------
+
+
+@dataclass
+class AgentRun:
+    seconds: float
+    acks: int
+    recipients: int
+    sent_copies: int
+    data_bytes: int
+    data_files: int
+    mean_ack_bytes: int
+    log: Path
+
+
+def folder_size(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  # noqa: PLR0917
+              env: dict[str, str], templates: Path, timeout: float,
+              profile: Path | None = None) -> AgentRun:
+    account = new_account(server, "support")
+    fill_inbox(account, count, datetime.now(UTC))
+    sink = SmtpSink()
+    sink.start()
+    try:
+        data_dir = work / "data"
+        config = work / "config.toml"
+        config.write_text(CONFIG.format(data_dir=data_dir, templates=templates,
+                                        address=account.address, imap_port=server.port,
+                                        smtp_port=sink.port, password_env=PASSWORD_ENV),
+                          encoding="utf-8")
+        argv = [*command, "--config", str(config), "run", "--once"]
+        if profile is not None:
+            argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "inbox_agent",
+                    *argv[len(command):]]
+        log = work / "agent.log"
+        started = time.perf_counter()
+        with log.open("wb") as out:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
+                                  stderr=subprocess.STDOUT, env={**env, PASSWORD_ENV:
+                                                                 account.password},
+                                  cwd=work, timeout=timeout, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"the agent exited {done.returncode}; its log ({log}):\n"
+                             + "\n".join(log.read_text(errors="replace").splitlines()[-20:]))
+        received = sink.received
+    finally:
+        sink.stop()
+    acks = [r for r in received if r.message.get("Auto-Submitted") == "auto-replied"]
+    with session(account) as imap:
+        copies = int(imap.folder_status("Sent", [b"MESSAGES"])[b"MESSAGES"])
+    size, files = folder_size(data_dir)
+    mean = sum(len(r.raw) for r in acks) // len(acks) if acks else 0
+    return AgentRun(seconds, len(acks), len({tuple(r.rcpt_tos) for r in acks}), copies, size,
+                    files, mean, log)
+
+
+def print_profile(path: Path, top: int = 15) -> None:
+    stats = pstats.Stats(str(path))
+    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:  # noqa: PLR0915
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mails", default="1000",
+                        help="comma-separated numbers of new customer mails (default 1000)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each timed run, one more under cProfile; print its top 15")
+    parser.add_argument("--code", type=Path, default=None,
+                        help="run `python -m inbox_agent` from this source tree instead of "
+                             "the installed `inbox-agent` command")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds one agent run may take (default 3600)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    options = parser.parse_args()
+    sizes = [int(part.replace("_", "")) for part in options.mails.split(",") if part.strip()]
+
+    env = dict(os.environ)
+    env.pop("INBOX_AGENT_CONFIG", None)
+    if options.code is not None:
+        code = options.code.resolve()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "inbox_agent"]
+        templates = code / "templates"
+    else:
+        code = None
+        found = shutil.which("inbox-agent")
+        if found is None:
+            raise SystemExit("no `inbox-agent` on PATH: pip install -e . (or pass --code)")
+        command = [found]
+        templates = ROOT / "templates"
+
+    root = Path(tempfile.mkdtemp(prefix="inbox-agent-throughput-"))
+    root.chmod(0o755)  # Dovecot's unprivileged processes must traverse it
+    kind = imap_kind()
+    server = start_imap_server(root / kind, kind)
+    rows = []
+    try:
+        print_machine(server, code, command, env)
+        for count in sizes:
+            work = root / f"agent-{count}"
+            work.mkdir()
+            print(f"--- {count} mails: the agent ...", flush=True)
+            agent = run_agent(server, work, count, command, env, templates, options.timeout)
+            ok = agent.acks == count and agent.recipients == count and \
+                agent.sent_copies == count
+            print(f"    agent   {agent.seconds:8.2f} s   acknowledgements at the sink "
+                  f"{agent.acks} (to {agent.recipients} customers), Sent copies "
+                  f"{agent.sent_copies}: {'OK' if ok else 'BROKEN RUN'}; load {load()}",
+                  flush=True)
+            if not ok:
+                print(f"    the agent's log: {agent.log}; this run's figures mean nothing")
+            print(f"--- {count} mails: the protocol floor ...", flush=True)
+            floor = measure_floor(server, count, agent.mean_ack_bytes or 1500)
+            print(f"    floor   {floor.total:8.2f} s   fetch {floor.fetch:.2f} s, SMTP "
+                  f"{floor.send:.2f} s ({agent.mean_ack_bytes or 1500} B each), APPEND "
+                  f"{floor.append:.2f} s; load {load()}", flush=True)
+            rows.append((count, floor, agent, ok))
+            if options.profile:
+                prof_work = root / f"profile-{count}"
+                prof_work.mkdir()
+                prof = prof_work / "agent.prof"
+                print(f"--- {count} mails: the agent under cProfile ...", flush=True)
+                profiled = run_agent(server, prof_work, count, command, env, templates,
+                                     options.timeout, profile=prof)
+                print(f"    profiled run {profiled.seconds:.2f} s (cProfile overhead "
+                      f"included), {profiled.acks} acknowledgements", flush=True)
+                print_profile(prof)
+        print(f"\n{'mails':>6} {'floor s':>8} {'agent s':>8} {'agent/floor':>11} "
+              f"{'ms/mail':>8} {'floor ms/mail':>13} {'data_dir':>10}  check")
+        for count, floor, agent, ok in rows:
+            print(f"{count:>6} {floor.total:>8.2f} {agent.seconds:>8.2f} "
+                  f"{agent.seconds / floor.total:>10.1f}x {agent.seconds * 1000 / count:>8.1f} "
+                  f"{floor.total * 1000 / count:>13.2f} "
+                  f"{agent.data_bytes / 1e6:>7.2f} MB  "
+                  f"{'ok' if ok else 'BROKEN'} ({agent.data_files} files)")
+        print(f"load at the end: {load()}")
+    finally:
+        server.stop()
+        if options.keep:
+            print(f"scratch folder kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
