@@ -362,9 +362,41 @@ def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  #
                     files, mean, log)
 
 
+# Frames that only carry the call down to the agent's work: left out of the cumulative table.
+PLUMBING = ("runpy", "asyncio", "<frozen", "<string>", "<built-in method builtins.exec>",
+            "_contextvars", "selectors", "__main__.py", "cProfile", "profile")
+
+
 def print_profile(path: Path, top: int = 15) -> None:
+    """Top ``top`` by cumulative time (the event loop and interpreter plumbing left out), then
+    the top ten by own time, each with its share of the whole run."""
     stats = pstats.Stats(str(path))
-    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = \
+        stats.stats  # type: ignore[attr-defined]
+    whole = max(entry[3] for entry in table.values())
+
+    def name(key: tuple[str, int, str]) -> str:
+        file, line, function = key
+        if file == "~":
+            return function
+        parts = Path(file).parts
+        short = "/".join(parts[parts.index("inbox_agent"):]) if "inbox_agent" in parts \
+            else "/".join(parts[-2:])
+        return f"{short}:{line}({function})"
+
+    rows = [(key, entry) for key, entry in table.items()
+            if not any(mark in name(key) or mark in key[0] for mark in PLUMBING)]
+    print(f"    top {top} by cumulative time of {whole:.1f} s (plumbing left out):")
+    print(f"    {'calls':>9} {'cumul s':>8} {'share':>6} {'own s':>7}  function")
+    for key, (_, calls, own, cumulative, _) in sorted(
+            rows, key=lambda row: row[1][3], reverse=True)[:top]:
+        print(f"    {calls:>9} {cumulative:>8.2f} {cumulative / whole:>6.0%} {own:>7.2f}  "
+              f"{name(key)}")
+    print("    top 10 by own time:")
+    for key, (_, calls, own, cumulative, _) in sorted(
+            table.items(), key=lambda row: row[1][2], reverse=True)[:10]:
+        print(f"    {calls:>9} {cumulative:>8.2f} {own / whole:>6.0%} {own:>7.2f}  "
+              f"{name(key)}")
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -381,7 +413,8 @@ def main() -> None:  # noqa: PLR0915
                              "the installed `inbox-agent` command")
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds one agent run may take (default 3600)")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the scratch folder (logs, data_dirs, the .prof files)")
     options = parser.parse_args()
     sizes = [int(part.replace("_", "")) for part in options.mails.split(",") if part.strip()]
 
