@@ -75,19 +75,23 @@ def child_cycle(code: Path, config_path: Path) -> None:
     import time  # noqa: PLC0415
 
     sys.path.insert(0, str(code))
-    from inbox_agent import app, config  # noqa: PLC0415
+    from inbox_agent import config  # noqa: PLC0415
     from inbox_agent.adapters.store import Store  # noqa: PLC0415
+    try:
+        from inbox_agent.agent import cycle  # noqa: PLC0415
+    except ImportError:  # a tree from before the agent/ package, to compare with
+        from inbox_agent import app as cycle  # type: ignore[no-redef]  # noqa: PLC0415
 
     settings = config.load(config_path)
     before = _peak_mb()
 
-    async def cycle() -> app.CycleReport:
+    async def one_cycle() -> cycle.CycleReport:
         with Store(settings.agent.data_dir) as store:
-            agent = app.Agent(settings, store, app.real_adapters(settings), clock=lambda: NOW)
+            agent = cycle.Agent(settings, store, cycle.real_adapters(settings), clock=lambda: NOW)
             return await agent.run_cycle()
 
     started = time.perf_counter()
-    report = asyncio.run(cycle())
+    report = asyncio.run(one_cycle())
     print(json.dumps({"peak_mb": _peak_mb(), "start_mb": before,
                       "seconds": time.perf_counter() - started, "summary": report.summary()}))
 

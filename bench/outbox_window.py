@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inbox_agent import app
 from inbox_agent.adapters.store import Store
+from inbox_agent.agent import cycle
 from tests.servers import ImapAccount, SmtpSink, imap_kind, start_imap_server
 from tests.worlds import customer_mail, server_settings
 
@@ -62,14 +62,14 @@ def main(count: int) -> None:
               f"p99 {ms[int(len(ms) * 0.99) - 1]:6.2f} ms   max {ms[-1]:6.2f} ms")
 
 
-async def _measure(settings: app.Settings) -> tuple[list[float], list[float]]:
-    real = app.real_adapters(settings)
+async def _measure(settings: cycle.Settings) -> tuple[list[float], list[float]]:
+    real = cycle.real_adapters(settings)
     windows: list[float] = []
     per_mail: list[float] = []
     marks: dict[str, float] = {}
 
     class TimedMailer:
-        def __init__(self, inner: app.Mailer) -> None:
+        def __init__(self, inner: cycle.Mailer) -> None:
             self.inner = inner
 
         async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
@@ -81,7 +81,7 @@ async def _measure(settings: app.Settings) -> tuple[list[float], list[float]]:
             await self.inner.close()
 
     class TimedMailbox:
-        def __init__(self, inner: app.Mailbox) -> None:
+        def __init__(self, inner: cycle.Mailbox) -> None:
             self.inner = inner
 
         def __getattr__(self, name: str) -> object:
@@ -91,10 +91,10 @@ async def _measure(settings: app.Settings) -> tuple[list[float], list[float]]:
             await self.inner.append(folder, raw, at)
             windows.append(time.perf_counter() - marks["250"])
 
-    adapters = app.Adapters(mailbox=lambda m: TimedMailbox(real.mailbox(m)),  # type: ignore[arg-type, return-value]
+    adapters = cycle.Adapters(mailbox=lambda m: TimedMailbox(real.mailbox(m)),  # type: ignore[arg-type, return-value]
                             mailer=lambda m: TimedMailer(real.mailer(m)))
     with Store(settings.agent.data_dir) as store:
-        agent = app.Agent(settings, store, adapters, clock=lambda: datetime.now(UTC))
+        agent = cycle.Agent(settings, store, adapters, clock=lambda: datetime.now(UTC))
         original = agent.store.commit
 
         def commit() -> None:

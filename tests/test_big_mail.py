@@ -2,7 +2,8 @@
 
 On Dovecot (else pymap) with the real adapters, and the same story in memory: chunks are split
 by bytes and every mail is filed once; a mail over the limit is never fetched whole, is filed
-with the reason, and a customer who sent it is still acknowledged (see ``inbox_agent.filing``).
+with the reason, and a customer who sent it is still acknowledged (see
+``inbox_agent.agent.filing``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from inbox_agent import config, views
+from inbox_agent import config
 from inbox_agent.adapters.base import byte_chunks, header_block
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.cli import main
+from inbox_agent.commands import views
 from inbox_agent.errors import ConfigError
 from tests.servers import ImapAccount, SmtpSink
 from tests.worlds import (
@@ -161,7 +163,7 @@ def test_too_large_mail_is_filed_from_its_header(limited_world: World, tmp_path:
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Over 100 KB: filed from the header with the reason. A machine's report is skipped and
     ``skipped --json`` names its sender and subject; the customer's big mail is acknowledged
-    (the decision in ``inbox_agent.filing``) and its conversation says the body was not read;
+    (the decision in ``inbox_agent.agent.filing``) and its conversation says the body was not read;
     a small mail in the same poll is acknowledged as always."""
     world = limited_world
     world.deliver(_attachment_mail("Ann <ann@customer.example>", "the recording of the crash",

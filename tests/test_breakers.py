@@ -13,7 +13,7 @@ import sys
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from inbox_agent import views
+from inbox_agent.commands import views
 from tests.worlds import World, body, customer_mail, ledger, london, run, threads
 
 ANA = "Ana Silva <ana@customer.example>"

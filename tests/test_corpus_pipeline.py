@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from inbox_agent import views
+from inbox_agent.commands import views
 from inbox_agent.core.conversations import Role
 from inbox_agent.core.message import parse
 from tests.core.test_corpus import BEYOND_RULES, CORPUS, DISPUTED_LABELS

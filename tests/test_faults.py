@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from inbox_agent import app
 from inbox_agent.adapters.base import FolderBatch, Mailbox
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.store import DB_FILE, Store
+from inbox_agent.agent import cycle
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
 from inbox_agent.errors import MailboxConnectionError
 from tests.worlds import (
@@ -128,19 +128,19 @@ class _Crashing:
         return await self.inner.has_message_id(folder, message_id)
 
 
-def _adapters(settings: Settings, crash: bool) -> app.Adapters:
-    real = app.real_adapters(settings)
+def _adapters(settings: Settings, crash: bool) -> cycle.Adapters:
+    real = cycle.real_adapters(settings)
 
     def mailbox(m: MailboxSettings) -> Mailbox:
         imap = ImapMailbox(m.imap, resolve_password(m.imap, "test"))
         return _Crashing(imap) if crash else imap
 
-    return app.Adapters(mailbox=mailbox, mailer=real.mailer)
+    return cycle.Adapters(mailbox=mailbox, mailer=real.mailer)
 
 
 async def _run_once(settings: Settings, now: datetime, *, crash: bool) -> None:
     with Store(settings.agent.data_dir) as store:
-        agent = app.Agent(settings, store, _adapters(settings, crash), clock=lambda: now)
+        agent = cycle.Agent(settings, store, _adapters(settings, crash), clock=lambda: now)
         await agent.run_cycle()
 
 
@@ -225,10 +225,10 @@ def test_a_session_dropped_mid_poll_and_a_restarted_server_miss_nothing(
         return _KickAfterFirstChunk(
             imap, lambda: world.account.server.kick(world.account.username))
 
-    async def kicked_run() -> app.CycleReport:
+    async def kicked_run() -> cycle.CycleReport:
         with Store(settings.agent.data_dir) as store:
-            adapters = app.Adapters(mailbox=kicking, mailer=app.real_adapters(settings).mailer)
-            agent = app.Agent(settings, store, adapters, clock=lambda: london(16, 10, 0))
+            adapters = cycle.Adapters(mailbox=kicking, mailer=cycle.real_adapters(settings).mailer)
+            agent = cycle.Agent(settings, store, adapters, clock=lambda: london(16, 10, 0))
             return await agent.run_cycle()
 
     (problem,) = asyncio.run(kicked_run()).problems  # reported; the cycle went on
@@ -277,7 +277,7 @@ def test_an_imap_outage_is_reported_once_and_the_promises_are_still_kept(
     async def daemon_like() -> None:  # one Agent through many cycles, as the daemon keeps it
         with Store(settings.agent.data_dir) as store:
             clock = {"now": london(16, 10, 6)}
-            agent = app.Agent(settings, store, app.real_adapters(settings),
+            agent = cycle.Agent(settings, store, cycle.real_adapters(settings),
                               clock=lambda: clock["now"])
             await agent.run_cycle()
             world.account.server.stop()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inbox_agent import views
+from inbox_agent.commands import views
 from tests.core.test_message import _deeply_nested
 from tests.worlds import SUPPORT, ServerWorld, customer_mail, ledger, london, run
 

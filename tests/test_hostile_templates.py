@@ -22,12 +22,12 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from inbox_agent import app
 from inbox_agent.adapters.store import Store
+from inbox_agent.adapters.templates import TemplatesFolder
+from inbox_agent.agent import cycle
 from inbox_agent.config import load
 from inbox_agent.core.rendering import RenderError, make_environment, render
 from inbox_agent.errors import TemplateError
-from inbox_agent.template_loader import TemplatesFolder
 from tests.servers import ImapAccount, SmtpSink
 from tests.worlds import ROOT, ServerWorld, customer_mail, ledger, make_settings, server_settings
 
@@ -335,7 +335,7 @@ def test_the_agent_never_mails_a_secret_a_template_links_to(
     async def cycles() -> list[str]:
         problems = []
         with Store(settings.agent.data_dir) as store:
-            agent = app.Agent(settings, store, app.real_adapters(settings),
+            agent = cycle.Agent(settings, store, cycle.real_adapters(settings),
                               clock=lambda: datetime.now(UTC))
             for step, name in enumerate(("Ana", "Ana", "Ben")):
                 if step == 1:

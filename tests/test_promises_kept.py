@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from inbox_agent import app
 from inbox_agent.adapters.store import Store
+from inbox_agent.commands import staff as staff_commands
 from inbox_agent.errors import CommandError
 from tests.worlds import (
     ROOT,
@@ -70,7 +70,7 @@ def reply_to(message: EmailMessage, sender: str, body_text: str, sent: datetime,
 
 def staff(world: World, command: str, token: str, now: datetime,
           until: str | None = None) -> str:
-    return app.staff_command(world.settings, command, token, until, clock=lambda: now)
+    return staff_commands.carry_out(world.settings, command, token, until, now)
 
 
 def mails_to(world: World, address: str) -> list[EmailMessage]:

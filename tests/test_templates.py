@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from inbox_agent import app
 from inbox_agent.adapters.store import Store
-from inbox_agent.composer import Composer, sample_conversation
+from inbox_agent.agent import cycle
+from inbox_agent.agent.composing import Composer, sample_conversation
 from tests.worlds import ROOT, MemoryWorld, body, customer_mail, london, make_settings, run
 
 ANA = "Ana Silva <ana@customer.example>"
@@ -108,9 +108,9 @@ def test_a_broken_edit_keeps_the_last_good_version_in_use(
 
     async def cycles() -> None:
         clock = {"now": london(16, 10, 1)}
-        adapters = app.Adapters(mailbox=lambda _: world.mailbox, mailer=lambda _: world.mailer)
+        adapters = cycle.Adapters(mailbox=lambda _: world.mailbox, mailer=lambda _: world.mailer)
         with Store(world.settings.agent.data_dir) as store:
-            agent = app.Agent(world.settings, store, adapters, clock=lambda: clock["now"])
+            agent = cycle.Agent(world.settings, store, adapters, clock=lambda: clock["now"])
             for n, minute in enumerate((0, 10, 20, 30)):
                 if n == 1:
                     edit(templates, "Thank you for writing", "Thank you for {{ writing")

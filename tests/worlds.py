@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from inbox_agent import app, config, views
+from inbox_agent import config
 from inbox_agent.adapters.memory import MemoryMailbox, MemoryMailer
 from inbox_agent.adapters.store import Ledger, Store
+from inbox_agent.agent import cycle
+from inbox_agent.commands import views
+from inbox_agent.commands.common import read_ledger
 from tests.servers import ImapAccount, SmtpSink
 
 LONDON = ZoneInfo("Europe/London")
@@ -119,19 +122,19 @@ class World(Protocol):
 
     def sent(self) -> list[EmailMessage]: ...
 
-    async def run_once(self, now: datetime) -> app.CycleReport: ...
+    async def run_once(self, now: datetime) -> cycle.CycleReport: ...
 
 
 def ledger(settings: config.Settings) -> Ledger:
     """What is on disk now, read the way ``threads`` reads it."""
-    return app.read_ledger(settings)
+    return read_ledger(settings)
 
 
-async def run_once(settings: config.Settings, adapters: app.Adapters,
-                   now: datetime) -> app.CycleReport:
+async def run_once(settings: config.Settings, adapters: cycle.Adapters,
+                   now: datetime) -> cycle.CycleReport:
     """One ``run --once``: open the store from disk, one cycle, close."""
     with Store(settings.agent.data_dir) as store:
-        agent = app.Agent(settings, store, adapters, clock=lambda: now)
+        agent = cycle.Agent(settings, store, adapters, clock=lambda: now)
         return await agent.run_cycle()
 
 
@@ -153,8 +156,8 @@ class MemoryWorld:
     def sent(self) -> list[EmailMessage]:
         return [record.message for record in self.mailer.sent]
 
-    async def run_once(self, now: datetime) -> app.CycleReport:
-        adapters = app.Adapters(mailbox=lambda _: self.mailbox, mailer=lambda _: self.mailer)
+    async def run_once(self, now: datetime) -> cycle.CycleReport:
+        adapters = cycle.Adapters(mailbox=lambda _: self.mailbox, mailer=lambda _: self.mailer)
         return await run_once(self.settings, adapters, now)
 
 
@@ -188,8 +191,8 @@ class ServerWorld:
     def sent(self) -> list[EmailMessage]:
         return [received.message for received in self.sink.received]
 
-    async def run_once(self, now: datetime) -> app.CycleReport:
-        return await run_once(self.settings, app.real_adapters(self.settings), now)
+    async def run_once(self, now: datetime) -> cycle.CycleReport:
+        return await run_once(self.settings, cycle.real_adapters(self.settings), now)
 
 
 def server_settings(data_dir: Path, account: ImapAccount, sink: SmtpSink) -> config.Settings:
@@ -198,7 +201,7 @@ def server_settings(data_dir: Path, account: ImapAccount, sink: SmtpSink) -> con
                          imap_user=account.username, smtp_port=sink.port)
 
 
-def run(world: World, now: datetime) -> app.CycleReport:
+def run(world: World, now: datetime) -> cycle.CycleReport:
     """One ``run --once`` of the agent in ``world`` at ``now``."""
     return asyncio.run(world.run_once(now))
 

@@ -14,7 +14,7 @@ ImmutableSandboxedEnvironment: no attribute walks to ``__class__`` or ``__global
 mutation of the data; plus a budget of steps and time that holds for loops that write nothing,
 and a cap on every value built, checked before it is built), with StrictUndefined (a typo is an
 error, not a blank in a customer's mail), HTML autoescaped, and output bounded in size. Which
-files a template may include is the loader's business (the app's ``template_loader``: only
+files a template may include is the loader's business (``adapters.templates``: only
 ``.j2`` files inside the templates folder). Customer text (subject, name) is only ever *data*,
 never template source, and the subject is collapsed to one line, so a CR/LF in a customer's
 subject can never become a header.

@@ -1,6 +1,7 @@
 """Incoming mail into the ledger: parse, triage, file, and carry out what the lifecycle says.
 
-Part of the app layer (with ``app`` and ``composer``): it joins the pure core to the ledger.
+Part of the agent layer (with ``cycle`` and ``composing``): it joins the pure core to the
+ledger.
 Nothing is sent here; mail owed is put in the outbox by ``Agent.queue``.
 
 Mail over ``[agent] max_message_size`` comes from the reader as its header only, with its real
@@ -31,10 +32,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from inbox_agent.adapters.base import FetchedMessage, header_block
 from inbox_agent.adapters.store import SkippedMessage, Undeliverable, to_customers
+from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.config import MailboxSettings, format_size
 from inbox_agent.core.conversations import (
     Conversation,
@@ -49,9 +50,6 @@ from inbox_agent.core.message import InboundEmail, parse
 from inbox_agent.core.promises import FIRST_REPLY, WROTE_AGAIN, promise_for
 from inbox_agent.core.triage import Context, Decision, Outcome, triage, triage_sent
 
-if TYPE_CHECKING:
-    from inbox_agent.app import Agent, CycleReport
-
 log = logging.getLogger("inbox_agent")
 # Parser defects that mean the message could not be read (not merely an odd header): the bytes
 # are kept for a person. Common oddities (8-bit headers, a bad Date) are not kept.
@@ -61,7 +59,7 @@ _UNREADABLE = ("unparseable", "empty message", "unreadable MIME tree", "unreadab
 class Filing:
     """Files the messages of one folder, keeping the indexes triage needs up to date."""
 
-    def __init__(self, agent: Agent, mailbox: MailboxSettings, folder: str) -> None:
+    def __init__(self, agent: Host, mailbox: MailboxSettings, folder: str) -> None:
         self.agent = agent
         self.mailbox = mailbox
         self.folder = folder

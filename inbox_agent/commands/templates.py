@@ -1,6 +1,6 @@
 """``inbox-agent templates check`` and ``templates preview``: for the staff who edit them.
 
-Part of the app layer. ``check`` compiles every ``.j2`` file in the templates folder, its
+``check`` compiles every ``.j2`` file in the templates folder, its
 mailbox folders and language variants included, and renders each with sample data; every
 mistake is one line, ``templates/acknowledgement.txt.j2:7: 'customer_nam' is undefined (did you
 mean 'customer_name'?)``. ``preview`` prints a mail exactly as it would be sent.
@@ -8,18 +8,42 @@ mean 'customer_name'?)``. ``preview`` prints a mail exactly as it would be sent.
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 from inbox_agent.adapters.store import Ledger
-from inbox_agent.composer import Composer, sample_conversation, template_data
+from inbox_agent.agent.composing import Composer, sample_conversation, template_data
+from inbox_agent.agent.cycle import system_clock
+from inbox_agent.commands.common import read_ledger, settings_of
 from inbox_agent.config import Settings
 from inbox_agent.core import rendering
 from inbox_agent.core.promises import ESCALATION
 from inbox_agent.errors import CommandError
+
+
+def check(args: argparse.Namespace) -> int:
+    """``templates check``: every file rendered with sample data; exit 1 on any mistake."""
+    good, mistakes = check_templates(settings_of(args), system_clock())
+    for name in good:
+        print(f"ok    {name}")
+    for mistake in mistakes:
+        print(mistake, file=sys.stderr)
+    print(f"{len(good)} template(s) fine, {len(mistakes)} mistake(s)")
+    return 1 if mistakes else 0
+
+
+def show_preview(args: argparse.Namespace) -> int:
+    """``templates preview NAME [--thread ID] [--lang L] [--html]``."""
+    settings = settings_of(args)
+    ledger = read_ledger(settings) if args.thread else None
+    print(preview(settings, ledger, args.name, system_clock(), thread=args.thread,
+                  language=args.lang, html=args.html), end="")
+    return 0
 
 
 def check_templates(settings: Settings, now: datetime) -> tuple[list[str], list[str]]:

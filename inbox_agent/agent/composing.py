@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from inbox_agent.adapters.templates import TemplatesFolder
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core import rendering, wording
 from inbox_agent.core.business_time import business_minutes_between, opening_hours_text
@@ -32,7 +33,6 @@ from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.message import one_line
 from inbox_agent.core.promises import FIRST_REPLY, current_wait, first_reply_due, follow_ups_in
 from inbox_agent.errors import TemplateError
-from inbox_agent.template_loader import TemplatesFolder
 
 log = logging.getLogger("inbox_agent")
 MAX_REFERENCES = 10  # enough for every client to thread; long chains only bloat the header

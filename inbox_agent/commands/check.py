@@ -1,6 +1,6 @@
 """``inbox-agent check``: is everything the agent needs in place, before it runs unattended?
 
-Part of the app layer. In order: the config (already loaded, so valid), the templates (each
+In order: the config (already loaded, so valid), the templates (each
 rendered for a sample conversation), the data folder, then for every mailbox the IMAP login,
 its folders, and the SMTP login (nothing is sent). Each check gives one line; a failure is one
 line with what to do, and the command exits 1.
@@ -8,7 +8,10 @@ line with what to do, and the command exits 1.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +20,26 @@ from functools import partial
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
-from inbox_agent.composer import Composer, sample_conversation
+from inbox_agent.agent.composing import Composer, sample_conversation
+from inbox_agent.agent.cycle import system_clock
+from inbox_agent.commands.common import settings_of
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
 from inbox_agent.core.promises import ESCALATION
 from inbox_agent.core.rendering import TEMPLATE_NAMES
 from inbox_agent.errors import InboxAgentError, StoreLockedError
+
+
+def main(args: argparse.Namespace) -> int:
+    """``check``: one line per part; the first problem again on stderr, and exit 1."""
+    results = asyncio.run(run_checks(settings_of(args), system_clock()))
+    for result in results:
+        print(result.line())
+    failed = [r for r in results if r.problem]
+    if failed:
+        print(f"{failed[0].problem}", file=sys.stderr)
+        return 1
+    print("everything the agent needs is in place")
+    return 0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """One cycle of the agent: fetch -> decide -> outbox -> send -> save.
 
-The app layer is where the pure core meets the adapters: this module (the cycle and the
-outbox), ``filing`` (incoming mail into the ledger) and ``composer`` (outgoing mail). A cycle:
+The agent layer (``inbox_agent.agent``) is where the pure core meets the adapters: this module
+(the cycle and the outbox), ``filing`` (incoming mail into the ledger), ``composing`` (outgoing
+mail) and ``delivery`` (the outbox drained); ``context`` is what the parts see of the agent.
+A cycle:
 
 1. Staff requests queued by ``close`` / ``reopen`` / ``snooze`` are applied.
 2. For each mailbox, its folder and its Sent folder are read from their checkpoints, in chunks.
@@ -22,14 +24,12 @@ outbox), ``filing`` (incoming mail into the ledger) and ``composer`` (outgoing m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
 
-from inbox_agent import staff
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
@@ -37,11 +37,15 @@ from inbox_agent.adapters.store import (
     Checkpoint,
     Ledger,
     OutboxEntry,
-    StaffRequest,
     Store,
     to_customers,
 )
-from inbox_agent.composer import Composed, Composer, describe
+from inbox_agent.agent import staff
+from inbox_agent.agent.composing import Composed, Composer, describe
+from inbox_agent.agent.context import Adapters, Clock, CycleReport
+from inbox_agent.agent.delivery import Delivery
+from inbox_agent.agent.filing import Filing
+from inbox_agent.agent.outages import Outages
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
 from inbox_agent.core.breakers import Sent, held_back, slow_responder
 from inbox_agent.core.conversations import Conversation, Promise, SentMail
@@ -68,50 +72,19 @@ from inbox_agent.core.promises import (
 )
 from inbox_agent.core.triage import customer_writing
 from inbox_agent.daemon import Daemon, Job
-from inbox_agent.delivery import Delivery
 from inbox_agent.errors import (
-    InboxAgentError,
     MailboxConnectionError,
     MailboxError,
     MailboxLoginError,
     OperatorError,
     TemplateError,
 )
-from inbox_agent.filing import Filing
-from inbox_agent.outages import Outages
 
+# Adapters and CycleReport live in ``context``; whoever builds an Agent gets them here too.
+__all__ = ["Adapters", "Agent", "CycleReport", "LoggingMailer", "real_adapters", "run",
+           "system_clock"]
 log = logging.getLogger("inbox_agent")
-Clock = Callable[[], datetime]
 SWEEP_INTERVAL_SECONDS = 30  # how often promises are checked, whatever the poll interval
-
-
-@dataclass
-class CycleReport:
-    """What one cycle did, for logs, the demo and tests."""
-
-    fetched: int = 0
-    filed: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    queued: int = 0
-    sent: int = 0
-    failed: int = 0
-    notes: list[str] = field(default_factory=list)  # one line per message filed, for people
-    problems: list[InboxAgentError] = field(default_factory=list)  # servers that failed
-
-    def summary(self) -> str:
-        """One line for the log."""
-        return (f"{self.fetched} fetched, {self.filed} filed, {self.skipped} filed without "
-                f"reply, {self.duplicates} already filed, {self.queued} queued, "
-                f"{self.sent} sent, {self.failed} refused")
-
-
-@dataclass
-class Adapters:
-    """How the agent reaches the outside world, per mailbox."""
-
-    mailbox: Callable[[MailboxSettings], Mailbox]
-    mailer: Callable[[MailboxSettings], Mailer]
 
 
 class Agent:
@@ -472,18 +445,3 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
             Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
             Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
         ]).serve()
-
-
-def read_ledger(settings: Settings) -> Ledger:
-    """The last committed state, read without the lock (safe beside a running daemon)."""
-    store = Store(settings.agent.data_dir, read_only=True).open()
-    store.close()
-    return store.ledger
-
-
-def staff_command(settings: Settings, command: str, conversation_id: str, until: str | None,
-                  clock: Clock = system_clock) -> str:
-    """``close``, ``reopen``, ``snooze``: now if the store is free, else via the daemon."""
-    now = clock()
-    moment = staff.parse_until(until, settings.calendar, now) if until else None
-    return staff.request(settings, StaffRequest(command, conversation_id, moment), now)

@@ -1,6 +1,6 @@
 """Where templates come from: the templates folder, and nothing else.
 
-Part of the app layer (it reads files; core renders what it is given). A template, and anything
+An adapter: it reads files; core renders what it is given. A template, and anything
 it includes, imports or extends, must be a regular ``.j2`` file whose real path (symlinks
 followed) is inside the templates folder. Anything else is refused with a SecurityError, which
 the renderer reports as ``file:line`` of the ``include`` (``{% include ... ignore missing %}``

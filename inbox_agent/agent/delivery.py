@@ -1,7 +1,7 @@
 """The outbox drained: send, file a copy in the Sent folder, record; never lose, never repeat.
 
-Part of the app layer (with ``app``, ``filing`` and ``composer``). Every mail was written to
-the outbox with its Message-ID before it gets here. Its states:
+Part of the agent layer (with ``cycle``, ``filing`` and ``composing``). Every mail was written
+to the outbox with its Message-ID before it gets here. Its states:
 
     pending --(commit)--> sending --SMTP 250--> copy APPENDed to sent_folder --(commit)--> sent
        ^                     |
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.store import OutboxEntry, iter_in_state
+from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.config import MailboxSettings
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.errors import (
@@ -34,9 +34,6 @@ from inbox_agent.errors import (
     TemplateError,
     TemporarySendError,
 )
-
-if TYPE_CHECKING:
-    from inbox_agent.app import Agent, CycleReport
 
 log = logging.getLogger("inbox_agent")
 RAW_KEPT_FOR = timedelta(days=30)  # then a sent mail's bytes go; its record stays
@@ -59,7 +56,7 @@ def retry_delay(attempts: int) -> timedelta:
 class Delivery:
     """Sends what the outbox holds for the agent's mailboxes."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Host) -> None:
         self.agent = agent
 
     async def resolve_in_flight(self) -> None:
@@ -215,7 +212,7 @@ class Delivery:
 class _SentFolder:
     """The IMAP connection copies are filed through, opened only when there is one to file."""
 
-    def __init__(self, agent: Agent, settings: MailboxSettings) -> None:
+    def __init__(self, agent: Host, settings: MailboxSettings) -> None:
         self.agent = agent
         self.settings = settings
         self.folder = sent_copies_folder(settings)

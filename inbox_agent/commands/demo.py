@@ -9,7 +9,10 @@ a working week, so the story takes a second instead of days.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import hashlib
+import logging
 import sys
 import sysconfig
 import tempfile
@@ -21,9 +24,11 @@ from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from inbox_agent import app, config, views
+from inbox_agent import config
 from inbox_agent.adapters.memory import MemoryMailbox, MemoryMailer, SentRecord
 from inbox_agent.adapters.store import Store
+from inbox_agent.agent import cycle
+from inbox_agent.commands import views
 
 LONDON = ZoneInfo("Europe/London")
 DEMO_CONFIG = """
@@ -65,7 +70,7 @@ password_env = "DEMO_UNUSED"
 
 def find_templates() -> Path:
     """The default templates: beside the package (a checkout), else where pip put them."""
-    candidates = [Path(__file__).resolve().parents[1] / "templates",
+    candidates = [Path(__file__).resolve().parents[2] / "templates",
                   Path(sysconfig.get_path("data")) / "share" / "inbox-agent" / "templates"]
     for candidate in candidates:
         if (candidate / "acknowledgement.txt.j2").is_file():
@@ -105,8 +110,8 @@ class Story:
         self.now = at(23, 8, 0)
         self.mailbox = MemoryMailbox()
         self.mailer = MemoryMailer()
-        adapters = app.Adapters(mailbox=lambda _: self.mailbox, mailer=lambda _: self.mailer)
-        self.agent = app.Agent(settings, store, adapters, clock=lambda: self.now)
+        adapters = cycle.Adapters(mailbox=lambda _: self.mailbox, mailer=lambda _: self.mailer)
+        self.agent = cycle.Agent(settings, store, adapters, clock=lambda: self.now)
 
     def say(self, moment: datetime, arrow: str, text: str) -> None:
         print(f"{moment:%a %d %b %H:%M}  {arrow} {text}")
@@ -208,6 +213,13 @@ def _promises_kept(story: Story) -> str:
                        for c in story.agent.ledger.conversations.values() for p in c.promises)
     return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) + (
         " (kept: staff replied in time; extended: restated before it lapsed)")
+
+
+def command(args: argparse.Namespace) -> int:
+    """``inbox-agent demo``; with ``-v`` the agent's own log too."""
+    if not args.verbose:  # the demo prints its own timeline; the log would repeat it
+        logging.getLogger("inbox_agent").setLevel(logging.WARNING)
+    return asyncio.run(main())
 
 
 async def main() -> int:

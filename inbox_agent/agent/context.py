@@ -1,0 +1,74 @@
+"""What the agent's parts (``filing``, ``delivery``) may use of the agent, as an interface.
+
+They are handed the ``Agent`` that runs the cycle, but know it only as an :class:`AgentPart`
+host: so they depend on this small module, not on ``cycle`` (which imports them), and the
+agent layer has no import cycle. Also here: what a cycle reports, and how the agent reaches
+the outside world (``Adapters``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from inbox_agent.adapters.base import Mailbox, Mailer
+from inbox_agent.adapters.store import Ledger, OutboxEntry, Store
+from inbox_agent.config import MailboxSettings, Settings
+from inbox_agent.core.conversations import Conversation
+from inbox_agent.errors import InboxAgentError
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for logs, the demo and tests."""
+
+    fetched: int = 0
+    filed: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    notes: list[str] = field(default_factory=list)  # one line per message filed, for people
+    problems: list[InboxAgentError] = field(default_factory=list)  # servers that failed
+
+    def summary(self) -> str:
+        """One line for the log."""
+        return (f"{self.fetched} fetched, {self.filed} filed, {self.skipped} filed without "
+                f"reply, {self.duplicates} already filed, {self.queued} queued, "
+                f"{self.sent} sent, {self.failed} refused")
+
+
+@dataclass
+class Adapters:
+    """How the agent reaches the outside world, per mailbox."""
+
+    mailbox: Callable[[MailboxSettings], Mailbox]
+    mailer: Callable[[MailboxSettings], Mailer]
+
+
+class Host(Protocol):
+    """The agent, as filing and delivery see it."""
+
+    settings: Settings
+    store: Store
+    adapters: Adapters
+    clock: Clock
+
+    @property
+    def ledger(self) -> Ledger:
+        """The store's in-memory state."""
+        ...
+
+    def queue(self, conversation: Conversation, kind: str, to: str, now: datetime,
+              extra: dict[str, Any] | None = None) -> None:
+        """Compose a mail and record it in the outbox."""
+
+    def restate(self, conversation: Conversation, late: OutboxEntry,
+                now: datetime) -> OutboxEntry:
+        """Compose a late mail again, with a promise from ``now``."""
+        ...

@@ -1,0 +1,25 @@
+"""What every command needs: the settings from ``--config``, and the ledger as last committed."""
+
+from __future__ import annotations
+
+import argparse
+
+from inbox_agent import config
+from inbox_agent.adapters.store import Ledger, Store
+
+
+def settings_of(args: argparse.Namespace) -> config.Settings:
+    """The config named by ``--config``, else ``$INBOX_AGENT_CONFIG``, else ``./config.toml``."""
+    return config.load(config.config_path(args.config))
+
+
+def read_ledger(settings: config.Settings) -> Ledger:
+    """The last committed state, read without the lock (safe beside a running daemon)."""
+    store = Store(settings.agent.data_dir, read_only=True).open()
+    store.close()
+    return store.ledger
+
+
+def token(text: str) -> str:
+    """A conversation token as people type it: ``#k7q2``, ``[#K7Q2]`` -> ``K7Q2``."""
+    return text.strip().strip("[]#").upper()
