@@ -16,7 +16,8 @@ Starts Dovecot (else pymap) and an aiosmtpd sink the way the test fixtures do
   with imapclient N APPENDs of them to Sent. The agent does all three per mail, plus logic.
 
 It prints the machine, then per N: the floor (each step and total), the agent, the ratio
-agent / floor, milliseconds per mail and the data_dir's size afterwards.
+agent / floor, milliseconds per mail, the data_dir's size afterwards and the agent's peak
+RSS.
 
     python bench/throughput.py                      # 1,000 mails
     python bench/throughput.py --mails 200,1000     # several sizes, one line each
@@ -45,6 +46,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -313,6 +315,7 @@ class AgentRun:
     data_bytes: int
     data_files: int
     mean_ack_bytes: int
+    peak_rss_mb: float
     log: Path
 
 
@@ -342,13 +345,19 @@ def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  #
         log = work / "agent.log"
         started = time.perf_counter()
         with log.open("wb") as out:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
-                                  stderr=subprocess.STDOUT, env={**env, PASSWORD_ENV:
-                                                                 account.password},
-                                  cwd=work, timeout=timeout, check=False)
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
+                                       stderr=subprocess.STDOUT,
+                                       env={**env, PASSWORD_ENV: account.password}, cwd=work)
+            watchdog = threading.Timer(timeout, process.kill)
+            watchdog.start()
+            try:  # wait4, not wait: its rusage is this child's alone (peak RSS)
+                _, status, usage = os.wait4(process.pid, 0)
+            finally:
+                watchdog.cancel()
+            process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"the agent exited {done.returncode}; its log ({log}):\n"
+        if process.returncode != 0:
+            raise SystemExit(f"the agent exited {process.returncode}; its log ({log}):\n"
                              + "\n".join(log.read_text(errors="replace").splitlines()[-20:]))
         received = sink.received
     finally:
@@ -359,7 +368,7 @@ def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  #
     size, files = folder_size(data_dir)
     mean = sum(len(r.raw) for r in acks) // len(acks) if acks else 0
     return AgentRun(seconds, len(acks), len({tuple(r.rcpt_tos) for r in acks}), copies, size,
-                    files, mean, log)
+                    files, mean, usage.ru_maxrss / 1024, log)  # Linux: ru_maxrss in KiB
 
 
 # Frames that only carry the call down to the agent's work: left out of the cumulative table.
@@ -447,7 +456,8 @@ def main() -> None:  # noqa: PLR0915
             agent = run_agent(server, work, count, command, env, templates, options.timeout)
             ok = agent.acks == count and agent.recipients == count and \
                 agent.sent_copies == count
-            print(f"    agent   {agent.seconds:8.2f} s   acknowledgements at the sink "
+            print(f"    agent   {agent.seconds:8.2f} s   peak RSS {agent.peak_rss_mb:.0f} MB, "
+                  f"acknowledgements at the sink "
                   f"{agent.acks} (to {agent.recipients} customers), Sent copies "
                   f"{agent.sent_copies}: {'OK' if ok else 'BROKEN RUN'}; load {load()}",
                   flush=True)
@@ -470,12 +480,12 @@ def main() -> None:  # noqa: PLR0915
                       f"included), {profiled.acks} acknowledgements", flush=True)
                 print_profile(prof)
         print(f"\n{'mails':>6} {'floor s':>8} {'agent s':>8} {'agent/floor':>11} "
-              f"{'ms/mail':>8} {'floor ms/mail':>13} {'data_dir':>10}  check")
+              f"{'ms/mail':>8} {'floor ms/mail':>13} {'data_dir':>10} {'peak RSS':>9}  check")
         for count, floor, agent, ok in rows:
             print(f"{count:>6} {floor.total:>8.2f} {agent.seconds:>8.2f} "
                   f"{agent.seconds / floor.total:>10.1f}x {agent.seconds * 1000 / count:>8.1f} "
                   f"{floor.total * 1000 / count:>13.2f} "
-                  f"{agent.data_bytes / 1e6:>7.2f} MB  "
+                  f"{agent.data_bytes / 1e6:>7.2f} MB {agent.peak_rss_mb:>6.0f} MB  "
                   f"{'ok' if ok else 'BROKEN'} ({agent.data_files} files)")
         print(f"load at the end: {load()}")
     finally:
