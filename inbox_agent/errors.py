@@ -7,7 +7,8 @@
     │   ├── CommandError             a staff command that cannot be done (unknown id, ...)
     │   └── StoreError               the data directory
     │       ├── StoreLockedError     another inbox-agent owns this data_dir
-    │       └── StoreCorruptError    the database cannot be read; it is left untouched
+    │       ├── StoreCorruptError    the database cannot be read; it is left untouched
+    │       └── StoreWriteError      the disk refused a write (full, read-only, no access)
     └── RemoteError                  a server or the outside world misbehaved
         ├── MailboxError             IMAP
         │   ├── MailboxLoginError    the server refused the login
@@ -59,6 +60,10 @@ class StoreLockedError(StoreError):
 
 class StoreCorruptError(StoreError):
     """The database file exists but cannot be read; it is kept as it is."""
+
+
+class StoreWriteError(StoreError):
+    """A write to the data directory failed; the file it was for is as it was before."""
 
 
 class RemoteError(InboxAgentError):

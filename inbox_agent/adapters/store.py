@@ -8,9 +8,17 @@ corrupt it. So here:
   ``inbox-agent.json.bak`` (a hard link), and a file that cannot be read is never overwritten.
 - ``CommitOnFlush`` holds writes in memory until ``commit()``: one write per commit, however
   many messages a cycle filed.
-- A lock file (``flock``) makes sure only one daemon owns a data_dir. Read-only commands
-  (``threads``, ``thread``) read the last committed file without the lock.
+- ``flock`` on the data_dir itself makes sure only one daemon owns it: deleting a file cannot
+  free it (a lock on ``inbox-agent.lock`` alone was lost when the file was deleted and a second
+  daemon made a new one). Read-only commands (``threads``, ``thread``) read the last committed
+  file without the lock.
 - Only the event loop touches the store; IMAP work happens in worker threads that return data.
+- It holds customers' mail: the data_dir and every folder in it are 0700, every file 0600,
+  whatever the umask; a data_dir found open to others is closed (with a warning).
+- A damaged file (not UTF-8, not JSON, the wrong shape, a key missing, a value of the wrong
+  type) is found at load by a schema check and reported in one line naming it and its backup.
+  A write the disk refuses (full, read-only, no access) is a ``StoreWriteError`` in one line;
+  the old file stays whole and the ledger goes back to it on ``rollback()``.
 
 The in-memory model is the source of truth during a cycle; ``commit()`` writes it whole, and
 ``rollback()`` drops what a failed cycle changed. Mail that could not be read is kept byte for
@@ -20,13 +28,17 @@ byte in ``unparsed/``; staff commands for a running daemon wait in ``requests/``
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
+import errno
 import fcntl
 import json
+import logging
 import os
+import stat
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,13 +59,26 @@ from inbox_agent.core.conversations import (
 )
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.promises import ESCALATION
-from inbox_agent.errors import StoreCorruptError, StoreLockedError
+from inbox_agent.errors import (
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    StoreWriteError,
+)
+
+log = logging.getLogger("inbox_agent")
 
 DB_FILE = "inbox-agent.json"
 LOCK_FILE = "inbox-agent.lock"
 REQUESTS_DIR = "requests"  # staff commands waiting for the running daemon
 RAW_DIR = "unparsed"  # the bytes of mail that could not be read, kept for a person
 SCHEMA_VERSION = 1
+DIR_MODE = 0o700  # customers' mail: the owner only
+FILE_MODE = 0o600
+OUTBOX_STATES = ("pending", "sending", "sent", "failed", "superseded")
+# What a failed write means for the cycle that asked for it (delivery commits "sending" before
+# a send, so a refused commit stops the send), and what happens next.
+CYCLE_WRITE = ("nothing was sent that is not recorded", "the agent retries")
 
 
 class AtomicJSONStorage(Storage):
@@ -64,44 +89,34 @@ class AtomicJSONStorage(Storage):
 
     def read(self) -> dict[str, Any] | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        if not text.strip():
-            raise StoreCorruptError(_corrupt_message(self.path, "the file is empty"))
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise StoreCorruptError(_corrupt_message(self.path, f"not valid JSON ({exc})")) from exc
-        if not isinstance(data, dict):
-            raise StoreCorruptError(_corrupt_message(self.path, "not a TinyDB file"))
-        return data
+            return _parse(self.path)
+        except _DamagedError as exc:
+            raise StoreCorruptError(_corrupt_message(self.path, str(exc))) from exc
 
     def write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            # dumps, not dump: dump streams through the pure-Python encoder, dumps uses the C
-            # one; measured 5-10x faster on a 1,000-conversation file (bench/store_commit.py).
-            handle.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-            handle.flush()
-            os.fsync(handle.fileno())
-        self._keep_last_good()
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        # dumps, not dump: dump streams through the pure-Python encoder, dumps uses the C
+        # one; measured 5-10x faster on a 1,000-conversation file (bench/store_commit.py).
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        _write_whole(self.path, text.encode("utf-8"), CYCLE_WRITE, self._keep_last_good)
 
     def _keep_last_good(self) -> None:
         """The file being replaced becomes ``.bak``: a hard link, then a rename, so that at
         every instant both names hold a whole database (no copy of the bytes is made)."""
         if not self.path.exists():
             return
-        backup = self.path.with_name(self.path.name + ".bak")
-        link = self.path.with_name(self.path.name + ".bak.tmp")
+        backup = _backup(self.path)
+        link = self.path.with_name(backup.name + ".tmp")
         link.unlink(missing_ok=True)
         try:
             os.link(self.path, link)
         except OSError:  # a filesystem without hard links: no backup rather than no commit
             return
-        os.replace(link, backup)
+        try:
+            os.replace(link, backup)
+        except OSError:
+            with contextlib.suppress(OSError):
+                link.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         """Nothing stays open between writes."""
@@ -214,14 +229,13 @@ class StaffRequest:
 def queue_request(data_dir: Path, request: StaffRequest) -> Path:
     """Leave ``request`` for the running daemon (written atomically, applied in order)."""
     folder = data_dir / REQUESTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns():020d}-{os.getpid()}.json"
+    outcome = ("the request was not queued", "then run the command again")
+    _private_dir(folder, outcome)
+    path = folder / f"{time.time_ns():020d}-{os.getpid()}.json"
     payload = {"command": request.command, "conversation_id": request.conversation_id,
                "until": _iso(request.until)}
-    tmp = folder / (name + ".tmp")
-    tmp.write_text(json.dumps(payload), encoding="utf-8")
-    os.replace(tmp, folder / name)
-    return folder / name
+    _write_whole(path, json.dumps(payload).encode("utf-8"), outcome)
+    return path
 
 
 class Store:
@@ -231,7 +245,7 @@ class Store:
         self.data_dir = data_dir
         self.read_only = read_only
         self.dry_run = dry_run  # load and take the lock, but never write: run --dry-run
-        self._lock_handle: Any = None
+        self._lock: _Lock | None = None
         self._db: TinyDB | None = None
         self._writes: CommitOnFlush | None = None
         self.ledger = Ledger()
@@ -239,8 +253,8 @@ class Store:
     def open(self) -> Store:
         """Take the lock (unless read-only) and load the ledger."""
         if not self.read_only:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_handle = _take_lock(self.data_dir / LOCK_FILE)
+            _own_data_dir(self.data_dir)
+            self._lock = _take_lock(self.data_dir)
         path = self.data_dir / DB_FILE
         if self.read_only and not path.exists():
             return self
@@ -256,9 +270,9 @@ class Store:
     def close(self) -> None:
         """Release the lock. Uncommitted changes are dropped on purpose."""
         self._db = None
-        if self._lock_handle is not None:
-            self._lock_handle.close()
-            self._lock_handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def commit(self) -> None:
         """Write the whole ledger in one atomic file replace."""
@@ -266,8 +280,19 @@ class Store:
             return
         if self.read_only or self._db is None or self._writes is None:
             raise RuntimeError("commit on a store that is not open for writing")
-        _dump(self._db, self.ledger)
-        self._writes.flush()  # type: ignore[no-untyped-call]
+        try:
+            _dump(self._db, self.ledger)
+            self._writes.flush()  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._forget_unwritten()
+            raise
+
+    def _forget_unwritten(self) -> None:
+        """After a failed write TinyDB's cache holds what never reached the disk: drop it, so
+        that ``rollback()`` reads the last commit back from the file, not the failed one."""
+        assert self._writes is not None  # commit() checked
+        self._writes.cache = None
+        self._writes._cache_modified_count = 0  # TinyDB has no public reset
 
     def keep_raw(self, sha256: str, raw: bytes) -> str | None:
         """Keep a broken message's bytes as ``unparsed/<sha256>.eml``; the name, or None in a
@@ -275,12 +300,10 @@ class Store:
         if self.dry_run or self.read_only:
             return None
         folder = self.data_dir / RAW_DIR
-        folder.mkdir(exist_ok=True)
+        _private_dir(folder, CYCLE_WRITE)
         path = folder / f"{sha256}.eml"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(raw)
-            os.replace(tmp, path)
+            _write_whole(path, raw, CYCLE_WRITE)
         return f"{RAW_DIR}/{path.name}"
 
     def rollback(self) -> None:
@@ -308,8 +331,13 @@ class Store:
     def forget_requests(self, requests: list[StaffRequest]) -> None:
         """Remove requests once their effect is committed."""
         for request in requests:
-            if request.path is not None:
+            if request.path is None:
+                continue
+            try:
                 request.path.unlink(missing_ok=True)
+            except OSError as exc:  # one line, not a traceback; removed at the next cycle
+                raise StoreWriteError(_write_failed(
+                    request.path, exc, ("its effect is saved", "the agent retries"))) from exc
 
     def __enter__(self) -> Store:
         return self.open()
@@ -324,42 +352,395 @@ def _read_request(path: Path) -> StaffRequest | None:
         return StaffRequest(str(data["command"]), str(data["conversation_id"]),
                             _when(data.get("until")), path)
     except (OSError, ValueError, KeyError, TypeError):
-        path.rename(path.with_suffix(".unreadable"))  # kept for a person, never retried
+        with contextlib.suppress(OSError):  # a read-only disk: looked at again next cycle
+            path.rename(path.with_suffix(".unreadable"))  # kept for a person, never retried
         return None
 
 
-def _take_lock(path: Path) -> Any:
-    handle = path.open("a+")
+class _Lock:
+    """This process's hold on a data_dir: ``flock`` on the folder itself, which deleting a file
+    cannot undo. The lock file only names the owner's pid for the message a second process
+    prints; it is flocked too, because versions before this one lock only that file."""
+
+    def __init__(self, folder: int, pid_file: int | None) -> None:
+        self.folder = folder
+        self.pid_file = pid_file
+
+    def release(self) -> None:
+        """Closing the descriptors releases both locks."""
+        for fd in (self.pid_file, self.folder):
+            if fd is not None:
+                os.close(fd)
+
+
+def _take_lock(data_dir: Path) -> _Lock:
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        folder = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise StoreError(f"{data_dir}: cannot be opened ({_why(exc)}); let the agent's user "
+                         "read and write it") from exc
+    try:
+        _lock_or_refuse(folder, data_dir)
+        return _Lock(folder, _claim_pid_file(data_dir))
+    except BaseException:
+        os.close(folder)
+        raise
+
+
+def _lock_or_refuse(fd: int, data_dir: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "another process"
-        handle.close()
-        raise StoreLockedError(
-            f"{path.parent}: in use by inbox-agent (pid {owner}); stop it first, "
-            "or give this one another data_dir"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+        raise StoreLockedError(_in_use(data_dir)) from None
 
 
-def _corrupt_message(path: Path, why: str) -> str:
-    return (f"{path}: {why}; the file was left as it is. The previous commit is in "
-            f"{path.name}.bak: check it, then move it over {path.name} (or move both aside to "
-            "start empty, which forgets every conversation)")
+def _claim_pid_file(data_dir: Path) -> int | None:
+    """The lock file, flocked, with this process's pid in it; None where the disk refuses it
+    (read-only): the folder's lock is the one that counts, the pid is only for the message."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError:
+        return None
+    try:
+        _lock_or_refuse(fd, data_dir)
+    except StoreLockedError:
+        os.close(fd)
+        raise
+    # fchmod: O_CREAT's mode is masked by the umask, and a file that existed keeps its mode.
+    with contextlib.suppress(OSError):  # a full disk: a second process says "pid unknown"
+        os.fchmod(fd, FILE_MODE)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    return fd
+
+
+def _in_use(data_dir: Path) -> str:
+    try:
+        owner = (data_dir / LOCK_FILE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        owner = ""
+    who = f"pid {owner}" if owner.isdigit() else "pid unknown"
+    return (f"{data_dir}: in use by inbox-agent ({who}); stop it first, or give this one "
+            "another data_dir")
+
+
+def _own_data_dir(data_dir: Path) -> None:
+    """The data_dir, made owner-only if new, closed to others if found open."""
+    _private_dir(data_dir, ("nothing was done", "then try again"))
+    _close_to_others(data_dir)
+
+
+def _private_dir(path: Path, outcome: tuple[str, str]) -> None:
+    """Make ``path`` a folder only its owner can enter, unless it exists. mkdir's mode is
+    masked by the umask (0o277 would make it 0500), so a new folder's mode is set again."""
+    if path.is_dir():
+        return
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(path, DIR_MODE)
+    except OSError as exc:
+        raise StoreWriteError(_write_failed(path, exc, outcome)) from exc
+
+
+def _close_to_others(data_dir: Path) -> None:
+    """A data_dir that others may enter (older versions made it 0755, their files 0644) loses
+    its group and other bits, and so do the store's own files in it; nothing is widened. The
+    agent goes on where it may not change them (not the owner): a warning says what to do."""
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if not mode & 0o077:
+        return
+    own = [data_dir / name for name in (DB_FILE, DB_FILE + ".bak", LOCK_FILE, RAW_DIR,
+                                        REQUESTS_DIR)]
+    try:
+        for path in (data_dir, *(p for p in own if p.exists())):
+            os.chmod(path, stat.S_IMODE(path.stat().st_mode) & ~0o077)
+    except OSError as exc:
+        log.warning("%s can be read by other users (mode %o) and this process cannot change "
+                    "that (%s); it holds customers' mail: chmod 700 it", data_dir, mode,
+                    _why(exc))
+        return
+    log.warning("%s could be read by other users (mode %o); it holds customers' mail, so it "
+                "is now %o", data_dir, mode, mode & ~0o077)
+
+
+def _write_whole(path: Path, payload: bytes, outcome: tuple[str, str],
+                 before_replace: Callable[[], None] | None = None) -> None:
+    """``payload`` becomes ``path`` whole or not at all: an owner-only temp file, fsynced,
+    renamed over ``path``, the folder fsynced. On failure the old file is as it was, and no
+    temp file is left to hold space a full disk needs; ``outcome`` is what the failure means
+    and what happens next, for its one-line message."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        _write_temp(tmp, payload)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise StoreWriteError(_write_failed(path, exc, outcome)) from exc
+
+
+def _write_temp(tmp: Path, payload: bytes) -> None:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        # O_CREAT's mode is masked by the umask, and a temp file left by a crash keeps its mode.
+        os.fchmod(fd, FILE_MODE)
+        view = memoryview(payload)
+        while view:  # os.write may write less than asked
+            view = view[os.write(fd, view):]
+        os.fsync(fd)  # a full disk may only say so here (delayed allocation)
+    finally:
+        os.close(fd)
+
+
+def _write_failed(path: Path, exc: OSError, outcome: tuple[str, str]) -> str:
+    done, then = outcome
+    return f"{path}: could not write ({_why(exc)}); {done}; {_fix(path, exc)}, {then}"
+
+
+def _fix(path: Path, exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free space on its disk"
+    if exc.errno == errno.EROFS:
+        return "its disk is mounted read-only: make it writable"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"let the agent's user write to {path.parent}"
+    return "check its disk"
+
+
+def _why(exc: OSError) -> str:
+    if exc.strerror:
+        return exc.strerror
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+# Errors that mean "this filesystem cannot fsync a folder", not "the rename may not last".
+_NO_DIR_FSYNC = (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EPERM)
 
 
 def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    """Make a rename in ``path`` durable; an EIO here means it may not be, and is raised."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        if exc.errno in _NO_DIR_FSYNC:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_DIR_FSYNC:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _backup(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def _corrupt_message(path: Path, why: str) -> str:
+    """One line: what is wrong with ``path``, and what its backup offers."""
+    backup = _backup(path)
+    head = f"{path}: {why}; the file was left as it is. "
+    if not backup.exists():
+        return head + (f"There is no {backup.name} to go back to: repair it, or move it aside "
+                       "to start empty (which forgets every conversation)")
+    trouble = _damage(backup)
+    if trouble is None:
+        return head + (f"The previous commit is in {backup.name}: check it, then move it over "
+                       f"{path.name} (or move both aside to start empty, which forgets every "
+                       "conversation)")
+    return head + (f"The previous commit, {backup.name}, is damaged too ({trouble}): repair "
+                   "one of them, or move both aside to start empty (which forgets every "
+                   "conversation)")
+
+
+def _damage(path: Path) -> str | None:
+    """Why ``path`` is not a usable database, or None when it is."""
+    try:
+        _parse(path)
+    except _DamagedError as exc:
+        return str(exc)
+    except StoreError:
+        return "it cannot be read"
+    return None
+
+
+class _DamagedError(ValueError):
+    """Why a database file cannot be used (the message, without the file's name)."""
+
+
+def _parse(path: Path) -> dict[str, Any] | None:
+    """The file's tables, checked against the schema; None when there is no file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"{path}: could not read ({_why(exc)}); let the agent's user read "
+                         "it") from exc
+    if not raw.strip():
+        raise _DamagedError("the file is empty")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _DamagedError(f"not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+                            f"{exc.start})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise _DamagedError(f"not valid JSON ({exc})") from exc
+    tables = _check_tables(data)
+    _check_version(path, tables)
+    return tables
+
+
+# The schema, checked at load so that a damaged file is one line naming what is wrong, not a
+# KeyError or TypeError deep inside a cycle. Each record type lists its keys; what the loader
+# reads with .get() is optional.
+
+@dataclass(frozen=True)
+class _Field:
+    """What one key of a stored record must hold."""
+
+    expected: str  # as the message says it: "text", "a whole number", ...
+    ok: Callable[[Any], bool]
+    required: bool = True
+    each: Mapping[str, _Field] | None = None  # a list of records of this shape
+    record: Mapping[str, _Field] | None = None  # one record of this shape
+
+
+def _is_moment(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:  # naive moments would fail later, compared with aware ones
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _is_base64(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _one_of(*allowed: str) -> _Field:
+    return _Field("one of " + ", ".join(allowed), lambda v: isinstance(v, str) and v in allowed)
+
+
+def _or_null(want: _Field) -> _Field:
+    return replace(want, expected=f"{want.expected} or null",
+                   ok=lambda v: v is None or want.ok(v))
+
+
+def _optional(want: _Field) -> _Field:
+    return replace(want, required=False)
+
+
+def _records(shape: Mapping[str, _Field]) -> _Field:
+    return _Field("a list", lambda v: isinstance(v, list), each=shape)
+
+
+_TEXT = _Field("text", lambda v: isinstance(v, str))
+_WHOLE = _Field("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
+_FLAG = _Field("true or false", lambda v: isinstance(v, bool))
+_MOMENT = _Field("a moment (ISO 8601 with a UTC offset)", _is_moment)
+_MESSAGE = {
+    "key": _TEXT, "message_id": _or_null(_TEXT), "role": _one_of(*Role), "arrived_at": _MOMENT,
+    "sender": _or_null(_TEXT), "subject": _TEXT, "folder": _TEXT, "note": _TEXT,
+}
+_CONVERSATION = {
+    "id": _TEXT, "mailbox": _TEXT, "customer": _TEXT, "customer_name": _TEXT, "subject": _TEXT,
+    "status": _one_of(*Status), "created_at": _MOMENT,
+    "customer_utc_offset_minutes": _optional(_or_null(_WHOLE)),
+    "snoozed_until": _optional(_or_null(_MOMENT)), "language": _optional(_or_null(_TEXT)),
+    "messages": _records(_MESSAGE),
+    "notes": _optional(_records({"at": _MOMENT, "text": _TEXT})),
+    "promises": _records({
+        "made_at": _MOMENT, "due": _MOMENT, "reason": _TEXT, "settled_at": _or_null(_MOMENT),
+        "outcome": _optional(_or_null(_one_of(*Outcome)))}),
+    "sent": _records({"message_id": _TEXT, "kind": _TEXT, "to": _TEXT, "created_at": _MOMENT}),
+}
+_OUTBOX = {
+    "message_id": _TEXT, "conversation_id": _TEXT, "mailbox": _TEXT, "kind": _TEXT, "to": _TEXT,
+    "raw": _Field("base64 text", _is_base64), "created_at": _MOMENT,
+    "state": _one_of(*OUTBOX_STATES), "attempts": _WHOLE, "sent_at": _or_null(_MOMENT),
+    "last_error": _TEXT, "next_attempt_at": _optional(_or_null(_MOMENT)),
+    "copy_pending": _optional(_FLAG), "deliver_by": _optional(_or_null(_MOMENT)),
+}
+_TABLES: dict[str, Mapping[str, _Field]] = {
+    "meta": {"schema": _WHOLE},
+    "conversations": _CONVERSATION,
+    "skipped": {"key": _TEXT, "mailbox": _TEXT,
+                "message": _Field("an object", lambda v: isinstance(v, dict), record=_MESSAGE)},
+    "outbox": _OUTBOX,
+    "checkpoints": {"folder_key": _TEXT, "uidvalidity": _WHOLE, "last_uid": _WHOLE},
+    "undeliverable": {"address": _TEXT, "since": _MOMENT, "conversation_id": _TEXT,
+                      "reason": _TEXT},
+}
+
+
+def _check_tables(data: Any) -> dict[str, Any]:
+    """TinyDB's layout (``{table: {doc_id: document}}``) and every known table's records."""
+    if not isinstance(data, dict):
+        raise _DamagedError(f"not a TinyDB file (the top level is {_kind(data)}, not an object)")
+    for name, shape in _TABLES.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise _DamagedError(f"table {name!r} is {_kind(table)}, not an object of documents")
+        for doc_id, doc in table.items():
+            if not (doc_id.isascii() and doc_id.isdigit()):
+                raise _DamagedError(f"table {name!r} has a document id {_show(doc_id)}, not "
+                                    "a number")
+            _check(doc, shape, f"{name}[{doc_id}]")
+    return data
+
+
+def _check(doc: Any, shape: Mapping[str, _Field], where: str) -> None:
+    if not isinstance(doc, dict):
+        raise _DamagedError(f"{where} is {_kind(doc)}, not an object")
+    for key, want in shape.items():
+        if key in doc:
+            _check_value(doc[key], want, f"{where}.{key}")
+        elif want.required:
+            raise _DamagedError(f"{where} has no {key!r}")
+
+
+def _check_value(value: Any, want: _Field, where: str) -> None:
+    if not want.ok(value):
+        raise _DamagedError(f"{where} is {_show(value)}, not {want.expected}")
+    if want.record is not None:
+        _check(value, want.record, where)
+    if want.each is not None:
+        for n, item in enumerate(value):
+            _check(item, want.each, f"{where}[{n}]")
+
+
+def _check_version(path: Path, data: dict[str, Any]) -> None:
+    """A file from a newer version is not damaged, but this one cannot know what it means."""
+    versions = [doc["schema"] for doc in data.get("meta", {}).values()]
+    if any(v > SCHEMA_VERSION for v in versions):
+        raise StoreError(f"{path}: written by a newer inbox-agent (schema {max(versions)}; "
+                         f"this one reads {SCHEMA_VERSION}); run that version, or restore a "
+                         "backup made by this one")
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    """A value from the file for a one-line message: JSON, ASCII-escaped, cut short."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _load(db: TinyDB) -> Ledger:
