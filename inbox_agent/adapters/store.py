@@ -392,6 +392,9 @@ def _lock_or_refuse(fd: int, data_dir: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise StoreLockedError(_in_use(data_dir)) from None
+    except OSError as exc:  # ENOLCK, or EBADF where NFS emulates flock with fcntl locks
+        raise StoreError(f"{data_dir}: cannot be locked ({_why(exc)}); put data_dir on a "
+                         "local disk") from exc
 
 
 def _claim_pid_file(data_dir: Path) -> int | None:

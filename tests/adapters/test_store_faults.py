@@ -648,3 +648,16 @@ def test_an_older_version_holding_only_the_lock_file_keeps_this_one_out(
     finally:
         old.close()
     Store(tmp_path).open().close()  # the folder's lock was given back on refusal
+
+
+def test_a_filesystem_that_cannot_lock_is_one_line(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """NFS emulates flock with fcntl locks, which refuse a folder opened read-only."""
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(StoreError, match=r": cannot be locked \(No locks available\); put "
+                       "data_dir on a local disk"):
+        Store(tmp_path).open()
