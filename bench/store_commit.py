@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inbox_agent.adapters.store import DB_FILE, OutboxEntry, Store
+from inbox_agent.adapters.store import DB_FILE, Store
 from inbox_agent.core.conversations import Conversation, FiledMessage, Role, SentMail
+from inbox_agent.core.ledger import OutboxEntry
 from inbox_agent.core.lifecycle import Status
 
 RAW = b"From: support@example.com\r\n" + b"x" * 2_000  # about an acknowledgement's size

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from inbox_agent.adapters.store import Ledger
 from inbox_agent.config import load as load_config
+from inbox_agent.core.ledger import Ledger
 from tests.servers import ImapAccount, SmtpSink
 from tests.worlds import customer_mail, ledger, london, server_settings
 

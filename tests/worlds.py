@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 
 from inbox_agent import config
 from inbox_agent.adapters.memory import MemoryMailbox, MemoryMailer
-from inbox_agent.adapters.store import Ledger, Store
+from inbox_agent.adapters.store import Store
 from inbox_agent.agent import cycle
 from inbox_agent.commands import views
 from inbox_agent.commands.common import read_ledger
+from inbox_agent.core.ledger import Ledger
 from tests.servers import ImapAccount, SmtpSink
 
 LONDON = ZoneInfo("Europe/London")

@@ -38,7 +38,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,18 +47,25 @@ from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
-from inbox_agent.core.breakers import Sent
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
+    MailKind,
     Note,
     Outcome,
     Promise,
     Role,
     SentMail,
 )
+from inbox_agent.core.ledger import (
+    Checkpoint,
+    Ledger,
+    OutboxEntry,
+    OutboxState,
+    SkippedMessage,
+    Undeliverable,
+)
 from inbox_agent.core.lifecycle import Status
-from inbox_agent.core.promises import ESCALATION
 from inbox_agent.errors import (
     StoreCorruptError,
     StoreError,
@@ -75,7 +82,7 @@ RAW_DIR = "unparsed"  # the bytes of mail that could not be read, kept for a per
 SCHEMA_VERSION = 1
 DIR_MODE = 0o700  # customers' mail: the owner only
 FILE_MODE = 0o600
-OUTBOX_STATES = ("pending", "sending", "sent", "failed", "superseded")
+OUTBOX_STATES = tuple(state.value for state in OutboxState)
 # What a failed write means for the cycle that asked for it (delivery commits "sending" before
 # a send, so a refused commit stops the send), and what happens next.
 CYCLE_WRITE = ("nothing was sent that is not recorded", "the agent retries")
@@ -126,94 +133,6 @@ class CommitOnFlush(CachingMiddleware):
     """Keep every write in memory until ``flush()``: one file write per commit."""
 
     WRITE_CACHE_SIZE = 2**62
-
-
-@dataclass
-class Checkpoint:
-    """How far a folder has been read: the UIDVALIDITY and the last UID filed."""
-
-    uidvalidity: int
-    last_uid: int
-
-
-@dataclass
-class OutboxEntry:
-    """A mail the agent has decided to send, recorded before it is sent."""
-
-    message_id: str
-    conversation_id: str
-    mailbox: str
-    kind: str
-    to: str
-    raw: bytes
-    created_at: datetime
-    state: str = "pending"  # pending -> sending -> sent | failed; or superseded (restated)
-    attempts: int = 0
-    sent_at: datetime | None = None
-    last_error: str = ""
-    next_attempt_at: datetime | None = None  # after a temporary failure: not before this
-    copy_pending: bool = False  # sent, but its copy is not in the Sent folder yet
-    deliver_by: datetime | None = None  # later than this, its promise is restated first
-
-
-@dataclass
-class SkippedMessage:
-    """Mail filed outside any conversation (machine mail, stray staff mail), with the reason."""
-
-    key: str
-    mailbox: str
-    message: FiledMessage
-
-
-@dataclass(frozen=True)
-class Undeliverable:
-    """An address our mail bounced from: no automatic mail goes there until they write again."""
-
-    address: str
-    since: datetime
-    conversation_id: str
-    reason: str
-
-
-@dataclass
-class Ledger:
-    """Everything the agent knows, in memory."""
-
-    conversations: dict[str, Conversation] = field(default_factory=dict)
-    skipped: list[SkippedMessage] = field(default_factory=list)
-    outbox: dict[str, OutboxEntry] = field(default_factory=dict)
-    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
-    undeliverable: dict[str, Undeliverable] = field(default_factory=dict)  # by address
-
-    def by_message_id(self) -> dict[str, str]:
-        """Every filed message key and sent Message-ID -> its conversation id."""
-        index: dict[str, str] = {}
-        for conversation in self.conversations.values():
-            for message in conversation.messages:
-                index[message.key] = conversation.id
-            for sent in conversation.sent:
-                index[sent.message_id] = conversation.id
-        return index
-
-    def known_keys(self) -> set[str]:
-        """Keys of every message filed anywhere."""
-        keys = {s.key for s in self.skipped}
-        for conversation in self.conversations.values():
-            keys.update(m.key for m in conversation.messages)
-        return keys
-
-    def mail_to_customers(self) -> list[Sent]:
-        """Every automatic mail to a customer (not the manager's reports), for the breakers."""
-        return [sent for c in self.conversations.values() for sent in to_customers(c, c.sent)]
-
-    def sent_message_ids(self) -> set[str]:
-        """Message-IDs of every mail the agent has made."""
-        return set(self.outbox)
-
-
-def to_customers(conversation: Conversation, sent: list[SentMail]) -> list[Sent]:
-    """The mails of ``sent`` that went to the customer, as the breakers count them."""
-    return [Sent(conversation.id, s.to, s.created_at) for s in sent if s.kind != ESCALATION]
 
 
 @dataclass(frozen=True)
@@ -668,10 +587,12 @@ _CONVERSATION = {
     "promises": _records({
         "made_at": _MOMENT, "due": _MOMENT, "reason": _TEXT, "settled_at": _or_null(_MOMENT),
         "outcome": _optional(_or_null(_one_of(*Outcome)))}),
-    "sent": _records({"message_id": _TEXT, "kind": _TEXT, "to": _TEXT, "created_at": _MOMENT}),
+    "sent": _records({"message_id": _TEXT, "kind": _one_of(*MailKind), "to": _TEXT,
+                      "created_at": _MOMENT}),
 }
 _OUTBOX = {
-    "message_id": _TEXT, "conversation_id": _TEXT, "mailbox": _TEXT, "kind": _TEXT, "to": _TEXT,
+    "message_id": _TEXT, "conversation_id": _TEXT, "mailbox": _TEXT,
+    "kind": _one_of(*MailKind), "to": _TEXT,
     "raw": _Field("base64 text", _is_base64), "created_at": _MOMENT,
     "state": _one_of(*OUTBOX_STATES), "attempts": _WHOLE, "sent_at": _or_null(_MOMENT),
     "last_error": _TEXT, "next_attempt_at": _optional(_or_null(_MOMENT)),
@@ -838,7 +759,7 @@ def conversation_from_doc(d: dict[str, Any]) -> Conversation:
             for p in d["promises"]
         ],
         sent=[
-            SentMail(message_id=s["message_id"], kind=s["kind"], to=s["to"],
+            SentMail(message_id=s["message_id"], kind=MailKind(s["kind"]), to=s["to"],
                      created_at=_at(s["created_at"]))
             for s in d["sent"]
         ],
@@ -876,16 +797,11 @@ def _outbox_to_doc(e: OutboxEntry) -> dict[str, Any]:
 
 def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
     return OutboxEntry(message_id=d["message_id"], conversation_id=d["conversation_id"],
-                       mailbox=d["mailbox"], kind=d["kind"], to=d["to"],
+                       mailbox=d["mailbox"], kind=MailKind(d["kind"]), to=d["to"],
                        raw=base64.b64decode(d["raw"]), created_at=_at(d["created_at"]),
-                       state=d["state"], attempts=d["attempts"], sent_at=_when(d["sent_at"]),
+                       state=OutboxState(d["state"]), attempts=d["attempts"],
+                       sent_at=_when(d["sent_at"]),
                        last_error=d["last_error"],
                        next_attempt_at=_when(d.get("next_attempt_at")),
                        copy_pending=bool(d.get("copy_pending", False)),
                        deliver_by=_when(d.get("deliver_by")))
-
-
-def iter_in_state(ledger: Ledger, state: str) -> Iterator[OutboxEntry]:
-    """Outbox entries in ``state``, oldest first."""
-    chosen = [e for e in ledger.outbox.values() if e.state == state]
-    yield from sorted(chosen, key=lambda e: e.created_at)

@@ -25,6 +25,7 @@ from inbox_agent.core.business_time import business_minutes_between, opening_hou
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
+    MailKind,
     Promise,
     Role,
     subject_with_token,
@@ -43,7 +44,7 @@ class Composed:
     """A finished mail, ready for the outbox."""
 
     message_id: str
-    kind: str
+    kind: MailKind
     to: str
     raw: bytes
 
@@ -58,7 +59,7 @@ class Composer:
         self.templates = rendering.Templates(self.env, stopwatch=time.monotonic)
         self._reported: dict[str, str] = {}
 
-    def compose(self, conversation: Conversation, kind: str, to: str, now: datetime,
+    def compose(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
                 extra: dict[str, Any] | None = None) -> Composed:
         """The mail of template ``kind`` to ``to`` in ``conversation``."""
         mailbox = self.settings.mailbox(conversation.mailbox)

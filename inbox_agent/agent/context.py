@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from inbox_agent.adapters.base import Mailbox, Mailer
-from inbox_agent.adapters.store import Ledger, OutboxEntry, Store
+from inbox_agent.adapters.store import Store
 from inbox_agent.config import MailboxSettings, Settings
-from inbox_agent.core.conversations import Conversation
+from inbox_agent.core.conversations import Conversation, MailKind
+from inbox_agent.core.ledger import Ledger, OutboxEntry
 from inbox_agent.errors import InboxAgentError
 
 Clock = Callable[[], datetime]
@@ -64,7 +65,7 @@ class Host(Protocol):
         """The store's in-memory state."""
         ...
 
-    def queue(self, conversation: Conversation, kind: str, to: str, now: datetime,
+    def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
               extra: dict[str, Any] | None = None) -> None:
         """Compose a mail and record it in the outbox."""
 

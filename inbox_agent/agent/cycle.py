@@ -33,13 +33,7 @@ import jinja2
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
-from inbox_agent.adapters.store import (
-    Checkpoint,
-    Ledger,
-    OutboxEntry,
-    Store,
-    to_customers,
-)
+from inbox_agent.adapters.store import Store
 from inbox_agent.agent import staff
 from inbox_agent.agent.composing import Composed, Composer, describe
 from inbox_agent.agent.context import Adapters, Clock, CycleReport
@@ -48,8 +42,9 @@ from inbox_agent.agent.filing import Filing
 from inbox_agent.agent.outages import Outages
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
 from inbox_agent.core.breakers import Sent, held_back, slow_responder
-from inbox_agent.core.conversations import Conversation, Promise, SentMail
+from inbox_agent.core.conversations import Conversation, MailKind, Promise, SentMail
 from inbox_agent.core.conversations import Outcome as PromiseOutcome
+from inbox_agent.core.ledger import Checkpoint, Ledger, OutboxEntry, OutboxState, to_customers
 from inbox_agent.core.lifecycle import Event, transition
 from inbox_agent.core.promises import (
     ESCALATED,
@@ -241,7 +236,8 @@ class Agent:
         out: that mail goes first, restated if it is late."""
         calendar, policy = self.settings.calendar, self.settings.promise
         unsent = {e.conversation_id for e in self.ledger.outbox.values()
-                  if e.state in ("pending", "sending") and e.kind != ESCALATION}
+                  if e.state in (OutboxState.PENDING, OutboxState.SENDING)
+                  and e.kind != ESCALATION}
         for conversation in list(self.ledger.conversations.values()):
             due = chase_due(conversation, now, calendar, policy)
             if due is not None and conversation.id in unsent:
@@ -328,7 +324,7 @@ class Agent:
         return mails
 
     def _escalation_mails(self, conversation: Conversation,
-                          now: datetime) -> tuple[list[tuple[str, str]], str | None]:
+                          now: datetime) -> tuple[list[tuple[MailKind, str]], str | None]:
         """The report to the manager and the notice to the customer (kind, to); the notice
         is left out, with the reason, for a suspected slow autoresponder (it would echo it)."""
         report = (ESCALATION, str(self.settings.promise.escalate_to))
@@ -344,7 +340,7 @@ class Agent:
             log.log(level, "%s", problem)
             self.reported_problems.add(key)
 
-    def queue(self, conversation: Conversation, kind: str, to: str, now: datetime,
+    def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
               extra: dict[str, Any] | None = None) -> None:
         """Compose a mail and record it in the outbox (sent by ``drain_outbox``)."""
         self.record(conversation, self.composer.compose(conversation, kind, to, now, extra), now)
@@ -373,7 +369,7 @@ class Agent:
         running.reason += " (restated: our mail was late)"
         extra: dict[str, Any] = {"delivery_late": True}
         told = last_told(conversation)
-        if late.kind != "acknowledgement" and told is not running:
+        if late.kind != MailKind.ACKNOWLEDGEMENT and told is not running:
             wait = current_wait(conversation)
             extra |= {"promise_missed": now >= told.due, "follow_up_number":
                       follow_ups_in(wait),

@@ -24,9 +24,9 @@ import logging
 from datetime import datetime, timedelta
 
 from inbox_agent.adapters.base import Mailbox, Mailer
-from inbox_agent.adapters.store import OutboxEntry, iter_in_state
 from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.config import MailboxSettings
+from inbox_agent.core.ledger import OutboxEntry, OutboxEvent, OutboxState
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.errors import (
     MailboxError,
@@ -61,12 +61,12 @@ class Delivery:
 
     async def resolve_in_flight(self) -> None:
         """Mail left ``sending`` by a crash: sent if its copy is filed, else sent again."""
-        for entry in list(iter_in_state(self.agent.ledger, "sending")):
+        for entry in list(self.agent.ledger.in_state(OutboxState.SENDING)):
             settings = self.agent.settings.mailbox(entry.mailbox)
             verdict = await self._was_sent(entry, settings)
             if verdict is None:
                 continue  # the Sent folder cannot be read now: decide on a later cycle
-            entry.state = "sent" if verdict else "pending"
+            entry.move(OutboxEvent.ACCEPTED if verdict else OutboxEvent.DEFERRED)
             entry.sent_at = self.agent.clock() if verdict else None
             log.warning("%s %s to %s was cut short by a restart: %s", entry.kind,
                         entry.message_id, entry.to,
@@ -77,9 +77,9 @@ class Delivery:
     async def drain(self, report: CycleReport) -> None:
         """Send every pending mail whose time has come, mailbox by mailbox."""
         now = self.agent.clock()
-        due = [e for e in iter_in_state(self.agent.ledger, "pending")
+        due = [e for e in self.agent.ledger.in_state(OutboxState.PENDING)
                if e.next_attempt_at is None or e.next_attempt_at <= now]
-        copies = [e for e in iter_in_state(self.agent.ledger, "sent") if e.copy_pending]
+        copies = [e for e in self.agent.ledger.in_state(OutboxState.SENT) if e.copy_pending]
         for name in dict.fromkeys(e.mailbox for e in (*due, *copies)):
             settings = self.agent.settings.mailbox(name)
             mailer = self.agent.adapters.mailer(settings)
@@ -106,7 +106,7 @@ class Delivery:
         """The database is rewritten at every commit, so it must not grow with every mail ever
         sent: after ``RAW_KEPT_FOR`` a sent mail keeps its record (Message-ID, recipient, state,
         time) and loses its bytes; its copy is in the Sent folder."""
-        old = [e for e in iter_in_state(self.agent.ledger, "sent")
+        old = [e for e in self.agent.ledger.in_state(OutboxState.SENT)
                if e.raw and not e.copy_pending and e.sent_at is not None
                and now - e.sent_at > RAW_KEPT_FOR
                and sent_copies_folder(self.agent.settings.mailbox(e.mailbox))]
@@ -119,7 +119,8 @@ class Delivery:
                     sent_folder: _SentFolder, report: CycleReport) -> bool:
         """One mail, committed before and after; False when the relay is to be left alone."""
         agent = self.agent
-        entry.state, entry.attempts = "sending", entry.attempts + 1
+        entry.move(OutboxEvent.SEND)
+        entry.attempts += 1
         agent.store.commit()
         try:
             await mailer.send(entry.raw, settings.address, [entry.to])
@@ -131,7 +132,8 @@ class Delivery:
             return True
         entry.copy_pending = sent_folder.enabled
         await sent_folder.file_copy(entry)
-        entry.state, entry.sent_at = "sent", agent.clock()
+        entry.move(OutboxEvent.ACCEPTED)
+        entry.sent_at = agent.clock()
         agent.store.commit()
         report.sent += 1
         log.info("sent %s %s to %s", entry.kind, entry.message_id, entry.to)
@@ -157,7 +159,8 @@ class Delivery:
 
     def _supersede(self, entry: OutboxEntry, by: OutboxEntry | None, why: str) -> None:
         """Retire a mail that was never sent; the conversation no longer lists it."""
-        entry.state, entry.last_error = "superseded", why
+        entry.move(OutboxEvent.SUPERSEDED)
+        entry.last_error = why
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
         if conversation is not None:
             conversation.sent = [s for s in conversation.sent
@@ -175,7 +178,8 @@ class Delivery:
 
     def _retry_later(self, entry: OutboxEntry, exc: TemporarySendError) -> None:
         delay = retry_delay(entry.attempts)
-        entry.state, entry.last_error = "pending", str(exc)
+        entry.move(OutboxEvent.DEFERRED)
+        entry.last_error = str(exc)
         entry.next_attempt_at = self.agent.clock() + delay
         self.agent.store.commit()
         log.warning("%s to %s not sent yet (attempt %d), next try in %s: %s", entry.kind,
@@ -184,7 +188,8 @@ class Delivery:
     def _refused(self, entry: OutboxEntry, exc: PermanentSendError,
                  report: CycleReport) -> None:
         now = self.agent.clock()
-        entry.state, entry.last_error = "failed", str(exc)
+        entry.move(OutboxEvent.REFUSED)
+        entry.last_error = str(exc)
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
         if conversation is not None:
             conversation.note(now, f"{entry.kind} to {entry.to} refused for good, not "

@@ -34,16 +34,17 @@ from dataclasses import replace
 from datetime import datetime
 
 from inbox_agent.adapters.base import FetchedMessage, header_block
-from inbox_agent.adapters.store import SkippedMessage, Undeliverable, to_customers
 from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.config import MailboxSettings, format_size
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
+    MailKind,
     Promise,
     Role,
     new_token,
 )
+from inbox_agent.core.ledger import SkippedMessage, Undeliverable, to_customers
 from inbox_agent.core.lifecycle import Action, Event, transition
 from inbox_agent.core.machine_mail import Identity
 from inbox_agent.core.message import InboundEmail, parse
@@ -203,7 +204,7 @@ class Filing:
                 # or the manager's lapsed): the customer writing again gets a new one.
                 self._promise(conversation, email, now)
             elif action is Action.ACKNOWLEDGE:
-                self.agent.queue(conversation, "acknowledgement", conversation.customer, now)
+                self.agent.queue(conversation, MailKind.ACKNOWLEDGEMENT, conversation.customer, now)
                 for sent in conversation.sent[-1:]:
                     self.by_message_id[sent.message_id] = conversation.id
                 self.mail_to_customers += to_customers(conversation, conversation.sent[-1:])

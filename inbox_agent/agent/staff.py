@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from inbox_agent.adapters.store import Ledger, StaffRequest, Store, queue_request
+from inbox_agent.adapters.store import StaffRequest, Store, queue_request
 from inbox_agent.config import Settings
 from inbox_agent.core.business_time import Calendar, add_business_time, parse_duration
 from inbox_agent.core.conversations import Outcome
+from inbox_agent.core.ledger import Ledger
 from inbox_agent.core.lifecycle import Action, Event, IllegalTransition, transition
 from inbox_agent.errors import CommandError, StoreLockedError
 

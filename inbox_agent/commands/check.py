@@ -24,8 +24,8 @@ from inbox_agent.agent.composing import Composer, sample_conversation
 from inbox_agent.agent.cycle import system_clock
 from inbox_agent.commands.common import settings_of
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
+from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.promises import ESCALATION
-from inbox_agent.core.rendering import TEMPLATE_NAMES
 from inbox_agent.errors import InboxAgentError, StoreLockedError
 
 
@@ -57,7 +57,7 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     """Every check, in order; a failing one does not stop the ones after it."""
     results = [Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)")]
     results += [_attempt(f"template {name}", partial(_render, settings, name, now))
-                for name in TEMPLATE_NAMES]
+                for name in MailKind]
     results.append(_attempt(f"data folder {settings.agent.data_dir}",
                             partial(_data_folder, settings)))
     for mailbox in settings.mailboxes:
@@ -86,7 +86,7 @@ async def _attempt_async(what: str, check: Callable[[], Awaitable[object]]) -> R
     return Result(what)
 
 
-def _render(settings: Settings, name: str, now: datetime) -> None:
+def _render(settings: Settings, name: MailKind, now: datetime) -> None:
     sample = sample_conversation(settings, now)
     to = settings.promise.escalate_to if name == ESCALATION else None
     Composer(settings).compose(sample, name, to or sample.customer, now)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from inbox_agent import config
-from inbox_agent.adapters.store import Ledger, Store
+from inbox_agent.adapters.store import Store
+from inbox_agent.core.ledger import Ledger
 
 
 def settings_of(args: argparse.Namespace) -> config.Settings:

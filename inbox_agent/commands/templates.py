@@ -16,12 +16,13 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from inbox_agent.adapters.store import Ledger
 from inbox_agent.agent.composing import Composer, sample_conversation, template_data
 from inbox_agent.agent.cycle import system_clock
 from inbox_agent.commands.common import read_ledger, settings_of
 from inbox_agent.config import Settings
 from inbox_agent.core import rendering
+from inbox_agent.core.conversations import MailKind
+from inbox_agent.core.ledger import Ledger
 from inbox_agent.core.promises import ESCALATION
 from inbox_agent.errors import CommandError
 
@@ -83,7 +84,8 @@ def preview(settings: Settings, ledger: Ledger | None, name: str, now: datetime,
     if language:
         conversation.language = language
     to = settings.promise.escalate_to if name == ESCALATION else None
-    mail = Composer(settings).compose(conversation, name, to or conversation.customer, now)
+    mail = Composer(settings).compose(conversation, MailKind(name), to or conversation.customer,
+                                      now)
     message = message_from_bytes(mail.raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
     return _as_text(message, html)

@@ -10,8 +10,9 @@ from collections.abc import Container
 from datetime import datetime
 from typing import Any
 
-from inbox_agent.adapters.store import Ledger, conversation_to_doc
+from inbox_agent.adapters.store import conversation_to_doc
 from inbox_agent.core.conversations import Conversation, FiledMessage, Role
+from inbox_agent.core.ledger import Ledger
 
 STATUSES = ("open", "waiting", "answered", "closed", "all")
 

@@ -76,12 +76,21 @@ class Promise:
         return None if self.outcome is None else self.outcome is Outcome.KEPT
 
 
+class MailKind(StrEnum):
+    """The mails the agent writes, each from the template of the same name."""
+
+    ACKNOWLEDGEMENT = "acknowledgement"  # to a new customer: heard, and by when
+    FOLLOW_UP = "follow_up"  # still working on it, a new moment
+    ESCALATION = "escalation"  # to the manager: the report
+    ESCALATION_NOTICE = "escalation_notice"  # to the customer: a manager has taken it over
+
+
 @dataclass
 class SentMail:
     """A mail the agent decided to send in this conversation (the outbox has its state)."""
 
     message_id: str
-    kind: str  # "acknowledgement", ...
+    kind: MailKind
     to: str
     created_at: datetime
 

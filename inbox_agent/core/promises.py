@@ -44,12 +44,12 @@ from inbox_agent.core.business_time import (
     add_business_time,
     subtract_business_time,
 )
-from inbox_agent.core.conversations import Conversation, Promise
+from inbox_agent.core.conversations import Conversation, MailKind, Promise
 from inbox_agent.core.lifecycle import Status
 
-FOLLOW_UP = "follow_up"
-ESCALATION = "escalation"  # to the manager
-ESCALATION_NOTICE = "escalation_notice"  # to the customer: a manager has taken it over
+FOLLOW_UP = MailKind.FOLLOW_UP
+ESCALATION = MailKind.ESCALATION  # to the manager
+ESCALATION_NOTICE = MailKind.ESCALATION_NOTICE  # to the customer: a manager has taken it over
 
 # Why a promise was made (``Promise.reason``, shown to staff in ``thread ID``).
 FIRST_REPLY = "first reply"

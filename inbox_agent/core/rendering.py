@@ -39,6 +39,7 @@ from typing import Any
 import jinja2
 import jinja2.exceptions
 
+from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.message import one_line
 from inbox_agent.core.sandbox import (
     FILTERS,
@@ -49,7 +50,7 @@ from inbox_agent.core.sandbox import (
 )
 
 MAX_OUTPUT_CHARS = 100_000
-TEMPLATE_NAMES = ("acknowledgement", "follow_up", "escalation", "escalation_notice")
+TEMPLATE_NAMES = tuple(kind.value for kind in MailKind)
 
 
 class RenderError(Exception):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from inbox_agent.adapters.store import DB_FILE, Checkpoint, OutboxEntry, Store
+from inbox_agent.adapters.store import DB_FILE, Store
 from inbox_agent.core.conversations import Conversation, FiledMessage, Promise, Role
+from inbox_agent.core.ledger import Checkpoint, OutboxEntry
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.errors import StoreCorruptError, StoreLockedError
 

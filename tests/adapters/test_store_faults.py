@@ -23,15 +23,9 @@ from typing import Any, BinaryIO
 import pytest
 
 from inbox_agent.adapters import store as store_module
-from inbox_agent.adapters.store import (
-    DB_FILE,
-    LOCK_FILE,
-    OutboxEntry,
-    StaffRequest,
-    Store,
-    queue_request,
-)
+from inbox_agent.adapters.store import DB_FILE, LOCK_FILE, StaffRequest, Store, queue_request
 from inbox_agent.core.conversations import Conversation, FiledMessage, Promise, Role
+from inbox_agent.core.ledger import OutboxEntry
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.daemon import Daemon, Job
 from inbox_agent.errors import (
