@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -47,6 +46,13 @@ from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
+from inbox_agent.adapters.files import (
+    FILE_MODE,
+    private_dir,
+    why,
+    write_failed,
+    write_whole,
+)
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
@@ -80,8 +86,6 @@ LOCK_FILE = "inbox-agent.lock"
 REQUESTS_DIR = "requests"  # staff commands waiting for the running daemon
 RAW_DIR = "unparsed"  # the bytes of mail that could not be read, kept for a person
 SCHEMA_VERSION = 1
-DIR_MODE = 0o700  # customers' mail: the owner only
-FILE_MODE = 0o600
 OUTBOX_STATES = tuple(state.value for state in OutboxState)
 # What a failed write means for the cycle that asked for it (delivery commits "sending" before
 # a send, so a refused commit stops the send), and what happens next.
@@ -104,7 +108,7 @@ class AtomicJSONStorage(Storage):
         # dumps, not dump: dump streams through the pure-Python encoder, dumps uses the C
         # one; measured 5-10x faster on a 1,000-conversation file (bench/store_commit.py).
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        _write_whole(self.path, text.encode("utf-8"), CYCLE_WRITE, self._keep_last_good)
+        write_whole(self.path, text.encode("utf-8"), CYCLE_WRITE, self._keep_last_good)
 
     def _keep_last_good(self) -> None:
         """The file being replaced becomes ``.bak``: a hard link, then a rename, so that at
@@ -149,11 +153,11 @@ def queue_request(data_dir: Path, request: StaffRequest) -> Path:
     """Leave ``request`` for the running daemon (written atomically, applied in order)."""
     folder = data_dir / REQUESTS_DIR
     outcome = ("the request was not queued", "then run the command again")
-    _private_dir(folder, outcome)
+    private_dir(folder, outcome)
     path = folder / f"{time.time_ns():020d}-{os.getpid()}.json"
     payload = {"command": request.command, "conversation_id": request.conversation_id,
                "until": _iso(request.until)}
-    _write_whole(path, json.dumps(payload).encode("utf-8"), outcome)
+    write_whole(path, json.dumps(payload).encode("utf-8"), outcome)
     return path
 
 
@@ -219,10 +223,10 @@ class Store:
         if self.dry_run or self.read_only:
             return None
         folder = self.data_dir / RAW_DIR
-        _private_dir(folder, CYCLE_WRITE)
+        private_dir(folder, CYCLE_WRITE)
         path = folder / f"{sha256}.eml"
         if not path.exists():
-            _write_whole(path, raw, CYCLE_WRITE)
+            write_whole(path, raw, CYCLE_WRITE)
         return f"{RAW_DIR}/{path.name}"
 
     def rollback(self) -> None:
@@ -255,7 +259,7 @@ class Store:
             try:
                 request.path.unlink(missing_ok=True)
             except OSError as exc:  # one line, not a traceback; removed at the next cycle
-                raise StoreWriteError(_write_failed(
+                raise StoreWriteError(write_failed(
                     request.path, exc, ("its effect is saved", "the agent retries"))) from exc
 
     def __enter__(self) -> Store:
@@ -296,7 +300,7 @@ def _take_lock(data_dir: Path) -> _Lock:
     try:
         folder = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise StoreError(f"{data_dir}: cannot be opened ({_why(exc)}); let the agent's user "
+        raise StoreError(f"{data_dir}: cannot be opened ({why(exc)}); let the agent's user "
                          "read and write it") from exc
     try:
         _lock_or_refuse(folder, data_dir)
@@ -312,7 +316,7 @@ def _lock_or_refuse(fd: int, data_dir: Path) -> None:
     except BlockingIOError:
         raise StoreLockedError(_in_use(data_dir)) from None
     except OSError as exc:  # ENOLCK, or EBADF where NFS emulates flock with fcntl locks
-        raise StoreError(f"{data_dir}: cannot be locked ({_why(exc)}); put data_dir on a "
+        raise StoreError(f"{data_dir}: cannot be locked ({why(exc)}); put data_dir on a "
                          "local disk") from exc
 
 
@@ -348,20 +352,8 @@ def _in_use(data_dir: Path) -> str:
 
 def _own_data_dir(data_dir: Path) -> None:
     """The data_dir, made owner-only if new, closed to others if found open."""
-    _private_dir(data_dir, ("nothing was done", "then try again"))
+    private_dir(data_dir, ("nothing was done", "then try again"))
     _close_to_others(data_dir)
-
-
-def _private_dir(path: Path, outcome: tuple[str, str]) -> None:
-    """Make ``path`` a folder only its owner can enter, unless it exists. mkdir's mode is
-    masked by the umask (0o277 would make it 0500), so a new folder's mode is set again."""
-    if path.is_dir():
-        return
-    try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        os.chmod(path, DIR_MODE)
-    except OSError as exc:
-        raise StoreWriteError(_write_failed(path, exc, outcome)) from exc
 
 
 def _close_to_others(data_dir: Path) -> None:
@@ -379,84 +371,10 @@ def _close_to_others(data_dir: Path) -> None:
     except OSError as exc:
         log.warning("%s can be read by other users (mode %o) and this process cannot change "
                     "that (%s); it holds customers' mail: chmod 700 it", data_dir, mode,
-                    _why(exc))
+                    why(exc))
         return
     log.warning("%s could be read by other users (mode %o); it holds customers' mail, so it "
                 "is now %o", data_dir, mode, mode & ~0o077)
-
-
-def _write_whole(path: Path, payload: bytes, outcome: tuple[str, str],
-                 before_replace: Callable[[], None] | None = None) -> None:
-    """``payload`` becomes ``path`` whole or not at all: an owner-only temp file, fsynced,
-    renamed over ``path``, the folder fsynced. On failure the old file is as it was, and no
-    temp file is left to hold space a full disk needs; ``outcome`` is what the failure means
-    and what happens next, for its one-line message."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        _write_temp(tmp, payload)
-        if before_replace is not None:
-            before_replace()
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise StoreWriteError(_write_failed(path, exc, outcome)) from exc
-
-
-def _write_temp(tmp: Path, payload: bytes) -> None:
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        # O_CREAT's mode is masked by the umask, and a temp file left by a crash keeps its mode.
-        os.fchmod(fd, FILE_MODE)
-        view = memoryview(payload)
-        while view:  # os.write may write less than asked
-            view = view[os.write(fd, view):]
-        os.fsync(fd)  # a full disk may only say so here (delayed allocation)
-    finally:
-        os.close(fd)
-
-
-def _write_failed(path: Path, exc: OSError, outcome: tuple[str, str]) -> str:
-    done, then = outcome
-    return f"{path}: could not write ({_why(exc)}); {done}; {_fix(path, exc)}, {then}"
-
-
-def _fix(path: Path, exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "free space on its disk"
-    if exc.errno == errno.EROFS:
-        return "its disk is mounted read-only: make it writable"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"let the agent's user write to {path.parent}"
-    return "check its disk"
-
-
-def _why(exc: OSError) -> str:
-    if exc.strerror:
-        return exc.strerror
-    return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
-# Errors that mean "this filesystem cannot fsync a folder", not "the rename may not last".
-_NO_DIR_FSYNC = (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EPERM)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable; an EIO here means it may not be, and is raised."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        if exc.errno in _NO_DIR_FSYNC:
-            return
-        raise
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in _NO_DIR_FSYNC:
-            raise
-    finally:
-        os.close(fd)
 
 
 def _backup(path: Path) -> Path:
@@ -502,7 +420,7 @@ def _parse(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreError(f"{path}: could not read ({_why(exc)}); let the agent's user read "
+        raise StoreError(f"{path}: could not read ({why(exc)}); let the agent's user read "
                          "it") from exc
     if not raw.strip():
         raise _DamagedError("the file is empty")
