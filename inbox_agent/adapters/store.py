@@ -494,6 +494,9 @@ _MOMENT = _Field("a moment (ISO 8601 with a UTC offset)", _is_moment)
 _MESSAGE = {
     "key": _TEXT, "message_id": _or_null(_TEXT), "role": _one_of(*Role), "arrived_at": _MOMENT,
     "sender": _or_null(_TEXT), "subject": _TEXT, "folder": _TEXT, "note": _TEXT,
+    # What it names (In-Reply-To, References); stores written before it was kept lack it.
+    "names": _optional(_Field("a list of text", lambda v: isinstance(v, list)
+                              and all(isinstance(i, str) for i in v))),
 }
 _CONVERSATION = {
     "id": _TEXT, "mailbox": _TEXT, "customer": _TEXT, "customer_name": _TEXT, "subject": _TEXT,
@@ -687,13 +690,14 @@ def conversation_from_doc(d: dict[str, Any]) -> Conversation:
 def _message_to_doc(m: FiledMessage) -> dict[str, Any]:
     return {"key": m.key, "message_id": m.message_id, "role": m.role.value,
             "arrived_at": _iso(m.arrived_at), "sender": m.sender, "subject": m.subject,
-            "folder": m.folder, "note": m.note}
+            "folder": m.folder, "note": m.note, "names": list(m.names)}
 
 
 def _message_from_doc(d: dict[str, Any]) -> FiledMessage:
     return FiledMessage(key=d["key"], message_id=d["message_id"], role=Role(d["role"]),
                         arrived_at=_at(d["arrived_at"]), sender=d["sender"],
-                        subject=d["subject"], folder=d["folder"], note=d["note"])
+                        subject=d["subject"], folder=d["folder"], note=d["note"],
+                        names=tuple(d.get("names", ())))
 
 
 def _skipped_to_doc(s: SkippedMessage) -> dict[str, Any]:

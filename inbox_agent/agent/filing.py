@@ -39,12 +39,15 @@ from inbox_agent.config import MailboxSettings, format_size
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
+    Links,
     MailKind,
     Promise,
     Role,
+    linked_conversations,
+    named_ids,
     new_token,
 )
-from inbox_agent.core.ledger import SkippedMessage, Undeliverable, to_customers
+from inbox_agent.core.ledger import SkippedMessage, Undeliverable
 from inbox_agent.core.lifecycle import Action, Event, transition
 from inbox_agent.core.machine_mail import Identity
 from inbox_agent.core.message import InboundEmail, parse
@@ -58,7 +61,8 @@ _UNREADABLE = ("unparseable", "empty message", "unreadable MIME tree", "unreadab
 
 
 class Filing:
-    """Files the messages of one folder, keeping the indexes triage needs up to date."""
+    """Files the messages of one folder, keeping the ledger's indexes up to date as it goes
+    (``ledger.LedgerIndex``: built once, then caught up, never rebuilt per folder)."""
 
     def __init__(self, agent: Host, mailbox: MailboxSettings, folder: str) -> None:
         self.agent = agent
@@ -69,13 +73,13 @@ class Filing:
         manager = agent.settings.promise.escalate_to
         self.staff = mailbox.staff | ({manager} if manager else set())
         ledger = agent.ledger
-        self.by_message_id = ledger.by_message_id()
-        self.known_keys = ledger.known_keys()
+        self.index = ledger.index()
         self.identity = Identity(
             addresses=frozenset(m.address for m in agent.settings.mailboxes),
             message_ids=ledger.sent_message_ids(),
         )
-        self.mail_to_customers = ledger.mail_to_customers()  # grows as this folder is filed
+        self.links = Links(self.index.received, self.index.named,
+                           self.staff | self.identity.addresses)
 
     def file(self, fetched: FetchedMessage, now: datetime, report: CycleReport) -> None:
         """Parse, triage and file one message; the ledger changes, nothing is sent here."""
@@ -95,26 +99,28 @@ class Filing:
             log.debug("%s/%s: %s: %s (%d bytes)", self.mailbox.name, self.folder,
                       decision.note, email.key, email.size)
             return
-        self.known_keys.add(email.key)
         note = decision.note
         if too_large is not None and note:
             note = f"{note}; {too_large}"
         filed = FiledMessage(email.key, email.message_id, decision.role, email.arrived_at,
-                             email.from_address, email.subject, self.folder, note)
+                             email.from_address, email.subject, self.folder, note,
+                             named_ids(email))
         if decision.outcome is Outcome.SKIPPED:
             if too_large is None:  # a header alone is not "the bytes" of a broken message
                 filed = self._keep_if_broken(email, filed)
             self.agent.ledger.skipped.append(SkippedMessage(email.key, self.mailbox.name, filed))
+            self.index.add_skipped(self.agent.ledger.skipped)
             report.skipped += 1
             self._note(report, f"filed without a reply: {filed.note}")
             return
         conversation = self._conversation(decision, email)
+        self._note_other_links(conversation, email)
         conversation.messages.append(filed)
+        self.index.add(conversation)
         if too_large is not None and not note:
             conversation.note(email.arrived_at, f"the mail from {email.from_address or '?'} "
                               f"({email.subject!r}) was filed from its headers, {too_large}")
         self._delivery_news(conversation, decision, email)
-        self.by_message_id[email.key] = conversation.id
         report.filed += 1
         verb = "started" if decision.outcome is Outcome.STARTED else "filed into"
         self._note(report, f"{verb} [#{conversation.id}] as {decision.role.value} mail"
@@ -156,10 +162,24 @@ class Filing:
 
     def _context(self) -> Context:
         agent = self.agent
-        return Context(self.identity, self.staff, self.by_message_id,
-                       agent.ledger.conversations, self.known_keys,
+        return Context(self.identity, self.staff, self.links,
+                       agent.ledger.conversations, self.index.keys,
                        agent.settings.calendar, agent.settings.promise,
-                       agent.settings.limits, self.mail_to_customers)
+                       agent.settings.limits, self.index.sent_to, self.index.by_customer)
+
+    def _note_other_links(self, conversation: Conversation, email: InboundEmail) -> None:
+        """A message whose Message-IDs lead to other conversations too joins one of them only
+        (``conversations``: never merged automatically); both sides say so, for a person."""
+        conversations = self.agent.ledger.conversations
+        for other in linked_conversations(email, self.links, conversations):
+            if other == conversation.id:
+                continue
+            who = email.from_address or "?"
+            conversation.note(email.arrived_at, f"the mail from {who} ({email.subject!r}) "
+                              f"also answers mail of [#{other}]; filed here only")
+            conversations[other].note(email.arrived_at, f"the mail from {who} "
+                                      f"({email.subject!r}) answers mail of this conversation "
+                                      f"too; filed in [#{conversation.id}]")
 
     def _delivery_news(self, conversation: Conversation, decision: Decision,
                        email: InboundEmail) -> None:
@@ -205,9 +225,7 @@ class Filing:
                 self._promise(conversation, email, now)
             elif action is Action.ACKNOWLEDGE:
                 self.agent.queue(conversation, MailKind.ACKNOWLEDGEMENT, conversation.customer, now)
-                for sent in conversation.sent[-1:]:
-                    self.by_message_id[sent.message_id] = conversation.id
-                self.mail_to_customers += to_customers(conversation, conversation.sent[-1:])
+                self.index.add(conversation)
                 report.queued += 1
 
     def _promise(self, conversation: Conversation, email: InboundEmail, now: datetime) -> None:

@@ -1,10 +1,34 @@
 """Which conversation a message belongs to, and the records a conversation keeps.
 
-A message joins a conversation when, in this order:
+Every filed message records the Message-IDs it *names* (In-Reply-To, References; at most
+``MAX_NAMED``), and the ledger indexes them beside the ids it *received* (``ledger.LedgerIndex``):
+a named id is JWZ's empty container, a message the mailbox has not seen but whose place in a
+thread is known. So two replies to a message that never reached us join one conversation, and
+so does the message itself if it arrives after its replies (as Dovecot's THREAD=REFERENCES and
+notmuch thread). A message joins a conversation when, in this order:
 
-1. one of the Message-IDs it answers (In-Reply-To, then References from the nearest back) is
-   already filed in a conversation: the customer's, staff's, or one the agent sent itself;
-2. its subject carries a conversation token ``[#K7Q2]`` that exists.
+1. a Message-ID it answers (In-Reply-To, then References from the nearest back) was received in
+   a conversation: the customer's message, staff's, or one the agent sent itself;
+2. a conversation already names its own Message-ID (it answers this message; it came late);
+3. a Message-ID it answers is named by a conversation (the two answer the same message);
+4. its subject carries a conversation token ``[#K7Q2]`` that exists.
+
+Rule 3 rests on a message nobody here has seen, so it joins only mail from someone already in
+that conversation (its customer, or the sender of a message filed in it), or addressed to one
+of them, or from staff or the mailbox itself. Without that guard, every customer replying to
+the same mail sent outside the agent (a newsletter, an announcement from someone's own mail
+client) would be filed into the first replier's conversation, unacknowledged: two customers'
+conversations merged in silence. Mail from anyone else that names it starts its own
+conversation, as it did before named ids were indexed. Rule 2 needs no guard: a conversation
+that names this message's own Message-ID holds a reply to it, so whoever wrote that reply had
+this very message in hand (a reply that outran its original, a list's copy first).
+
+**Two conversations are never merged.** JWZ merges the threads a message connects; here each
+conversation is one customer's, with its own promise and mail, so a message whose ids lead to
+more than one joins the first by the rules above (received ids win over merely-named ones, then
+the nearest), and the agent notes the others on both sides for a person to read
+(``linked_conversations`` lists them all). An id named by several conversations (kept apart by
+the guard) lists them in the order they named it: the first the sender may join wins.
 
 Otherwise it starts a new conversation. Tokens are derived from the first message's key, so the
 same mailbox replayed gives the same tokens, and are checked against the tokens taken.
@@ -14,17 +38,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from inbox_agent.core.lifecycle import Status
-from inbox_agent.core.message import InboundEmail
+from inbox_agent.core.message import MAX_REFERENCES, InboundEmail
 
 # No 0/O, 1/I/L, U: a token read aloud over the phone or copied by hand stays unambiguous.
 TOKEN_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # noqa: S105 - not a password
 TOKEN_LENGTH = 4
+# In-Reply-To and References are each cut to MAX_REFERENCES by the parser: what a message
+# names is bounded by both, so a hostile References header costs the index nothing.
+MAX_NAMED = 2 * MAX_REFERENCES
 _TOKEN_IN_SUBJECT = re.compile(r"\[#([2-9A-HJ-NP-TV-Z]{4,8})\]")
 
 
@@ -49,6 +76,7 @@ class FiledMessage:
     subject: str
     folder: str
     note: str = ""  # why it was not answered, for machine mail and old mail
+    names: tuple[str, ...] = ()  # Message-IDs it answers, nearest first (at most MAX_NAMED)
 
 
 class Outcome(StrEnum):
@@ -168,15 +196,50 @@ class Conversation:
         return customer[-1] if customer else None
 
 
-def find_conversation(
-    email: InboundEmail, by_message_id: Mapping[str, str], tokens: Container[str]
-) -> str | None:
+@dataclass(frozen=True)
+class Links:
+    """The Message-ID lookups threading reads (``ledger.LedgerIndex`` keeps them)."""
+
+    received: Mapping[str, str]  # key of a filed message, or our mail's Message-ID -> conversation
+    named: Mapping[str, Sequence[str]] = field(default_factory=dict)  # -> those naming it
+    trusted: Container[str] = frozenset()  # staff and the mailboxes: may join on a named id
+
+
+def named_ids(email: InboundEmail) -> tuple[str, ...]:
+    """What ``email`` names, as its ``FiledMessage`` records it: nearest first, bounded."""
+    return email.thread_ids[:MAX_NAMED]
+
+
+def linked_conversations(email: InboundEmail, links: Links,
+                         conversations: Mapping[str, Conversation]) -> list[str]:
+    """Every conversation ``email``'s Message-IDs tie it to, best first (rules 1 to 3)."""
+    received = [links.received[ref] for ref in email.thread_ids if ref in links.received]
+    answered = links.named.get(email.message_id, ()) if email.message_id else ()
+    siblings = [c for ref in email.thread_ids for c in links.named.get(ref, ())
+                if c in conversations and _may_join_unseen(email, conversations[c], links.trusted)]
+    return [c for c in dict.fromkeys([*received, *answered, *siblings]) if c in conversations]
+
+
+def _may_join_unseen(email: InboundEmail, conversation: Conversation,
+                     trusted: Container[str]) -> bool:
+    """Whether ``email`` may join ``conversation`` on a message neither has received: when it
+    is from staff or the mailbox, or from or to someone already in the conversation."""
+    writers = {a for a in (email.from_address, email.customer_address) if a}
+    if any(a in trusted for a in writers):
+        return True
+    people = writers | {*email.to_addresses, *email.cc_addresses}
+    there = {conversation.customer, *(m.sender for m in conversation.messages)}
+    return any(a in there and a not in trusted for a in people)
+
+
+def find_conversation(email: InboundEmail, links: Links,
+                      conversations: Mapping[str, Conversation]) -> str | None:
     """The id of the conversation ``email`` belongs to, or None for a new one."""
-    for ref in email.thread_ids:
-        if ref in by_message_id:
-            return by_message_id[ref]
+    linked = linked_conversations(email, links, conversations)
+    if linked:
+        return linked[0]
     for token in _TOKEN_IN_SUBJECT.findall(email.subject.upper()):
-        if token in tokens:
+        if token in conversations:
             return str(token)
     return None
 

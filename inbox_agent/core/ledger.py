@@ -121,6 +121,72 @@ class Undeliverable:
     reason: str
 
 
+# An id named by this many conversations is a broadcast (a newsletter many answered), not a
+# thread: more are not recorded, so a lookup on it stays short.
+MAX_NAMING = 10
+
+
+@dataclass
+class LedgerIndex:
+    """Lookups over the ledger, so that filing a message costs O(1), not a walk through every
+    conversation (and triage's breakers one customer's conversations, not everyone's).
+
+    ``Ledger.index()`` builds it once and then only catches up: the ledger grows by appending
+    (conversations, their messages and our mails, skipped mail), so what each conversation had
+    when last indexed is a count, and the catch-up reads only what came after it. The one other
+    change, a conversation leaving the ledger (archived), is seen by the counts not adding up,
+    and the index is built again. A rollback loads a new ``Ledger``, with no index yet.
+    """
+
+    received: dict[str, str] = field(default_factory=dict)  # message key / our Message-ID
+    named: dict[str, list[str]] = field(default_factory=dict)  # -> conversations naming it
+    keys: set[str] = field(default_factory=set)  # every message filed, skipped ones too
+    by_customer: dict[str, list[str]] = field(default_factory=dict)  # address -> conversations
+    sent_to: dict[str, list[Sent]] = field(default_factory=dict)  # automatic mail, by address
+    _counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (messages, sent)
+    _skipped: int = 0
+
+    def caught_up(self, ledger: Ledger) -> bool:
+        """Index what ``ledger`` gained since last time; False when it must be built again."""
+        if len(ledger.skipped) < self._skipped:
+            return False
+        self.add_skipped(ledger.skipped)
+        for conversation in ledger.conversations.values():
+            if not self.add(conversation):
+                return False
+        return len(self._counts) == len(ledger.conversations)
+
+    def add(self, conversation: Conversation) -> bool:
+        """Index what ``conversation`` gained since last time; False if it lost something."""
+        cid = conversation.id
+        now = len(conversation.messages), len(conversation.sent)
+        messages, sent = self._counts.get(cid, (0, 0))
+        if now == (messages, sent) and cid in self._counts:
+            return True  # the common case of a catch-up: nothing new here
+        if now[0] < messages or now[1] < sent:
+            return False
+        if cid not in self._counts:
+            self.by_customer.setdefault(conversation.customer, []).append(cid)
+        for message in conversation.messages[messages:]:
+            self.keys.add(message.key)
+            self.received[message.key] = cid
+            for name in message.names:
+                naming = self.named.setdefault(name, [])
+                if cid not in naming and len(naming) < MAX_NAMING:
+                    naming.append(cid)
+        for mail in conversation.sent[sent:]:
+            self.received[mail.message_id] = cid
+        for ours in to_customers(conversation, conversation.sent[sent:]):
+            self.sent_to.setdefault(ours.to, []).append(ours)
+        self._counts[cid] = now
+        return True
+
+    def add_skipped(self, skipped: list[SkippedMessage]) -> None:
+        """Index the entries of ``skipped`` past those already seen."""
+        self.keys.update(s.key for s in skipped[self._skipped:])
+        self._skipped = len(skipped)
+
+
 @dataclass
 class Ledger:
     """Everything the agent knows, in memory."""
@@ -130,23 +196,24 @@ class Ledger:
     outbox: dict[str, OutboxEntry] = field(default_factory=dict)
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     undeliverable: dict[str, Undeliverable] = field(default_factory=dict)  # by address
+    _index: LedgerIndex | None = field(default=None, init=False, repr=False, compare=False)
+
+    def index(self) -> LedgerIndex:
+        """The lookups over this ledger, caught up with everything filed so far."""
+        if self._index is None or not self._index.caught_up(self):
+            self._index = LedgerIndex()
+            self._index.caught_up(self)
+        return self._index
 
     def by_message_id(self) -> dict[str, str]:
-        """Every filed message key and sent Message-ID -> its conversation id."""
-        index: dict[str, str] = {}
-        for conversation in self.conversations.values():
-            for message in conversation.messages:
-                index[message.key] = conversation.id
-            for sent in conversation.sent:
-                index[sent.message_id] = conversation.id
-        return index
+        """Message-ID (or content key) -> conversation id: every message filed, every mail
+        sent, and every id a filed message names; a received id wins over a merely-named one."""
+        index = self.index()
+        return {**{name: naming[0] for name, naming in index.named.items()}, **index.received}
 
     def known_keys(self) -> set[str]:
         """Keys of every message filed anywhere."""
-        keys = {s.key for s in self.skipped}
-        for conversation in self.conversations.values():
-            keys.update(m.key for m in conversation.messages)
-        return keys
+        return set(self.index().keys)
 
     def mail_to_customers(self) -> list[Sent]:
         """Every automatic mail to a customer (not the manager's reports), for the breakers."""

@@ -36,7 +36,7 @@ from inbox_agent.core.breakers import (
     slow_responder,
 )
 from inbox_agent.core.business_time import Calendar
-from inbox_agent.core.conversations import Conversation, Role, find_conversation
+from inbox_agent.core.conversations import Conversation, Links, Role, find_conversation
 from inbox_agent.core.lifecycle import Event, Status
 from inbox_agent.core.machine_mail import Identity, MachineVerdict, classify
 from inbox_agent.core.message import InboundEmail
@@ -71,13 +71,16 @@ class Context:
 
     identity: Identity
     staff: frozenset[str]
-    by_message_id: Mapping[str, str]  # filed Message-ID (or content key) -> conversation id
+    links: Links  # Message-IDs received and named -> conversation id
     conversations: Mapping[str, Conversation]  # by token
     known_keys: Container[str]  # every message key filed, in or out of conversations
     calendar: Calendar
     policy: PromisePolicy
     limits: Limits = field(default_factory=Limits)
-    sent: Sequence[Sent] = ()  # the agent's automatic mail to customers, for the breakers
+    # For the breakers, by address: the agent's automatic mail to it, the conversations it
+    # started. Indexes, so that one message costs its sender's history, not everyone's.
+    sent_to: Mapping[str, Sequence[Sent]] = field(default_factory=dict)
+    started_by: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 # Rules whose mail reports on a message we sent: read the report for which one, and who failed.
@@ -91,7 +94,7 @@ def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
     """Decide where ``email`` is filed and which lifecycle event it is."""
     if email.key in context.known_keys:
         return Decision(Outcome.DUPLICATE, Role.CUSTOMER, note="already filed")
-    conversation_id = find_conversation(email, context.by_message_id, context.conversations)
+    conversation_id = find_conversation(email, context.links, context.conversations)
     not_a_customer = (_unreadable(email, conversation_id)
                       or _not_from_a_customer(email, context, conversation_id))
     if not_a_customer is not None:
@@ -110,7 +113,7 @@ def triage_sent(email: InboundEmail, context: Context) -> Decision:
     """
     if email.key in context.known_keys:
         return Decision(Outcome.DUPLICATE, Role.STAFF, note="already filed")
-    conversation_id = find_conversation(email, context.by_message_id, context.conversations)
+    conversation_id = find_conversation(email, context.links, context.conversations)
     if email.message_id and email.message_id in context.identity.message_ids:
         return Decision(Outcome.IGNORED, Role.AGENT, conversation_id, note="the agent's own copy")
     if conversation_id is None:
@@ -161,8 +164,9 @@ def _bounce(email: InboundEmail, context: Context, conversation_id: str | None,
             verdict: MachineVerdict) -> Decision:
     """File a bounce with the conversation it returns, and say whose address failed."""
     reported = bounced_message_ids(email.raw)
-    ours = [i for i in reported if i in context.by_message_id]
-    conversation_id = conversation_id or (context.by_message_id[ours[0]] if ours else None)
+    received = context.links.received
+    ours = [i for i in reported if i in received]
+    conversation_id = conversation_id or (received[ours[0]] if ours else None)
     failed: tuple[str, ...] = ()
     if conversation_id is not None and reports_failure(email.raw):
         sent = context.conversations[conversation_id].sent
@@ -190,25 +194,27 @@ def _breaker(email: InboundEmail, context: Context, now: datetime,
     if conversation is not None and conversation.status not in _ACKNOWLEDGED_FROM:
         return None  # no acknowledgement is owed: nothing to hold back
     address = email.customer_address or ""
+    sent = context.sent_to.get(address, ())
     if conversation is None:
-        loop = loop_suspected(address, now, context.sent, context.limits)
+        loop = loop_suspected(address, now, sent, context.limits)
         if loop is not None:
             return loop
     robot = _slow_responder(email, context, now, conversation is None)
     if robot is not None:
         return f"{robot}; filed for a person, not acknowledged"
-    return held_back(address, conversation_id or "", now, context.sent, context.limits)
+    return held_back(address, conversation_id or "", now, sent, context.limits)
 
 
 def _slow_responder(email: InboundEmail, context: Context, now: datetime,
                     starts: bool) -> str | None:
     """Rule 4 of ``breakers``, with this message counted as what its sender wrote."""
     address = email.customer_address or ""
-    ours = [s for s in context.sent if s.to == address]
-    if not ours:  # nothing of ours to echo: spare the walk through every conversation
+    ours = context.sent_to.get(address, ())
+    if not ours:  # nothing of ours to echo
         return None
-    wrote = [*customer_writing(context.conversations.values(), address),
-             Wrote(email.arrived_at, starts, email.subject)]
+    theirs = (context.conversations[c] for c in context.started_by.get(address, ())
+              if c in context.conversations)
+    wrote = [*customer_writing(theirs, address), Wrote(email.arrived_at, starts, email.subject)]
     return slow_responder(address, now, ours, wrote, context.limits)
 
 

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 from inbox_agent.core.conversations import (
     TOKEN_ALPHABET,
+    Conversation,
+    Links,
     find_conversation,
     new_token,
     subject_with_token,
@@ -13,6 +15,10 @@ from inbox_agent.core.message import parse
 ARRIVED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
+def _taken(*tokens: str) -> dict[str, Conversation]:
+    return {t: Conversation(t, "support", "c@x.example", "", "", ARRIVED) for t in tokens}
+
+
 def _mail(headers: str) -> bytes:
     return (headers.strip() + "\r\n\r\nbody\r\n").encode()
 
@@ -20,32 +26,34 @@ def _mail(headers: str) -> bytes:
 def test_in_reply_to_joins_the_conversation_of_the_answered_message() -> None:
     """In-Reply-To pointing at a filed Message-ID joins that conversation."""
     email = parse(_mail("From: a@x.example\r\nIn-Reply-To: <m1@x>\r\nSubject: Re: hi"), ARRIVED)
-    assert find_conversation(email, {"<m1@x>": "K7Q2"}, {"K7Q2"}) == "K7Q2"
+    assert find_conversation(email, Links({"<m1@x>": "K7Q2"}), _taken("K7Q2")) == "K7Q2"
 
 
 def test_references_are_searched_from_the_nearest_back() -> None:
     """When In-Reply-To is unknown, the nearest known Reference wins."""
     email = parse(_mail("From: a@x.example\r\nIn-Reply-To: <gone@x>\r\n"
                         "References: <m1@x> <m2@x> <gone@x>"), ARRIVED)
-    assert find_conversation(email, {"<m1@x>": "AAAA", "<m2@x>": "BBBB"}, set()) == "BBBB"
+    assert find_conversation(email, Links({"<m1@x>": "AAAA", "<m2@x>": "BBBB"}),
+                             _taken("AAAA", "BBBB")) == "BBBB"
 
 
 def test_an_agent_message_id_joins_too() -> None:
     """A reply to the agent's own acknowledgement joins the conversation it was sent in."""
     email = parse(_mail("From: a@x.example\r\nIn-Reply-To: <inbox-agent.K7Q2.ack@ex>"), ARRIVED)
-    assert find_conversation(email, {"<inbox-agent.K7Q2.ack@ex>": "K7Q2"}, set()) == "K7Q2"
+    assert find_conversation(email, Links({"<inbox-agent.K7Q2.ack@ex>": "K7Q2"}),
+                             _taken("K7Q2")) == "K7Q2"
 
 
 def test_subject_token_joins_when_headers_were_lost() -> None:
     """A client that drops References still joins through [#TOKEN] in the subject."""
     email = parse(_mail("From: a@x.example\r\nSubject: Re: [#k7q2] my order"), ARRIVED)
-    assert find_conversation(email, {}, {"K7Q2"}) == "K7Q2"
+    assert find_conversation(email, Links({}), _taken("K7Q2")) == "K7Q2"
 
 
 def test_unknown_token_and_no_references_start_a_new_conversation() -> None:
     """A token that does not exist is just text: the message starts a conversation."""
     email = parse(_mail("From: a@x.example\r\nSubject: [#ZZZZ] hello"), ARRIVED)
-    assert find_conversation(email, {}, {"K7Q2"}) is None
+    assert find_conversation(email, Links({}), _taken("K7Q2")) is None
 
 
 def test_tokens_are_short_stable_and_unique() -> None:
