@@ -12,16 +12,19 @@ import logging
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 
 import pytest
 
 from inbox_agent.adapters.base import FolderBatch, Mailbox
 from inbox_agent.adapters.imap import ImapMailbox
+from inbox_agent.adapters.outbox import OutboxQueue
 from inbox_agent.adapters.store import DB_FILE, Store
 from inbox_agent.agent import cycle
+from inbox_agent.commands import views
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
+from inbox_agent.core.ledger import OutboxEntry, OutboxEvent, OutboxState
 from inbox_agent.errors import MailboxConnectionError
 from tests.worlds import (
     ServerWorld,
@@ -144,39 +147,79 @@ async def _run_once(settings: Settings, now: datetime, *, crash: bool) -> None:
         await agent.run_cycle()
 
 
-def test_a_send_cut_short_after_the_relay_accepted_is_resolved(
-        world: ServerWorld, caplog: pytest.LogCaptureFixture) -> None:
-    """The window RFC 1047 describes: the relay took the mail, the agent died before filing
-    its copy. On restart the Sent folder has no copy, so the mail goes again (the one
-    duplicate this design allows), and says so in the log."""
+def test_a_crash_after_the_relay_accepted_does_not_send_again(world: ServerWorld) -> None:
+    """The relay took the mail and the agent died before filing its copy. The 250 was
+    recorded first (a rename, no network in between), so on restart the mail is not sent
+    again: the Sent folder is asked, has no copy, and gets one."""
     world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
                   london(16, 10, 0))
     with pytest.raises(_CrashAfterRelayError):
         asyncio.run(_run_once(world.settings, london(16, 10, 1), crash=True))
     (entry,) = ledger(world.settings).outbox.values()
-    assert entry.state == "sending"  # what the disk says after the crash
+    assert (entry.state, entry.copy_pending) == ("sent", True)  # what the disk says
+    asyncio.run(_run_once(world.settings, london(16, 10, 2), crash=False))
+    assert received_by(world) == Counter({"c0@customer.example": 1})
+    assert _copies_in_sent(world, entry.message_id) == 1
+    assert ledger(world.settings).outbox == {}  # done: the conversation keeps the record
+
+
+class _DiesBeforeRecordingThe250(OutboxQueue):
+    """The queue of a process that dies in the one window left: after the relay's 250,
+    before the rename that records it."""
+
+    def move(self, entries: Iterable[OutboxEntry], event: OutboxEvent) -> None:
+        if event is OutboxEvent.ACCEPTED:
+            raise _CrashAfterRelayError
+        super().move(entries, event)
+
+
+def test_a_crash_between_the_250_and_its_record_sends_again(
+        world: ServerWorld, caplog: pytest.LogCaptureFixture) -> None:
+    """The window RFC 1047 describes, now one rename wide: the mail is left ``sending``; on
+    restart the Sent folder has no copy, so it goes again (the one duplicate this design
+    allows), and the log says so."""
+    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
+                  london(16, 10, 0))
+    with Store(world.settings.agent.data_dir) as store:
+        store.outbox = _DiesBeforeRecordingThe250(world.settings.agent.data_dir)
+        store.ledger.outbox = store.outbox.load()
+        agent = cycle.Agent(world.settings, store, cycle.real_adapters(world.settings),
+                            clock=lambda: london(16, 10, 1))
+        with pytest.raises(_CrashAfterRelayError):
+            asyncio.run(agent.run_cycle())
+    (entry,) = ledger(world.settings).outbox.values()
+    assert entry.state == "sending"
     with caplog.at_level(logging.WARNING, logger="inbox_agent"):
-        asyncio.run(_run_once(world.settings, london(16, 10, 2), crash=False))
+        run(world, london(16, 10, 2))
     assert "no copy was filed, so it goes again (it may arrive twice)" in caplog.text
     assert received_by(world) == Counter({"c0@customer.example": 2})
-    (entry,) = ledger(world.settings).outbox.values()
-    assert (entry.state, entry.copy_pending) == ("sent", False)
+    assert ledger(world.settings).outbox == {}
 
 
-def test_a_send_cut_short_after_its_copy_was_filed_is_not_repeated(world: ServerWorld) -> None:
-    """The crash came after the copy reached the Sent folder: on restart the copy is found,
-    and the mail counts as sent; the customer gets it once."""
+def test_a_mail_found_sending_whose_copy_is_filed_is_not_repeated(world: ServerWorld) -> None:
+    """A mail left ``sending`` whose copy is in the Sent folder all the same (a rename the
+    crash undid, or an older version's order): on restart it counts as sent, and the
+    customer gets it once."""
     world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
                   london(16, 10, 0))
     run(world, london(16, 10, 1))
-    with Store(world.settings.agent.data_dir) as store:  # as the disk is after such a crash
-        (entry,) = store.ledger.outbox.values()
-        entry.state, entry.sent_at = "sending", None
-        store.commit()
+    [received] = world.sink.received
+    (conversation,) = ledger(world.settings).conversations.values()
+    (sent,) = conversation.sent
+    queue = OutboxQueue(world.settings.agent.data_dir)  # the disk as such a crash leaves it
+    queue.load()
+    queue.record([OutboxEntry(sent.message_id, conversation.id, "support", sent.kind,
+                              sent.to, received.raw, sent.created_at,
+                              state=OutboxState.SENDING, attempts=1)])
     run(world, london(16, 10, 2))
     assert received_by(world) == Counter({"c0@customer.example": 1})
-    (entry,) = ledger(world.settings).outbox.values()
-    assert entry.state == "sent"
+    assert ledger(world.settings).outbox == {}
+
+
+def _copies_in_sent(world: ServerWorld, message_id: str) -> int:
+    with world.account.client() as imap:
+        imap.select_folder("Sent", readonly=True)
+        return len(imap.search(["HEADER", "Message-ID", message_id]))
 
 
 class _KickAfterFirstChunk:
@@ -318,25 +361,26 @@ def test_an_acknowledgement_held_up_past_its_promise_is_restated(world: ServerWo
     assert "We are sorry that this confirmation reaches you late" in text
     assert "tomorrow (Tuesday 17 November) by 16:35 London time" in text
     on_disk = ledger(world.settings)
-    states = sorted(e.state for e in on_disk.outbox.values())
-    assert states == ["sent", "superseded"]
+    assert on_disk.outbox == {}  # both done: the one sent, the one it replaced
     (conversation,) = on_disk.conversations.values()
     assert [s.message_id for s in conversation.sent] == [str(ack["Message-ID"])]
     (promise,) = conversation.promises
     assert promise.reason == "first reply (restated: our mail was late)"
 
 
-def test_a_sent_mails_bytes_are_forgotten_after_thirty_days(world: ServerWorld) -> None:
-    """The database does not grow with every mail ever sent: a month on, the record stays
-    (Message-ID, state, recipient) and the bytes go; the Sent folder has the copy."""
+def test_a_sent_mail_leaves_the_outbox_once_its_copy_is_filed(world: ServerWorld) -> None:
+    """Nothing grows with every mail ever sent: once the relay took a mail and its copy is in
+    the Sent folder, its file leaves the queue; the conversation keeps the record (Message-ID,
+    recipient, and ``thread ID`` shows it sent)."""
     world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
                   london(16, 10, 0))
     run(world, london(16, 10, 1))
-    (entry,) = ledger(world.settings).outbox.values()
-    assert entry.raw
-    run(world, london(16, 10, 1) + timedelta(days=31))  # (its follow-up goes out now too)
-    entry = ledger(world.settings).outbox[entry.message_id]
-    assert (entry.state, entry.raw, entry.to) == ("sent", b"", "c0@customer.example")
-    with world.account.client() as imap:
-        imap.select_folder("Sent", readonly=True)
-        assert imap.search(["HEADER", "Message-ID", entry.message_id])
+    on_disk = ledger(world.settings)
+    assert on_disk.outbox == {}
+    queue = world.settings.agent.data_dir / "outbox"
+    assert [p for p in queue.rglob("*") if p.is_file()] == []
+    (conversation,) = on_disk.conversations.values()
+    (sent,) = conversation.sent
+    assert sent.to == "c0@customer.example"
+    assert views.detail(conversation, on_disk)["sent"][0]["state"] == "sent"
+    assert _copies_in_sent(world, sent.message_id) == 1

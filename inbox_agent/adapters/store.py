@@ -53,6 +53,7 @@ from inbox_agent.adapters.files import (
     write_failed,
     write_whole,
 )
+from inbox_agent.adapters.outbox import KEPT_STATES, OutboxQueue
 from inbox_agent.core.conversations import (
     Conversation,
     FiledMessage,
@@ -172,6 +173,7 @@ class Store:
         self._db: TinyDB | None = None
         self._writes: CommitOnFlush | None = None
         self.ledger = Ledger()
+        self.outbox = OutboxQueue(data_dir, dry_run=dry_run or read_only)
 
     def open(self) -> Store:
         """Take the lock (unless read-only) and load the ledger."""
@@ -184,11 +186,35 @@ class Store:
         self._writes = CommitOnFlush(AtomicJSONStorage)  # type: ignore[no-untyped-call]
         try:
             self._db = TinyDB(str(path), storage=self._writes)
-            self.ledger = _load(self._db)
+            self.ledger = self._with_outbox(_load(self._db))
         except BaseException:
             self.close()
             raise
         return self
+
+    def _with_outbox(self, ledger: Ledger) -> Ledger:
+        """The ledger with the outbox as its queue folder holds it. Mail older versions kept
+        in the database moves to the queue; mail recorded by a commit that never completed
+        (no conversation lists it) is dropped, since what made it will be done again."""
+        legacy = {i: e for i, e in ledger.outbox.items() if _still_owed(e)}
+        ledger.outbox = self.outbox.load()
+        moving = [e for i, e in legacy.items() if i not in ledger.outbox]
+        self.outbox.record(moving)
+        ledger.outbox.update({e.message_id: e for e in moving})
+        listed = {s.message_id for c in ledger.conversations.values() for s in c.sent}
+        orphans = [e for e in ledger.outbox.values()
+                   if e.state is OutboxState.PENDING and e.message_id not in listed]
+        self.outbox.forget(orphans)
+        for entry in orphans:
+            del ledger.outbox[entry.message_id]
+        return ledger
+
+    def finish(self, entries: list[OutboxEntry]) -> None:
+        """Mail that is done (sent and its copy filed, or superseded) leaves the outbox: the
+        conversation keeps its record, the Sent folder its copy."""
+        self.outbox.forget(entries)
+        for entry in entries:
+            self.ledger.outbox.pop(entry.message_id, None)
 
     def close(self) -> None:
         """Release the lock. Uncommitted changes are dropped on purpose."""
@@ -203,10 +229,14 @@ class Store:
             return
         if self.read_only or self._db is None or self._writes is None:
             raise RuntimeError("commit on a store that is not open for writing")
+        new = [e for e in self.ledger.outbox.values() if not self.outbox.holds(e.message_id)
+               and e.state in KEPT_STATES]
         try:
+            self.outbox.record(new)  # first: the database written next refers to them
             _dump(self._db, self.ledger)
             self._writes.flush()  # type: ignore[no-untyped-call]
         except BaseException:
+            self.outbox.discard(new)
             self._forget_unwritten()
             raise
 
@@ -233,6 +263,7 @@ class Store:
         """Drop uncommitted changes: the ledger becomes the last commit again."""
         if self._db is not None:
             self.ledger = _load(self._db)
+            self.ledger.outbox = self.outbox.load()
 
     @contextlib.contextmanager
     def rolled_back_on_error(self) -> Iterator[None]:
@@ -267,6 +298,13 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _still_owed(entry: OutboxEntry) -> bool:
+    """Whether an outbox entry of an older version's database still has work to do."""
+    if entry.state is OutboxState.SENT:
+        return entry.copy_pending
+    return entry.state in KEPT_STATES
 
 
 def _read_request(path: Path) -> StaffRequest | None:
@@ -610,7 +648,7 @@ def _dump(db: TinyDB, ledger: Ledger) -> None:
         "meta": [{"schema": SCHEMA_VERSION}],
         "conversations": [conversation_to_doc(c) for c in ledger.conversations.values()],
         "skipped": [_skipped_to_doc(s) for s in ledger.skipped],
-        "outbox": [_outbox_to_doc(e) for e in ledger.outbox.values()],
+        "outbox": [],  # the queue folder holds it now (adapters/outbox.py)
         "checkpoints": [
             {"folder_key": key, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid}
             for key, c in ledger.checkpoints.items()
@@ -706,15 +744,6 @@ def _skipped_to_doc(s: SkippedMessage) -> dict[str, Any]:
 
 def _skipped_from_doc(d: dict[str, Any]) -> SkippedMessage:
     return SkippedMessage(d["key"], d["mailbox"], _message_from_doc(d["message"]))
-
-
-def _outbox_to_doc(e: OutboxEntry) -> dict[str, Any]:
-    return {"message_id": e.message_id, "conversation_id": e.conversation_id,
-            "mailbox": e.mailbox, "kind": e.kind, "to": e.to,
-            "raw": base64.b64encode(e.raw).decode("ascii"), "created_at": _iso(e.created_at),
-            "state": e.state, "attempts": e.attempts, "sent_at": _iso(e.sent_at),
-            "last_error": e.last_error, "next_attempt_at": _iso(e.next_attempt_at),
-            "copy_pending": e.copy_pending, "deliver_by": _iso(e.deliver_by)}
 
 
 def _outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:

@@ -1,21 +1,24 @@
-"""The outbox drained: send, file a copy in the Sent folder, record; never lose, never repeat.
+"""The outbox drained: send, record, file a copy in the Sent folder; never lose, never repeat.
 
 Part of the agent layer (with ``cycle``, ``filing`` and ``composing``). Every mail was written
-to the outbox with its Message-ID before it gets here. Its states:
+to the outbox queue (``adapters.outbox``: one file, its state its folder) with its Message-ID
+before it gets here; ``core.ledger`` has the table of its states. A drain:
 
-    pending --(commit)--> sending --SMTP 250--> copy APPENDed to sent_folder --(commit)--> sent
-       ^                     |
-       +-- 4xx, timeout: ----+   (back to pending, not before next_attempt_at: 30 s, 1 min,
-       |   2 min, ... 30 min; kept across restarts)
-       +-- 5xx, a recipient refused: failed (recorded on the conversation, never retried)
+    pending --(all due mail of a relay, one rename each, one folder fsync)--> sending
+    sending --SMTP 250--> sent    (a rename and a folder fsync: nothing on the network between)
+    sent --copy APPENDed to sent_folder--> done (the file goes; the conversation keeps the record)
+    sending --4xx, timeout--> pending, not before next_attempt_at (30 s, 1 min, ... 30 min)
+    sending --5xx, a recipient refused--> failed (recorded on the conversation, never retried)
+
+The database is not written per mail: one commit at the end of a drain if a note was added or
+a late mail restated (and one before sending a restated mail, so that it is recorded first).
 
 A mail found in ``sending`` when the agent starts was cut short by a crash. It is resolved, not
-guessed: if its copy is in the Sent folder, the relay had accepted it (the copy is made only
-after the 250), so it is ``sent``; otherwise it goes again. The one window no SMTP client can
-close (RFC 1047) is between the relay's 250 and the copy landing in the Sent folder, one IMAP
-round trip: a crash exactly there sends that one mail twice. Without ``copy_to_sent`` (or with
-the IMAP server unreachable at that moment) the window is the whole send, and the mail goes
-again: a duplicate is better than a lost promise.
+guessed: if its copy is in the Sent folder, it went; otherwise it goes again. Since the 250 is
+recorded before the copy is filed, a mail goes twice only if the process dies between the
+relay's 250 and that rename: the window RFC 1047 says no SMTP client can close, here a rename
+and an fsync wide. A mail found in ``sent`` after a crash is not sent again; the Sent folder
+is asked before its copy is filed, so the copy is not filed twice either.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import logging
 from datetime import datetime, timedelta
 
 from inbox_agent.adapters.base import Mailbox, Mailer
+from inbox_agent.adapters.outbox import OutboxQueue
 from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.config import MailboxSettings
 from inbox_agent.core.ledger import OutboxEntry, OutboxEvent, OutboxState
@@ -36,7 +40,6 @@ from inbox_agent.errors import (
 )
 
 log = logging.getLogger("inbox_agent")
-RAW_KEPT_FOR = timedelta(days=30)  # then a sent mail's bytes go; its record stays
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 
@@ -58,70 +61,89 @@ class Delivery:
 
     def __init__(self, agent: Host) -> None:
         self.agent = agent
+        self._retired: list[OutboxEntry] = []  # superseded, gone once the ledger says so
+        self._ledger_changed = False  # a note or a restated promise: one commit at the end
+        self._started = False  # the first resolve also checks copies a crash may have filed
+
+    @property
+    def queue(self) -> OutboxQueue:
+        """The outbox folder: every state change below is a rename there."""
+        return self.agent.store.outbox
 
     async def resolve_in_flight(self) -> None:
-        """Mail left ``sending`` by a crash: sent if its copy is filed, else sent again."""
-        for entry in list(self.agent.ledger.in_state(OutboxState.SENDING)):
-            settings = self.agent.settings.mailbox(entry.mailbox)
-            verdict = await self._was_sent(entry, settings)
-            if verdict is None:
-                continue  # the Sent folder cannot be read now: decide on a later cycle
-            entry.move(OutboxEvent.ACCEPTED if verdict else OutboxEvent.DEFERRED)
-            entry.sent_at = self.agent.clock() if verdict else None
-            log.warning("%s %s to %s was cut short by a restart: %s", entry.kind,
-                        entry.message_id, entry.to,
-                        "its copy is in the Sent folder, so it went" if verdict else
-                        "no copy was filed, so it goes again (it may arrive twice)")
-            self.agent.store.commit()
+        """Mail a crash left ``sending``: sent if its copy is filed, else it goes again. Mail
+        whose 250 was recorded but whose copy may not be filed yet is asked the same way, so
+        that the Sent folder does not get the copy twice."""
+        ledger = self.agent.ledger
+        unsure = list(ledger.in_state(OutboxState.SENDING))
+        if not self._started:  # later, a copy still owed is one the Sent folder refused
+            unsure += [e for e in ledger.in_state(OutboxState.SENT) if e.copy_pending]
+        self._started = True
+        for name in dict.fromkeys(e.mailbox for e in unsure):
+            settings = self.agent.settings.mailbox(name)
+            answers = await self._in_sent_folder([e for e in unsure if e.mailbox == name],
+                                                 settings)
+            for entry, copied in answers:
+                if entry.state is OutboxState.SENT:
+                    entry.copy_pending = not copied
+                else:
+                    self._settle_cut_short(entry, copied)
+        self.agent.store.finish(self._done())
+
+    def _settle_cut_short(self, entry: OutboxEntry, copied: bool) -> None:
+        self.queue.move([entry], OutboxEvent.ACCEPTED if copied else OutboxEvent.DEFERRED)
+        entry.sent_at = self.agent.clock() if copied else None
+        log.warning("%s %s to %s was cut short by a restart: %s", entry.kind,
+                    entry.message_id, entry.to,
+                    "its copy is in the Sent folder, so it went" if copied else
+                    "no copy was filed, so it goes again (it may arrive twice)")
 
     async def drain(self, report: CycleReport) -> None:
-        """Send every pending mail whose time has come, mailbox by mailbox."""
+        """Send every pending mail whose time has come, mailbox by mailbox; file the copies
+        owed; then one commit if the ledger changed, and the finished mail leaves the queue."""
         now = self.agent.clock()
         due = [e for e in self.agent.ledger.in_state(OutboxState.PENDING)
                if e.next_attempt_at is None or e.next_attempt_at <= now]
+        due = self._still_true(due, now)
         copies = [e for e in self.agent.ledger.in_state(OutboxState.SENT) if e.copy_pending]
         for name in dict.fromkeys(e.mailbox for e in (*due, *copies)):
-            settings = self.agent.settings.mailbox(name)
-            mailer = self.agent.adapters.mailer(settings)
-            async with _SentFolder(self.agent, settings) as sent_folder:
-                waiting = [e for e in due if e.mailbox == name]
-                if waiting:
-                    await sent_folder.connect()  # before the first 250: the window stays small
-                try:
-                    for n, queued in enumerate(waiting):
-                        entry = self._still_true(queued, now)
-                        if entry is None:
-                            continue
-                        if not await self._send(entry, mailer, settings, sent_folder, report):
-                            self._all_wait(waiting[n + 1:], entry)
-                            break
-                finally:
-                    await mailer.close()
-                for entry in (e for e in copies if e.mailbox == name):
-                    await sent_folder.file_copy(entry)
-                    self.agent.store.commit()
-        self._forget_old_bytes(now)
+            await self._drain_mailbox(self.agent.settings.mailbox(name),
+                                      [e for e in due if e.mailbox == name],
+                                      [e for e in copies if e.mailbox == name], report)
+        self._close_the_books()
 
-    def _forget_old_bytes(self, now: datetime) -> None:
-        """The database is rewritten at every commit, so it must not grow with every mail ever
-        sent: after ``RAW_KEPT_FOR`` a sent mail keeps its record (Message-ID, recipient, state,
-        time) and loses its bytes; its copy is in the Sent folder."""
-        old = [e for e in self.agent.ledger.in_state(OutboxState.SENT)
-               if e.raw and not e.copy_pending and e.sent_at is not None
-               and now - e.sent_at > RAW_KEPT_FOR
-               and sent_copies_folder(self.agent.settings.mailbox(e.mailbox))]
-        for entry in old:
-            entry.raw = b""
-        if old:
+    async def _drain_mailbox(self, settings: MailboxSettings, waiting: list[OutboxEntry],
+                             copies: list[OutboxEntry], report: CycleReport) -> None:
+        mailer = self.agent.adapters.mailer(settings)
+        async with _SentFolder(self.agent, settings) as sent_folder:
+            if waiting:
+                await sent_folder.connect()  # before the first 250: a copy is one APPEND
+                self.queue.move(waiting, OutboxEvent.SEND)  # durable in one step, before any
+            try:
+                for n, entry in enumerate(waiting):
+                    if not await self._send(entry, mailer, settings, sent_folder, report):
+                        self._all_wait(waiting[n + 1:], entry)
+                        break
+            finally:
+                await mailer.close()
+            for entry in copies:
+                await sent_folder.file_copy(entry)
+
+    def _close_the_books(self) -> None:
+        """The ledger once (notes, restated promises), then the finished mail's files go."""
+        if self._ledger_changed:
             self.agent.store.commit()
+            self._ledger_changed = False
+        self.agent.store.finish([*self._retired, *self._done()])
+        self._retired = []
+
+    def _done(self) -> list[OutboxEntry]:
+        return [e for e in self.agent.ledger.in_state(OutboxState.SENT) if not e.copy_pending]
 
     async def _send(self, entry: OutboxEntry, mailer: Mailer, settings: MailboxSettings,
                     sent_folder: _SentFolder, report: CycleReport) -> bool:
-        """One mail, committed before and after; False when the relay is to be left alone."""
-        agent = self.agent
-        entry.move(OutboxEvent.SEND)
+        """One mail; False when the relay is to be left alone for now."""
         entry.attempts += 1
-        agent.store.commit()
         try:
             await mailer.send(entry.raw, settings.address, [entry.to])
         except TemporarySendError as exc:
@@ -130,18 +152,26 @@ class Delivery:
         except PermanentSendError as exc:
             self._refused(entry, exc, report)
             return True
+        # The 250 is recorded before anything else: one rename and a folder fsync, no network.
+        self.queue.move([entry], OutboxEvent.ACCEPTED)
+        entry.sent_at = self.agent.clock()
         entry.copy_pending = sent_folder.enabled
         await sent_folder.file_copy(entry)
-        entry.move(OutboxEvent.ACCEPTED)
-        entry.sent_at = agent.clock()
-        agent.store.commit()
         report.sent += 1
         log.info("sent %s %s to %s", entry.kind, entry.message_id, entry.to)
         return True
 
-    def _still_true(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
-        """The mail to send for ``entry``: itself while what it says is still true; restated
-        when it is late (``promises`` rule 6); None when it is no longer wanted."""
+    def _still_true(self, due: list[OutboxEntry], now: datetime) -> list[OutboxEntry]:
+        """The mails to send: each as it is while what it says is still true; restated when
+        it is late (``promises`` rule 6); left out when no longer wanted. Restated mail is
+        committed (its file and the moved promise) before anything is sent."""
+        chosen = [m for entry in due if (m := self._still_true_one(entry, now)) is not None]
+        if self._ledger_changed:
+            self.agent.store.commit()
+            self._ledger_changed = False
+        return chosen
+
+    def _still_true_one(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
         if entry.deliver_by is None or now < entry.deliver_by:
             return entry
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
@@ -158,60 +188,69 @@ class Delivery:
         return restated
 
     def _supersede(self, entry: OutboxEntry, by: OutboxEntry | None, why: str) -> None:
-        """Retire a mail that was never sent; the conversation no longer lists it."""
+        """Retire a mail that was never sent; the conversation no longer lists it. Its file
+        goes once the ledger that no longer lists it is committed (a crash before that
+        leaves a file no conversation lists, which the next start drops)."""
         entry.move(OutboxEvent.SUPERSEDED)
         entry.last_error = why
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
         if conversation is not None:
             conversation.sent = [s for s in conversation.sent
                                  if s.message_id != entry.message_id]
-        self.agent.store.commit()
+        self._retired.append(entry)
+        self._ledger_changed = True
         log.warning("%s %s to %s %s", entry.kind, entry.message_id, entry.to,
                     why if by is None else f"was {why}")
 
     def _all_wait(self, rest: list[OutboxEntry], failed: OutboxEntry) -> None:
-        """The relay itself is in trouble: the rest of its mail waits as long as ``failed``
-        (not tried, so not counted as attempts)."""
+        """The relay itself is in trouble: the rest of its mail, not tried (so not counted as
+        attempts), goes back to wait as long as ``failed``."""
+        self.queue.move(rest, OutboxEvent.DEFERRED)
         for entry in rest:
             entry.next_attempt_at = failed.next_attempt_at
-        self.agent.store.commit()
+            self.queue.save(entry)
 
     def _retry_later(self, entry: OutboxEntry, exc: TemporarySendError) -> None:
         delay = retry_delay(entry.attempts)
-        entry.move(OutboxEvent.DEFERRED)
+        self.queue.move([entry], OutboxEvent.DEFERRED)
         entry.last_error = str(exc)
         entry.next_attempt_at = self.agent.clock() + delay
-        self.agent.store.commit()
+        self.queue.save(entry)
         log.warning("%s to %s not sent yet (attempt %d), next try in %s: %s", entry.kind,
                     entry.to, entry.attempts, _words(delay), exc)
 
     def _refused(self, entry: OutboxEntry, exc: PermanentSendError,
                  report: CycleReport) -> None:
         now = self.agent.clock()
-        entry.move(OutboxEvent.REFUSED)
+        self.queue.move([entry], OutboxEvent.REFUSED)
         entry.last_error = str(exc)
+        self.queue.save(entry)
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
         if conversation is not None:
             conversation.note(now, f"{entry.kind} to {entry.to} refused for good, not "
                               f"retried: {exc}")
-        self.agent.store.commit()
+            self._ledger_changed = True
         report.failed += 1
         log.error("%s to %s refused for good: %s", entry.kind, entry.to, exc)
 
-    async def _was_sent(self, entry: OutboxEntry, settings: MailboxSettings) -> bool | None:
-        """True / False from the Sent folder; None when it cannot be asked now."""
+    async def _in_sent_folder(self, entries: list[OutboxEntry], settings: MailboxSettings
+                              ) -> list[tuple[OutboxEntry, bool]]:
+        """Whether each mail's copy is in the Sent folder, over one connection; the ones it
+        cannot tell now are left out, to be asked on a later cycle."""
         folder = sent_copies_folder(settings)
         if folder is None:
-            return False  # nothing to ask: sending again is the safe side
+            return [(e, False) for e in entries]  # nothing to ask: sending again is safe side
         mailbox = self.agent.adapters.mailbox(settings)
+        answers: list[tuple[OutboxEntry, bool]] = []
         try:
             await mailbox.open()
-            return await mailbox.has_message_id(folder, entry.message_id)
+            for entry in entries:
+                answers.append((entry, await mailbox.has_message_id(folder, entry.message_id)))
         except MailboxError as exc:
-            log.warning("cannot check the Sent folder for %s yet: %s", entry.message_id, exc)
-            return None
+            log.warning("cannot check the Sent folder of %s yet: %s", settings.name, exc)
         finally:
             await mailbox.close()
+        return answers
 
 
 class _SentFolder:

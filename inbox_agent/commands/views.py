@@ -46,7 +46,8 @@ def detail(conversation: Conversation, ledger: Ledger) -> dict[str, Any]:
     doc = conversation_to_doc(conversation)
     for sent in doc["sent"]:
         entry = ledger.outbox.get(sent["message_id"])
-        sent["state"] = entry.state if entry else "unknown"
+        # A mail listed in the conversation but no longer in the outbox is done: sent.
+        sent["state"] = entry.state if entry else "sent"
         sent["sent_at"] = entry.sent_at.isoformat() if entry and entry.sent_at else None
         sent["last_error"] = entry.last_error if entry else ""
     return {**doc, **summary(conversation)}

@@ -220,8 +220,10 @@ class Ledger:
         return [sent for c in self.conversations.values() for sent in to_customers(c, c.sent)]
 
     def sent_message_ids(self) -> set[str]:
-        """Message-IDs of every mail the agent has made."""
-        return set(self.outbox)
+        """Message-IDs of every mail the agent has made (the outbox holds only those on
+        their way; the conversations list them all)."""
+        listed = {s.message_id for c in self.conversations.values() for s in c.sent}
+        return listed | set(self.outbox)
 
     def in_state(self, state: OutboxState) -> Iterator[OutboxEntry]:
         """Outbox entries in ``state``, oldest first."""

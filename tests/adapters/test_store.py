@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from inbox_agent.adapters.store import DB_FILE, Store
-from inbox_agent.core.conversations import Conversation, FiledMessage, Promise, Role
+from inbox_agent.core.conversations import (
+    Conversation,
+    FiledMessage,
+    MailKind,
+    Promise,
+    Role,
+    SentMail,
+)
 from inbox_agent.core.ledger import Checkpoint, OutboxEntry
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.errors import StoreCorruptError, StoreLockedError
@@ -26,7 +33,13 @@ def _conversation() -> Conversation:
         messages=[FiledMessage("<m1@x>", "<m1@x>", Role.CUSTOMER, NOW, "ana@customer.example",
                                "Invoice", "INBOX")],
         promises=[Promise(made_at=NOW, due=NOW.replace(hour=17), reason="first reply")],
+        sent=[SentMail("<a@x>", MailKind.ACKNOWLEDGEMENT, "ana@customer.example", NOW)],
     )
+
+
+def _outbox_entry(message_id: str = "<a@x>") -> OutboxEntry:
+    return OutboxEntry(message_id, "K7Q2", "support", MailKind.ACKNOWLEDGEMENT,
+                       "ana@customer.example", b"raw \xe9 bytes", NOW)
 
 
 def test_a_commit_survives_a_reopen(tmp_path: Path) -> None:
@@ -34,14 +47,49 @@ def test_a_commit_survives_a_reopen(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         store.ledger.conversations["K7Q2"] = _conversation()
         store.ledger.checkpoints["support/INBOX"] = Checkpoint(uidvalidity=7, last_uid=42)
-        store.ledger.outbox["<a@x>"] = OutboxEntry("<a@x>", "K7Q2", "support",
-                                                   "acknowledgement", "ana@customer.example",
-                                                   b"raw \xe9 bytes", NOW)
+        store.ledger.outbox["<a@x>"] = _outbox_entry()
         store.commit()
     with Store(tmp_path) as store:
         assert store.ledger.conversations["K7Q2"] == _conversation()
         assert store.ledger.checkpoints["support/INBOX"] == Checkpoint(7, 42)
         assert store.ledger.outbox["<a@x>"].raw == b"raw \xe9 bytes"
+
+
+def test_a_mail_no_conversation_lists_is_dropped_at_the_next_start(tmp_path: Path) -> None:
+    """The queue file is written before the database that lists the mail: a crash between
+    the two leaves a pending mail nobody asked for (the message that made it is filed again,
+    and asks again). It is dropped, never sent."""
+    with Store(tmp_path) as store:
+        store.ledger.conversations["K7Q2"] = _conversation()
+        store.ledger.outbox["<a@x>"] = _outbox_entry()
+        store.commit()
+        store.outbox.record([_outbox_entry("<orphan@x>")])  # the crash came before the rest
+    with Store(tmp_path) as store:
+        assert list(store.ledger.outbox) == ["<a@x>"]
+    assert len(list((tmp_path / "outbox" / "pending").glob("*.json"))) == 1
+
+
+def test_an_outbox_kept_in_the_database_by_an_older_version_moves_to_the_queue(
+        tmp_path: Path) -> None:
+    """A data_dir of an older version has its outbox in the database: what it still owes
+    moves to the queue folder at the first start; what was done stays done."""
+    with Store(tmp_path) as store:
+        store.ledger.conversations["K7Q2"] = _conversation()
+        store.commit()
+    data = json.loads((tmp_path / DB_FILE).read_text())
+    owed = {"message_id": "<a@x>", "conversation_id": "K7Q2", "mailbox": "support",
+            "kind": "acknowledgement", "to": "ana@customer.example", "raw": "cmF3",
+            "created_at": NOW.isoformat(), "state": "pending", "attempts": 0, "sent_at": None,
+            "last_error": ""}
+    done = {**owed, "message_id": "<old@x>", "state": "sent", "sent_at": NOW.isoformat()}
+    data["outbox"] = {"1": owed, "2": done}
+    (tmp_path / DB_FILE).write_text(json.dumps(data))
+    with Store(tmp_path) as store:
+        assert list(store.ledger.outbox) == ["<a@x>"]
+        store.commit()  # the database no longer holds an outbox
+    assert json.loads((tmp_path / DB_FILE).read_text())["outbox"] == {}
+    with Store(tmp_path) as store:
+        assert store.ledger.outbox["<a@x>"].raw == b"raw"
 
 
 def test_uncommitted_changes_are_not_written(tmp_path: Path) -> None:

@@ -24,7 +24,14 @@ import pytest
 
 from inbox_agent.adapters import store as store_module
 from inbox_agent.adapters.store import DB_FILE, LOCK_FILE, StaffRequest, Store, queue_request
-from inbox_agent.core.conversations import Conversation, FiledMessage, Promise, Role
+from inbox_agent.core.conversations import (
+    Conversation,
+    FiledMessage,
+    MailKind,
+    Promise,
+    Role,
+    SentMail,
+)
 from inbox_agent.core.ledger import OutboxEntry
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.daemon import Daemon, Job
@@ -53,9 +60,11 @@ def _two_commits(data_dir: Path) -> Path:
     """A store with two commits (so a good ``.bak`` exists); the database's path."""
     with Store(data_dir) as store:
         store.ledger.conversations["K7Q2"] = _conversation("first")
+        store.ledger.conversations["K7Q2"].sent.append(
+            SentMail("<a@x>", MailKind.ACKNOWLEDGEMENT, "ana@customer.example", NOW))
         store.ledger.outbox["<a@x>"] = OutboxEntry("<a@x>", "K7Q2", "support",
-                                                   "acknowledgement", "ana@customer.example",
-                                                   b"raw", NOW)
+                                                   MailKind.ACKNOWLEDGEMENT,
+                                                   "ana@customer.example", b"raw", NOW)
         store.commit()
         store.ledger.conversations["K7Q2"].subject = "second"
         store.commit()
@@ -181,9 +190,6 @@ DAMAGE: dict[str, Callable[[dict[str, Any]], object]] = {
     "a moment without offset": _set_message("arrived_at", "2026-11-16T10:00:00"),
     "a moment that is not one": _set_message("arrived_at", "monday"),
     "a message that is a list": lambda data: _doc(data, "conversations")["messages"].append([]),
-    "raw bytes not base64": _set("outbox", "raw", "not base64!"),
-    "attempts as true": _set("outbox", "attempts", True),
-    "an unknown outbox state": _set("outbox", "state", "lost"),
     "a uid as text": lambda data: data.__setitem__(
         "checkpoints", {"1": {"folder_key": "support/INBOX", "uidvalidity": 1,
                               "last_uid": "7"}}),
