@@ -170,3 +170,19 @@ def test_the_previous_commit_is_kept_and_restores_a_truncated_file(tmp_path: Pat
     backup.replace(path)
     with Store(tmp_path) as restored:
         assert restored.ledger.conversations["K7Q2"].subject != "second commit"  # one behind
+
+
+def test_a_commit_with_nothing_changed_writes_nothing(tmp_path: Path) -> None:
+    """The working set is written only when it changed: a quiet cycle's commit leaves the
+    file (and its backup) as they were, no write, no fsync."""
+    with Store(tmp_path) as store:
+        store.ledger.conversations["K7Q2"] = _conversation()
+        store.commit()
+        before = (tmp_path / DB_FILE).stat()
+        store.commit()
+        store.commit()
+        after = (tmp_path / DB_FILE).stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        store.ledger.conversations["K7Q2"].subject = "changed"
+        store.commit()
+        assert (tmp_path / DB_FILE).stat().st_ino != before.st_ino
