@@ -120,8 +120,9 @@ def _deliver(account: ImapAccount, name: str) -> None:
 def test_run_once_with_a_runaway_acknowledgement_ends_and_keeps_the_mail_owed(
         tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
         env: dict[str, str], loop: str) -> None:
-    """Broken before start: run --once ends with one line naming file:line, sends nothing
-    and files nothing, so once the template is fixed the customer is acknowledged."""
+    """Broken before start: run --once files the mail, keeps its acknowledgement owed, sends
+    nothing and ends with one line naming file:line (exit 1); once the template is fixed the
+    customer is acknowledged, once."""
     config = _settings_with_templates(tmp_path, imap_account, smtp_sink)
     template = tmp_path / "templates" / ACK
     good = template.read_text(encoding="utf-8")
@@ -134,11 +135,20 @@ def test_run_once_with_a_runaway_acknowledgement_ends_and_keeps_the_mail_owed(
                                                    "over ")
     assert "Traceback" not in done.stderr
     assert smtp_sink.received == []
+    (conversation,) = ledger(load(config)).conversations.values()
+    assert conversation.owed == ["acknowledgement"]
+    again = subprocess.run(_agent(config, "run", "--once"), env=env, capture_output=True,
+                           text=True, timeout=30, check=False)
+    assert again.returncode == 1  # still owed, still said
+    assert smtp_sink.received == []
+    template.write_text(good, encoding="utf-8")
     template.write_text(good, encoding="utf-8")
     fixed = subprocess.run(_agent(config, "run", "--once"), env=env, capture_output=True,
                            text=True, timeout=30, check=False)
     assert fixed.returncode == 0, fixed.stderr
     assert [r.rcpt_tos for r in smtp_sink.wait_for(1)] == [["ana@customer.example"]]
+    (conversation,) = ledger(load(config)).conversations.values()
+    assert conversation.owed == []
 
 
 class Daemon:
@@ -201,7 +211,8 @@ def test_a_daemon_broken_before_start_stops_on_sigterm_mid_render(
     assert "SIGTERM received" in daemon.stderr
     assert f"{ACK}:3: rendering took over " in daemon.stderr
     assert smtp_sink.received == []
-    assert all(c.promised_by is None for c in ledger(load(config)).conversations.values())
+    assert all(c.owed == ["acknowledgement"]  # filed, and its acknowledgement still owed
+               for c in ledger(load(config)).conversations.values())
 
 
 def test_a_runaway_edit_while_running_falls_back_to_the_last_good_version(
@@ -347,10 +358,8 @@ def test_the_agent_never_mails_a_secret_a_template_links_to(
                     _deliver(imap_account, name)
                 if step == 0:
                     _deliver(imap_account, name)
-                try:
-                    await agent.run_cycle()
-                except TemplateError as exc:
-                    problems.append(str(exc))
+                report = await agent.run_cycle()  # a mail it cannot compose stays owed
+                problems += [str(p) for p in report.problems if isinstance(p, TemplateError)]
         return problems
 
     problems = asyncio.run(cycles())

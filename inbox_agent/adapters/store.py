@@ -555,6 +555,8 @@ _CONVERSATION = {
         "outcome": _optional(_or_null(_one_of(*Outcome)))}),
     "sent": _records({"message_id": _TEXT, "kind": _one_of(*MailKind), "to": _TEXT,
                       "created_at": _MOMENT}),
+    "owed": _optional(_Field("a list of mail kinds", lambda v: isinstance(v, list)
+                             and all(k in MailKind.__members__.values() for k in v))),
 }
 _OUTBOX = {
     "message_id": _TEXT, "conversation_id": _TEXT, "mailbox": _TEXT,
@@ -705,6 +707,7 @@ def conversation_to_doc(c: Conversation) -> dict[str, Any]:
              "created_at": _iso(s.created_at)}
             for s in c.sent
         ],
+        "owed": [kind.value for kind in c.owed],
     }
 
 
@@ -729,6 +732,7 @@ def conversation_from_doc(d: dict[str, Any]) -> Conversation:
                      created_at=_at(s["created_at"]))
             for s in d["sent"]
         ],
+        owed=[MailKind(kind) for kind in d.get("owed", [])],
     )
 
 

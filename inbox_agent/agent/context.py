@@ -66,8 +66,10 @@ class Host(Protocol):
         ...
 
     def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
-              extra: dict[str, Any] | None = None) -> None:
-        """Compose a mail and record it in the outbox."""
+              extra: dict[str, Any] | None = None) -> bool:
+        """Compose a mail and record it in the outbox; False when it stays owed (its
+        template does not render)."""
+        ...
 
     def restate(self, conversation: Conversation, late: OutboxEntry,
                 now: datetime) -> OutboxEntry:

@@ -93,6 +93,8 @@ class Agent:
         self.clock = clock
         self.composer = Composer(settings, templates)
         self.reported_problems: set[str] = set()  # logged once, until they clear
+        # This cycle's mail left owed (conversation, kind) -> why: for run --once's exit status.
+        self._owing: dict[tuple[str, MailKind], TemplateError] = {}
         self.outages = Outages()
         self.delivery = Delivery(self)
 
@@ -112,6 +114,8 @@ class Agent:
             self.sweep(self.clock(), report)
             self.store.commit()
             await self.drain_outbox(report)
+        report.problems += self._owing.values()  # filed, owed: run --once still exits 1
+        self._owing = {}
         return report
 
     async def sweep_cycle(self) -> CycleReport:
@@ -213,6 +217,7 @@ class Agent:
     def sweep(self, now: datetime, report: CycleReport) -> None:
         """Queue what promises about to slip call for; record promises that lapsed unchased."""
         policy = self.settings.promise
+        self.compose_owed(now, report)
         mail_to_customers = self.ledger.mail_to_customers()
         for conversation, due, hold in self._chases(now, mail_to_customers):
             if due is not None and hold is not None:
@@ -232,15 +237,16 @@ class Agent:
     def _chases(self, now: datetime, mail_to_customers: list[Sent]) -> Iterator[
             tuple[Conversation, ChaseDue | None, str | None]]:
         """Every conversation with the chase it is owed (or None) and why that must wait (or
-        None). A conversation whose last mail to the customer has not gone out yet is left
-        out: that mail goes first, restated if it is late."""
+        None). A conversation whose last mail to the customer has not gone out yet (or is
+        still owed: its template does not render) is left out: that mail goes first,
+        restated if it is late."""
         calendar, policy = self.settings.calendar, self.settings.promise
         unsent = {e.conversation_id for e in self.ledger.outbox.values()
                   if e.state in (OutboxState.PENDING, OutboxState.SENDING)
                   and e.kind != ESCALATION}
         for conversation in list(self.ledger.conversations.values()):
             due = chase_due(conversation, now, calendar, policy)
-            if due is not None and conversation.id in unsent:
+            if due is not None and (conversation.id in unsent or conversation.owed):
                 continue
             hold = None if due is None else self._hold(conversation, due, now,
                                                        mail_to_customers)
@@ -341,9 +347,46 @@ class Agent:
             self.reported_problems.add(key)
 
     def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
-              extra: dict[str, Any] | None = None) -> None:
-        """Compose a mail and record it in the outbox (sent by ``drain_outbox``)."""
-        self.record(conversation, self.composer.compose(conversation, kind, to, now, extra), now)
+              extra: dict[str, Any] | None = None) -> bool:
+        """Compose a mail and record it in the outbox (sent by ``drain_outbox``). A template
+        that does not render (broken before the agent started, so no last good version)
+        leaves the mail owed on the conversation: filing goes on, and a later sweep composes
+        it once the template renders."""
+        try:
+            mail = self.composer.compose(conversation, kind, to, now, extra)
+        except TemplateError as exc:
+            self._owe(conversation, kind, now, exc)
+            return False
+        self.record(conversation, mail, now)
+        return True
+
+    def _owe(self, conversation: Conversation, kind: MailKind, now: datetime,
+             problem: TemplateError) -> None:
+        if kind not in conversation.owed:
+            conversation.owed.append(kind)
+            conversation.note(now, f"{kind} not sent yet: its template does not render; it "
+                              "goes as soon as it does")
+        self._report_once(f"owed {kind}", problem.one_line())
+        self._owing[conversation.id, kind] = problem
+
+    def compose_owed(self, now: datetime, report: CycleReport) -> None:
+        """Mail owed because its template did not render, composed now if it does."""
+        for conversation in self.ledger.conversations.values():
+            for kind in list(conversation.owed):
+                to = self._recipient(conversation, kind)
+                try:
+                    mail = self.composer.compose(conversation, kind, to, now)
+                except TemplateError as exc:
+                    self._owe(conversation, kind, now, exc)  # logged once; tried next sweep
+                    continue
+                conversation.owed.remove(kind)
+                self.reported_problems.discard(f"owed {kind}")
+                self.record(conversation, mail, now)
+                report.queued += 1
+
+    def _recipient(self, conversation: Conversation, kind: MailKind) -> str:
+        manager = self.settings.promise.escalate_to
+        return manager if kind is MailKind.ESCALATION and manager else conversation.customer
 
     def record(self, conversation: Conversation, mail: Composed, now: datetime,
                send_by: datetime | None = None) -> OutboxEntry:

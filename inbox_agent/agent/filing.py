@@ -223,8 +223,8 @@ class Filing:
                 # Waiting, but the last promise ran out unchased (no manager to escalate to,
                 # or the manager's lapsed): the customer writing again gets a new one.
                 self._promise(conversation, email, now)
-            elif action is Action.ACKNOWLEDGE:
-                self.agent.queue(conversation, MailKind.ACKNOWLEDGEMENT, conversation.customer, now)
+            elif action is Action.ACKNOWLEDGE and self.agent.queue(
+                    conversation, MailKind.ACKNOWLEDGEMENT, conversation.customer, now):
                 self.index.add(conversation)
                 report.queued += 1
 

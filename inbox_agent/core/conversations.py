@@ -149,6 +149,9 @@ class Conversation:
     promises: list[Promise] = field(default_factory=list)
     sent: list[SentMail] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    # Mail owed but not composed yet: its template did not render. Filing goes on; a sweep
+    # composes it once the template renders (``agent.cycle``), and nothing is chased first.
+    owed: list[MailKind] = field(default_factory=list)
 
     def note(self, at: datetime, text: str) -> bool:
         """Record ``text`` for staff, unless it is already the latest note; True if recorded.
