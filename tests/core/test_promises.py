@@ -18,6 +18,8 @@ from inbox_agent.core.promises import (
     WROTE_AGAIN,
     Chase,
     PromisePolicy,
+    attention_at,
+    attention_key,
     chase_due,
     first_reply_due,
     follow_up_reason,
@@ -179,3 +181,35 @@ def test_a_restated_escalation_still_ends_the_chasing() -> None:
     conversation.promises[-1].reason += " (restated: our mail was late)"
     assert chase_due(conversation, at(18, 12, 0), CALENDAR, POLICY) is None
     assert nobody_will_chase(conversation, POLICY)
+
+
+def test_attention_is_the_next_chase_when_someone_will_chase() -> None:
+    """The sweep may pass a conversation by until its next chase moment."""
+    conversation = waiting(at(17, 9, 35))
+    assert attention_at(conversation, CALENDAR, POLICY) == next_chase_at(conversation,
+                                                                          CALENDAR, POLICY)
+
+
+def test_attention_is_the_lapse_when_nobody_will_chase() -> None:
+    """Follow-ups used up and no manager: the sweep's only business is recording the promise
+    missed when it lapses, so that is when it looks again."""
+    alone = PromisePolicy(**{**POLICY.__dict__, "escalate_to": None})
+    conversation = waiting(at(17, 9, 35), follow_ups=2)
+    assert next_chase_at(conversation, CALENDAR, alone) is None
+    assert attention_at(conversation, CALENDAR, alone) == at(17, 9, 35)
+
+
+def test_the_attention_key_changes_with_what_the_moment_depends_on() -> None:
+    """A restated, settled or new promise, a snooze, a status or a mail sent: each changes the
+    key, so the sweep's index never keeps a stale moment."""
+    conversation = waiting(at(17, 9, 35))
+    keys = [attention_key(conversation)]
+    conversation.promises[-1].due = at(17, 16, 35)  # restated in place
+    keys.append(attention_key(conversation))
+    conversation.snoozed_until = at(18, 9)
+    keys.append(attention_key(conversation))
+    conversation.settle(at(17, 12), Outcome.KEPT)
+    keys.append(attention_key(conversation))
+    conversation.status = Status.ANSWERED
+    keys.append(attention_key(conversation))
+    assert len(set(keys)) == len(keys)
