@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import random
 import re
@@ -49,57 +48,13 @@ from imapclient import IMAPClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import PASSWORD_ENV, write_config
 from tests.servers import ImapAccount, ImapServer, SmtpSink, imap_kind, start_imap_server
 
-# aiosmtpd 1.4.6 logs a warning about its own deprecated attribute on every login.
-logging.getLogger("mail.log").setLevel(logging.ERROR)
-PASSWORD_ENV = "BENCH_INBOX_AGENT_PASSWORD"
 # The agent's warning on start for a send found cut short ("... was cut short by a restart: no
 # copy was filed, so it goes again" / ": its copy is in the Sent folder, so it went"). Only
 # counted for the table: the figures come from the sink.
 CUT_SHORT = re.compile(r"cut short by a restart: (no copy)?")
-CONFIG = """\
-[agent]
-data_dir = "{data_dir}"
-templates_dir = "{templates}"
-
-[business_hours]
-timezone = "UTC"
-days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-start = "00:00"
-end = "23:59"
-holidays = []
-
-[promise]
-first_reply_within = "8h"
-follow_up_before = "1h"
-extend_by = "8h"
-max_follow_ups = 2
-escalate_to = "manager@example.com"
-skip_older_than = "2d"
-
-[[mailbox]]
-name = "support"
-address = "{address}"
-display_name = "Example Co. Support"
-staff = ["alice@example.com"]
-
-[mailbox.imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-username = "{address}"
-password_env = "{password_env}"
-folder = "INBOX"
-sent_folder = "Sent"
-
-[mailbox.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-username = "{address}"
-password_env = "{password_env}"
-"""
 
 
 def customer_mail(run: str, n: int, now: datetime) -> bytes:
@@ -147,11 +102,9 @@ def storm(server: ImapServer, work: Path, command: list[str], env: dict[str, str
     sink.start()
     started = time.perf_counter()
     try:
-        config = work / "config.toml"
-        config.write_text(CONFIG.format(data_dir=work / "data", templates=templates,
-                                        address=address, imap_port=server.port,
-                                        smtp_port=sink.port, password_env=PASSWORD_ENV),
-                          encoding="utf-8")
+        config = write_config(work / "config.toml", data_dir=work / "data",
+                              templates=templates, address=address, imap_port=server.port,
+                              smtp_port=sink.port)
         argv = [*command, "--config", str(config), "run", "--once"]
         run_env = {**env, PASSWORD_ENV: password}
         run = secrets.token_hex(3)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import platform
 import pstats
@@ -63,54 +62,10 @@ from imapclient import IMAPClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import PASSWORD_ENV, write_config
 from tests.servers import ImapAccount, ImapServer, SmtpSink, imap_kind, start_imap_server
 
-# aiosmtpd 1.4.6 logs a warning about its own deprecated attribute on every login.
-logging.getLogger("mail.log").setLevel(logging.ERROR)
 CHUNK = 1_000
-PASSWORD_ENV = "BENCH_INBOX_AGENT_PASSWORD"
-CONFIG = """\
-[agent]
-data_dir = "{data_dir}"
-templates_dir = "{templates}"
-
-[business_hours]
-timezone = "UTC"
-days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-start = "00:00"
-end = "23:59"
-holidays = []
-
-[promise]
-first_reply_within = "8h"
-follow_up_before = "1h"
-extend_by = "8h"
-max_follow_ups = 2
-escalate_to = "manager@example.com"
-skip_older_than = "2d"
-
-[[mailbox]]
-name = "support"
-address = "{address}"
-display_name = "Example Co. Support"
-staff = ["alice@example.com"]
-
-[mailbox.imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-username = "{address}"
-password_env = "{password_env}"
-folder = "INBOX"
-sent_folder = "Sent"
-
-[mailbox.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-username = "{address}"
-password_env = "{password_env}"
-"""
 BODY = """\
 Hello,
 
@@ -335,11 +290,9 @@ def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  #
     sink.start()
     try:
         data_dir = work / "data"
-        config = work / "config.toml"
-        config.write_text(CONFIG.format(data_dir=data_dir, templates=templates,
-                                        address=account.address, imap_port=server.port,
-                                        smtp_port=sink.port, password_env=PASSWORD_ENV),
-                          encoding="utf-8")
+        config = write_config(work / "config.toml", data_dir=data_dir, templates=templates,
+                              address=account.address, imap_port=server.port,
+                              smtp_port=sink.port)
         argv = [*command, "--config", str(config), "run", "--once"]
         if profile is not None:
             argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "inbox_agent",
