@@ -134,7 +134,9 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
     defects: list[str] = []
     head = _head(raw, defects)
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(head)
+        # One parse serves everything: the default policy keeps each header's raw text in
+        # raw_items() (as compat32 does) and gives get_body() for the text.
+        msg: Message = BytesParser(policy=policy.default).parsebytes(head)
     except Exception as exc:  # noqa: BLE001 - the parser must never take the agent down
         defects.append(f"unparseable: {type(exc).__name__}: {str(exc)[:200]}")
         msg = _headers_only(head)
@@ -165,7 +167,7 @@ def parse(raw: bytes, arrived_at: datetime) -> InboundEmail:
         part_types=tuple(_part_types(msg, defects)) if readable else (),
         content_language=_language(first("content-language")),
         headers=tuple(headers),
-        text=_plain_text(head, defects) if readable else "",
+        text=_plain_text(msg, defects) if readable else "",
         size=len(raw),
         defects=tuple(defects + [f"MIME: {type(d).__name__}" for d in msg.defects]),
         raw=raw,
@@ -334,13 +336,12 @@ def _part_types(msg: Message, defects: list[str]) -> Iterator[str]:
         defects.append("unreadable MIME tree")
 
 
-def _plain_text(raw: bytes, defects: list[str]) -> str:
+def _plain_text(msg: Message, defects: list[str]) -> str:
     """The first text/plain part (else text/html), decoded; empty when there is none."""
     try:
-        modern = BytesParser(policy=policy.default).parsebytes(raw)
-        if not isinstance(modern, EmailMessage):
+        if not isinstance(msg, EmailMessage):
             return ""
-        body = modern.get_body(preferencelist=("plain", "html"))
+        body = msg.get_body(preferencelist=("plain", "html"))
         if body is None:
             return ""
         content = body.get_content()

@@ -100,7 +100,9 @@ def test_future_internaldate_is_clamped_by_dovecot_and_kept_by_pymap(
     stored = fetch(imap_account, "INBOX")[uid][b"INTERNALDATE"]
     assert isinstance(stored, datetime)
     if imap_server.kind == "dovecot":
-        assert stored <= datetime.now(UTC)
+        # Clamped to "now", not three days on. Not compared with our own clock: Dovecot's
+        # whole-second, cached time can read a second ahead of it (a flake on a loaded box).
+        assert stored < future - timedelta(days=2)
     else:
         assert stored == future
 
