@@ -8,6 +8,7 @@ the outside world (``Adapters``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.store import Store
+from inbox_agent.agent.composing import Composed, Composer
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Ledger, OutboxEntry
@@ -59,6 +61,8 @@ class Host(Protocol):
     store: Store
     adapters: Adapters
     clock: Clock
+    composer: Composer
+    reported_problems: set[str]  # logged once, until they clear
 
     @property
     def ledger(self) -> Ledger:
@@ -75,3 +79,11 @@ class Host(Protocol):
                 now: datetime) -> OutboxEntry:
         """Compose a late mail again, with a promise from ``now``."""
         ...
+
+    def record(self, conversation: Conversation, mail: Composed, now: datetime,
+               send_by: datetime | None = None) -> OutboxEntry:
+        """Put a composed mail in the outbox and on the conversation."""
+        ...
+
+    def report_once(self, key: str, problem: str, level: int = logging.ERROR) -> None:
+        """Log a problem the first time it is seen, not at every cycle until it clears."""

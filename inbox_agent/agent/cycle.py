@@ -1,9 +1,9 @@
 """One cycle of the agent: fetch -> decide -> outbox -> send -> save.
 
 The agent layer (``inbox_agent.agent``) is where the pure core meets the adapters: this module
-(the cycle and the outbox), ``filing`` (incoming mail into the ledger), ``composing`` (outgoing
-mail) and ``delivery`` (the outbox drained); ``context`` is what the parts see of the agent.
-A cycle:
+(the cycle, and recording mail in the outbox), ``filing`` (incoming mail into the ledger),
+``chasing`` (the sweep), ``composing`` (outgoing mail) and ``delivery`` (the outbox drained);
+``context`` is what the parts see of the agent. A cycle:
 
 1. Staff requests queued by ``close`` / ``reopen`` / ``snooze`` are applied.
 2. For each mailbox, its folder and its Sent folder are read from their checkpoints, in chunks.
@@ -11,20 +11,20 @@ A cycle:
    the ledger, the new checkpoint and any mail owed are committed in one write. The checkpoint
    never moves past a message that is not filed, and a crash re-reads at most one chunk, which
    the dedupe by Message-ID files once.
-3. The sweep asks ``core.promises`` what every running promise calls for now (a follow-up, an
-   escalation) and queues it, unless a circuit breaker (``core.breakers``) holds it; an
-   escalation about a suspected slow autoresponder goes to the manager only. Deadlines live in
-   the store, so a restart loses none.
-4. The outbox is drained (``delivery``): every mail was recorded with its Message-ID before
-   it is handed to SMTP, is committed as ``sending`` before and ``sent`` after, and a copy is
-   filed in the Sent folder in between; the one window where a mail can go out twice (RFC
-   1047) is between the relay's 250 and that copy.
+3. The sweep (``chasing``) composes mail left owed by a template that did not render, then asks
+   ``core.promises`` what every running promise calls for now (a follow-up, an escalation)
+   and queues it, unless a circuit breaker (``core.breakers``) holds it; an escalation about
+   a suspected slow autoresponder goes to the manager only. Deadlines live in the store, so
+   a restart loses none.
+4. The outbox is drained (``delivery``): every mail was recorded in the outbox queue with its
+   Message-ID before it is handed to SMTP; the relay's 250 is recorded by a rename before its
+   copy is filed in the Sent folder, so the one window where a mail can go out twice (RFC
+   1047) is between the 250 and that rename.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,39 +35,23 @@ from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent import staff
+from inbox_agent.agent.chasing import Chasing
 from inbox_agent.agent.composing import Composed, Composer, describe
 from inbox_agent.agent.context import Adapters, Clock, CycleReport
 from inbox_agent.agent.delivery import Delivery
 from inbox_agent.agent.filing import Filing
 from inbox_agent.agent.outages import Outages
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
-from inbox_agent.core.breakers import Sent, held_back, slow_responder
-from inbox_agent.core.conversations import Conversation, MailKind, Promise, SentMail
-from inbox_agent.core.conversations import Outcome as PromiseOutcome
-from inbox_agent.core.ledger import Checkpoint, Ledger, OutboxEntry, OutboxState, to_customers
-from inbox_agent.core.lifecycle import Event, transition
+from inbox_agent.core.conversations import Conversation, MailKind, SentMail
+from inbox_agent.core.ledger import Checkpoint, Ledger, OutboxEntry
 from inbox_agent.core.promises import (
-    ESCALATED,
-    ESCALATION,
-    ESCALATION_NOTICE,
-    FOLLOW_UP,
-    Chase,
-    ChaseDue,
-    attention_at,
-    attention_key,
-    chase_due,
     chase_moment,
     current_wait,
     deliver_by,
-    follow_up_reason,
     follow_ups_in,
-    lapsed,
     last_told,
-    next_chase_at,
-    nobody_will_chase,
     restated_due,
 )
-from inbox_agent.core.triage import customer_writing
 from inbox_agent.daemon import Daemon, Job
 from inbox_agent.errors import (
     MailboxConnectionError,
@@ -97,10 +81,9 @@ class Agent:
         self.reported_problems: set[str] = set()  # logged once, until they clear
         # This cycle's mail left owed (conversation, kind) -> why: for run --once's exit status.
         self._owing: dict[tuple[str, MailKind], TemplateError] = {}
-        # The sweep's index: conversation -> (what the moment depends on, the moment).
-        self._attention: dict[str, tuple[tuple[object, ...], datetime | None]] = {}
         self.outages = Outages()
         self.delivery = Delivery(self)
+        self.chasing = Chasing(self)
 
     @property
     def ledger(self) -> Ledger:
@@ -126,8 +109,7 @@ class Agent:
         """The frequent job. When a chase is due it polls first, so a staff reply that arrived
         since the last poll is seen before anyone is chased; otherwise it only sends."""
         now = self.clock()
-        ready = self._chases(now, SentLog(self.ledger))
-        if any(due is not None and hold is None for _, due, hold in ready):
+        if self.chasing.any_ready(now):
             return await self.run_cycle()
         report = CycleReport()
         with self.store.rolled_back_on_error():
@@ -137,10 +119,13 @@ class Agent:
 
     def next_chase(self) -> datetime | None:
         """The earliest moment a follow-up or escalation becomes owed, from the store."""
-        calendar, policy = self.settings.calendar, self.settings.promise
-        moments = [moment for c in self.ledger.conversations.values()
-                   if (moment := next_chase_at(c, calendar, policy)) is not None]
-        return min(moments, key=lambda m: m.astimezone(UTC)) if moments else None
+        return self.chasing.next_chase()
+
+    def sweep(self, now: datetime, report: CycleReport) -> None:
+        """Mail owed for want of a template composed now if it renders; then what promises
+        about to slip call for (``chasing``)."""
+        self.compose_owed(now, report)
+        self.chasing.sweep(now, report)
 
     def apply_staff_requests(self) -> None:
         """Carry out close / reopen / snooze requests queued while this agent held the store."""
@@ -193,7 +178,7 @@ class Agent:
         except (MailboxConnectionError, MailboxLoginError):
             raise
         except MailboxError as exc:
-            self._report_once(problem_key, f"{problem_key}: the sent folder cannot be read "
+            self.report_once(problem_key, f"{problem_key}: the sent folder cannot be read "
                               f"({exc}); staff replies sent from it are not seen: check "
                               "sent_folder in [mailbox.imap]", logging.WARNING)
         else:
@@ -218,146 +203,7 @@ class Agent:
             self.store.commit()
             del batch  # else it is held while the next one is fetched: two chunks' bytes
 
-    def sweep(self, now: datetime, report: CycleReport) -> None:
-        """Queue what promises about to slip call for; record promises that lapsed unchased."""
-        policy = self.settings.promise
-        self.compose_owed(now, report)
-        sent_log = SentLog(self.ledger)
-        for conversation, due, hold in self._chases(now, sent_log):
-            if due is not None and hold is not None:
-                if conversation.note(now, hold):
-                    log.warning("[#%s] %s", conversation.id, hold)
-            elif due is not None:
-                before = len(conversation.sent)
-                self._chase(conversation, due, now, report)
-                sent_log.add(to_customers(conversation, conversation.sent[before:]))
-            elif nobody_will_chase(conversation, policy) and lapsed(conversation, now):
-                promise = conversation.running_promise
-                assert promise is not None  # lapsed() checked it
-                conversation.settle(promise.due, PromiseOutcome.MISSED)
-                log.warning("[#%s] the promise to %s lapsed at %s", conversation.id,
-                            conversation.customer, promise.due.isoformat())
-
-    def _chases(self, now: datetime, sent_log: SentLog) -> Iterator[
-            tuple[Conversation, ChaseDue | None, str | None]]:
-        """Every conversation with the chase it is owed (or None) and why that must wait (or
-        None). A conversation whose last mail to the customer has not gone out yet (or is
-        still owed: its template does not render) is left out: that mail goes first,
-        restated if it is late."""
-        calendar, policy = self.settings.calendar, self.settings.promise
-        unsent = {e.conversation_id for e in self.ledger.outbox.values()
-                  if e.state in (OutboxState.PENDING, OutboxState.SENDING)
-                  and e.kind != ESCALATION}
-        for conversation in list(self.ledger.conversations.values()):
-            moment = self._attention_at(conversation)
-            if moment is None or now.astimezone(UTC) < moment.astimezone(UTC):
-                continue  # nothing to chase or record here yet: the common case, cheaply
-            due = chase_due(conversation, now, calendar, policy)
-            if due is not None and (conversation.id in unsent or conversation.owed):
-                continue
-            hold = None if due is None else self._hold(conversation, due, now, sent_log.items)
-            yield conversation, due, hold
-
-    def _attention_at(self, conversation: Conversation) -> datetime | None:
-        """``promises.attention_at``, worked out again only when the conversation changed:
-        an index of due moments, so a sweep over 10,000 open promises stays cheap."""
-        key = attention_key(conversation)
-        known = self._attention.get(conversation.id)
-        if known is not None and known[0] == key:
-            return known[1]
-        moment = attention_at(conversation, self.settings.calendar, self.settings.promise)
-        self._attention[conversation.id] = (key, moment)
-        return moment
-
-    def _hold(self, conversation: Conversation, due: ChaseDue, now: datetime,
-              mail_to_customers: list[Sent]) -> str | None:
-        """Why a chase owed in ``conversation`` must not go out now, if it must not. An
-        escalation to a suspected slow autoresponder still goes: the manager's report is not
-        customer mail (``_chase_mails`` leaves out the customer's notice)."""
-        bounced = self.ledger.undeliverable.get(conversation.customer)
-        if bounced is not None:
-            return (f"follow-up not sent: mail to {bounced.address} bounced on "
-                    f"{bounced.since:%a %d %b %H:%M}; a person must reach them another way")
-        reason = held_back(conversation.customer, conversation.id, now, mail_to_customers,
-                           self.settings.limits)
-        if reason is None and due.chase is Chase.FOLLOW_UP:
-            robot = self._slow_responder(conversation.customer, now, mail_to_customers)
-            reason = None if robot is None else f"held back: {robot}"
-        return None if reason is None else f"follow-up {reason}"
-
-    def _slow_responder(self, address: str, now: datetime,
-                        mail_to_customers: list[Sent]) -> str | None:
-        """``breakers`` rule 4 for ``address``, from what the ledger holds."""
-        ours = [s for s in mail_to_customers if s.to == address]
-        if not ours:
-            return None
-        wrote = customer_writing(self.ledger.conversations.values(), address)
-        return slow_responder(address, now, ours, wrote, self.settings.limits)
-
-    def _chase(self, conversation: Conversation, due: ChaseDue, now: datetime,
-               report: CycleReport) -> None:
-        """Extend the promise and queue the mails, or, if a template fails, change nothing:
-        the chase stays due and is tried again on the next sweep."""
-        status, promises = conversation.status, list(conversation.promises)
-        previous = conversation.running_promise
-        settled = (previous.settled_at, previous.outcome) if previous else (None, None)
-        mails = self._chase_mails(conversation, due, now)
-        problem = f"template for {conversation.id}"
-        if isinstance(mails, TemplateError):  # undo: as if the sweep had not come here
-            conversation.status, conversation.promises = status, promises
-            if previous is not None:
-                previous.settled_at, previous.outcome = settled
-            self._report_once(problem, f"[#{conversation.id}] {mails}; the "
-                              "follow-up is sent once the template renders")
-            return
-        self.reported_problems.discard(problem)
-        for mail in mails:
-            self.record(conversation, mail, now)
-        report.queued += len(mails)
-        reason = conversation.promises[-1].reason
-        report.notes.append(f"[#{conversation.id}] {reason}"
-                            + (" (the promise had lapsed)" if due.lapsed else "")
-                            + f"; new promise {due.new_due:%a %d %b %H:%M}")
-
-    def _chase_mails(self, conversation: Conversation, due: ChaseDue,
-                     now: datetime) -> list[Composed] | TemplateError:
-        """Settle the running promise, make the new one, and compose what tells of it."""
-        conversation.status, _ = transition(conversation.status, Event.CHASE_DUE)
-        previous = conversation.running_promise
-        assert previous is not None  # chase_due only answers for a running promise
-        extra = {"promise_missed": due.lapsed, "follow_up_number": due.follow_up_number,
-                 "previous_promise_text": describe(self.settings, conversation, previous.due,
-                                                   now)}
-        conversation.settle(now, PromiseOutcome.MISSED if due.lapsed
-                            else PromiseOutcome.EXTENDED)
-        follow_up = due.chase is Chase.FOLLOW_UP
-        reason = follow_up_reason(due.follow_up_number) if follow_up else ESCALATED
-        conversation.promises.append(Promise(made_at=now, due=due.new_due, reason=reason))
-        if follow_up:
-            wanted, robot = [(FOLLOW_UP, conversation.customer)], None
-        else:
-            wanted, robot = self._escalation_mails(conversation, now)
-        try:
-            mails = [self.composer.compose(conversation, kind, to, now, extra)
-                     for kind, to in wanted]
-        except TemplateError as exc:
-            return exc
-        if robot is not None:
-            conversation.note(now, f"escalation notice held back: {robot}")
-        return mails
-
-    def _escalation_mails(self, conversation: Conversation,
-                          now: datetime) -> tuple[list[tuple[MailKind, str]], str | None]:
-        """The report to the manager and the notice to the customer (kind, to); the notice
-        is left out, with the reason, for a suspected slow autoresponder (it would echo it)."""
-        report = (ESCALATION, str(self.settings.promise.escalate_to))
-        robot = self._slow_responder(conversation.customer, now,
-                                     self.ledger.mail_to_customers())
-        if robot is not None:
-            return [report], robot
-        return [report, (ESCALATION_NOTICE, conversation.customer)], None
-
-    def _report_once(self, key: str, problem: str, level: int = logging.ERROR) -> None:
+    def report_once(self, key: str, problem: str, level: int = logging.ERROR) -> None:
         """Log a problem the first time it is seen, not at every cycle until it clears."""
         if key not in self.reported_problems:
             log.log(level, "%s", problem)
@@ -383,7 +229,7 @@ class Agent:
             conversation.owed.append(kind)
             conversation.note(now, f"{kind} not sent yet: its template does not render; it "
                               "goes as soon as it does")
-        self._report_once(f"owed {kind}", problem.one_line())
+        self.report_once(f"owed {kind}", problem.one_line())
         self._owing[conversation.id, kind] = problem
 
     def compose_owed(self, now: datetime, report: CycleReport) -> None:
@@ -442,26 +288,6 @@ class Agent:
     async def drain_outbox(self, report: CycleReport) -> None:
         """Send what the outbox holds (``delivery``: committed before and after each)."""
         await self.delivery.drain(report)
-
-
-class SentLog:
-    """The agent's automatic mail to customers, as the breakers count it: gathered only when a
-    chase is due, so a sweep with nothing due never walks every conversation's mail."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._items: list[Sent] | None = None
-
-    @property
-    def items(self) -> list[Sent]:
-        """Every automatic mail to a customer so far."""
-        if self._items is None:
-            self._items = self._ledger.mail_to_customers()
-        return self._items
-
-    def add(self, sent: list[Sent]) -> None:
-        """Mail this sweep has just queued."""
-        self.items.extend(sent)
 
 
 class LoggingMailer:
