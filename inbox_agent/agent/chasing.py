@@ -24,7 +24,7 @@ from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.core.breakers import Sent, held_back, slow_responder
 from inbox_agent.core.conversations import Conversation, MailKind, Promise
 from inbox_agent.core.conversations import Outcome as PromiseOutcome
-from inbox_agent.core.ledger import Ledger, OutboxState, to_customers
+from inbox_agent.core.ledger import Ledger, LedgerIndex, OutboxState
 from inbox_agent.core.lifecycle import Event, transition
 from inbox_agent.core.promises import (
     ESCALATED,
@@ -47,24 +47,36 @@ from inbox_agent.errors import TemplateError
 log = logging.getLogger("inbox_agent")
 
 
-class SentLog:
-    """The agent's automatic mail to customers, as the breakers count it: gathered only when a
-    chase is due, so a sweep with nothing due never walks every conversation's mail."""
+class SweepIndex:
+    """The ledger's index (our automatic mail and the conversations, by address), fetched
+    only when a chase is due: catching it up walks every conversation, which a sweep with
+    nothing due must not do. Kept current as the sweep queues mail."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._items: list[Sent] | None = None
+        self._index: LedgerIndex | None = None
 
     @property
-    def items(self) -> list[Sent]:
-        """Every automatic mail to a customer so far."""
-        if self._items is None:
-            self._items = self._ledger.mail_to_customers()
-        return self._items
+    def index(self) -> LedgerIndex:
+        """The ledger's index, caught up once per sweep."""
+        if self._index is None:
+            self._index = self._ledger.index()
+        return self._index
 
-    def add(self, sent: list[Sent]) -> None:
-        """Mail this sweep has just queued."""
-        self.items.extend(sent)
+    def sent_to(self, address: str) -> list[Sent]:
+        """The automatic mail to ``address``, as the breakers count it."""
+        return self.index.sent_to.get(address, [])
+
+    def conversations_of(self, address: str) -> list[Conversation]:
+        """The conversations ``address`` is the customer of."""
+        conversations = self._ledger.conversations
+        return [conversations[c] for c in self.index.by_customer.get(address, ())
+                if c in conversations]
+
+    def chased(self, conversation: Conversation) -> None:
+        """``conversation`` has new mail queued: count it from now on."""
+        if self._index is not None:
+            self._index.add(conversation)
 
 
 class Chasing:
@@ -78,15 +90,14 @@ class Chasing:
 
     def sweep(self, now: datetime, report: CycleReport) -> None:
         """Queue what promises about to slip call for; record promises that lapsed unchased."""
-        sent_log = SentLog(self.agent.ledger)
-        for conversation, due, hold in self.chases(now, sent_log):
+        lookups = SweepIndex(self.agent.ledger)
+        for conversation, due, hold in self.chases(now, lookups):
             if due is not None and hold is not None:
                 if conversation.note(now, hold):
                     log.warning("[#%s] %s", conversation.id, hold)
             elif due is not None:
-                before = len(conversation.sent)
-                self._chase(conversation, due, now, report)
-                sent_log.add(to_customers(conversation, conversation.sent[before:]))
+                self._chase(conversation, due, now, report, lookups)
+                lookups.chased(conversation)
             elif nobody_will_chase(conversation, self.agent.settings.promise) \
                     and lapsed(conversation, now):
                 self._record_missed(conversation)
@@ -94,7 +105,7 @@ class Chasing:
     def any_ready(self, now: datetime) -> bool:
         """True when a chase is owed now and nothing holds it."""
         return any(due is not None and hold is None
-                   for _, due, hold in self.chases(now, SentLog(self.agent.ledger)))
+                   for _, due, hold in self.chases(now, SweepIndex(self.agent.ledger)))
 
     def next_chase(self) -> datetime | None:
         """The earliest moment a follow-up or escalation becomes owed, from the store."""
@@ -104,7 +115,7 @@ class Chasing:
                    is not None]
         return min(moments, key=lambda m: m.astimezone(UTC)) if moments else None
 
-    def chases(self, now: datetime, sent_log: SentLog) -> Iterator[
+    def chases(self, now: datetime, lookups: SweepIndex) -> Iterator[
             tuple[Conversation, ChaseDue | None, str | None]]:
         """Every conversation that needs the sweep now, with the chase it is owed (or None:
         perhaps a lapse to record) and why that must wait (or None). A conversation whose last
@@ -121,7 +132,7 @@ class Chasing:
             due = chase_due(conversation, now, settings.calendar, settings.promise)
             if due is not None and (conversation.id in unsent or conversation.owed):
                 continue
-            hold = None if due is None else self._hold(conversation, due, now, sent_log.items)
+            hold = None if due is None else self._hold(conversation, due, now, lookups)
             yield conversation, due, hold
 
     def _attention_at(self, conversation: Conversation) -> datetime | None:
@@ -136,7 +147,7 @@ class Chasing:
         return moment
 
     def _hold(self, conversation: Conversation, due: ChaseDue, now: datetime,
-              mail_to_customers: list[Sent]) -> str | None:
+              lookups: SweepIndex) -> str | None:
         """Why a chase owed in ``conversation`` must not go out now, if it must not. An
         escalation to a suspected slow autoresponder still goes: the manager's report is not
         customer mail (``_escalation_mails`` leaves out the customer's notice)."""
@@ -144,20 +155,19 @@ class Chasing:
         if bounced is not None:
             return (f"follow-up not sent: mail to {bounced.address} bounced on "
                     f"{bounced.since:%a %d %b %H:%M}; a person must reach them another way")
-        reason = held_back(conversation.customer, conversation.id, now, mail_to_customers,
-                           self.agent.settings.limits)
+        reason = held_back(conversation.customer, conversation.id, now,
+                           lookups.sent_to(conversation.customer), self.agent.settings.limits)
         if reason is None and due.chase is Chase.FOLLOW_UP:
-            robot = self._slow_responder(conversation.customer, now, mail_to_customers)
+            robot = self._slow_responder(conversation.customer, now, lookups)
             reason = None if robot is None else f"held back: {robot}"
         return None if reason is None else f"follow-up {reason}"
 
-    def _slow_responder(self, address: str, now: datetime,
-                        mail_to_customers: list[Sent]) -> str | None:
-        """``breakers`` rule 4 for ``address``, from what the ledger holds."""
-        ours = [s for s in mail_to_customers if s.to == address]
+    def _slow_responder(self, address: str, now: datetime, lookups: SweepIndex) -> str | None:
+        """``breakers`` rule 4 for ``address``, from the ledger's index."""
+        ours = lookups.sent_to(address)
         if not ours:
             return None
-        wrote = customer_writing(self.agent.ledger.conversations.values(), address)
+        wrote = customer_writing(lookups.conversations_of(address), address)
         return slow_responder(address, now, ours, wrote, self.agent.settings.limits)
 
     def _record_missed(self, conversation: Conversation) -> None:
@@ -168,11 +178,11 @@ class Chasing:
                     conversation.customer, promise.due.isoformat())
 
     def _chase(self, conversation: Conversation, due: ChaseDue, now: datetime,
-               report: CycleReport) -> None:
+               report: CycleReport, lookups: SweepIndex) -> None:
         """Extend the promise and queue the mails, or, if a template fails, change nothing:
         the chase stays due and is tried again on the next sweep."""
         chased = copy.deepcopy(conversation)  # the chase is tried here first
-        mails = self._chase_mails(chased, due, now)
+        mails = self._chase_mails(chased, due, now, lookups)
         problem = f"template for {conversation.id}"
         if isinstance(mails, TemplateError):
             self.agent.report_once(problem, f"[#{conversation.id}] {mails}; the follow-up is "
@@ -188,8 +198,8 @@ class Chasing:
                             + (" (the promise had lapsed)" if due.lapsed else "")
                             + f"; new promise {due.new_due:%a %d %b %H:%M}")
 
-    def _chase_mails(self, conversation: Conversation, due: ChaseDue,
-                     now: datetime) -> list[Composed] | TemplateError:
+    def _chase_mails(self, conversation: Conversation, due: ChaseDue, now: datetime,
+                     lookups: SweepIndex) -> list[Composed] | TemplateError:
         """Settle the running promise, make the new one, and compose what tells of it."""
         conversation.status, _ = transition(conversation.status, Event.CHASE_DUE)
         previous = conversation.running_promise
@@ -205,7 +215,7 @@ class Chasing:
         if follow_up:
             wanted, robot = [(FOLLOW_UP, conversation.customer)], None
         else:
-            wanted, robot = self._escalation_mails(conversation, now)
+            wanted, robot = self._escalation_mails(conversation, now, lookups)
         try:
             mails = [self.agent.composer.compose(conversation, kind, to, now, extra)
                      for kind, to in wanted]
@@ -215,13 +225,12 @@ class Chasing:
             conversation.note(now, f"escalation notice held back: {robot}")
         return mails
 
-    def _escalation_mails(self, conversation: Conversation,
-                          now: datetime) -> tuple[list[tuple[MailKind, str]], str | None]:
+    def _escalation_mails(self, conversation: Conversation, now: datetime,
+                          lookups: SweepIndex) -> tuple[list[tuple[MailKind, str]], str | None]:
         """The report to the manager and the notice to the customer (kind, to); the notice
         is left out, with the reason, for a suspected slow autoresponder (it would echo it)."""
         report = (ESCALATION, str(self.agent.settings.promise.escalate_to))
-        robot = self._slow_responder(conversation.customer, now,
-                                     self.agent.ledger.mail_to_customers())
+        robot = self._slow_responder(conversation.customer, now, lookups)
         if robot is not None:
             return [report], robot
         return [report, (ESCALATION_NOTICE, conversation.customer)], None

@@ -143,6 +143,7 @@ class LedgerIndex:
     keys: set[str] = field(default_factory=set)  # every message filed, skipped ones too
     by_customer: dict[str, list[str]] = field(default_factory=dict)  # address -> conversations
     sent_to: dict[str, list[Sent]] = field(default_factory=dict)  # automatic mail, by address
+    ours: set[str] = field(default_factory=set)  # the Message-ID of every mail we made
     _counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (messages, sent)
     _skipped: int = 0
 
@@ -176,6 +177,7 @@ class LedgerIndex:
                     naming.append(cid)
         for mail in conversation.sent[sent:]:
             self.received[mail.message_id] = cid
+            self.ours.add(mail.message_id)
         for ours in to_customers(conversation, conversation.sent[sent:]):
             self.sent_to.setdefault(ours.to, []).append(ours)
         self._counts[cid] = now
@@ -215,15 +217,10 @@ class Ledger:
         """Keys of every message filed anywhere."""
         return set(self.index().keys)
 
-    def mail_to_customers(self) -> list[Sent]:
-        """Every automatic mail to a customer (not the manager's reports), for the breakers."""
-        return [sent for c in self.conversations.values() for sent in to_customers(c, c.sent)]
-
     def sent_message_ids(self) -> set[str]:
         """Message-IDs of every mail the agent has made (the outbox holds only those on
-        their way; the conversations list them all)."""
-        listed = {s.message_id for c in self.conversations.values() for s in c.sent}
-        return listed | set(self.outbox)
+        their way; the conversations list them all, and the index keeps that list)."""
+        return self.index().ours | set(self.outbox)
 
     def in_state(self, state: OutboxState) -> Iterator[OutboxEntry]:
         """Outbox entries in ``state``, oldest first."""
