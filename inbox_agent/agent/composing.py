@@ -31,8 +31,8 @@ from inbox_agent.core.conversations import (
     subject_with_token,
 )
 from inbox_agent.core.lifecycle import Status
-from inbox_agent.core.message import one_line
 from inbox_agent.core.promises import FIRST_REPLY, current_wait, first_reply_due, follow_ups_in
+from inbox_agent.core.text import one_line
 from inbox_agent.errors import TemplateError
 
 log = logging.getLogger("inbox_agent")

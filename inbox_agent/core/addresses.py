@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 
+from inbox_agent.core.text import one_line
+
 MAX_ADDRESS_CHARS = 254  # RFC 5321's path limit, less the angle brackets
 MAX_ADDRESSES = 100  # a To list longer than this is not a conversation; the rest is dropped
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
@@ -41,8 +43,6 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
 _ADDR_SPEC = re.compile(
     rf"(?:{_ATOM}(?:\.{_ATOM})*|{_QUOTED})(?:@(?:{_ATOM}(?:\.{_ATOM})*|\[[^\[\]\\\s]*\]))?")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SPACES = re.compile(r"\s+")
 _PLAIN = re.compile(r'[^"(<,;:=]+')  # a run the splitter can take in one step
 MAX_HEADER_CHARS = 64 * 1024  # past this an address header is an attack, not a To list
 
@@ -77,7 +77,7 @@ def display_text(text: str) -> str:
         decoded = str(make_header(decode_header(text)))
     except Exception:  # noqa: BLE001 - unknown charset, broken base64: show the raw text
         decoded = text
-    return _SPACES.sub(" ", _CONTROLS.sub(" ", decoded)).strip()
+    return one_line(decoded)
 
 
 def _pair(box: _Mailbox) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 from inbox_agent.core.addresses import parse_address_list, unfold
+from inbox_agent.core.text import one_line
 
 MAX_TEXT_CHARS = 20_000
 # The stdlib parser peaks at about 8x the bytes it reads (it splits them into lines first), so
@@ -49,8 +50,6 @@ STRUCTURED_HEADERS = frozenset({
     "errors-to", "x-failed-recipients", "message-id", "in-reply-to", "references",
 })
 _LANGUAGE = re.compile(r"[a-z]{1,8}(?:-[a-z0-9]{1,8}){0,3}")
-_SPACES = re.compile(r"\s+")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # What the agent will put in RCPT TO: an ASCII dot-atom local part and a dotted host name.
 # Quoted local parts, address literals and non-ASCII (SMTPUTF8) addresses exist, but a relay
 # refusing them would only bounce, so such mail is filed and left to staff.
@@ -195,12 +194,6 @@ def _headers_only(raw: bytes) -> Message:
         return BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
     except Exception:  # noqa: BLE001 - nothing readable at all: no headers
         return Message()
-
-
-def one_line(text: str) -> str:
-    """Collapse all whitespace, CR and LF included, to single spaces, and drop the other
-    control characters (NUL, ESC, ...): a header injection and terminal-escape guard."""
-    return _SPACES.sub(" ", _CONTROLS.sub(" ", text)).strip()
 
 
 def header_keyword(value: str) -> str:

@@ -40,7 +40,6 @@ import jinja2
 import jinja2.exceptions
 
 from inbox_agent.core.conversations import MailKind
-from inbox_agent.core.message import one_line
 from inbox_agent.core.sandbox import (
     FILTERS,
     BoundedSandbox,
@@ -48,6 +47,7 @@ from inbox_agent.core.sandbox import (
     finalize,
     render_budget,
 )
+from inbox_agent.core.text import one_line
 
 MAX_OUTPUT_CHARS = 100_000
 TEMPLATE_NAMES = tuple(kind.value for kind in MailKind)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inbox_agent.core.message import one_line, parse
+from inbox_agent.core.message import parse
+from inbox_agent.core.text import one_line
 
 ARRIVED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
