@@ -127,11 +127,6 @@ class OutboxQueue:
                 self._remove_quietly(self._path(entry.message_id, state))
             self._names.pop(entry.message_id, None)
 
-    def discard(self, entries: Iterable[OutboxEntry]) -> None:
-        """Forget mails recorded by a commit that did not complete (the database that would
-        have referred to them was not written)."""
-        self.forget(entries)
-
     # ----------------------------------------------------------------------------- files
 
     def _ready(self) -> None:

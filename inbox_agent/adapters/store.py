@@ -243,7 +243,7 @@ class Store:
             _dump(self._db, self.ledger)
             self._writes.flush()  # type: ignore[no-untyped-call]
         except BaseException:
-            self.outbox.discard(new)
+            self.outbox.forget(new)  # the database that would list them was not written
             self._forget_unwritten()
             raise
 
@@ -528,6 +528,11 @@ def _optional(want: _Field) -> _Field:
     return replace(want, required=False)
 
 
+def _list_of(item: _Field) -> _Field:
+    return _Field(f"a list of {item.expected}",
+                  lambda v: isinstance(v, list) and all(item.ok(i) for i in v))
+
+
 def _records(shape: Mapping[str, _Field]) -> _Field:
     return _Field("a list", lambda v: isinstance(v, list), each=shape)
 
@@ -540,8 +545,7 @@ _MESSAGE = {
     "key": _TEXT, "message_id": _or_null(_TEXT), "role": _one_of(*Role), "arrived_at": _MOMENT,
     "sender": _or_null(_TEXT), "subject": _TEXT, "folder": _TEXT, "note": _TEXT,
     # What it names (In-Reply-To, References); stores written before it was kept lack it.
-    "names": _optional(_Field("a list of text", lambda v: isinstance(v, list)
-                              and all(isinstance(i, str) for i in v))),
+    "names": _optional(_list_of(_TEXT)),
 }
 _CONVERSATION = {
     "id": _TEXT, "mailbox": _TEXT, "customer": _TEXT, "customer_name": _TEXT, "subject": _TEXT,
@@ -555,8 +559,7 @@ _CONVERSATION = {
         "outcome": _optional(_or_null(_one_of(*Outcome)))}),
     "sent": _records({"message_id": _TEXT, "kind": _one_of(*MailKind), "to": _TEXT,
                       "created_at": _MOMENT}),
-    "owed": _optional(_Field("a list of mail kinds", lambda v: isinstance(v, list)
-                             and all(k in MailKind.__members__.values() for k in v))),
+    "owed": _optional(_list_of(_one_of(*MailKind))),
 }
 _OUTBOX = {
     "message_id": _TEXT, "conversation_id": _TEXT, "mailbox": _TEXT,

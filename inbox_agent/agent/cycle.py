@@ -286,7 +286,7 @@ class Agent:
         return self.record(conversation, mail, now, chase_moment(running.due, calendar, policy))
 
     async def drain_outbox(self, report: CycleReport) -> None:
-        """Send what the outbox holds (``delivery``: committed before and after each)."""
+        """Send what the outbox holds (``delivery``: each state change a rename in the queue)."""
         await self.delivery.drain(report)
 
 
