@@ -1,8 +1,13 @@
-"""What the benches that drive the agent through its command line share: its config."""
+"""What the benches that drive the agent through its command line share: how to start it, and
+its config."""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 # aiosmtpd 1.4.6 logs a warning about its own deprecated attribute on every login.
@@ -60,3 +65,26 @@ def write_config(path: Path, *, data_dir: Path, templates: Path, address: str, i
                                   imap_port=imap_port, smtp_port=smtp_port,
                                   password_env=PASSWORD_ENV), encoding="utf-8")
     return path
+
+
+@dataclass(frozen=True)
+class AgentCommand:
+    """How a bench starts the agent: the command, its environment, and its templates."""
+
+    argv: list[str]
+    env: dict[str, str]
+    templates: Path
+
+
+def agent_command(code: Path | None, root: Path) -> AgentCommand:
+    """The installed ``inbox-agent``, or ``python -m inbox_agent`` from the source tree
+    ``code`` (how before / after figures are taken); ``root`` is this checkout."""
+    env = dict(os.environ)
+    env.pop("INBOX_AGENT_CONFIG", None)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
+        return AgentCommand([sys.executable, "-m", "inbox_agent"], env, code / "templates")
+    found = shutil.which("inbox-agent")
+    if found is None:
+        raise SystemExit("no `inbox-agent` on PATH: pip install -e . (or pass --code)")
+    return AgentCommand([found], env, root / "templates")

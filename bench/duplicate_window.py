@@ -48,7 +48,7 @@ from imapclient import IMAPClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PASSWORD_ENV, write_config
+from bench.common import PASSWORD_ENV, agent_command, write_config
 from tests.servers import ImapAccount, ImapServer, SmtpSink, imap_kind, start_imap_server
 
 # The agent's warning on start for a send found cut short ("... was cut short by a restart: no
@@ -166,19 +166,8 @@ def main() -> None:
     seed = options.seed if options.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
 
-    env = dict(os.environ)
-    env.pop("INBOX_AGENT_CONFIG", None)
-    if options.code is not None:
-        code = options.code.resolve()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "inbox_agent"]
-        templates = code / "templates"
-    else:
-        found = shutil.which("inbox-agent")
-        if found is None:
-            raise SystemExit("no `inbox-agent` on PATH: pip install -e . (or pass --code)")
-        command = [found]
-        templates = ROOT / "templates"
+    agent = agent_command(options.code.resolve() if options.code else None, ROOT)
+    env, command, templates = agent.env, agent.argv, agent.templates
 
     root = Path(tempfile.mkdtemp(prefix="inbox-agent-duplicates-"))
     root.chmod(0o755)  # Dovecot's unprivileged processes must traverse it

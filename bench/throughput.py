@@ -62,7 +62,7 @@ from imapclient import IMAPClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PASSWORD_ENV, write_config
+from bench.common import PASSWORD_ENV, agent_command, write_config
 from tests.servers import ImapAccount, ImapServer, SmtpSink, imap_kind, start_imap_server
 
 CHUNK = 1_000
@@ -386,20 +386,9 @@ def main() -> None:  # noqa: PLR0915
     options = parser.parse_args()
     sizes = [int(part.replace("_", "")) for part in options.mails.split(",") if part.strip()]
 
-    env = dict(os.environ)
-    env.pop("INBOX_AGENT_CONFIG", None)
-    if options.code is not None:
-        code = options.code.resolve()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "inbox_agent"]
-        templates = code / "templates"
-    else:
-        code = None
-        found = shutil.which("inbox-agent")
-        if found is None:
-            raise SystemExit("no `inbox-agent` on PATH: pip install -e . (or pass --code)")
-        command = [found]
-        templates = ROOT / "templates"
+    code = options.code.resolve() if options.code else None
+    agent = agent_command(code, ROOT)
+    env, command, templates = agent.env, agent.argv, agent.templates
 
     root = Path(tempfile.mkdtemp(prefix="inbox-agent-throughput-"))
     root.chmod(0o755)  # Dovecot's unprivileged processes must traverse it
