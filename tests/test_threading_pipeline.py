@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inbox_agent.adapters.store import conversation_from_doc, conversation_to_doc
+from inbox_agent.adapters.records import conversation_from_doc, conversation_to_doc
 from tests.worlds import MemoryWorld, customer_mail, ledger, london, make_settings, run
 
 

@@ -10,7 +10,7 @@ from collections.abc import Container
 from datetime import datetime
 from typing import Any
 
-from inbox_agent.adapters.store import conversation_to_doc
+from inbox_agent.adapters.records import conversation_to_doc
 from inbox_agent.core.conversations import Conversation, FiledMessage, Role
 from inbox_agent.core.ledger import Ledger
 
