@@ -70,6 +70,7 @@ class AgentSettings:
     templates_dir: Path
     poll_interval_seconds: int
     max_message_size: int = 25 * 1024 * 1024  # bytes; larger mail is filed from its header
+    archive_after: timedelta = timedelta(days=14)  # answered and quiet this long: archived
 
 
 @dataclass(frozen=True)
@@ -173,11 +174,23 @@ def _agent(section: _Section, base: Path) -> AgentSettings:
         templates_dir=base / section.get("templates_dir", str, "templates"),
         poll_interval_seconds=section.get("poll_interval_seconds", int, 60),
         max_message_size=_size(section, "max_message_size", "25MB"),
+        archive_after=_archive_after(section),
     )
     if agent.poll_interval_seconds < 1:
         section.fail("poll_interval_seconds", "must be at least 1")
     section.finish()
     return agent
+
+
+def _archive_after(section: _Section) -> timedelta:
+    """Clock time (``14d`` is two weeks, whatever the opening hours), at least a day: the
+    circuit breakers count a day of mail, and archived mail is not counted."""
+    quiet = section.duration("archive_after", "14d")
+    after = timedelta(days=quiet.days, minutes=quiet.minutes)
+    if after < timedelta(days=1):
+        section.fail("archive_after", "must be at least 1d (the circuit breakers count a day "
+                     "of mail, and archived conversations are not counted)")
+    return after
 
 
 def _calendar(section: _Section) -> Calendar:

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from tinydb import TinyDB
 
+from inbox_agent.adapters.archive import ARCHIVE_DIR, Archive
 from inbox_agent.adapters.files import (
     FILE_MODE,
     private_dir,
@@ -62,11 +63,13 @@ from inbox_agent.adapters.records import (
     when,
 )
 from inbox_agent.adapters.tinyfile import CYCLE_WRITE, AtomicJSONStorage, CommitOnFlush
+from inbox_agent.core.conversations import Conversation
 from inbox_agent.core.ledger import (
     Checkpoint,
     Ledger,
     OutboxEntry,
     OutboxState,
+    SkippedMessage,
     Undeliverable,
 )
 from inbox_agent.errors import (
@@ -115,6 +118,7 @@ class Store:
         self._writes: CommitOnFlush | None = None
         self.ledger = Ledger()
         self.outbox = OutboxQueue(data_dir, dry_run=dry_run or read_only)
+        self.archive = Archive(data_dir, read_only=dry_run or read_only)
 
     def open(self) -> Store:
         """Take the lock (unless read-only) and load the ledger."""
@@ -124,6 +128,7 @@ class Store:
         path = self.data_dir / DB_FILE
         if self.read_only and not path.exists():
             return self
+        self.archive.open()
         self._writes = CommitOnFlush(AtomicJSONStorage)  # type: ignore[no-untyped-call]
         try:
             self._db = TinyDB(str(path), storage=self._writes)
@@ -149,6 +154,30 @@ class Store:
         for entry in orphans:
             del ledger.outbox[entry.message_id]
         return ledger
+
+    def bring_back(self, token: str, now: datetime) -> Conversation | None:
+        """Conversation ``token``, from the live store, or else out of the archive and back
+        into the live store (committed with the cycle); None when neither has it."""
+        live = self.ledger.conversations.get(token)
+        if live is not None:
+            return live
+        conversation = self.archive.conversation(token)
+        if conversation is not None:
+            conversation.note(now, "brought back from the archive")
+            self.ledger.conversations[token] = conversation
+        return conversation
+
+    def move_to_archive(self, conversations: list[Conversation], skipped: list[SkippedMessage],
+                        now: datetime) -> None:
+        """Write ``conversations`` and ``skipped`` to the archive, then drop them from the
+        live ledger (the next commit writes it without them)."""
+        self.archive.put(conversations, skipped, now)
+        if self.dry_run:
+            return
+        for conversation in conversations:
+            del self.ledger.conversations[conversation.id]
+        gone = {s.key for s in skipped}
+        self.ledger.skipped = [s for s in self.ledger.skipped if s.key not in gone]
 
     def finish(self, entries: list[OutboxEntry]) -> None:
         """Mail that is done (sent and its copy filed, or superseded) leaves the outbox: the
@@ -343,7 +372,7 @@ def _close_to_others(data_dir: Path) -> None:
     if not mode & 0o077:
         return
     own = [data_dir / name for name in (DB_FILE, DB_FILE + ".bak", LOCK_FILE, RAW_DIR,
-                                        REQUESTS_DIR)]
+                                        REQUESTS_DIR, ARCHIVE_DIR)]
     try:
         for path in (data_dir, *(p for p in own if p.exists())):
             os.chmod(path, stat.S_IMODE(path.stat().st_mode) & ~0o077)

@@ -34,6 +34,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from inbox_agent.adapters.base import FetchedMessage, header_block
+from inbox_agent.agent.archiving import TokensTaken, already_archived, bring_back_for
 from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.config import MailboxSettings, format_size
 from inbox_agent.core.conversations import (
@@ -74,9 +75,10 @@ class Filing:
         self.staff = mailbox.staff | ({manager} if manager else set())
         ledger = agent.ledger
         self.index = ledger.index()
+        self.identity_ids = ledger.sent_message_ids()  # grows as conversations come back
         self.identity = Identity(
             addresses=frozenset(m.address for m in agent.settings.mailboxes),
-            message_ids=ledger.sent_message_ids(),
+            message_ids=self.identity_ids,
         )
         self.links = Links(self.index.received, self.index.named,
                            self.staff | self.identity.addresses)
@@ -90,6 +92,8 @@ class Filing:
         else:  # filed from its header; the size is the whole message's
             raw = fetched.raw if fetched.headers_only else header_block(fetched.raw)
             email = replace(parse(raw, fetched.arrived_at), size=fetched.full_size)
+        if self._archived(email, report):
+            return
         decision = self._decide(email, now)
         if decision.outcome is Outcome.DUPLICATE:
             report.duplicates += 1
@@ -128,6 +132,24 @@ class Filing:
                    + (f" ({too_large})" if too_large is not None and not note else ""))
         if decision.event is not None:
             self._apply(conversation, decision.event, email, now, report)
+
+    def _archived(self, email: InboundEmail, report: CycleReport) -> bool:
+        """True when the archive says ``email`` needs nothing (filed before, or our own);
+        otherwise the archived conversations it may join are brought back, to be threaded
+        and triaged as if they had never left."""
+        if email.key in self.index.keys:
+            return False  # filed in the live store: triage says "duplicate"
+        store = self.agent.store
+        why = already_archived(store, email)
+        if why is not None:
+            report.duplicates += 1
+            log.debug("%s/%s: %s: %s", self.mailbox.name, self.folder, why, email.key)
+            return True
+        for conversation in bring_back_for(store, email, email.arrived_at):
+            self.index.add(conversation)
+            self.identity_ids.update(s.message_id for s in conversation.sent)
+            self._note(report, f"[#{conversation.id}] brought back from the archive")
+        return False
 
     def _too_large(self, fetched: FetchedMessage) -> str | None:
         """Why ``fetched`` is filed from its header alone, or None when it is read whole."""
@@ -203,7 +225,7 @@ class Filing:
         offset = email.date.utcoffset() if email.date else None
         offset_minutes = None if offset is None else int(offset.total_seconds()) // 60
         conversation = Conversation(
-            id=new_token(email.key, conversations), mailbox=self.mailbox.name,
+            id=new_token(email.key, TokensTaken(self.agent.store)), mailbox=self.mailbox.name,
             customer=email.customer_address or "", customer_name=email.from_name,
             subject=email.subject, created_at=email.arrived_at,
             customer_utc_offset_minutes=offset_minutes, language=email.content_language,

@@ -16,9 +16,14 @@ def settings_of(args: argparse.Namespace) -> config.Settings:
 
 def read_ledger(settings: config.Settings) -> Ledger:
     """The last committed state, read without the lock (safe beside a running daemon)."""
+    return read_store(settings).ledger
+
+
+def read_store(settings: config.Settings) -> Store:
+    """The store as last committed, with its archive, read without the lock."""
     store = Store(settings.agent.data_dir, read_only=True).open()
     store.close()
-    return store.ledger
+    return store
 
 
 def token(text: str) -> str:

@@ -11,40 +11,47 @@ from datetime import timedelta
 
 from inbox_agent.agent.cycle import system_clock
 from inbox_agent.commands import views
-from inbox_agent.commands.common import read_ledger, settings_of, token
+from inbox_agent.commands.common import read_store, settings_of, token
 
 
 def list_threads(args: argparse.Namespace) -> int:
-    """``threads [--status S] [--json]``."""
-    ledger = read_ledger(settings_of(args))
-    chosen = views.select(ledger, args.status)
+    """``threads [--status S] [--json]``: the live store, and the archive where the status
+    asked for is one archived conversations have (answered, closed, all)."""
+    store = read_store(settings_of(args))
+    archived = (store.archive.all_conversations() if args.status in views.ARCHIVED_STATUSES
+                else iter(()))
+    chosen = views.select(store.ledger, args.status, archived)
     if args.json:
-        print(json.dumps([views.summary(c) for c in chosen], indent=2, ensure_ascii=False))
+        print(json.dumps([views.summary(c, archived=c.id not in store.ledger.conversations)
+                          for c in chosen], indent=2, ensure_ascii=False))
     else:
-        print(views.threads_table(chosen, ledger.undeliverable))
+        print(views.threads_table(chosen, store.ledger.undeliverable))
     return 0
 
 
 def show_thread(args: argparse.Namespace) -> int:
-    """``thread ID [--json]``."""
-    ledger = read_ledger(settings_of(args))
-    conversation = ledger.conversations.get(token(args.id))
+    """``thread ID [--json]``, live or archived."""
+    store = read_store(settings_of(args))
+    wanted = token(args.id)
+    conversation = store.ledger.conversations.get(wanted) or store.archive.conversation(wanted)
     if conversation is None:
-        print(f"NotFound: no conversation {args.id!r}; `inbox-agent threads` lists them",
-              file=sys.stderr)
+        print(f"NotFound: no conversation {args.id!r}; `inbox-agent threads --status all` "
+              "lists them", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(views.detail(conversation, ledger), indent=2, ensure_ascii=False))
+        print(json.dumps(views.detail(conversation, store.ledger), indent=2,
+                         ensure_ascii=False))
     else:
-        print(views.thread_text(conversation, ledger))
+        print(views.thread_text(conversation, store.ledger))
     return 0
 
 
 def list_skipped(args: argparse.Namespace) -> int:
-    """``skipped [--since AGE] [--json]``."""
-    ledger = read_ledger(settings_of(args))
+    """``skipped [--since AGE] [--json]``, the archive's included."""
+    store = read_store(settings_of(args))
     since = system_clock() - args.since if args.since else None
-    rows = views.skipped(ledger, since)
+    rows = views.skipped(store.ledger, since, store.archive.all_skipped(since),
+                         store.archive.all_conversations(since))
     print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json
           else views.skipped_table(rows))
     return 0

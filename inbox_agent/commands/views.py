@@ -6,27 +6,34 @@ The JSON fields are a contract (DESIGN.md): ``id``, ``status``, ``customer``, ``
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from inbox_agent.adapters.records import conversation_to_doc
 from inbox_agent.core.conversations import Conversation, FiledMessage, Role
-from inbox_agent.core.ledger import Ledger
+from inbox_agent.core.ledger import Ledger, SkippedMessage
 
 STATUSES = ("open", "waiting", "answered", "closed", "all")
+ARCHIVED_STATUSES = ("answered", "closed", "all")  # the statuses the archive holds
 
 
-def select(ledger: Ledger, status: str) -> list[Conversation]:
-    """Conversations with ``status`` ("all" for every one), oldest first."""
-    chosen = [c for c in ledger.conversations.values() if status in ("all", c.status.value)]
+def select(ledger: Ledger, status: str,
+           archived: Iterable[Conversation] = ()) -> list[Conversation]:
+    """Conversations with ``status`` ("all" for every one), live and ``archived`` (a live
+    copy wins over an archived one), oldest first."""
+    live = ledger.conversations
+    every = chain(live.values(), (c for c in archived if c.id not in live))
+    chosen = [c for c in every if status in ("all", c.status.value)]
     return sorted(chosen, key=lambda c: c.created_at)
 
 
-def summary(conversation: Conversation) -> dict[str, Any]:
+def summary(conversation: Conversation, *, archived: bool = False) -> dict[str, Any]:
     """One conversation as ``threads --json`` lists it."""
     promised_by = conversation.promised_by
     return {
+        "archived": archived,
         "id": conversation.id,
         "status": conversation.status.value,
         "customer": conversation.customer,
@@ -50,7 +57,8 @@ def detail(conversation: Conversation, ledger: Ledger) -> dict[str, Any]:
         sent["state"] = entry.state if entry else "sent"
         sent["sent_at"] = entry.sent_at.isoformat() if entry and entry.sent_at else None
         sent["last_error"] = entry.last_error if entry else ""
-    return {**doc, **summary(conversation)}
+    archived = conversation.id not in ledger.conversations
+    return {**doc, **summary(conversation, archived=archived)}
 
 
 def threads_table(conversations: list[Conversation],
@@ -77,7 +85,7 @@ def thread_text(conversation: Conversation, ledger: Ledger) -> str:
     lines = [
         f"[#{data['id']}] {data['subject']}",
         f"customer: {data['customer_name']} <{data['customer']}>".strip(),
-        f"status:   {data['status']}",
+        f"status:   {data['status']}" + (" (archived)" if data["archived"] else ""),
         f"promised: {data['promised_by'] or '-'}"
         + (f"  (snoozed until {data['snoozed_until']})" if data["snoozed_until"] else ""),
         "",
@@ -111,15 +119,19 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def skipped(ledger: Ledger, since: datetime | None = None) -> list[dict[str, Any]]:
+def skipped(ledger: Ledger, since: datetime | None = None,
+            archived_skipped: Iterable[SkippedMessage] = (),
+            archived: Iterable[Conversation] = ()) -> list[dict[str, Any]]:
     """Mail filed without an answer, and why, oldest first: ``inbox-agent skipped``.
 
     Machine mail (and our own mail come back) wherever it was filed, and customer mail that was
-    held back (too old when first seen, a circuit breaker, no address to answer).
+    held back (too old when first seen, a circuit breaker, no address to answer); live and
+    archived (a live conversation wins over its archived copy).
     """
+    live = ledger.conversations
     found: list[tuple[str | None, str, FiledMessage]] = [
-        (None, s.mailbox, s.message) for s in ledger.skipped]
-    for conversation in ledger.conversations.values():
+        (None, s.mailbox, s.message) for s in chain(ledger.skipped, archived_skipped)]
+    for conversation in chain(live.values(), (c for c in archived if c.id not in live)):
         found += [(conversation.id, conversation.mailbox, m) for m in conversation.messages
                   if m.role in (Role.MACHINE, Role.AGENT)
                   or (m.role is Role.CUSTOMER and m.note)]

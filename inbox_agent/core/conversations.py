@@ -241,10 +241,15 @@ def find_conversation(email: InboundEmail, links: Links,
     linked = linked_conversations(email, links, conversations)
     if linked:
         return linked[0]
-    for token in _TOKEN_IN_SUBJECT.findall(email.subject.upper()):
+    for token in subject_tokens(email.subject):
         if token in conversations:
-            return str(token)
+            return token
     return None
+
+
+def subject_tokens(subject: str) -> list[str]:
+    """The conversation tokens ``[#K7Q2]`` in ``subject``, first first."""
+    return [str(token) for token in _TOKEN_IN_SUBJECT.findall(subject.upper())]
 
 
 def new_token(seed: str, taken: Container[str]) -> str:
