@@ -1,14 +1,14 @@
-"""What the agent's parts (``filing``, ``delivery``) may use of the agent, as an interface.
+"""What the agent's parts (``filing``, ``chasing``, ``delivery``) may use of the agent, as an
+interface.
 
-They are handed the ``Agent`` that runs the cycle, but know it only as an :class:`AgentPart`
-host: so they depend on this small module, not on ``cycle`` (which imports them), and the
-agent layer has no import cycle. Also here: what a cycle reports, and how the agent reaches
+They are handed the ``Agent`` that runs the cycle, but know it only as a :class:`Host`: so
+they depend on this small module, not on ``cycle`` (which imports them), and the agent layer
+has no import cycle. Also here: what a cycle reports, and how the agent reaches
 the outside world (``Adapters``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.store import Store
-from inbox_agent.agent.composing import Composed, Composer
+from inbox_agent.agent.mailing import Mailing
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
-from inbox_agent.core.ledger import Ledger, OutboxEntry
+from inbox_agent.core.ledger import Ledger
 from inbox_agent.errors import InboxAgentError
 
 Clock = Callable[[], datetime]
@@ -55,14 +55,13 @@ class Adapters:
 
 
 class Host(Protocol):
-    """The agent, as filing and delivery see it."""
+    """The agent, as filing, chasing and delivery see it."""
 
     settings: Settings
     store: Store
     adapters: Adapters
     clock: Clock
-    composer: Composer
-    reported_problems: set[str]  # logged once, until they clear
+    mailing: Mailing  # composing, recording and restating its mail
 
     @property
     def ledger(self) -> Ledger:
@@ -74,16 +73,3 @@ class Host(Protocol):
         """Compose a mail and record it in the outbox; False when it stays owed (its
         template does not render)."""
         ...
-
-    def restate(self, conversation: Conversation, late: OutboxEntry,
-                now: datetime) -> OutboxEntry:
-        """Compose a late mail again, with a promise from ``now``."""
-        ...
-
-    def record(self, conversation: Conversation, mail: Composed, now: datetime,
-               send_by: datetime | None = None) -> OutboxEntry:
-        """Put a composed mail in the outbox and on the conversation."""
-        ...
-
-    def report_once(self, key: str, problem: str, level: int = logging.ERROR) -> None:
-        """Log a problem the first time it is seen, not at every cycle until it clears."""

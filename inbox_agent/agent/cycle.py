@@ -1,9 +1,10 @@
 """One cycle of the agent: fetch -> decide -> outbox -> send -> save.
 
 The agent layer (``inbox_agent.agent``) is where the pure core meets the adapters: this module
-(the cycle, and recording mail in the outbox), ``filing`` (incoming mail into the ledger),
-``chasing`` (the sweep), ``composing`` (outgoing mail) and ``delivery`` (the outbox drained);
-``context`` is what the parts see of the agent. A cycle:
+(the cycle), ``filing`` (incoming mail into the ledger), ``chasing`` (the sweep's decisions
+carried out), ``mailing`` (our mail composed, recorded in the outbox, restated, or owed while
+its template does not render), ``composing`` (the mail's bytes) and ``delivery`` (the outbox
+drained); ``context`` is what the parts see of the agent. A cycle:
 
 1. Staff requests queued by ``close`` / ``reopen`` / ``snooze`` are applied.
 2. For each mailbox, its folder and its Sent folder are read from their checkpoints, in chunks.
@@ -11,11 +12,11 @@ The agent layer (``inbox_agent.agent``) is where the pure core meets the adapter
    the ledger, the new checkpoint and any mail owed are committed in one write. The checkpoint
    never moves past a message that is not filed, and a crash re-reads at most one chunk, which
    the dedupe by Message-ID files once.
-3. The sweep (``chasing``) composes mail left owed by a template that did not render, then asks
-   ``core.promises`` what every running promise calls for now (a follow-up, an escalation)
-   and queues it, unless a circuit breaker (``core.breakers``) holds it; an escalation about
-   a suspected slow autoresponder goes to the manager only. Deadlines live in the store, so
-   a restart loses none.
+3. The sweep composes mail left owed by a template that did not render (``mailing``), then
+   ``chasing`` asks ``core.sweep`` what every running promise calls for now (a follow-up, an
+   escalation, a lapse to record), unless a circuit breaker (``core.breakers``) holds it; an
+   escalation about a suspected slow autoresponder goes to the manager only. Deadlines live
+   in the store, so a restart loses none.
 4. The outbox is drained (``delivery``): every mail was recorded in the outbox queue with its
    Message-ID before it is handed to SMTP; the relay's 250 is recorded by a rename before its
    copy is filed in the Sent folder, so the one window where a mail can go out twice (RFC
@@ -36,29 +37,21 @@ from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent import staff
 from inbox_agent.agent.chasing import Chasing
-from inbox_agent.agent.composing import Composed, Composer, describe
+from inbox_agent.agent.composing import Composer
 from inbox_agent.agent.context import Adapters, Clock, CycleReport
 from inbox_agent.agent.delivery import Delivery
 from inbox_agent.agent.filing import Filing
+from inbox_agent.agent.mailing import Mailing
 from inbox_agent.agent.outages import Outages
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
-from inbox_agent.core.conversations import Conversation, MailKind, SentMail
-from inbox_agent.core.ledger import Checkpoint, Ledger, OutboxEntry
-from inbox_agent.core.promises import (
-    chase_moment,
-    current_wait,
-    deliver_by,
-    follow_ups_in,
-    last_told,
-    restated_due,
-)
+from inbox_agent.core.conversations import Conversation, MailKind
+from inbox_agent.core.ledger import Checkpoint, Ledger
 from inbox_agent.daemon import Daemon, Job
 from inbox_agent.errors import (
     MailboxConnectionError,
     MailboxError,
     MailboxLoginError,
     OperatorError,
-    TemplateError,
 )
 
 # Adapters and CycleReport live in ``context``; whoever builds an Agent gets them here too.
@@ -77,10 +70,8 @@ class Agent:
         self.store = store
         self.adapters = adapters
         self.clock = clock
-        self.composer = Composer(settings, templates)
         self.reported_problems: set[str] = set()  # logged once, until they clear
-        # This cycle's mail left owed (conversation, kind) -> why: for run --once's exit status.
-        self._owing: dict[tuple[str, MailKind], TemplateError] = {}
+        self.mailing = Mailing(self, Composer(settings, templates))
         self.outages = Outages()
         self.delivery = Delivery(self)
         self.chasing = Chasing(self)
@@ -101,8 +92,7 @@ class Agent:
             self.sweep(self.clock(), report)
             self.store.commit()
             await self.drain_outbox(report)
-        report.problems += self._owing.values()  # filed, owed: run --once still exits 1
-        self._owing = {}
+        report.problems += self.mailing.take_owing()  # filed, owed: run --once still exits 1
         return report
 
     async def sweep_cycle(self) -> CycleReport:
@@ -124,7 +114,7 @@ class Agent:
     def sweep(self, now: datetime, report: CycleReport) -> None:
         """Mail owed for want of a template composed now if it renders; then what promises
         about to slip call for (``chasing``)."""
-        self.compose_owed(now, report)
+        report.queued += self.mailing.compose_owed(now)
         self.chasing.sweep(now, report)
 
     def apply_staff_requests(self) -> None:
@@ -211,79 +201,9 @@ class Agent:
 
     def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
               extra: dict[str, Any] | None = None) -> bool:
-        """Compose a mail and record it in the outbox (sent by ``drain_outbox``). A template
-        that does not render (broken before the agent started, so no last good version)
-        leaves the mail owed on the conversation: filing goes on, and a later sweep composes
-        it once the template renders."""
-        try:
-            mail = self.composer.compose(conversation, kind, to, now, extra)
-        except TemplateError as exc:
-            self._owe(conversation, kind, now, exc)
-            return False
-        self.record(conversation, mail, now)
-        return True
-
-    def _owe(self, conversation: Conversation, kind: MailKind, now: datetime,
-             problem: TemplateError) -> None:
-        if kind not in conversation.owed:
-            conversation.owed.append(kind)
-            conversation.note(now, f"{kind} not sent yet: its template does not render; it "
-                              "goes as soon as it does")
-        self.report_once(f"owed {kind}", problem.one_line())
-        self._owing[conversation.id, kind] = problem
-
-    def compose_owed(self, now: datetime, report: CycleReport) -> None:
-        """Mail owed because its template did not render, composed now if it does."""
-        for conversation in self.ledger.conversations.values():
-            for kind in list(conversation.owed):
-                to = self._recipient(conversation, kind)
-                try:
-                    mail = self.composer.compose(conversation, kind, to, now)
-                except TemplateError as exc:
-                    self._owe(conversation, kind, now, exc)  # logged once; tried next sweep
-                    continue
-                conversation.owed.remove(kind)
-                self.reported_problems.discard(f"owed {kind}")
-                self.record(conversation, mail, now)
-                report.queued += 1
-
-    def _recipient(self, conversation: Conversation, kind: MailKind) -> str:
-        manager = self.settings.promise.escalate_to
-        return manager if kind is MailKind.ESCALATION and manager else conversation.customer
-
-    def record(self, conversation: Conversation, mail: Composed, now: datetime,
-               send_by: datetime | None = None) -> OutboxEntry:
-        """Put a composed mail in the outbox and on the conversation, before it is sent;
-        ``send_by`` is when it stops being true (``promises.deliver_by`` unless given)."""
-        entry = self.ledger.outbox[mail.message_id] = OutboxEntry(
-            message_id=mail.message_id, conversation_id=conversation.id,
-            mailbox=conversation.mailbox, kind=mail.kind, to=mail.to, raw=mail.raw,
-            created_at=now, deliver_by=send_by or deliver_by(
-                conversation, mail.kind, self.settings.calendar, self.settings.promise))
-        conversation.sent.append(SentMail(mail.message_id, mail.kind, mail.to, now))
-        log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to)
-        return entry
-
-    def restate(self, conversation: Conversation, late: OutboxEntry,
-                now: datetime) -> OutboxEntry:
-        """A late mail composed again (``promises`` rule 6): the promise it was to tell, never
-        told, is moved to count from ``now``, and the mail says it comes late."""
-        calendar, policy = self.settings.calendar, self.settings.promise
-        running = conversation.running_promise
-        assert running is not None  # the caller checked
-        running.due = restated_due(late.kind, now, calendar, policy)
-        running.reason += " (restated: our mail was late)"
-        extra: dict[str, Any] = {"delivery_late": True}
-        told = last_told(conversation)
-        if late.kind != MailKind.ACKNOWLEDGEMENT and told is not running:
-            wait = current_wait(conversation)
-            extra |= {"promise_missed": now >= told.due, "follow_up_number":
-                      follow_ups_in(wait),
-                      "previous_promise_text": describe(self.settings, conversation,
-                                                        told.due, now)}
-        mail = self.composer.compose(conversation, late.kind, late.to, now, extra)
-        # It now states a promise of its own: true until that promise's follow-up moment.
-        return self.record(conversation, mail, now, chase_moment(running.due, calendar, policy))
+        """Compose a mail and record it in the outbox (``mailing``); False when its template
+        does not render and it stays owed."""
+        return self.mailing.queue(conversation, kind, to, now, extra)
 
     async def drain_outbox(self, report: CycleReport) -> None:
         """Send what the outbox holds (``delivery``: each state change a rename in the queue)."""

@@ -35,7 +35,6 @@ from inbox_agent.core.lifecycle import Status
 from inbox_agent.errors import (
     MailboxError,
     PermanentSendError,
-    TemplateError,
     TemporarySendError,
 )
 
@@ -179,11 +178,9 @@ class Delivery:
                 or conversation.status is not Status.WAITING:
             self._supersede(entry, None, "no longer needed: the conversation moved on")
             return None
-        try:
-            restated = self.agent.restate(conversation, entry, now)
-        except TemplateError as exc:
-            log.error("%s to %s is late and cannot be restated: %s", entry.kind, entry.to, exc)
-            return None
+        restated = self.agent.mailing.restate(conversation, entry, now)
+        if restated is None:
+            return None  # its template does not render: it waits, unsent (logged once)
         self._supersede(entry, restated, f"late: restated as {restated.message_id}")
         return restated
 
