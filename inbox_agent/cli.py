@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.set_defaults(handler=templates.show_preview)
 
     threads_cmd = commands.add_parser("threads", help="list conversations")
-    threads_cmd.add_argument("--status", choices=views.STATUSES, default="all")
+    threads_cmd.add_argument("--status", choices=views.STATUSES, help=(
+        "only this status; answered, closed and all include the archive (without --status: "
+        "every conversation in the live store)"))
     threads_cmd.add_argument("--json", action="store_true", help="a JSON array")
     threads_cmd.set_defaults(handler=threads.list_threads)
 

@@ -93,7 +93,8 @@ def test_follow_up_and_close_with_the_clock_moved(
     assert agent(london(16, 17, 10), "close", token).strip() == f"[#{token}] closed"
     agent(london(18, 12, 0), "run", "--once")
     assert len(sink.received) == 2
-    assert _ledger(config).conversations[token].status.value == "closed"
+    assert token not in _ledger(config).conversations  # closed, quiet for a day: archived
+    assert "status:   closed (archived)" in agent(london(18, 12, 5), "thread", token)
 
 
 def test_the_daemon_sweeps_a_follow_up_due_after_a_restart(

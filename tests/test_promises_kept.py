@@ -247,7 +247,8 @@ def test_a_customer_writing_after_the_answer_waits_again_without_an_acknowledgem
 def test_an_unknown_conversation_is_a_one_line_error(world: World) -> None:
     """A typo in the token says so and how to find the right one."""
     ana_writes(world)
-    with pytest.raises(CommandError, match="no conversation 'ZZZZ'; `inbox-agent threads`"):
+    with pytest.raises(CommandError,
+                       match="no conversation 'ZZZZ'; `inbox-agent threads --status all`"):
         staff(world, "close", "ZZZZ", london(16, 12, 0))
 
 

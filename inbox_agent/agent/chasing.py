@@ -111,6 +111,9 @@ class Chasing:
         """What ``core.sweep`` decides at ``now``, for the conversations whose moment of
         attention has come (none, the common case, costs a pass over remembered moments)."""
         ledger, settings = self.agent.ledger, self.agent.settings
+        if len(self._attention) > len(ledger.conversations):  # some were archived
+            self._attention = {c: known for c, known in self._attention.items()
+                               if c in ledger.conversations}
         utc = now.astimezone(UTC)
         attention = [c for c in list(ledger.conversations.values())
                      if (moment := self._attention_at(c)) is not None

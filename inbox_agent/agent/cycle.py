@@ -17,7 +17,9 @@ drained); ``context`` is what the parts see of the agent. A cycle:
    escalation, a lapse to record), unless a circuit breaker (``core.breakers``) holds it; an
    escalation about a suspected slow autoresponder goes to the manager only. Deadlines live
    in the store, so a restart loses none.
-4. The outbox is drained (``delivery``): every mail was recorded in the outbox queue with its
+4. Work that is done and quiet moves to the archive (``archiving``, at most hourly), and the
+   ledger is committed.
+5. The outbox is drained (``delivery``): every mail was recorded in the outbox queue with its
    Message-ID before it is handed to SMTP; the relay's 250 is recorded by a rename before its
    copy is filed in the Sent folder, so the one window where a mail can go out twice (RFC
    1047) is between the 250 and that rename.
@@ -36,6 +38,7 @@ from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent import staff
+from inbox_agent.agent.archiving import Archiving
 from inbox_agent.agent.chasing import Chasing
 from inbox_agent.agent.composing import Composer
 from inbox_agent.agent.context import Adapters, Clock, CycleReport
@@ -75,6 +78,7 @@ class Agent:
         self.outages = Outages()
         self.delivery = Delivery(self)
         self.chasing = Chasing(self)
+        self.archiving = Archiving(store, settings.agent.archive_after)
 
     @property
     def ledger(self) -> Ledger:
@@ -90,6 +94,7 @@ class Agent:
             for mailbox in self.settings.mailboxes:
                 await self._poll_unless_down(mailbox, report)
             self.sweep(self.clock(), report)
+            self.archiving.archive_done(self.clock())
             self.store.commit()
             await self.drain_outbox(report)
         report.problems += self.mailing.take_owing()  # filed, owed: run --once still exits 1
@@ -122,7 +127,7 @@ class Agent:
         requests = self.store.pending_requests()
         for request in requests:
             try:
-                note = staff.apply(self.ledger, request, self.clock())
+                note = staff.apply(self.store, request, self.clock())
             except OperatorError as exc:
                 log.warning("staff request not applied: %s", exc)
             else:

@@ -16,7 +16,6 @@ from inbox_agent.adapters.store import StaffRequest, Store, queue_request
 from inbox_agent.config import Settings
 from inbox_agent.core.business_time import Calendar, add_business_time, parse_duration
 from inbox_agent.core.conversations import Outcome
-from inbox_agent.core.ledger import Ledger
 from inbox_agent.core.lifecycle import Action, Event, IllegalTransition, transition
 from inbox_agent.errors import CommandError, StoreLockedError
 
@@ -29,24 +28,26 @@ def request(settings: Settings, command: StaffRequest, now: datetime) -> str:
     try:
         store = Store(data_dir).open()
     except StoreLockedError:
-        ledger = Store(data_dir, read_only=True).open().ledger
-        apply(ledger, command, now)  # on a copy: reports a mistake now, changes nothing
+        last_commit = Store(data_dir, read_only=True).open()
+        last_commit.close()
+        apply(last_commit, command, now)  # on a copy: reports a mistake now, changes nothing
         queue_request(data_dir, command)
         return f"{_done(command)}: queued; the running agent applies it within 30 seconds"
     try:
-        note = apply(store.ledger, command, now)
+        note = apply(store, command, now)
         store.commit()
     finally:
         store.close()
     return note
 
 
-def apply(ledger: Ledger, command: StaffRequest, now: datetime) -> str:
-    """Change the conversation as ``command`` asks; returns what was done."""
-    conversation = ledger.conversations.get(command.conversation_id)
+def apply(store: Store, command: StaffRequest, now: datetime) -> str:
+    """Change the conversation as ``command`` asks (an archived one is brought back to the
+    live store first); returns what was done."""
+    conversation = store.bring_back(command.conversation_id, now)
     if conversation is None:
         raise CommandError(f"no conversation {command.conversation_id!r}; "
-                           "`inbox-agent threads` lists them")
+                           "`inbox-agent threads --status all` lists them")
     try:
         status, actions = transition(conversation.status, EVENTS[command.command])
     except IllegalTransition as exc:

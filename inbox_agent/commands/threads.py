@@ -16,11 +16,12 @@ from inbox_agent.commands.common import read_store, settings_of, token
 
 def list_threads(args: argparse.Namespace) -> int:
     """``threads [--status S] [--json]``: the live store, and the archive where the status
-    asked for is one archived conversations have (answered, closed, all)."""
+    asked for is one archived conversations have (answered, closed, all). Without a status:
+    the live store alone, the work in hand."""
     store = read_store(settings_of(args))
     archived = (store.archive.all_conversations() if args.status in views.ARCHIVED_STATUSES
                 else iter(()))
-    chosen = views.select(store.ledger, args.status, archived)
+    chosen = views.select(store.ledger, args.status or "all", archived)
     if args.json:
         print(json.dumps([views.summary(c, archived=c.id not in store.ledger.conversations)
                           for c in chosen], indent=2, ensure_ascii=False))
