@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from inbox_agent.commands import views
-from tests.worlds import World, body, customer_mail, ledger, london, run, threads
+from tests.worlds import LONDON, World, body, customer_mail, ledger, london, run, threads
 
 ANA = "Ana Silva <ana@customer.example>"
 OTHER_DESK = "Other Desk <help@otherdesk.example>"
@@ -105,7 +105,7 @@ def test_a_bounce_is_filed_with_its_conversation_and_stops_the_follow_ups(
     assert [n.text.split(":")[0] for n in conversation.notes] == [
         "mail to ana@customer.example bounced", "follow-up not sent"]
     assert "(bounced)" in views.threads_table(views.select(on_disk, "all"),
-                                              on_disk.undeliverable)
+                                              on_disk.undeliverable, zone=LONDON)
     world.deliver(customer_mail(ANA, f"Re: {ack['Subject']}", "Here I am.", london(17, 10, 0),
                                 In_Reply_To=str(ack["Message-ID"])), london(17, 10, 0))
     run(world, london(17, 10, 1))

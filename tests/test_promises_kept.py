@@ -181,7 +181,7 @@ def test_a_snoozed_conversation_is_not_chased_until_the_snooze_ends(world: World
     ana_writes(world)
     token = str(the_thread(world)["id"])
     assert staff(world, "snooze", token, london(16, 11, 0), "2026-11-17 12:00") == (
-        f"[#{token}] snoozed until Tue 17 Nov 2026 12:00 GMT")
+        f"[#{token}] snoozed until Tue 17 Nov 2026 12:00 London time")
     run(world, london(16, 17, 5))
     run(world, london(17, 11, 59))
     assert len(world.sent()) == 1

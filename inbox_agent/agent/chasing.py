@@ -43,6 +43,7 @@ from inbox_agent.core.sweep import (
     apply_chase,
     decide,
 )
+from inbox_agent.core.wording import local_moment
 
 log = logging.getLogger("inbox_agent")
 
@@ -145,7 +146,8 @@ class Chasing:
     def _record_missed(self, conversation: Conversation, lapse: RecordLapse) -> None:
         conversation.settle(lapse.due, PromiseOutcome.MISSED)
         log.warning("[#%s] the promise to %s lapsed at %s", conversation.id,
-                    conversation.customer, lapse.due.isoformat())
+                    conversation.customer,
+                    local_moment(lapse.due, self.agent.settings.calendar.timezone))
 
     def _chase(self, conversation: Conversation, chase: SendChase, now: datetime,
                report: CycleReport) -> None:
@@ -164,9 +166,10 @@ class Chasing:
         for mail in mails:
             mailing.record(conversation, mail, now)
         report.queued += len(mails)
+        new_promise = local_moment(chase.due.new_due, self.agent.settings.calendar.timezone)
         report.notes.append(f"[#{conversation.id}] {conversation.promises[-1].reason}"
                             + (" (the promise had lapsed)" if chase.due.lapsed else "")
-                            + f"; new promise {chase.due.new_due:%a %d %b %H:%M}")
+                            + f"; new promise {new_promise}")
 
     def _extra(self, conversation: Conversation, due: ChaseDue,
                now: datetime) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from inbox_agent.agent.outages import Outages
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Checkpoint, Ledger
+from inbox_agent.core.wording import local_moment
 from inbox_agent.daemon import Daemon, Job
 from inbox_agent.errors import (
     MailboxConnectionError,
@@ -127,7 +128,8 @@ class Agent:
         requests = self.store.pending_requests()
         for request in requests:
             try:
-                note = staff.apply(self.store, request, self.clock())
+                note = staff.apply(self.store, request, self.clock(),
+                                   self.settings.calendar.timezone)
             except OperatorError as exc:
                 log.warning("staff request not applied: %s", exc)
             else:
@@ -266,8 +268,7 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
             return
         due = agent.next_chase()
         log.info("promises running: the next follow-up or escalation is due %s",
-                 due.astimezone(settings.calendar.timezone).strftime("%a %d %b %H:%M %Z")
-                 if due else "never (none waiting)")
+                 local_moment(due, settings.calendar.timezone) if due else "never (none waiting)")
         await Daemon([
             Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
             Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),

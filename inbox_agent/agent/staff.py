@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from inbox_agent.adapters.store import StaffRequest, Store, queue_request
 from inbox_agent.config import Settings
 from inbox_agent.core.business_time import Calendar, add_business_time, parse_duration
 from inbox_agent.core.conversations import Outcome
 from inbox_agent.core.lifecycle import Action, Event, IllegalTransition, transition
+from inbox_agent.core.wording import local_moment
 from inbox_agent.errors import CommandError, StoreLockedError
 
 EVENTS = {"close": Event.CLOSE, "reopen": Event.REOPEN, "snooze": Event.SNOOZE}
@@ -24,26 +26,26 @@ EVENTS = {"close": Event.CLOSE, "reopen": Event.REOPEN, "snooze": Event.SNOOZE}
 
 def request(settings: Settings, command: StaffRequest, now: datetime) -> str:
     """Carry out ``command`` now, or queue it for the running daemon; says which."""
-    data_dir = settings.agent.data_dir
+    data_dir, zone = settings.agent.data_dir, settings.calendar.timezone
     try:
         store = Store(data_dir).open()
     except StoreLockedError:
         last_commit = Store(data_dir, read_only=True).open()
         last_commit.close()
-        apply(last_commit, command, now)  # on a copy: reports a mistake now, changes nothing
+        apply(last_commit, command, now, zone)  # on a copy: reports a mistake now, changes nothing
         queue_request(data_dir, command)
-        return f"{_done(command)}: queued; the running agent applies it within 30 seconds"
+        return f"{_done(command, zone)}: queued; the running agent applies it within 30 seconds"
     try:
-        note = apply(store, command, now)
+        note = apply(store, command, now, zone)
         store.commit()
     finally:
         store.close()
     return note
 
 
-def apply(store: Store, command: StaffRequest, now: datetime) -> str:
+def apply(store: Store, command: StaffRequest, now: datetime, zone: ZoneInfo) -> str:
     """Change the conversation as ``command`` asks (an archived one is brought back to the
-    live store first); returns what was done."""
+    live store first); returns what was done, its moment in the business's ``zone``."""
     conversation = store.bring_back(command.conversation_id, now)
     if conversation is None:
         raise CommandError(f"no conversation {command.conversation_id!r}; "
@@ -60,7 +62,7 @@ def apply(store: Store, command: StaffRequest, now: datetime) -> str:
             conversation.snoozed_until = command.until
     if command.command == "close":
         conversation.snoozed_until = None
-    return _done(command)
+    return _done(command, zone)
 
 
 def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
@@ -85,9 +87,9 @@ def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
     return moment
 
 
-def _done(command: StaffRequest) -> str:
+def _done(command: StaffRequest, zone: ZoneInfo) -> str:
     verb = {"close": "closed", "reopen": "reopened", "snooze": "snoozed"}[command.command]
-    until = f" until {command.until:%a %d %b %Y %H:%M %Z}" if command.until else ""
+    until = f" until {local_moment(command.until, zone)}" if command.until else ""
     return f"[#{command.conversation_id}] {verb}{until}"
 
 

@@ -234,9 +234,10 @@ async def main() -> int:
             await tell(story)
             print()
             conversations = views.select(story.agent.ledger, "all")
-            print(views.threads_table(conversations))
+            zone = settings.calendar.timezone
+            print(views.threads_table(conversations, zone=zone))
             print(f"\n$ inbox-agent thread {conversations[-1].id}\n")
-            print(views.thread_text(conversations[-1], story.agent.ledger))
+            print(views.thread_text(conversations[-1], story.agent.ledger, zone))
             print("\nThe first acknowledgement, as sent:\n")
             sys.stdout.write(story.mailer.sent[0].raw.decode("utf-8", "replace")
                              .replace("\r\n", "\n"))

@@ -18,7 +18,8 @@ def list_threads(args: argparse.Namespace) -> int:
     """``threads [--status S] [--json]``: the live store, and the archive where the status
     asked for is one archived conversations have (answered, closed, all). Without a status:
     the live store alone, the work in hand."""
-    store = read_store(settings_of(args))
+    settings = settings_of(args)
+    store = read_store(settings)
     archived = (store.archive.all_conversations() if args.status in views.ARCHIVED_STATUSES
                 else iter(()))
     chosen = views.select(store.ledger, args.status or "all", archived)
@@ -26,13 +27,15 @@ def list_threads(args: argparse.Namespace) -> int:
         print(json.dumps([views.summary(c, archived=c.id not in store.ledger.conversations)
                           for c in chosen], indent=2, ensure_ascii=False))
     else:
-        print(views.threads_table(chosen, store.ledger.undeliverable))
+        print(views.threads_table(chosen, store.ledger.undeliverable,
+                                 zone=settings.calendar.timezone))
     return 0
 
 
 def show_thread(args: argparse.Namespace) -> int:
     """``thread ID [--json]``, live or archived."""
-    store = read_store(settings_of(args))
+    settings = settings_of(args)
+    store = read_store(settings)
     wanted = token(args.id)
     conversation = store.ledger.conversations.get(wanted) or store.archive.conversation(wanted)
     if conversation is None:
@@ -43,18 +46,19 @@ def show_thread(args: argparse.Namespace) -> int:
         print(json.dumps(views.detail(conversation, store.ledger), indent=2,
                          ensure_ascii=False))
     else:
-        print(views.thread_text(conversation, store.ledger))
+        print(views.thread_text(conversation, store.ledger, settings.calendar.timezone))
     return 0
 
 
 def list_skipped(args: argparse.Namespace) -> int:
     """``skipped [--since AGE] [--json]``, the archive's included."""
-    store = read_store(settings_of(args))
+    settings = settings_of(args)
+    store = read_store(settings)
     since = system_clock() - args.since if args.since else None
     rows = views.skipped(store.ledger, since, store.archive.all_skipped(since),
                          store.archive.all_conversations(since))
     print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json
-          else views.skipped_table(rows))
+          else views.skipped_table(rows, settings.calendar.timezone))
     return 0
 
 

@@ -1,7 +1,9 @@
 """How conversations are shown to staff: ``threads`` and ``thread ID``, as text or JSON.
 
 The JSON fields are a contract (DESIGN.md): ``id``, ``status``, ``customer``, ``subject``,
-``promised_by`` (ISO 8601 with offset, or null) and ``message_ids`` at least.
+``promised_by`` (ISO 8601 with offset, or null) and ``message_ids`` at least. The text views
+show every moment the one way people read them everywhere (``wording.local_moment``): in the
+business's time zone, named.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections.abc import Container, Iterable
 from datetime import datetime
 from itertools import chain
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from inbox_agent.adapters.records import conversation_to_doc
 from inbox_agent.core.conversations import Conversation, FiledMessage, Role
 from inbox_agent.core.ledger import Ledger, SkippedMessage
+from inbox_agent.core.wording import local_moment
 
 STATUSES = ("open", "waiting", "answered", "closed", "all")
 ARCHIVED_STATUSES = ("answered", "closed", "all")  # the statuses the archive holds
@@ -61,9 +65,10 @@ def detail(conversation: Conversation, ledger: Ledger) -> dict[str, Any]:
     return {**doc, **summary(conversation, archived=archived)}
 
 
-def threads_table(conversations: list[Conversation],
-                  undeliverable: Container[str] = ()) -> str:
-    """A plain table for a terminal; a customer whose mail bounced is marked ``(bounced)``."""
+def threads_table(conversations: list[Conversation], undeliverable: Container[str] = (),
+                  *, zone: ZoneInfo) -> str:
+    """A plain table for a terminal, moments in the business's ``zone``; a customer whose mail
+    bounced is marked ``(bounced)``."""
     if not conversations:
         return "no conversations"
     rows = [("ID", "STATUS", "CUSTOMER", "PROMISED BY", "SUBJECT")]
@@ -71,7 +76,7 @@ def threads_table(conversations: list[Conversation],
         due = c.promised_by
         customer = c.customer + (" (bounced)" if c.customer in undeliverable else "")
         rows.append((c.id, c.status.value, customer,
-                     due.strftime("%a %d %b %H:%M %Z") if due else "-", _cut(c.subject, 50)))
+                     local_moment(due, zone) if due else "-", _cut(c.subject, 50)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
@@ -79,40 +84,50 @@ def threads_table(conversations: list[Conversation],
     )
 
 
-def thread_text(conversation: Conversation, ledger: Ledger) -> str:
-    """Everything about one conversation, for a person reading a terminal."""
+def thread_text(conversation: Conversation, ledger: Ledger, zone: ZoneInfo) -> str:
+    """Everything about one conversation, for a person reading a terminal (moments in the
+    business's ``zone``)."""
     data = detail(conversation, ledger)
+
+    def shown(iso: str | None) -> str:
+        return _local(iso, zone)
+
     lines = [
         f"[#{data['id']}] {data['subject']}",
         f"customer: {data['customer_name']} <{data['customer']}>".strip(),
         f"status:   {data['status']}" + (" (archived)" if data["archived"] else ""),
-        f"promised: {data['promised_by'] or '-'}"
-        + (f"  (snoozed until {data['snoozed_until']})" if data["snoozed_until"] else ""),
+        f"promised: {shown(data['promised_by'])}"
+        + (f"  (snoozed until {shown(data['snoozed_until'])})" if data["snoozed_until"] else ""),
         "",
         "messages:",
     ]
-    lines += [f"  {m['arrived_at']}  {m['role']:<8} {m['sender'] or '?'}  {m['subject']}"
+    lines += [f"  {shown(m['arrived_at'])}  {m['role']:<8} {m['sender'] or '?'}  {m['subject']}"
               + (f"  ({m['note']})" if m["note"] else "") for m in data["messages"]]
     lines += ["", "sent by the agent:"]
-    lines += [f"  {s['created_at']}  {s['kind']:<16} to {s['to']}  [{s['state']}]"
+    lines += [f"  {shown(s['created_at'])}  {s['kind']:<16} to {s['to']}  [{s['state']}]"
               + (f" {s['last_error']}" if s["last_error"] else "") for s in data["sent"]]
     if not data["sent"]:
         lines.append("  nothing")
     if data["notes"]:
         lines += ["", "notes:"]
-        lines += [f"  {n['at']}  {n['text']}" for n in data["notes"]]
+        lines += [f"  {shown(n['at'])}  {n['text']}" for n in data["notes"]]
     lines += ["", "promises:"]
-    lines += [f"  made {p['made_at']}  due {p['due']}  ({p['reason']}): {_kept(p)}"
-              for p in data["promises"]]
+    lines += [f"  made {shown(p['made_at'])}  due {shown(p['due'])}  ({p['reason']}): "
+              + _kept(p, zone) for p in data["promises"]]
     if not data["promises"]:
         lines.append("  none")
     return "\n".join(lines)
 
 
-def _kept(promise: dict[str, Any]) -> str:
+def _kept(promise: dict[str, Any], zone: ZoneInfo) -> str:
     if promise["outcome"] is None:
         return "running"
-    return f"{promise['outcome']} {promise['settled_at']}"
+    return f"{promise['outcome']} {_local(promise['settled_at'], zone)}"
+
+
+def _local(iso: str | None, zone: ZoneInfo) -> str:
+    """A moment the JSON view holds as ISO 8601, as people read it; ``-`` for none."""
+    return "-" if iso is None else local_moment(datetime.fromisoformat(iso), zone)
 
 
 def _cut(text: str, width: int) -> str:
@@ -144,11 +159,12 @@ def skipped(ledger: Ledger, since: datetime | None = None,
     return sorted(rows, key=lambda row: datetime.fromisoformat(row["arrived_at"]))
 
 
-def skipped_table(rows: list[dict[str, Any]]) -> str:
+def skipped_table(rows: list[dict[str, Any]], zone: ZoneInfo) -> str:
     """``inbox-agent skipped`` for a terminal: one line a message, the reason last."""
     if not rows:
         return "nothing skipped"
     return "\n".join(
-        f"{row['arrived_at'][:16]}  {'#' + row['conversation'] if row['conversation'] else '-':<6}"
+        f"{_local(row['arrived_at'], zone)}  "
+        f"{'#' + row['conversation'] if row['conversation'] else '-':<6}"
         f"  {_cut(row['sender'] or '?', 32):<32}  {_cut(row['subject'], 40):<40}  {row['reason']}"
         for row in rows)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 from inbox_agent.core.business_time import WEEKDAY_NAMES, Calendar, zone_name
 
@@ -168,3 +169,14 @@ def _aware(moment: datetime) -> datetime:
 
 def _count(n: int, unit: str) -> str:
     return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def local_moment(moment: datetime, zone: ZoneInfo) -> str:
+    """A moment as staff and the owner read it in every tool (``threads``, ``thread``,
+    ``status``, ``report``, ``snooze``'s answer, the log): ``Tue 24 Nov 2026 10:05 London
+    time``. Always the business's zone, named, whatever zone the moment was stored in; rounded
+    up to the minute as the customer was told it (rule 2); names fixed here, not the locale's.
+    ISO 8601 with its offset is for ``--json`` only."""
+    shown = _shown(moment, zone)
+    return (f"{WEEKDAY_NAMES[shown.weekday()][:3]} {shown.day:02d} "
+            f"{MONTH_NAMES[shown.month - 1][:3]} {shown.year} {shown:%H:%M} {zone_name(zone)}")
