@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from inbox_agent import __version__, logs
-from inbox_agent.commands import check, demo, run, staff, templates, threads, views
+from inbox_agent.commands import check, demo, run, staff, status, templates, threads, views
 from inbox_agent.errors import InboxAgentError
 
 log = logging.getLogger("inbox_agent")
@@ -104,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="only what arrived in the last AGE: 7d, 24h, 30m (clock time)")
     skipped.add_argument("--json", action="store_true", help="a JSON array")
     skipped.set_defaults(handler=threads.list_skipped)
+
+    status_cmd = commands.add_parser(
+        "status", help="at a glance: polls, waiting conversations, promises due or lapsed, "
+                       "the outbox (works while the daemon runs)")
+    status_cmd.add_argument("--within", type=threads.age, metavar="AGE",
+                            help="promises due within AGE count as due soon (default 8h)")
+    status_cmd.add_argument("--json", action="store_true", help="one JSON object")
+    status_cmd.set_defaults(handler=status.main)
 
     demo_cmd = commands.add_parser("demo", help="the whole story on an in-process mailbox")
     demo_cmd.set_defaults(handler=demo.command)

@@ -44,6 +44,7 @@ from inbox_agent.agent.composing import Composer
 from inbox_agent.agent.context import Adapters, Clock, CycleReport
 from inbox_agent.agent.delivery import Delivery
 from inbox_agent.agent.filing import Filing
+from inbox_agent.agent.health import PollHealth
 from inbox_agent.agent.mailing import Mailing
 from inbox_agent.agent.outages import Outages
 from inbox_agent.config import MailboxSettings, Settings, resolve_password
@@ -80,6 +81,7 @@ class Agent:
         self.delivery = Delivery(self)
         self.chasing = Chasing(self)
         self.archiving = Archiving(store, settings.agent.archive_after)
+        self.health = PollHealth(settings.agent.data_dir, dry_run=store.dry_run)  # for `status`
 
     @property
     def ledger(self) -> Ledger:
@@ -149,9 +151,11 @@ class Agent:
         except MailboxError as exc:
             self.store.rollback()  # keep what the chunks before committed, nothing more
             self.outages.failed(key, exc.one_line(), now)
+            self.health.polled(settings.name, now, exc.one_line())
             report.problems.append(exc)
         else:
             self.outages.worked(key, now)
+            self.health.polled(settings.name, self.clock())
 
     async def poll(self, settings: MailboxSettings, report: CycleReport) -> None:
         """File everything new in the mailbox's folder and its Sent folder."""
