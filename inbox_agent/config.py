@@ -139,6 +139,11 @@ def resolve_password(server: ServerSettings, where: str) -> str:
                 f"{where}: environment variable {server.password_env} is not set; "
                 "export it or use password_command"
             )
+        if not value:  # an EnvironmentFile line "NAME=" with the password left out
+            raise ConfigError(
+                f"{where}: environment variable {server.password_env} is set but empty; "
+                "put the password in it (or in the service's EnvironmentFile)"
+            )
         return value
     if server.password_command:
         return _run_password_command(server.password_command, where)
@@ -439,7 +444,18 @@ class _Section:
         return f"{self.source}: {label}" if label else str(self.source)
 
     def fail(self, key: str, problem: str) -> NoReturn:
+        if key not in self.data:
+            self._refuse_misspelling_of(key)  # "pasword_env" is why password_env is missing
         raise ConfigError(f"{self.where(key)} {problem}")
+
+    def _refuse_misspelling_of(self, key: str) -> None:
+        """A key nobody has read yet that looks like ``key`` is a typo of it: say so, rather
+        than that ``key`` is missing. (Keys read later are not known yet, hence the cutoff.)"""
+        unread = [k for k in self.data if k not in self._read and k != key]
+        close = difflib.get_close_matches(key, unread, n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(f"{self.where(close[0])} is not a known key; did you mean "
+                              f"{key!r}?")
 
     def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = _MISSING) -> T:
         self._read.add(key)

@@ -12,6 +12,7 @@
     └── RemoteError                  a server or the outside world misbehaved
         ├── MailboxError             IMAP
         │   ├── MailboxLoginError    the server refused the login
+        │   ├── MailboxFolderError   a folder the config names is not on the server
         │   └── MailboxConnectionError   could not connect, or the connection dropped
         └── SendError                SMTP
             ├── TemporarySendError   4xx, refused connection, timeout: retry later
@@ -76,6 +77,10 @@ class MailboxError(RemoteError):
 
 class MailboxLoginError(MailboxError):
     """The IMAP server refused the username or password."""
+
+
+class MailboxFolderError(MailboxError):
+    """A folder the config names (``folder``, ``sent_folder``) does not exist on the server."""
 
 
 class MailboxConnectionError(MailboxError, ConnectionError):

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import functools
 import imaplib
+import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -48,7 +50,13 @@ from inbox_agent.adapters.base import (
     byte_chunks,
 )
 from inbox_agent.config import ServerSettings
-from inbox_agent.errors import MailboxConnectionError, MailboxError, MailboxLoginError
+from inbox_agent.core.text import one_line
+from inbox_agent.errors import (
+    MailboxConnectionError,
+    MailboxError,
+    MailboxFolderError,
+    MailboxLoginError,
+)
 
 T = TypeVar("T")
 
@@ -103,14 +111,14 @@ class ImapMailbox:
     async def append(self, folder: str, raw: bytes, at: datetime) -> None:
         """APPEND ``raw`` to ``folder``, flagged \\Seen (staff should not see it as new)."""
         client = self._require_client()
-        await self._call(lambda: client.append(folder, raw, flags=(SEEN,), msg_time=at))
+        await self._call(lambda: self._in_folder(
+            folder, lambda: client.append(folder, raw, flags=(SEEN,), msg_time=at)))
 
     async def has_message_id(self, folder: str, message_id: str) -> bool:
         """SEARCH ``folder`` for the Message-ID (read-only; nothing is flagged)."""
         def search() -> bool:
-            client = self._require_client()
-            client.select_folder(folder, readonly=True)
-            return bool(client.search(["HEADER", "Message-ID", message_id]))
+            self._select(folder)
+            return bool(self._require_client().search(["HEADER", "Message-ID", message_id]))
         return await self._call(search)
 
     async def _call(self, work: Callable[[], T]) -> T:
@@ -128,10 +136,7 @@ class ImapMailbox:
                 "was sent: check security and port in [mailbox.imap]"
             ) from exc
         except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
-            raise MailboxConnectionError(
-                f"{self._where()}: connection failed ({_reason(exc)}); check host, port and "
-                "security, or wait for the server to come back"
-            ) from exc
+            raise MailboxConnectionError(_connection_failure(self.settings, exc)) from exc
         except imaplib.IMAP4.error as exc:
             raise MailboxError(f"{self._where()}: the server said {_reason(exc)}") from exc
 
@@ -151,7 +156,7 @@ class ImapMailbox:
         self, folder: str, uidvalidity: int | None, last_uid: int
     ) -> tuple[int, list[int]]:
         client = self._require_client()
-        status = client.select_folder(folder, readonly=True)
+        status = self._select(folder)
         current = int(status[b"UIDVALIDITY"])
         if uidvalidity is not None and current != uidvalidity:
             last_uid = 0  # the old UIDs mean nothing now: read everything, dedupe does the rest
@@ -188,6 +193,40 @@ class ImapMailbox:
                         size=int(data.get(b"RFC822.SIZE") or 0), headers_only=True))
         return sorted(messages, key=lambda m: m.uid)
 
+    def _select(self, folder: str) -> dict[bytes, Any]:
+        """EXAMINE ``folder`` (read-only); a folder that does not exist is named as such."""
+        client = self._require_client()
+        return self._in_folder(folder, lambda: client.select_folder(folder, readonly=True))
+
+    def _in_folder(self, folder: str, work: Callable[[], T]) -> T:
+        """``work`` on ``folder``; when the server refuses it, list the server's folders to
+        tell a folder that does not exist (a typo in the config) from any other refusal."""
+        try:
+            return work()
+        except imaplib.IMAP4.error as exc:
+            if isinstance(exc, imaplib.IMAP4.abort):
+                raise
+            try:
+                listing = self._require_client().list_folders()
+            except imaplib.IMAP4.error:
+                raise exc from None
+            if not any(name == folder for _, _, name in listing):
+                raise MailboxFolderError(self._no_such_folder(folder, listing)) from exc
+            raise
+
+    def _no_such_folder(self, folder: str, listing: list[tuple[Any, Any, str]]) -> str:
+        key = "sent_folder" if folder == self.settings.sent_folder else "folder"
+        names = [name for _, _, name in listing]
+        flagged = [name for flags, _, name in listing if _SENT in _flags(flags)]
+        guess = (flagged[:1] if key == "sent_folder" else []) or _close_name(folder, names)
+        shown = ", ".join(_shown(name) + (r" (\Sent)" if name in flagged else "")
+                          for name in names[:_MAX_LISTED])
+        more = f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
+        fix = (f"did you mean {_shown(guess[0])}? The server has" if guess
+               else "set it to one of the server's")
+        return (f"{self._where()} has no folder {_shown(folder)} ({key} in [mailbox.imap]); "
+                f"{fix}: {shown}{more}")
+
     def _require_client(self) -> IMAPClient:
         if self._client is None:
             raise MailboxConnectionError(f"{self._where()}: not connected")
@@ -207,6 +246,44 @@ def _aware(moment: Any) -> datetime:
     if offset is None:
         return moment.replace(tzinfo=UTC)
     return moment.replace(tzinfo=timezone(offset))
+
+
+_SENT = b"\\sent"
+_SMTP_GREETING = re.compile(r"unexpected response: b['\"]220[ -]")  # imaplib's abort text
+_MAX_LISTED = 20  # a mailbox can have thousands of folders: the error stays one line
+
+
+def _flags(flags: Any) -> set[bytes]:
+    """A LIST response's flags, lower-cased (``\\Sent`` is spelt either way)."""
+    return {f.lower() for f in flags if isinstance(f, bytes)}
+
+
+def _shown(name: str) -> str:
+    """A folder name from the server, quoted on one line and at most 80 characters."""
+    text = one_line(name)
+    return repr(text if len(text) <= 80 else text[:79] + "…")
+
+
+def _close_name(folder: str, names: list[str]) -> list[str]:
+    by_folded = {name.casefold(): name for name in names}
+    close = difflib.get_close_matches(folder.casefold(), list(by_folded), n=1, cutoff=0.5)
+    return [by_folded[c] for c in close]
+
+
+def _connection_failure(settings: ServerSettings, exc: BaseException) -> str:
+    """What went wrong reaching the server, and what to change in [mailbox.imap]."""
+    where = f"IMAP {settings.host}:{settings.port}"
+    if isinstance(exc, ConnectionRefusedError):
+        return (f"{where}: connection refused; is the server running, and is the port right? "
+                "check host and port in [mailbox.imap]")
+    if isinstance(exc, imaplib.IMAP4.abort) and _SMTP_GREETING.search(str(exc)):
+        return (f"{settings.host}:{settings.port} is not an IMAP server (it greeted like "
+                "SMTP); check [mailbox.imap] port (IMAP is usually 993, or 143 for starttls)")
+    if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
+        return (f'{where}: no TLS on this port (security = "tls"); check port and security '
+                'in [mailbox.imap]: 993 is "tls", 143 is "starttls"')
+    return (f"{where}: connection failed ({_reason(exc)}); check host, port and security, "
+            "or wait for the server to come back")
 
 
 def _logout(client: IMAPClient) -> None:

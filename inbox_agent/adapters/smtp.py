@@ -9,6 +9,8 @@ normally from aiosmtplib; it is turned into an error here.
 
 from __future__ import annotations
 
+import re
+import ssl
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -90,12 +92,38 @@ async def _translated(where: str, call: Awaitable[T], username: str = "") -> T:
             "password", code=exc.code) from exc
     except aiosmtplib.SMTPRecipientsRefused as exc:
         raise _refusal(exc.recipients) from exc
-    except aiosmtplib.SMTPResponseException as exc:
-        raise _by_code(exc.code, f"{where}: {exc.code} {exc.message}") from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
+        if (problem := _connection_problem(where, exc)) is not None:
+            raise TemporarySendError(problem) from exc
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            raise _by_code(exc.code, f"{where}: {exc.code} {exc.message}") from exc
         raise TemporarySendError(f"{where}: {exc or type(exc).__name__}") from exc
     except ValueError as exc:  # e.g. a non-ASCII address the relay offers no SMTPUTF8 for
         raise PermanentSendError(f"{where}: cannot be sent ({exc})") from exc
+
+
+# What a server says first: an IMAP server's "* OK" / "* PREAUTH" / "* BYE" is no SMTP reply.
+_IMAP_GREETING = re.compile(r"Malformed SMTP response line: \* (OK|PREAUTH|BYE)\b", re.I)
+
+
+def _connection_problem(where: str, exc: BaseException) -> str | None:
+    """The connection itself went wrong in a way the config can fix: the line that says how
+    (``where`` is ``SMTP host:port``); None for anything else."""
+    cause = exc.__cause__
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and _IMAP_GREETING.match(exc.message):
+        return (f"{where.removeprefix('SMTP ')} is not an SMTP server (it greeted like IMAP); "
+                "check [mailbox.smtp] port (SMTP is usually 465, or 587 for starttls)")
+    if isinstance(cause, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError):
+        return (f"{where}: connection refused; is the server running, and is the port right? "
+                "check host and port in [mailbox.smtp]")
+    if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+        return (f'{where}: no TLS on this port (security = "tls"); check port and security '
+                'in [mailbox.smtp]: 465 is "tls", 587 is "starttls"')
+    if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
+        return (f'{where} does not offer STARTTLS, which security = "starttls" requires; '
+                "nothing was sent: check port and security in [mailbox.smtp] (465 is "
+                'security = "tls")')
+    return None
 
 
 def _refusal(

@@ -152,7 +152,7 @@ def test_nothing_listening_is_a_connection_error() -> None:
         port = probe.getsockname()[1]
     settings = ServerSettings(host="127.0.0.1", port=port, security="none", username="x",
                               password_env="UNUSED", timeout_seconds=2.0)
-    with pytest.raises(MailboxConnectionError, match="connection failed"):
+    with pytest.raises(MailboxConnectionError, match="connection refused; is the server"):
         asyncio.run(ImapMailbox(settings, "pw").open())
 
 
