@@ -7,10 +7,13 @@ of its conversation and the month file that holds it, in columns (``array``): 23
 entry, about 12 MB in memory for 500k entries, loaded with three ``frombytes`` calls.
 
 - ``index.bin``: the entries sorted by hash, searched by bisection. Rewritten (atomically) only
-  when the log has grown to a quarter of it, so the rewriting costs O(1) per entry over time.
+  when the log has grown to a sixteenth of it (at least 10,000 entries), so the rewriting
+  costs O(1) per entry over time: the log's entries are sorted and merged into the base in
+  one pass, with slices of the columns (no object per base entry; measured, sorting all
+  566,665 entries of 100k conversations through Python objects peaked at 165 MB).
 - ``index.log``: entries added since, appended as fixed-size records and fsynced; read into a
-  dict at open. A record cut short by a crash is ignored: what it belonged to is still in the
-  live store and is archived again.
+  dict at open (about 320 bytes an entry, hence the small log). A record cut short by a crash
+  is ignored: what it belonged to is still in the live store and is archived again.
 
 A hash can collide, so an entry found here is a candidate: a conversation brought back is read
 from its month file, and threading checks it by its real Message-IDs (``core.conversations``).
@@ -95,12 +98,13 @@ class ArchiveIndex:
         ends = (start + 8 * count, start + 10 * count, start + (10 + TOKEN_BYTES) * count)
         if len(raw) != ends[2]:
             raise ValueError(f"{path}: cut short ({len(raw)} bytes, {ends[2]} expected)")
-        self._hashes.frombytes(raw[start:ends[0]])
-        self._months.frombytes(raw[ends[0]:ends[1]])
+        view = memoryview(raw)  # slices of a view copy nothing: the index is loaded once
+        self._hashes.frombytes(view[start:ends[0]])
+        self._months.frombytes(view[ends[0]:ends[1]])
         if sys.byteorder == "big":  # the file is little-endian wherever it was written
             self._hashes.byteswap()
             self._months.byteswap()
-        self._tokens = raw[ends[1]:ends[2]]
+        self._tokens = bytes(view[ends[1]:ends[2]])
 
     def find(self, entry: str) -> list[tuple[str, int]]:
         """(token, month) for every conversation ``entry`` may lead to; newest month first."""
@@ -123,27 +127,36 @@ class ArchiveIndex:
         _append(self.folder / LOG_FILE, payload)
         for hashed, month, token in records:
             self._remember(hashed, month, token)
-        if self._recent_count > max(50_000, len(self._hashes) // 4):
+        if self.log_is_large():
             self.compact()
+
+    def log_is_large(self) -> bool:
+        """Whether the log should be folded into the base (see above)."""
+        return self._recent_count > max(10_000, len(self._hashes) // 16)
 
     def compact(self) -> None:
         """Fold the log into a new sorted base, written atomically, then empty the log (a
-        crash between the two leaves entries in both: found twice, returned once). Sorted as
-        columns, through one list of positions: no object per entry is kept."""
-        hashes, months = array("Q", self._hashes), array("H", self._months)
-        tokens = bytearray(self._tokens)
-        for hashed, found in self._recent.items():
-            for token, month in found:
-                hashes.append(hashed)
-                months.append(month)
-                tokens += token.encode("ascii").ljust(TOKEN_BYTES, b"\0")
-        order = sorted(range(len(hashes)), key=hashes.__getitem__)
-        self._hashes = array("Q", (hashes[i] for i in order))
-        self._months = array("H", (months[i] for i in order))
-        self._tokens = b"".join(tokens[i * TOKEN_BYTES:(i + 1) * TOKEN_BYTES] for i in order)
+        crash between the two leaves entries in both: found twice, returned once)."""
+        recent = sorted((hashed, month, token.encode("ascii").ljust(TOKEN_BYTES, b"\0"))
+                        for hashed, found in self._recent.items() for token, month in found)
+        hashes, months, tokens = array("Q"), array("H"), bytearray()
+        done = 0  # base entries copied so far
+        for hashed, month, token in recent:
+            at = bisect.bisect_left(self._hashes, hashed, done)
+            hashes.extend(self._hashes[done:at])
+            months.extend(self._months[done:at])
+            tokens += self._tokens[done * TOKEN_BYTES:at * TOKEN_BYTES]
+            hashes.append(hashed)
+            months.append(month)
+            tokens += token
+            done = at
+        hashes.extend(self._hashes[done:])
+        months.extend(self._months[done:])
+        tokens += self._tokens[done * TOKEN_BYTES:]
+        self._hashes, self._months, self._tokens = hashes, months, bytes(tokens)
         self._recent, self._recent_count = {}, 0
-        payload = b"".join([_MAGIC, _COUNT.pack(len(order)), _little(self._hashes),
-                            _little(self._months), self._tokens])
+        payload = b"".join([_MAGIC, _COUNT.pack(len(hashes)), _little(hashes), _little(months),
+                            self._tokens])
         write_whole(self.folder / BASE_FILE, payload, _OUTCOME)
         write_whole(self.folder / LOG_FILE, b"", _OUTCOME)
 

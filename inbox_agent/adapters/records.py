@@ -178,6 +178,11 @@ def _check_tables(data: Any) -> dict[str, Any]:
     return data
 
 
+def check_conversation(doc: Any, where: str) -> None:
+    """One conversation document against the schema (``DamagedError`` if it is not one)."""
+    _check(doc, _CONVERSATION, where)
+
+
 def _check(doc: Any, shape: Mapping[str, _Field], where: str) -> None:
     if not isinstance(doc, dict):
         raise DamagedError(f"{where} is {_kind(doc)}, not an object")

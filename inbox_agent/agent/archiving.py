@@ -49,7 +49,6 @@ class Archiving:
             self.store.move_to_archive(done, skipped, now)
             log.info("archived %d conversations and %d messages filed without a reply",
                      len(done), len(skipped))
-        self.store.archive.forget_cached()
         return len(done)
 
 

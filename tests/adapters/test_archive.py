@@ -18,7 +18,7 @@ from inbox_agent.core.archive import KEY, NAMED, TOKEN
 from inbox_agent.core.conversations import Conversation, FiledMessage, Role, new_token
 from inbox_agent.core.ledger import SkippedMessage
 from inbox_agent.core.lifecycle import Status
-from inbox_agent.errors import StoreError
+from inbox_agent.errors import StoreCorruptError, StoreError
 
 DEC = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
@@ -165,3 +165,38 @@ def test_hashes_spread_over_64_bits() -> None:
     values = {entry_hash(f"k:<{n}@x>") for n in range(10_000)}
     assert len(values) == 10_000
     assert max(values) > 2**63 > min(values)
+
+
+def test_compacting_again_merges_the_log_into_the_sorted_base(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    index = ArchiveIndex(folder)
+    index.add((f"k:<{n}@x>", f"A{n % 5}", 1) for n in range(0, 3_000, 2))
+    index.compact()
+    index.add((f"k:<{n}@x>", f"B{n % 5}", 2) for n in range(1, 3_000, 2))
+    index.compact()
+    loaded = ArchiveIndex(folder).load()
+    assert len(loaded) == 3_000
+    assert list(loaded._hashes) == sorted(loaded._hashes)
+    for n in range(3_000):
+        token = f"A{n % 5}" if n % 2 == 0 else f"B{n % 5}"
+        assert loaded.find(f"k:<{n}@x>") == [(token, 1 + n % 2)]
+
+
+def test_one_conversation_is_read_without_parsing_its_month(tmp_path: Path) -> None:
+    """The document is found by its start; a subject that quotes that start cannot fool it
+    (a quote inside a JSON string is escaped)."""
+    decoy = conversation("AAAA", 1)
+    decoy.subject = '{"id":"K7Q2","mailbox":"x"}'
+    Archive(tmp_path).open().put([decoy, conversation("K7Q2", 2)], [], DEC)
+    found = Archive(tmp_path).open().conversation("K7Q2")
+    assert found is not None
+    assert found.subject == "Question 2"
+
+
+def test_a_damaged_archived_conversation_is_one_line(tmp_path: Path) -> None:
+    Archive(tmp_path).open().put([conversation("K7Q2", 1)], [], DEC)
+    month = tmp_path / "archive" / "2026-12.json"
+    month.write_text(month.read_text().replace('"status":"answered"', '"status":"lost"'))
+    with pytest.raises(StoreCorruptError, match=r"2026-12\.json: conversation K7Q2\.status"):
+        Archive(tmp_path).open().conversation("K7Q2")
