@@ -62,7 +62,8 @@ def test_dry_run_sends_nothing_and_saves_nothing(
     done = subprocess.run(_agent(settings.source, "run", "--once", "--dry-run"), env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.count("dry run: would send to") == 2
+    assert done.stderr.count(" would send acknowledgement ") == 2
+    assert " sent " not in done.stderr
     assert smtp_sink.received == []
     assert not (settings.agent.data_dir / DB_FILE).exists()
 

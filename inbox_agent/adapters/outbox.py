@@ -71,7 +71,8 @@ class OutboxQueue:
                 if entry is None:
                     continue
                 if entry.message_id in entries:  # a rename cut short: keep the later state
-                    self._remove_quietly(path)
+                    if not self.dry_run:
+                        self._remove_quietly(path)
                     continue
                 entries[entry.message_id] = entry
                 self._where[entry.message_id] = state

@@ -112,7 +112,9 @@ class Store:
     def __init__(self, data_dir: Path, *, read_only: bool = False, dry_run: bool = False) -> None:
         self.data_dir = data_dir
         self.read_only = read_only
-        self.dry_run = dry_run  # load and take the lock, but never write: run --dry-run
+        # run --dry-run: read what is there, as read-only commands do (no lock, which would
+        # write its pid file), and never write: not even the data_dir is made.
+        self.dry_run = dry_run
         self._lock: _Lock | None = None
         self._db: TinyDB | None = None
         self._writes: CommitOnFlush | None = None
@@ -121,12 +123,12 @@ class Store:
         self.archive = Archive(data_dir, read_only=dry_run or read_only)
 
     def open(self) -> Store:
-        """Take the lock (unless read-only) and load the ledger."""
-        if not self.read_only:
+        """Take the lock (unless read-only or a dry run) and load the ledger."""
+        if not (self.read_only or self.dry_run):
             _own_data_dir(self.data_dir)
             self._lock = _take_lock(self.data_dir)
         path = self.data_dir / DB_FILE
-        if self.read_only and not path.exists():
+        if (self.read_only or self.dry_run) and not path.exists():
             return self
         self.archive.open()
         self._writes = CommitOnFlush(AtomicJSONStorage)  # type: ignore[no-untyped-call]

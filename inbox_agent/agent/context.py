@@ -35,23 +35,34 @@ class CycleReport:
     skipped: int = 0
     queued: int = 0
     sent: int = 0
+    would_send: int = 0  # a rehearsal's (run --dry-run, replay): handed to no relay
     failed: int = 0
+    rehearsal: bool = False  # set by delivery: nothing was sent, so "would send", never "sent"
     notes: list[str] = field(default_factory=list)  # one line per message filed, for people
     problems: list[InboxAgentError] = field(default_factory=list)  # servers that failed
 
     def summary(self) -> str:
         """One line for the log."""
+        sending = f"{self.would_send} would send" if self.rehearsal else \
+            f"{self.sent} sent, {self.failed} refused"
         return (f"{self.fetched} fetched, {self.filed} filed, {self.skipped} filed without "
-                f"reply, {self.duplicates} already filed, {self.queued} queued, "
-                f"{self.sent} sent, {self.failed} refused")
+                f"reply, {self.duplicates} already filed, {self.queued} queued, {sending}")
+
+
 
 
 @dataclass
 class Adapters:
-    """How the agent reaches the outside world, per mailbox."""
+    """How the agent reaches the outside world, per mailbox.
+
+    ``rehearsal`` (``run --dry-run``, ``replay``): the mailer reaches no one, so delivery
+    logs and counts each mail as one it *would* send, and files no copy in the Sent folder.
+    """
 
     mailbox: Callable[[MailboxSettings], Mailbox]
     mailer: Callable[[MailboxSettings], Mailer]
+    rehearsal: bool = False
+
 
 
 class Host(Protocol):

@@ -28,6 +28,7 @@ drained); ``context`` is what the parts see of the agent. A cycle:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -222,13 +223,14 @@ class Agent:
 
 
 class LoggingMailer:
-    """The mailer of ``run --dry-run``: logs what would be sent, sends nothing."""
+    """The mailer of ``run --dry-run``: sends nothing. Delivery logs each mail as one it
+    "would send", with its promise (``Adapters.rehearsal``); here only its subject, with -v."""
 
     async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
-        """Log the mail's headers instead of sending it."""
+        """Hand the mail to no one."""
         headers = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
         subject = next((h for h in headers.splitlines() if h.startswith("Subject:")), "")
-        log.info("dry run: would send to %s: %s", ", ".join(recipients), subject)
+        log.debug("dry run: not handed to the relay: %s", subject)
 
     async def close(self) -> None:
         """Nothing to end."""
@@ -260,9 +262,11 @@ def system_clock() -> datetime:
 async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = system_clock,
               adapters: Adapters | None = None) -> None:
     """``inbox-agent run``: the daemon, or a single cycle with ``once``."""
+    adapters = adapters or real_adapters(settings, dry_run=dry_run)
+    if dry_run:  # whatever adapters it is given, a dry run hands no mail to a relay
+        adapters = replace(adapters, mailer=lambda _: LoggingMailer(), rehearsal=True)
     with Store(settings.agent.data_dir, dry_run=dry_run) as store:
-        agent = Agent(settings, store, adapters or real_adapters(settings, dry_run=dry_run),
-                      clock)
+        agent = Agent(settings, store, adapters, clock)
         if once:
             agent.outages = Outages(quiet=True)
             report = await agent.run_cycle()

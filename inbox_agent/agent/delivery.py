@@ -19,6 +19,10 @@ recorded before the copy is filed, a mail goes twice only if the process dies be
 relay's 250 and that rename: the window RFC 1047 says no SMTP client can close, here a rename
 and an fsync wide. A mail found in ``sent`` after a crash is not sent again; the Sent folder
 is asked before its copy is filed, so the copy is not filed twice either.
+
+In a rehearsal (``run --dry-run``, ``replay``: ``Adapters.rehearsal``) the mailer reaches no
+one: every step above happens in memory only, the log says "would send" (never "sent"), the
+report counts ``would_send``, and no copy is filed.
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.outbox import OutboxQueue
 from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.config import MailboxSettings
+from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.ledger import OutboxEntry, OutboxEvent, OutboxState
 from inbox_agent.core.lifecycle import Status
+from inbox_agent.core.wording import local_moment
 from inbox_agent.errors import (
     MailboxError,
     PermanentSendError,
@@ -97,9 +103,16 @@ class Delivery:
                     "its copy is in the Sent folder, so it went" if copied else
                     "no copy was filed, so it goes again (it may arrive twice)")
 
+    @property
+    def rehearsal(self) -> bool:
+        """True when the mailer reaches no one (``run --dry-run``, ``replay``): each mail is
+        one the agent *would* send, in the log and in the report."""
+        return self.agent.adapters.rehearsal
+
     async def drain(self, report: CycleReport) -> None:
         """Send every pending mail whose time has come, mailbox by mailbox; file the copies
         owed; then one commit if the ledger changed, and the finished mail leaves the queue."""
+        report.rehearsal = self.rehearsal
         now = self.agent.clock()
         due = [e for e in self.agent.ledger.in_state(OutboxState.PENDING)
                if e.next_attempt_at is None or e.next_attempt_at <= now]
@@ -156,9 +169,27 @@ class Delivery:
         entry.sent_at = self.agent.clock()
         entry.copy_pending = sent_folder.enabled
         await sent_folder.file_copy(entry)
-        report.sent += 1
-        log.info("sent %s %s to %s", entry.kind, entry.message_id, entry.to)
+        self._handed_over(entry, report)
         return True
+
+    def _handed_over(self, entry: OutboxEntry, report: CycleReport) -> None:
+        """Count and log a mail the relay took; in a rehearsal, one it *would* have taken."""
+        if self.rehearsal:
+            report.would_send += 1
+        else:
+            report.sent += 1
+        log.info("%s %s %s to %s%s", "would send" if self.rehearsal else "sent", entry.kind,
+                 entry.message_id, entry.to, self._promising(entry))
+
+    def _promising(self, entry: OutboxEntry) -> str:
+        """What the mail tells of, for its log line: `` promising Tue 24 Nov 2026 10:05 London
+        time`` (for the manager's report: the moment the customer is promised)."""
+        conversation = self.agent.ledger.conversations.get(entry.conversation_id)
+        due = conversation.promised_by if conversation is not None else None
+        if due is None:
+            return ""
+        words = "about a customer promised" if entry.kind is MailKind.ESCALATION else "promising"
+        return f" {words} {local_moment(due, self.agent.settings.calendar.timezone)}"
 
     def _still_true(self, due: list[OutboxEntry], now: datetime) -> list[OutboxEntry]:
         """The mails to send: each as it is while what it says is still true; restated when
@@ -257,7 +288,8 @@ class _SentFolder:
         self.agent = agent
         self.settings = settings
         self.folder = sent_copies_folder(settings)
-        self.enabled = self.folder is not None and not agent.store.dry_run
+        self.enabled = self.folder is not None and not (agent.store.dry_run
+                                                        or agent.adapters.rehearsal)
         self._mailbox: Mailbox | None = None
         self._broken = False
 
