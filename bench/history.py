@@ -228,7 +228,6 @@ def generate(data_dir: Path, count: int, *, live: int, mails: Mix,  # noqa: PLR0
             store.archive.index.compact()
         store.archive.put(conversations, [], moment)
         put += time.perf_counter() - mark
-    store.archive.forget_cached()
     for n in range(live):  # the live working set: the same for every N
         customer = f"w{n}@customer{n % 89}.example"
         subject = f"Where is my parcel W-{n:05d}?"
