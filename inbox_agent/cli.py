@@ -13,7 +13,17 @@ import sys
 from collections.abc import Sequence
 
 from inbox_agent import __version__, logs
-from inbox_agent.commands import check, demo, run, staff, status, templates, threads, views
+from inbox_agent.commands import (
+    check,
+    demo,
+    report,
+    run,
+    staff,
+    status,
+    templates,
+    threads,
+    views,
+)
 from inbox_agent.errors import InboxAgentError
 
 log = logging.getLogger("inbox_agent")
@@ -112,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
                             help="promises due within AGE count as due soon (default 8h)")
     status_cmd.add_argument("--json", action="store_true", help="one JSON object")
     status_cmd.set_defaults(handler=status.main)
+
+    report_cmd = commands.add_parser(
+        "report", help="for the owner: promises made, kept, extended, missed; time to first "
+                       "reply; conversations per day; machine mail by rule")
+    report_cmd.add_argument("--since", type=threads.age, metavar="AGE",
+                            help="the period: the last AGE, e.g. 30d (the default), 7d")
+    report_cmd.add_argument("--html", metavar="FILE",
+                            help="also write a self-contained HTML page with charts")
+    report_cmd.set_defaults(handler=report.main)
 
     demo_cmd = commands.add_parser("demo", help="the whole story on an in-process mailbox")
     demo_cmd.set_defaults(handler=demo.command)

@@ -136,3 +136,26 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
         return MemoryWorld(make_settings(tmp_path))
     server: ServerWorld = request.getfixturevalue("server_world")
     return server
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of headless Chromium (Debian's ``chromium``, never a downloaded build), for
+    the tests that open a page the way an owner does, through Playwright. Skipped where
+    either is missing; ``INBOX_AGENT_REQUIRE_BROWSER=1`` (CI) turns that into a failure, as
+    for Dovecot: a browser test skipped in CI must not pass silently. A path, not a running
+    browser: Playwright's sync API keeps an event loop running while it is started, so each
+    test starts and stops it around its own page (``asyncio.run`` elsewhere would fail)."""
+    required = os.environ.get("INBOX_AGENT_REQUIRE_BROWSER") == "1"
+    executable = shutil.which("chromium")
+    try:
+        import playwright.sync_api  # noqa: F401, PLC0415 - only to know it is installed
+    except ImportError:
+        executable = None
+    if executable is None:
+        why = ("chromium or playwright is missing (apt-get install chromium; "
+               "pip install -e '.[test]')")
+        if required:
+            pytest.fail(f"INBOX_AGENT_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    return executable

@@ -178,5 +178,9 @@ def local_moment(moment: datetime, zone: ZoneInfo) -> str:
     up to the minute as the customer was told it (rule 2); names fixed here, not the locale's.
     ISO 8601 with its offset is for ``--json`` only."""
     shown = _shown(moment, zone)
-    return (f"{WEEKDAY_NAMES[shown.weekday()][:3]} {shown.day:02d} "
-            f"{MONTH_NAMES[shown.month - 1][:3]} {shown.year} {shown:%H:%M} {zone_name(zone)}")
+    return f"{short_day(shown.date())} {shown.year} {shown:%H:%M} {zone_name(zone)}"
+
+
+def short_day(day: date) -> str:
+    """``Tue 24 Nov``: a day in tables and charts, the names fixed here."""
+    return f"{WEEKDAY_NAMES[day.weekday()][:3]} {day.day:02d} {MONTH_NAMES[day.month - 1][:3]}"

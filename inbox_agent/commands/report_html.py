@@ -1,0 +1,117 @@
+"""``report --html FILE``: one self-contained page, its charts inline SVG drawn here.
+
+The page loads nothing from anywhere (no script at all, no font, no image: its
+Content-Security-Policy says ``default-src 'none'``), so it opens the same offline, from a
+mail attachment or a file share. Every text in it is escaped by Jinja2's autoescape: customer
+subjects and addresses are hostile. The geometry (bar sizes, positions) is computed here and the
+template only places it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from inbox_agent.core.report import KIND_LABELS, Report
+from inbox_agent.core.wording import local_moment, short_day
+
+TEMPLATE = "report.html.j2"
+WIDTH = 880  # the viewBox of every chart; the page scales it
+COLUMN_HEIGHT = 180
+ROW_HEIGHT = 22
+LABEL_WIDTH = 300  # room for a row chart's labels
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar (or, with ``point``, a dot) of a chart, in the chart's own coordinates."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str  # what it counts: a day, a week, an outcome
+    value: str  # the figure as people read it
+
+
+@dataclass(frozen=True)
+class Chart:
+    """An SVG chart: its bars, its points (a second series, as dots), and its axis labels."""
+
+    height: float
+    bars: tuple[Bar, ...]
+    points: tuple[Bar, ...] = ()
+    ticks: tuple[tuple[float, float, str], ...] = ()  # (x, y, text)
+
+
+def render(report: Report, zone: ZoneInfo, title: str) -> str:
+    """The whole page, as text."""
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    source = importlib.resources.files("inbox_agent.commands").joinpath(TEMPLATE)
+    template = env.from_string(source.read_text(encoding="utf-8"))
+    promises = report.promises
+    outcomes = [("kept", promises.kept), ("extended", promises.extended),
+                ("missed", promises.missed), ("withdrawn", promises.withdrawn),
+                ("still running", promises.running)]
+    weeks = report.first_reply
+    return template.render(
+        title=title, report=report, width=WIDTH,
+        since=local_moment(report.since, zone), now=local_moment(report.now, zone),
+        outcomes=outcomes,
+        promise_chart=row_chart([(name, n, str(n)) for name, n in outcomes]),
+        day_chart=column_chart([(short_day(d), n, str(n)) for d, n in report.per_day]),
+        reply_chart=column_chart(
+            [(f"week of {short_day(w.week)}", w.median_minutes or 0, duration(w.median_minutes))
+             for w in weeks],
+            points=[(f"week of {short_day(w.week)}, 90th percentile", w.p90_minutes,
+                     duration(w.p90_minutes)) for w in weeks]),
+        weeks=[(short_day(w.week), w) for w in weeks], duration=duration,
+        machine_chart=row_chart([(KIND_LABELS.get(kind, kind), n, str(n))
+                                 for kind, n in report.machine_mail]),
+        missed=[(m, local_moment(m.due, zone)) for m in report.missed])
+
+
+def column_chart(columns: Sequence[tuple[str, float, str]],
+                 points: Sequence[tuple[str, float | None, str]] = ()) -> Chart:
+    """Vertical bars, one per (label, value, value as text), left to right, with every
+    ``step``-th label under its bar; ``points`` (same count) as dots on the same scale."""
+    top = max([v for _, v, _ in columns] + [v or 0 for _, v, _ in points] + [1])
+    slot = WIDTH / max(len(columns), 1)
+    step = max(1, len(columns) // 10)
+
+    def y_of(value: float) -> float:
+        return COLUMN_HEIGHT * (1 - value / top)
+
+    bars = tuple(Bar(i * slot + slot * 0.1, y_of(v), slot * 0.8, COLUMN_HEIGHT - y_of(v), label,
+                     text) for i, (label, v, text) in enumerate(columns))
+    dots = tuple(Bar(i * slot + slot / 2, y_of(v), 0, 0, label, text)
+                 for i, (label, v, text) in enumerate(points) if v is not None)
+    ticks = tuple((i * slot + slot / 2, COLUMN_HEIGHT + 16, label.removeprefix("week of "))
+                  for i, (label, _, _) in enumerate(columns) if i % step == 0)
+    return Chart(COLUMN_HEIGHT + 24, bars, dots, ticks)
+
+
+def row_chart(rows: Sequence[tuple[str, float, str]]) -> Chart:
+    """Horizontal bars, one per (label, value, value as text), top to bottom, labelled on the
+    left."""
+    top = max([v for _, v, _ in rows] + [1])
+    room = WIDTH - LABEL_WIDTH - 60
+    bars = tuple(Bar(LABEL_WIDTH, i * ROW_HEIGHT + 3, room * v / top, ROW_HEIGHT - 6, label,
+                     text) for i, (label, v, text) in enumerate(rows))
+    ticks = tuple((LABEL_WIDTH - 8, i * ROW_HEIGHT + ROW_HEIGHT * 0.7, label)
+                  for i, (label, _, _) in enumerate(rows))
+    return Chart(max(len(rows), 1) * ROW_HEIGHT, bars, (), ticks)
+
+
+def duration(minutes: int | None) -> str:
+    """Business minutes as ``45 min``, ``3 h 05 min``, ``-`` for none."""
+    if minutes is None:
+        return "-"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
+
+
