@@ -24,6 +24,7 @@ WIDTH = 880  # the viewBox of every chart; the page scales it
 COLUMN_HEIGHT = 180
 ROW_HEIGHT = 22
 LABEL_WIDTH = 300  # room for a row chart's labels
+MARGIN = 40  # around a column chart's plot: room for its first and last labels
 
 
 @dataclass(frozen=True)
@@ -80,19 +81,23 @@ def column_chart(columns: Sequence[tuple[str, float, str]],
     """Vertical bars, one per (label, value, value as text), left to right, with every
     ``step``-th label under its bar; ``points`` (same count) as dots on the same scale."""
     top = max([v for _, v, _ in columns] + [v or 0 for _, v, _ in points] + [1])
-    slot = WIDTH / max(len(columns), 1)
+    slot = (WIDTH - 2 * MARGIN) / max(len(columns), 1)
     step = max(1, len(columns) // 10)
+    base = MARGIN + COLUMN_HEIGHT  # the baseline: a dot at the top keeps its whole circle
 
     def y_of(value: float) -> float:
-        return COLUMN_HEIGHT * (1 - value / top)
+        return base - COLUMN_HEIGHT * value / top
 
-    bars = tuple(Bar(i * slot + slot * 0.1, y_of(v), slot * 0.8, COLUMN_HEIGHT - y_of(v), label,
-                     text) for i, (label, v, text) in enumerate(columns))
-    dots = tuple(Bar(i * slot + slot / 2, y_of(v), 0, 0, label, text)
+    def x_of(i: int) -> float:  # the middle of column i; the margins keep edge labels whole
+        return MARGIN + (i + 0.5) * slot
+
+    bars = tuple(Bar(x_of(i) - slot * 0.4, y_of(v), slot * 0.8, base - y_of(v), label, text)
+                 for i, (label, v, text) in enumerate(columns))
+    dots = tuple(Bar(x_of(i), y_of(v), 0, 0, label, text)
                  for i, (label, v, text) in enumerate(points) if v is not None)
-    ticks = tuple((i * slot + slot / 2, COLUMN_HEIGHT + 16, label.removeprefix("week of "))
+    ticks = tuple((x_of(i), base + 16, label.removeprefix("week of "))
                   for i, (label, _, _) in enumerate(columns) if i % step == 0)
-    return Chart(COLUMN_HEIGHT + 24, bars, dots, ticks)
+    return Chart(base + 24, bars, dots, ticks)
 
 
 def row_chart(rows: Sequence[tuple[str, float, str]]) -> Chart:
