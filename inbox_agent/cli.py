@@ -32,11 +32,14 @@ log = logging.getLogger("inbox_agent")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, args.log_format)
     try:
         result: int = args.handler(args)
     except InboxAgentError as exc:
-        print(exc.one_line(), file=sys.stderr)
+        if args.log_format == "json":  # a service's log reader parses every line
+            log.error("%s", exc.one_line(), extra=logs.fields("exit"))
+        else:
+            print(exc.one_line(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -54,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="config file (default: $INBOX_AGENT_CONFIG, "
                         "else ./config.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default="plain",
+                        help="plain lines (default), or json: one object a line with time, "
+                             "level, mailbox, conversation, event and message")
     parser.add_argument("--version", action="version", version=f"inbox-agent {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -137,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, log_format: logs.LogFormat = "plain") -> None:
     # Customer text is escaped in every line, and -v never turns on the libraries' protocol
     # logging (it would copy customers' mail into the log): see inbox_agent.logs.
-    logs.setup(verbose)
+    logs.setup(verbose, log_format)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from inbox_agent import logs
 from inbox_agent.errors import InboxAgentError
 
 log = logging.getLogger("inbox_agent")
@@ -61,7 +62,8 @@ class Daemon:
                               coalesce=True, max_instances=1, id=job.name)
         scheduler.start()
         log.info("inbox-agent running: %s", ", ".join(f"{j.name} every {j.seconds}s"
-                                                      for j in self.jobs))
+                                                      for j in self.jobs),
+                 extra=logs.fields("started"))
         try:
             await self._stop.wait()
         finally:
@@ -70,7 +72,7 @@ class Daemon:
                 pass
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-        log.info("inbox-agent stopped")
+        log.info("inbox-agent stopped", extra=logs.fields("stopped"))
 
     async def run_job(self, job: Job) -> None:
         """One run; problems are logged once per outage and never end the daemon."""
@@ -95,7 +97,7 @@ class Daemon:
     def _report(self, problem: str) -> None:
         # The same failure every poll is one line per outage, not one per minute.
         if problem != self._last_problem:
-            log.error("%s", problem)
+            log.error("%s", problem, extra=logs.fields("error"))
             self._last_problem = problem
 
     def _on_signal(self, sig: signal.Signals) -> None:

@@ -6,6 +6,13 @@ recolour or clear the operator's terminal, a bidi override would reorder what th
 formatter escapes every such character in the message, visibly (``\\r``, ``\\n``, ``\\x1b``,
 ``\\u202e``), once, for every logger, so no call site has to remember it.
 
+``--log-format json`` writes one JSON object a line instead, for journald, Loki and the like:
+``time`` (ISO 8601, UTC), ``level``, ``mailbox``, ``conversation`` (the token), ``event`` (what
+happened: ``filed``, ``queued``, ``sent``, ...), ``message`` (the plain line's text, escaped
+the same way), and ``traceback`` when there is one. The main call sites pass the fields with
+``extra=logs.fields(...)``; elsewhere ``conversation`` is read from a leading ``[#TOKEN]``, and
+what is not known is null.
+
 Libraries that log whole protocol exchanges at DEBUG (imapclient's IMAP lines, aiosmtplib's
 and aiosmtpd's SMTP data, asyncio) would put customers' mail bodies in the log under ``-v``:
 they stay at WARNING whatever the verbosity. Our own debug lines name a message by its
@@ -14,11 +21,18 @@ Message-ID (or content key) and size, never by what it says.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Literal
 
 FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
+FORMATS = ("plain", "json")
+LogFormat = Literal["plain", "json"]
 # Loggers that would carry mail content (protocol lines, message data) at DEBUG / INFO.
 CONTENT_LOGGERS = ("imapclient", "aiosmtplib", "mail.log", "asyncio")
 # Loggers whose detail is only wanted with -v, and holds no mail content.
@@ -83,12 +97,63 @@ def _messages(exc: BaseException | None) -> Iterator[str]:
         exc = exc.__cause__ or exc.__context__
 
 
-def setup(verbose: bool) -> None:
-    """Root logging to standard error through :class:`SafeFormatter`."""
+def fields(event: str, mailbox: str | None = None,
+           conversation: str | None = None) -> dict[str, str | None]:
+    """``extra=`` for a log call: what happened, and to which mailbox and conversation."""
+    return {"event": event, "mailbox": mailbox, "conversation": conversation}
+
+
+_LEADING_TOKEN = re.compile(r"\[#([2-9A-Z]{4,8})\]")
+
+
+class JsonFormatter(SafeFormatter):
+    """One JSON object a line; every text in it escaped as :class:`SafeFormatter` does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = escape_controls(record.getMessage())
+        token = _LEADING_TOKEN.match(message)  # "[#K7Q2] ..." lines name their conversation
+        line: dict[str, str | None] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+                    .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "mailbox": _text(getattr(record, "mailbox", None)),
+            "conversation": _text(getattr(record, "conversation", None)
+                                  or (token.group(1) if token else None)),
+            "event": _text(getattr(record, "event", None)),
+            "message": message,
+        }
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["traceback"] = record.exc_text.translate(_ESCAPES_KEEPING_LF)
+        # ensure_ascii=False keeps names readable; the escaping above already wrote out every
+        # character that could break or forge a line, and JSON escapes the line breaks left.
+        return json.dumps(line, ensure_ascii=False)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else escape_controls(str(value))
+
+
+def setup(verbose: bool, log_format: LogFormat = "plain") -> None:
+    """Root logging to standard error through :class:`SafeFormatter`, or one JSON object a
+    line (:class:`JsonFormatter`); in JSON, warnings and a crash's traceback are log lines
+    too, so every line a reader parses is JSON."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else SafeFormatter(FORMAT))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    if log_format == "json":
+        logging.captureWarnings(True)
+        sys.excepthook = _log_crash
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
     for name in CONTENT_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _log_crash(kind: type[BaseException], error: BaseException,
+               traceback: TracebackType | None) -> None:
+    """An exception nobody caught, as a JSON line (the default hook prints plain text)."""
+    logging.getLogger("inbox_agent").critical("unexpected error: %s", error,
+                                              exc_info=(kind, error, traceback),
+                                              extra=fields("crash"))

@@ -20,6 +20,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from inbox_agent import logs
 from inbox_agent.agent.composing import describe
 from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.core.breakers import Sent
@@ -92,7 +93,8 @@ class Chasing:
                 self._chase(conversation, decision, now, report)
             elif isinstance(decision, Hold):
                 if conversation.note(now, decision.reason):
-                    log.warning("[#%s] %s", conversation.id, decision.reason)
+                    log.warning("[#%s] %s", conversation.id, decision.reason, extra=logs.fields(
+                        "held", conversation.mailbox, conversation.id))
             else:
                 self._record_missed(conversation, decision)
 
@@ -147,7 +149,8 @@ class Chasing:
         conversation.settle(lapse.due, PromiseOutcome.MISSED)
         log.warning("[#%s] the promise to %s lapsed at %s", conversation.id,
                     conversation.customer,
-                    local_moment(lapse.due, self.agent.settings.calendar.timezone))
+                    local_moment(lapse.due, self.agent.settings.calendar.timezone),
+                    extra=logs.fields("lapsed", conversation.mailbox, conversation.id))
 
     def _chase(self, conversation: Conversation, chase: SendChase, now: datetime,
                report: CycleReport) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import jinja2
 
+from inbox_agent import logs
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
@@ -272,7 +273,7 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
             report = await agent.run_cycle()
             if report.problems:  # run --once reports by its exit status, in one line
                 raise report.problems[0]
-            log.info("cycle done: %s", report.summary())
+            log.info("cycle done: %s", report.summary(), extra=logs.fields("cycle"))
             return
         due = agent.next_chase()
         log.info("promises running: the next follow-up or escalation is due %s",

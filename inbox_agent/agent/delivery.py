@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from inbox_agent import logs
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.outbox import OutboxQueue
 from inbox_agent.agent.context import CycleReport, Host
@@ -179,7 +180,8 @@ class Delivery:
         else:
             report.sent += 1
         log.info("%s %s %s to %s%s", "would send" if self.rehearsal else "sent", entry.kind,
-                 entry.message_id, entry.to, self._promising(entry))
+                 entry.message_id, entry.to, self._promising(entry), extra=_fields(
+                     "would_send" if self.rehearsal else "sent", entry))
 
     def _promising(self, entry: OutboxEntry) -> str:
         """What the mail tells of, for its log line: `` promising Tue 24 Nov 2026 10:05 London
@@ -245,7 +247,8 @@ class Delivery:
         entry.next_attempt_at = self.agent.clock() + delay
         self.queue.save(entry)
         log.warning("%s to %s not sent yet (attempt %d), next try in %s: %s", entry.kind,
-                    entry.to, entry.attempts, _words(delay), exc)
+                    entry.to, entry.attempts, _words(delay), exc,
+                    extra=_fields("send_deferred", entry))
 
     def _refused(self, entry: OutboxEntry, exc: PermanentSendError,
                  report: CycleReport) -> None:
@@ -259,7 +262,8 @@ class Delivery:
                               f"retried: {exc}")
             self._ledger_changed = True
         report.failed += 1
-        log.error("%s to %s refused for good: %s", entry.kind, entry.to, exc)
+        log.error("%s to %s refused for good: %s", entry.kind, entry.to, exc,
+                  extra=_fields("send_refused", entry))
 
     async def _in_sent_folder(self, entries: list[OutboxEntry], settings: MailboxSettings
                               ) -> list[tuple[OutboxEntry, bool]]:
@@ -332,6 +336,12 @@ class _SentFolder:
         self._broken = True
         log.warning("%s: copies of sent mail wait for the next cycle: %s", self.settings.name,
                     exc)
+
+
+def _fields(event: str, entry: OutboxEntry) -> dict[str, str | None]:
+    """The log line's fields for ``--log-format json``: the event, the mail's mailbox and
+    conversation."""
+    return logs.fields(event, entry.mailbox, entry.conversation_id)
 
 
 def _words(delay: timedelta) -> str:

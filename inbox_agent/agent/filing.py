@@ -33,6 +33,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
+from inbox_agent import logs
 from inbox_agent.adapters.base import FetchedMessage, header_block
 from inbox_agent.agent.archiving import TokensTaken, already_archived, bring_back_for
 from inbox_agent.agent.context import CycleReport, Host
@@ -115,7 +116,7 @@ class Filing:
             self.agent.ledger.skipped.append(SkippedMessage(email.key, self.mailbox.name, filed))
             self.index.add_skipped(self.agent.ledger.skipped)
             report.skipped += 1
-            self._note(report, f"filed without a reply: {filed.note}")
+            self._note(report, f"filed without a reply: {filed.note}", "skipped")
             return
         conversation = self._conversation(decision, email)
         self._note_other_links(conversation, email)
@@ -129,7 +130,8 @@ class Filing:
         verb = "started" if decision.outcome is Outcome.STARTED else "filed into"
         self._note(report, f"{verb} [#{conversation.id}] as {decision.role.value} mail"
                    + (f", no reply: {note}" if note else "")
-                   + (f" ({too_large})" if too_large is not None and not note else ""))
+                   + (f" ({too_large})" if too_large is not None and not note else ""),
+                   "filed", conversation.id)
         if decision.event is not None:
             self._apply(conversation, decision.event, email, now, report)
 
@@ -148,7 +150,8 @@ class Filing:
         for conversation in bring_back_for(store, email, email.arrived_at):
             self.index.add(conversation)
             self.identity_ids.update(s.message_id for s in conversation.sent)
-            self._note(report, f"[#{conversation.id}] brought back from the archive")
+            self._note(report, f"[#{conversation.id}] brought back from the archive",
+                       "unarchived", conversation.id)
         return False
 
     def _too_large(self, fetched: FetchedMessage) -> str | None:
@@ -178,9 +181,11 @@ class Filing:
             log.exception("could not triage %s; filed without a reply", email.key)
             return Decision(Outcome.SKIPPED, Role.MACHINE, note=f"internal error: {exc!r}")
 
-    def _note(self, report: CycleReport, text: str) -> None:
+    def _note(self, report: CycleReport, text: str, event: str,
+              conversation: str | None = None) -> None:
         report.notes.append(text)
-        log.info("%s: %s", self.mailbox.name, text)
+        log.info("%s: %s", self.mailbox.name, text,
+                 extra=logs.fields(event, self.mailbox.name, conversation))
 
     def _context(self) -> Context:
         agent = self.agent

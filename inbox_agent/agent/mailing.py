@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from inbox_agent import logs
 from inbox_agent.agent.composing import Composed, Composer, describe
 from inbox_agent.config import Settings
 from inbox_agent.core.conversations import Conversation, MailKind, SentMail
@@ -124,7 +125,8 @@ class Mailing:
             created_at=now, deliver_by=send_by or deliver_by(
                 conversation, mail.kind, settings.calendar, settings.promise))
         conversation.sent.append(SentMail(mail.message_id, mail.kind, mail.to, now))
-        log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to)
+        log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to,
+                 extra=logs.fields("queued", conversation.mailbox, conversation.id))
         return entry
 
     def restate(self, conversation: Conversation, late: OutboxEntry,

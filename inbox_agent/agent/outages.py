@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from inbox_agent import logs
+
 log = logging.getLogger("inbox_agent")
 FIRST_WAIT = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(minutes=10)
@@ -46,7 +48,7 @@ class Outages:
         wait = min(FIRST_WAIT * (1 << min(failures - 1, 10)), LONGEST_WAIT)
         if not self.quiet and (outage is None or outage.problem != problem):
             log.error("%s; trying again in %d s, then less often until it works (reported "
-                      "once)", problem, wait.total_seconds())
+                      "once)", problem, wait.total_seconds(), extra=logs.fields("outage"))
         since = now if outage is None else outage.since
         self.running[key] = Outage(problem, since, failures, now + wait)
 
@@ -57,4 +59,4 @@ class Outages:
             minutes = int((now.astimezone(UTC) - outage.since.astimezone(UTC)).total_seconds()
                           // 60)
             log.warning("recovered after %d min and %d failed tries: %s", minutes,
-                        outage.failures, outage.problem)
+                        outage.failures, outage.problem, extra=logs.fields("recovered"))
