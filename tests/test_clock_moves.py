@@ -88,8 +88,8 @@ def test_follow_up_and_close_with_the_clock_moved(
     assert kinds == ["acknowledgement", "follow_up"]
     (token,) = _ledger(config).conversations
     shown = agent(london(16, 17, 10), "thread", token)
-    assert "(first reply): extended 2026-11-16T17:05:00" in shown
-    assert "due 2026-11-18T09:05:00+00:00  (follow-up 1): running" in shown
+    assert "(first reply): extended Mon 16 Nov 2026 17:05 London time" in shown
+    assert "due Wed 18 Nov 2026 09:05 London time  (follow-up 1): running" in shown
     assert agent(london(16, 17, 10), "close", token).strip() == f"[#{token}] closed"
     agent(london(18, 12, 0), "run", "--once")
     assert len(sink.received) == 2
