@@ -94,7 +94,8 @@ def test_status_json_follows_the_contract(tmp_path: Path) -> None:
     soon = status.as_json(status.gather(world.settings, london(17, 9, 0), timedelta(hours=8)),
                           LONDON)
     assert soon["mailboxes"] == [{"name": "support", "last_poll_at": "2026-11-16T10:08:00+00:00",
-                                  "last_error": None, "last_error_at": None, "failing": False}]
+                                  "last_error": None, "last_error_at": None, "failing": False,
+                                  "quiet_too_long": False}]
     assert soon["open"] == 1
     (due,) = soon["due_next"]
     assert (due["promised_by"], due["customer"]) == (
@@ -121,6 +122,21 @@ def test_status_text_lists_what_is_due_in_business_time(tmp_path: Path) -> None:
     assert "Tue 17 Nov 2026 09:35 London time  ana@customer.example  Invoice" in text
     assert "promises lapsed (customer still waiting): 0" in text
     assert "outbox: 0 to send (0 waiting to retry), 0 with the relay, 0 failed" in text
+
+
+def test_a_mailbox_left_unpolled_asks_whether_the_agent_runs(tmp_path: Path) -> None:
+    """Polled on Monday, looked at on Wednesday: the text asks whether the agent is running,
+    the JSON says ``quiet_too_long``; ten minutes after a poll it does not."""
+    world = MemoryWorld(make_settings(tmp_path))
+    asyncio.run(world.run_once(london(16, 10, 8)))
+    quiet = status.expected_within(world.settings)
+    assert quiet == timedelta(minutes=13)  # poll_interval_seconds 60: 2 min + 10 + 1
+    later = status.gather(world.settings, london(18, 9, 0), timedelta(hours=8))
+    assert "is `inbox-agent run` running?" in status.as_text(later, LONDON, quiet)
+    assert status.as_json(later, LONDON, quiet)["mailboxes"][0]["quiet_too_long"] is True
+    soon = status.gather(world.settings, london(16, 10, 18), timedelta(hours=8))
+    assert "running?" not in status.as_text(soon, LONDON, quiet)
+    assert status.as_json(soon, LONDON, quiet)["mailboxes"][0]["quiet_too_long"] is False
 
 
 def test_status_works_while_the_daemon_holds_the_store(

@@ -18,9 +18,17 @@ from zoneinfo import ZoneInfo
 
 from inbox_agent.adapters.health import read_health
 from inbox_agent.agent.cycle import system_clock
+from inbox_agent.agent.outages import LONGEST_WAIT
 from inbox_agent.commands.common import read_store, settings_of
 from inbox_agent.config import Settings
-from inbox_agent.core.status import MailboxHealth, Overview, PromiseShown, overview
+from inbox_agent.core.status import (
+    REWRITE_AFTER,
+    MailboxHealth,
+    Overview,
+    PromiseShown,
+    overview,
+    quiet_too_long,
+)
 from inbox_agent.core.wording import local_moment
 
 DEFAULT_WITHIN = timedelta(hours=8)  # "due soon": a working day ahead, in clock time
@@ -31,10 +39,17 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     now = system_clock()
     status = gather(settings, now, args.within or DEFAULT_WITHIN)
-    zone = settings.calendar.timezone
-    print(json.dumps(as_json(status, zone), indent=2, ensure_ascii=False) if args.json
-          else as_text(status, zone))
+    zone, quiet = settings.calendar.timezone, expected_within(settings)
+    print(json.dumps(as_json(status, zone, quiet), indent=2, ensure_ascii=False) if args.json
+          else as_text(status, zone, quiet))
     return 0
+
+
+def expected_within(settings: Settings) -> timedelta:
+    """How long a running agent may leave a mailbox's record unchanged: two polls, the
+    longest backoff of an outage, and the minute the record may wait to be written."""
+    poll = timedelta(seconds=settings.agent.poll_interval_seconds)
+    return 2 * poll + LONGEST_WAIT + REWRITE_AFTER
 
 
 def gather(settings: Settings, now: datetime, within: timedelta) -> Overview:
@@ -46,7 +61,8 @@ def gather(settings: Settings, now: datetime, within: timedelta) -> Overview:
                     now, within)
 
 
-def as_json(status: Overview, zone: ZoneInfo) -> dict[str, Any]:
+def as_json(status: Overview, zone: ZoneInfo,
+            quiet: timedelta = timedelta.max) -> dict[str, Any]:
     """``status --json``: one object."""
     backlog = status.outbox
     return {
@@ -54,7 +70,9 @@ def as_json(status: Overview, zone: ZoneInfo) -> dict[str, Any]:
         "timezone": zone.key,
         "mailboxes": [{"name": m.name, "last_poll_at": _iso(m.last_poll_at),
                        "last_error": m.last_error, "last_error_at": _iso(m.last_error_at),
-                       "failing": m.failing} for m in status.mailboxes],
+                       "failing": m.failing,
+                       "quiet_too_long": quiet_too_long(m, status.now, quiet)}
+                      for m in status.mailboxes],
         "open": status.open,
         "due_within_minutes": int(status.within.total_seconds() // 60),
         "due_next": [_promise(p) for p in status.due_next],
@@ -65,11 +83,14 @@ def as_json(status: Overview, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def as_text(status: Overview, zone: ZoneInfo) -> str:
+def as_text(status: Overview, zone: ZoneInfo, quiet: timedelta = timedelta.max) -> str:
     """``status`` for a terminal."""
     lines = [f"inbox-agent status at {local_moment(status.now, zone)}", "", "mailboxes:"]
     for mailbox in status.mailboxes:
         lines += _mailbox_lines(mailbox, status.now, zone)
+        if quiet_too_long(mailbox, status.now, quiet):
+            lines.append("    nothing recorded for longer than a running agent would leave "
+                         "it: is `inbox-agent run` running?")
     lines += ["", f"conversations waiting for a person: {status.open}",
               f"promises due in the next {_span(status.within)}: {len(status.due_next)}"]
     lines += [_promise_line(p, zone) for p in status.due_next]

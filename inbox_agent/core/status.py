@@ -19,6 +19,9 @@ Rules:
 5. The outbox's backlog: mail not sent yet (``pending``, of which some are waiting to retry
    after a temporary refusal), mail handed to the relay (``sending``), and mail refused for
    good (``failed``, for a person).
+6. A mailbox whose record has not moved for longer than a running agent would leave it (two
+   poll intervals, the longest outage backoff, and rule 2's minute: the caller says how long)
+   is *quiet too long*: the agent is probably not running.
 """
 
 from __future__ import annotations
@@ -50,6 +53,13 @@ class MailboxHealth:
         if self.last_error_at is None:
             return False
         return self.last_poll_at is None or _utc(self.last_error_at) > _utc(self.last_poll_at)
+
+
+def quiet_too_long(health: MailboxHealth, now: datetime, expected_within: timedelta) -> bool:
+    """Rule 6: True when neither a poll nor an error has been recorded for longer than
+    ``expected_within`` (a mailbox never polled is not: nothing is known yet)."""
+    seen = [m for m in (health.last_poll_at, health.last_error_at) if m is not None]
+    return bool(seen) and _utc(now) - max(_utc(m) for m in seen) > expected_within
 
 
 def after_poll(health: MailboxHealth, now: datetime, error: str | None = None) -> MailboxHealth:

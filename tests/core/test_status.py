@@ -14,6 +14,7 @@ from inbox_agent.core.status import (
     after_poll,
     backlog,
     overview,
+    quiet_too_long,
     worth_writing,
 )
 
@@ -120,3 +121,15 @@ def test_mailboxes_keep_the_order_given() -> None:
     records = [MailboxHealth("sales"), after_poll(MailboxHealth("support"), NOW)]
     status = overview([], [], records, NOW, HOUR)
     assert [m.name for m in status.mailboxes] == ["sales", "support"]
+
+
+def test_a_record_left_alone_too_long_says_the_agent_is_quiet() -> None:
+    """Nothing recorded for longer than a running agent allows: quiet too long; an error
+    recorded recently counts as a sign of life; never polled is not judged."""
+    expected = timedelta(minutes=13)
+    polled = after_poll(MailboxHealth("support"), NOW)
+    assert not quiet_too_long(polled, NOW + expected, expected)
+    assert quiet_too_long(polled, NOW + expected + timedelta(seconds=1), expected)
+    failing = after_poll(polled, NOW + HOUR, "MailboxConnectionError: refused")
+    assert not quiet_too_long(failing, NOW + HOUR + timedelta(minutes=5), expected)
+    assert not quiet_too_long(MailboxHealth("support"), NOW + 100 * HOUR, expected)
