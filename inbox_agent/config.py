@@ -40,13 +40,21 @@ class ServerSettings:
     host: str
     port: int
     security: Security
-    username: str
+    username: str | None  # None: an SMTP relay that needs no login (IMAP always has one)
     password_env: str | None = None
     password_command: str | None = None
     timeout_seconds: float = 30.0
     folder: str = "INBOX"
     sent_folder: str | None = None
     copy_to_sent: bool = True  # APPEND a copy of every mail the agent sends to sent_folder
+    oauth2_token_command: str | None = None  # prints an access token; run at each login
+
+    @property
+    def login(self) -> str:
+        """How it logs in, for people: "password", "OAuth2" or "no login"."""
+        if self.username is None:
+            return "no login"
+        return "OAuth2" if self.oauth2_token_command else "password"
 
 
 @dataclass(frozen=True)
@@ -296,22 +304,40 @@ def _server(section: _Section, kind: str) -> ServerSettings:
         host=section.get("host", str),
         port=section.get("port", int, _DEFAULT_PORTS[(kind, security)]),
         security=cast(Security, security),
-        username=section.get("username", str),
+        username=section.get("username", str, _MISSING if kind == "imap" else None),
         password_env=_password_env(section),
         password_command=section.secret("password_command"),
         timeout_seconds=float(section.get("timeout_seconds", (int, float), 30)),
         folder=section.get("folder", str, "INBOX") if kind == "imap" else "INBOX",
         sent_folder=section.get("sent_folder", str, None) if kind == "imap" else None,
         copy_to_sent=section.flag("copy_to_sent", True) if kind == "imap" else False,
+        oauth2_token_command=section.secret("oauth2_token_command"),
     )
-    if not server.password_env and not server.password_command:
-        section.fail("password_env", "missing; name the environment variable holding the "
-                     "password, or set password_command")
+    _one_way_to_log_in(section, server, kind)
     if not 0 < server.port < 65536:
         section.fail("port", f"{server.port} is not a TCP port")
     _refuse_clear_text(section, server)
     section.finish()
     return server
+
+
+_SECRET_KEYS = ("password_env", "password_command", "oauth2_token_command")
+
+
+def _one_way_to_log_in(section: _Section, server: ServerSettings, kind: str) -> None:
+    """Exactly one of the secret keys with a username; for SMTP, neither (a relay that needs
+    no login) is fine too."""
+    given = [key for key in _SECRET_KEYS if getattr(server, key)]
+    if len(given) > 1:
+        section.fail(given[1], f"and {given[0]} are both set; keep one: a password "
+                     "(password_env or password_command) or an OAuth2 token command")
+    if server.username is None and given:
+        section.fail("username", f"is missing; {given[0]} needs the account to log in as "
+                     "(for Gmail and Microsoft 365, the full address)")
+    if server.username is not None and not given:
+        relay = " (or remove username for a relay that needs no login)" if kind == "smtp" else ""
+        section.fail("password_env", "missing; name the environment variable holding the "
+                     f"password, or set password_command or oauth2_token_command{relay}")
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -328,10 +354,12 @@ def _password_env(section: _Section) -> str | None:
 
 
 def _refuse_clear_text(section: _Section, server: ServerSettings) -> None:
-    """security = "none" sends the password in clear: only to this machine, or when told."""
+    """security = "none" sends the password (or token) in clear: only to this machine, or
+    when told. A relay that needs no login is sent no secret, so it may be anywhere."""
     allowed = section.flag("allow_plaintext", False)
-    if server.security == "none" and not allowed and not _is_loopback(server.host):
-        section.fail("security", f'= "none" would send the password to {server.host} in '
+    secret = {"password": "the password", "OAuth2": "the OAuth2 token"}.get(server.login)
+    if server.security == "none" and secret and not allowed and not _is_loopback(server.host):
+        section.fail("security", f'= "none" would send {secret} to {server.host} in '
                      "clear; use tls or starttls, or set allow_plaintext = true in this "
                      "section if the network to it is trusted")
 

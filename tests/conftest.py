@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests.oauth2_servers import OAuth2Account, OAuth2DovecotServer, TokenIntrospection
 from tests.servers import (
     ImapAccount,
     ImapServer,
@@ -50,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _needs_servers(item: pytest.Item) -> bool:
     """It uses ``imap_server`` (its fixture closure says so), or it is a ``world[servers]``
     story: ``world`` asks for ``server_world`` at run time, which no closure shows."""
-    if "imap_server" in getattr(item, "fixturenames", ()):
+    if {"imap_server", "oauth2_imap"} & set(getattr(item, "fixturenames", ())):
         return True
     callspec = getattr(item, "callspec", None)
     return callspec is not None and callspec.params.get("world") == "servers"
@@ -108,6 +109,47 @@ def imap_account(imap_server: ImapServer) -> ImapAccount:
     password = secrets.token_hex(8)
     imap_server.add_user(address, password)
     return ImapAccount(imap_server, address, password, address)
+
+
+@pytest.fixture(scope="session")
+def token_introspection() -> Iterator[TokenIntrospection]:
+    """The OAuth2 token-introspection endpoint the OAuth2 Dovecot asks (tests/oauth2_servers.py)."""
+    endpoint = TokenIntrospection()
+    endpoint.start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth2_imap(token_introspection: TokenIntrospection) -> Iterator[OAuth2DovecotServer]:
+    """A Dovecot of its own that also takes XOAUTH2, checking tokens with the endpoint.
+    pymap has no XOAUTH2: without Dovecot these tests are skipped (failed under CI's
+    INBOX_AGENT_REQUIRE_DOVECOT=1)."""
+    if shutil.which("dovecot") is None:
+        if os.environ.get("INBOX_AGENT_REQUIRE_DOVECOT") == "1":
+            pytest.fail("INBOX_AGENT_REQUIRE_DOVECOT=1 but dovecot is not on PATH")
+        pytest.skip("OAuth2 needs Dovecot's oauth2 passdb (apt-get install dovecot-imapd)")
+    root = Path(tempfile.mkdtemp(prefix="inbox-agent-oauth2-"))
+    root.chmod(0o755)  # as for imap_server: Dovecot's own users must reach the mail folder
+    server = OAuth2DovecotServer(root, token_introspection.url)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def oauth2_account(oauth2_imap: OAuth2DovecotServer,
+                   token_introspection: TokenIntrospection) -> OAuth2Account:
+    """A fresh mailbox on the OAuth2 Dovecot with an access token that logs it in."""
+    address = f"oauth-{next(_account_numbers)}@example.com"
+    password = secrets.token_hex(8)
+    oauth2_imap.add_user(address, password)
+    token = f"ya29.{secrets.token_urlsafe(32)}"  # the shape of a Google access token
+    token_introspection.grant(token, address)
+    return OAuth2Account(ImapAccount(oauth2_imap, address, password, address), token)
 
 
 @pytest.fixture

@@ -576,6 +576,24 @@ class _Recorder:
         self.received: list[Received] = []
         self.refused: dict[str, int] = {}
         self.failures: list[int] = []
+        self.tokens: dict[str, str] = {}  # OAuth2 access token -> the user it logs in
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        """XOAUTH2 as Gmail answers it: a token it knows logs its user in; any other gets a
+        334 with a JSON error, then (after the client's empty line) 535."""
+        blob = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(blob, bytes):  # the client gave up ("*")
+            return AuthResult(success=False, handled=True)
+        fields = dict(part.split("=", 1) for part in blob.decode(errors="replace").split("\x01")
+                      if "=" in part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        with self.changed:
+            known = self.tokens.get(token)
+        if known is not None and known == user:  # the token is never kept in auth_data
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        await server.challenge_auth('{"status":"401","schemes":"bearer"}')
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and token not accepted")
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
                           address: str, rcpt_options: list[str]) -> str:
@@ -627,14 +645,23 @@ class SmtpSink:
     """An SMTP relay on 127.0.0.1 that records what it receives, and can refuse on demand.
 
     ``stop`` then ``start`` brings it back on the same port, as a relay that was down.
-    AUTH PLAIN/LOGIN is offered without TLS and any credentials are accepted.
+    AUTH PLAIN/LOGIN is offered without TLS and any credentials are accepted; XOAUTH2 takes
+    the tokens given to ``accept_token``. ``auth=False`` offers no AUTH at all (a relay on
+    the LAN that needs no login); ``auth_required`` answers MAIL with 530 until AUTH.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, auth: bool = True, auth_required: bool = False) -> None:
         self.host = HOST
         self.port = 0
+        self.auth = auth
+        self.auth_required = auth_required
         self._recorder = _Recorder()
         self._controller: Controller | None = None
+
+    def accept_token(self, username: str, token: str) -> None:
+        """XOAUTH2 with ``token`` logs ``username`` in from now on."""
+        with self._recorder.changed:
+            self._recorder.tokens[token] = username
 
     def start(self) -> None:
         """Listen (on a fresh port the first time, on the same port afterwards)."""
@@ -642,7 +669,8 @@ class SmtpSink:
             return
         controller = _PortZeroController(
             self._recorder, hostname=self.host, port=self.port, server_hostname="sink.test",
-            authenticator=_accept_any_login, auth_require_tls=False)
+            authenticator=_accept_any_login, auth_require_tls=not self.auth,  # no TLS: no AUTH
+            auth_required=self.auth_required)
         controller.start()
         self.port = controller.port
         self._controller = controller

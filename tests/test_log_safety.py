@@ -1,4 +1,5 @@
-"""Logs can't be forged or leak: customer text is escaped, mail bodies never reach the log."""
+"""Logs can't be forged or leak: customer text is escaped, mail bodies and OAuth2 tokens never
+reach the log."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from inbox_agent import logs
+from tests.oauth2_servers import OAuth2Account, TokenHelper, oauth2_settings
+from tests.servers import SmtpSink
 from tests.worlds import ServerWorld, customer_mail, london, run
 
 HOSTILE = "Invoice\r\n1999-12-31 ERROR fake line \x1b[31mred\x1b[0m \u202eevil"
@@ -124,3 +129,32 @@ def test_inbox_agent_v_run_once_logs_no_mail_body(server_world: ServerWorld) -> 
     assert MARKER not in done.stderr
     assert "\x1b" not in done.stderr
     assert not any(line.startswith("1999-12-31") for line in done.stderr.splitlines()), done.stderr
+
+
+def test_inbox_agent_v_run_once_logs_no_oauth2_token(tmp_path: Path,
+                                                     oauth2_account: OAuth2Account,
+                                                     smtp_sink: SmtpSink) -> None:
+    """The real command with -v reads mail and answers it with OAuth2 tokens alone (Dovecot's
+    oauth2 passdb, aiosmtpd's XOAUTH2): neither token, nor its XOAUTH2 wire form, is in what
+    it printed."""
+    account = oauth2_account.account
+    relay_token = "relay.token-5521-QUOKKA"
+    smtp_sink.accept_token(account.address, relay_token)
+    settings = oauth2_settings(tmp_path, oauth2_account, smtp_sink,
+                               TokenHelper(tmp_path, "imap"), TokenHelper(tmp_path, "smtp"))
+    TokenHelper(tmp_path, "imap").give(oauth2_account.token)
+    TokenHelper(tmp_path, "smtp").give(relay_token)
+    now = datetime.now(UTC)  # the command runs on the real clock: the mail is new to it
+    account.append("INBOX", customer_mail("ana@customer.example", "Order", "Where is it?", now),
+                   now)
+    done = subprocess.run([sys.executable, "-m", "inbox_agent", "-v", "--config",
+                           str(settings.source), "run", "--once"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    (ack,) = smtp_sink.wait_for(1)
+    assert ack.auth_user == account.address  # it went through the XOAUTH2 login
+    for token in (oauth2_account.token, relay_token):
+        wire = base64.b64encode(f"user={account.address}\x01auth=Bearer {token}\x01\x01"
+                                .encode()).decode()
+        assert token not in done.stderr + done.stdout
+        assert wire not in done.stderr + done.stdout

@@ -49,6 +49,7 @@ from inbox_agent.adapters.base import (
     FolderBatch,
     byte_chunks,
 )
+from inbox_agent.adapters.credentials import Secret, TokenCommand, TokenCommandError
 from inbox_agent.config import ServerSettings
 from inbox_agent.core.text import one_line
 from inbox_agent.errors import (
@@ -70,10 +71,10 @@ class ImapMailbox:
 
     fetch_bytes = FETCH_BYTES  # the bodies of one FETCH add up to at most this (tests lower it)
 
-    def __init__(self, settings: ServerSettings, password: str, *,
+    def __init__(self, settings: ServerSettings, secret: Secret, *,
                  max_message_size: int | None = None) -> None:
         self.settings = settings
-        self._password = password
+        self._secret = secret  # the password, or the command printing an OAuth2 token
         self.max_message_size = max_message_size  # [agent] max_message_size; None: no limit
         self._client: IMAPClient | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
@@ -126,10 +127,9 @@ class ImapMailbox:
         try:
             return await loop.run_in_executor(self._executor, work)
         except LoginError as exc:
-            raise MailboxLoginError(
-                f"{self._where()}: login refused for {self.settings.username!r}; "
-                "check the username and the password"
-            ) from exc
+            raise MailboxLoginError(self._refused(exc)) from exc
+        except TokenCommandError as exc:
+            raise MailboxLoginError(str(exc)) from None
         except CapabilityError as exc:
             raise MailboxConnectionError(
                 f"{self._where()}: {_reason(exc)}; the connection is not secured, so nothing "
@@ -149,8 +149,28 @@ class ImapMailbox:
         client.normalise_times = False  # keep INTERNALDATE's offset instead of local naive time
         if s.security == "starttls":
             client.starttls(context)
-        client.login(s.username, self._password)
+        try:
+            self._log_in(client)
+        except BaseException:
+            _logout(client)
+            raise
         return client
+
+    def _log_in(self, client: IMAPClient) -> None:
+        """LOGIN with the password, or AUTHENTICATE XOAUTH2 with a token fetched just now."""
+        username, secret = self.settings.username or "", self._secret
+        if isinstance(secret, TokenCommand):
+            client.oauth2_login(username, secret.fetch())
+        else:
+            client.login(username, secret or "")
+
+    def _refused(self, exc: LoginError) -> str:
+        who = f"{self._where()}: login refused for {self.settings.username!r}"
+        if not isinstance(self._secret, TokenCommand):
+            return f"{who}; check the username and the password"
+        return (f"{who}: the server refused the OAuth2 token printed by oauth2_token_command "
+                f"({self._secret.where}): {_reason(exc)[:200]}; check that the command prints "
+                "a current access token for this account, with the mail scope")
 
     def _new_uids(
         self, folder: str, uidvalidity: int | None, last_uid: int

@@ -5,10 +5,14 @@ server offers STARTTLS, so a stripped offer would send the password in clear. He
 ``security = "tls"`` means implicit TLS, ``"starttls"`` means STARTTLS or fail, and only
 ``"none"`` (for a relay on localhost) sends in clear. A partial recipient refusal returns
 normally from aiosmtplib; it is turned into an error here.
+
+It logs in only when a login is configured (a relay on the LAN may need none), with the
+password, or with XOAUTH2 and a token its command prints at each login (``credentials``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 from collections.abc import Awaitable
@@ -16,6 +20,7 @@ from typing import TypeVar
 
 import aiosmtplib
 
+from inbox_agent.adapters.credentials import Secret, TokenCommand, TokenCommandError
 from inbox_agent.config import ServerSettings
 from inbox_agent.errors import PermanentSendError, SendLoginError, TemporarySendError
 
@@ -31,16 +36,16 @@ class SmtpMailer:
     failed send the session is dropped; the next ``send`` opens a fresh one.
     """
 
-    def __init__(self, settings: ServerSettings, password: str) -> None:
+    def __init__(self, settings: ServerSettings, secret: Secret) -> None:
         self.settings = settings
-        self._password = password
+        self._secret = secret  # a password, the command printing an OAuth2 token, or None
         self._client: aiosmtplib.SMTP | None = None
 
     async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
         """Send ``raw``; raise Temporary/PermanentSendError unless every recipient took it."""
         try:
             client = await self._session()
-            refused, _ = await _translated(self._where(), client.sendmail(sender, recipients, raw))
+            refused, _ = await self._unless_login_wanted(client.sendmail(sender, recipients, raw))
         except BaseException:
             await self.close()  # whatever state the session is in, it is not to be trusted
             raise
@@ -49,10 +54,16 @@ class SmtpMailer:
                 [aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr)
                  for addr, r in refused.items()])
 
-    async def check(self) -> None:
-        """Connect, secure and log in as configured, then QUIT: ``inbox-agent check``."""
+    async def check(self, sender: str) -> None:
+        """Connect, secure and log in as configured, then QUIT: ``inbox-agent check``.
+
+        Without a login, ``MAIL FROM:<sender>`` then RSET (nothing is sent) asks whether the
+        relay takes mail from ``sender`` without one; a relay that wants a login says so."""
         try:
-            await self._session()
+            client = await self._session()
+            if self._secret is None:
+                await self._unless_login_wanted(client.mail(sender))
+                await _translated(self._where(), client.rset())
         finally:
             await self.close()
 
@@ -71,12 +82,57 @@ class SmtpMailer:
             return self._client
         s = self.settings
         client = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, username=s.username, password=self._password,
-            timeout=s.timeout_seconds, use_tls=s.security == "tls",
+            hostname=s.host, port=s.port, timeout=s.timeout_seconds, use_tls=s.security == "tls",
             start_tls=s.security == "starttls", validate_certs=True)
-        await _translated(self._where(), client.connect(), s.username)
+        await _translated(self._where(), client.connect())
+        try:
+            await _translated(self._where(), self._log_in(client), s.username or "")
+        except BaseException:
+            client.close()
+            raise
         self._client = client
         return client
+
+    async def _unless_login_wanted(self, call: Awaitable[T]) -> T:
+        """``call`` translated; a 530 from a relay we did not log in to is no refusal of the
+        mail (it must not fail for good) but a config to fix: it waits, as a login refused."""
+        try:
+            return await _translated(self._where(), call)
+        except PermanentSendError as exc:
+            if exc.code != 530 or self._secret is not None:
+                raise
+            raise SendLoginError(
+                f"{self._where()} wants a login (it answered 530 to MAIL FROM); set username "
+                "and password_env, password_command or oauth2_token_command in [mailbox.smtp]",
+                code=530) from exc
+
+    async def _log_in(self, client: aiosmtplib.SMTP) -> None:
+        """AUTH as configured, over the connection secured above; none without a login."""
+        username, secret = self.settings.username, self._secret
+        if username is None or secret is None:
+            return
+        if not isinstance(secret, TokenCommand):
+            await client.login(username, secret)
+            return
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        if "xoauth2" not in client.server_auth_methods:
+            raise SendLoginError(
+                f"{self._where()} does not offer XOAUTH2 (needed by oauth2_token_command of "
+                f"{secret.where}); check host and port: smtp.gmail.com:587 or "
+                "smtp.office365.com:587, security = \"starttls\"")
+        try:
+            token = await asyncio.to_thread(secret.fetch)
+        except TokenCommandError as exc:
+            raise SendLoginError(str(exc)) from None
+        try:
+            await client.auth_xoauth2(username, token)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise SendLoginError(
+                f"{self._where()}: login refused for {username!r}: the server refused the "
+                f"OAuth2 token printed by oauth2_token_command ({secret.where}): {exc.code} "
+                f"{exc.message[:200]}; check that the command prints a current access token "
+                "for this account, with the mail scope", code=exc.code) from exc
 
     def _where(self) -> str:
         return f"SMTP {self.settings.host}:{self.settings.port}"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent.mailing import Mailing
+from inbox_agent.agent.outages import Outages
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Ledger
@@ -73,6 +74,7 @@ class Host(Protocol):
     adapters: Adapters
     clock: Clock
     mailing: Mailing  # composing, recording and restating its mail
+    outages: Outages  # servers down or refusing the login: logged once, retried with backoff
 
     @property
     def ledger(self) -> Ledger:

@@ -36,6 +36,7 @@ import jinja2
 
 from inbox_agent import logs
 from inbox_agent.adapters.base import Mailbox, Mailer
+from inbox_agent.adapters.credentials import secret_for
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
@@ -49,7 +50,7 @@ from inbox_agent.agent.filing import Filing
 from inbox_agent.agent.health import PollHealth
 from inbox_agent.agent.mailing import Mailing
 from inbox_agent.agent.outages import Outages
-from inbox_agent.config import MailboxSettings, Settings, resolve_password
+from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Checkpoint, Ledger
 from inbox_agent.core.wording import local_moment
@@ -238,18 +239,19 @@ class LoggingMailer:
 
 
 def real_adapters(settings: Settings, *, dry_run: bool = False) -> Adapters:
-    """IMAP and SMTP as configured; passwords are looked up once, here."""
-    imap_passwords = {m.name: resolve_password(m.imap, f"{settings.source}: [mailbox.imap] "
-                                               f"of {m.name!r}") for m in settings.mailboxes}
-    smtp_passwords = {} if dry_run else {
-        m.name: resolve_password(m.smtp, f"{settings.source}: [mailbox.smtp] of {m.name!r}")
+    """IMAP and SMTP as configured; passwords are looked up once, here (an OAuth2 token
+    command is run at each login instead)."""
+    imap_secrets = {m.name: secret_for(m.imap, f"{settings.source}: [mailbox.imap] "
+                                       f"of {m.name!r}") for m in settings.mailboxes}
+    smtp_secrets = {} if dry_run else {
+        m.name: secret_for(m.smtp, f"{settings.source}: [mailbox.smtp] of {m.name!r}")
         for m in settings.mailboxes}
 
     def mailer(m: MailboxSettings) -> Mailer:
-        return LoggingMailer() if dry_run else SmtpMailer(m.smtp, smtp_passwords[m.name])
+        return LoggingMailer() if dry_run else SmtpMailer(m.smtp, smtp_secrets[m.name])
 
     def mailbox(m: MailboxSettings) -> Mailbox:
-        return ImapMailbox(m.imap, imap_passwords[m.name],
+        return ImapMailbox(m.imap, imap_secrets[m.name],
                            max_message_size=settings.agent.max_message_size)
 
     return Adapters(mailbox=mailbox, mailer=mailer)

@@ -42,6 +42,7 @@ from inbox_agent.core.wording import local_moment
 from inbox_agent.errors import (
     MailboxError,
     PermanentSendError,
+    SendLoginError,
     TemporarySendError,
 )
 
@@ -159,6 +160,11 @@ class Delivery:
         entry.attempts += 1
         try:
             await mailer.send(entry.raw, settings.address, [entry.to])
+        except SendLoginError as exc:  # the relay refuses us, not the mail: logged once
+            self._retry_later(entry, exc)
+            self.agent.outages.failed(f"SMTP {settings.name}", exc.one_line(), self.agent.clock())
+            report.problems.append(exc)  # run --once exits 1 with it
+            return False
         except TemporarySendError as exc:
             self._retry_later(entry, exc)
             return exc.recipient  # one greylisted recipient: the others may still go
@@ -171,6 +177,7 @@ class Delivery:
         entry.copy_pending = sent_folder.enabled
         await sent_folder.file_copy(entry)
         self._handed_over(entry, report)
+        self.agent.outages.worked(f"SMTP {settings.name}", self.agent.clock())
         return True
 
     def _handed_over(self, entry: OutboxEntry, report: CycleReport) -> None:
@@ -246,6 +253,8 @@ class Delivery:
         entry.last_error = str(exc)
         entry.next_attempt_at = self.agent.clock() + delay
         self.queue.save(entry)
+        if isinstance(exc, SendLoginError):
+            return  # an outage of the relay's: logged once, by the caller
         log.warning("%s to %s not sent yet (attempt %d), next try in %s: %s", entry.kind,
                     entry.to, entry.attempts, _words(delay), exc,
                     extra=_fields("send_deferred", entry))

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from inbox_agent.adapters.credentials import secret_for
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent.composing import Composer, sample_conversation
 from inbox_agent.agent.cycle import system_clock
 from inbox_agent.commands.common import settings_of
-from inbox_agent.config import MailboxSettings, Settings, resolve_password
+from inbox_agent.config import MailboxSettings, ServerSettings, Settings
 from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.promises import ESCALATION
 from inbox_agent.errors import InboxAgentError, StoreLockedError
@@ -62,10 +63,12 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
                             partial(_data_folder, settings)))
     for mailbox in settings.mailboxes:
         results.append(await _attempt_async(
-            f"IMAP {mailbox.imap.host}:{mailbox.imap.port} as {mailbox.imap.username}, "
+            f"IMAP {mailbox.imap.host}:{mailbox.imap.port} as {_login(mailbox.imap)}, "
             f"folders {', '.join(_folders(mailbox))}", partial(_imap, settings, mailbox)))
         results.append(await _attempt_async(
-            f"SMTP {mailbox.smtp.host}:{mailbox.smtp.port} as {mailbox.smtp.username}",
+            f"SMTP {mailbox.smtp.host}:{mailbox.smtp.port} " + (
+                f"as {_login(mailbox.smtp)}" if mailbox.smtp.username else
+                f"needs no login: it takes mail from {mailbox.address} without one"),
             partial(_smtp, settings, mailbox)))
     return results
 
@@ -98,13 +101,17 @@ def _data_folder(settings: Settings) -> None:
     Store(settings.agent.data_dir, read_only=True).open().close()
 
 
+def _login(server: ServerSettings) -> str:
+    return f"{server.username}" + (" (OAuth2)" if server.login == "OAuth2" else "")
+
+
 def _folders(mailbox: MailboxSettings) -> list[str]:
     return [mailbox.imap.folder] + ([mailbox.imap.sent_folder] if mailbox.imap.sent_folder
                                     else [])
 
 
 async def _imap(settings: Settings, mailbox: MailboxSettings) -> None:
-    imap = ImapMailbox(mailbox.imap, resolve_password(
+    imap = ImapMailbox(mailbox.imap, secret_for(
         mailbox.imap, f"{settings.source}: [mailbox.imap] of {mailbox.name!r}"))
     try:
         await imap.open()
@@ -115,6 +122,6 @@ async def _imap(settings: Settings, mailbox: MailboxSettings) -> None:
 
 
 async def _smtp(settings: Settings, mailbox: MailboxSettings) -> None:
-    smtp = SmtpMailer(mailbox.smtp, resolve_password(
+    smtp = SmtpMailer(mailbox.smtp, secret_for(
         mailbox.smtp, f"{settings.source}: [mailbox.smtp] of {mailbox.name!r}"))
-    await smtp.check()
+    await smtp.check(mailbox.address)
