@@ -22,13 +22,18 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path, outcome: tuple[str, str]) -> None:
-    """Make ``path`` a folder only its owner can enter, unless it exists. mkdir's mode is
-    masked by the umask (0o277 would make it 0500), so a new folder's mode is set again."""
-    if path.is_dir():
-        return
+    """Make ``path`` a folder only its owner can enter, unless it exists, and so every folder
+    made on the way to it (``mkdir(parents=True)`` would make those with the umask's mode).
+    mkdir's mode is masked by the umask (0o277 would make it 0500), so each mode is set again."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        os.chmod(path, DIR_MODE)
+        for folder in reversed(missing):
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)
+            os.chmod(folder, DIR_MODE)
     except OSError as exc:
         raise StoreWriteError(write_failed(path, exc, outcome)) from exc
 

@@ -93,7 +93,9 @@ def test_everything_in_the_data_dir_is_owner_only(tmp_path: Path, umask: int) ->
     with Store(data_dir) as store:
         store.keep_raw("ab" * 32, b"broken mail")
     queue_request(data_dir, StaffRequest("close", "K7Q2"))
-    folders = [data_dir, data_dir / "unparsed", data_dir / "requests"]
+    folders = [data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]
+    assert {data_dir / "unparsed", data_dir / "requests", data_dir / "outbox",
+            data_dir / "outbox" / "pending"} <= set(folders)  # made on the way too: 0700
     files = [p for p in data_dir.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {DB_FILE, DB_FILE + ".bak", LOCK_FILE, "ab" * 32 + ".eml"}
     assert any(p.parent.name == "requests" for p in files)
