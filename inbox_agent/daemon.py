@@ -8,17 +8,25 @@ backlog of runs becomes one), ``max_instances=1``; and one lock makes sure no tw
 job overlap, since they share the store.
 
 On a signal the daemon stops scheduling, lets the run in flight finish (its send and its commit
-included) and returns, so ``run`` exits 0.
+included) and returns, so ``run`` exits 0. The scheduler is paused, not shut down, until then:
+APScheduler's shutdown cancels a running coroutine job, which would cut a send short between
+the relay's 250 and its record (a duplicate at the next start). A run still waiting on a server
+that does not answer after ``STOP_GRACE_SECONDS`` is cancelled, so systemd's stop takes seconds,
+not a socket timeout: like a crash, that loses nothing (the cycle is rolled back to its last
+commit, and mail cut short in ``sending`` is resolved against the Sent folder at the next
+start).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -26,6 +34,7 @@ from inbox_agent import logs
 from inbox_agent.errors import InboxAgentError
 
 log = logging.getLogger("inbox_agent")
+STOP_GRACE_SECONDS = 10  # a cycle on servers that answer ends well within it
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._last_problem: str | None = None
+        self._in_flight: asyncio.Task[Any] | None = None  # the run holding the lock
 
     def stop(self) -> None:
         """Ask the daemon to finish the run in flight and return."""
@@ -67,9 +77,9 @@ class Daemon:
         try:
             await self._stop.wait()
         finally:
+            scheduler.pause()  # nothing new starts; the run in flight goes on
+            await self._finish_run_in_flight()
             scheduler.shutdown(wait=False)
-            async with self._lock:  # wait for the run in flight to finish
-                pass
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         log.info("inbox-agent stopped", extra=logs.fields("stopped"))
@@ -81,18 +91,47 @@ class Daemon:
         async with self._lock:
             if self._stop.is_set():
                 return
+            self._in_flight = asyncio.current_task()
             try:
                 await job.run()
             except InboxAgentError as exc:
                 self._report(exc.one_line())
                 return
+            except asyncio.CancelledError:
+                if not self._stop.is_set():
+                    raise
+                return  # stopped after the grace (logged by _finish_run_in_flight)
             except Exception:
                 log.exception("unexpected error in the %s job; the next run will try again",
                               job.name)
                 return
+            finally:
+                self._in_flight = None
         if self._last_problem is not None:
             log.warning("recovered: %s is over", self._last_problem)
             self._last_problem = None
+
+    async def _finish_run_in_flight(self) -> None:
+        """Wait for the run in flight, up to STOP_GRACE_SECONDS; then cancel it (a few times:
+        its clean-up may wait on the same server), and let queued runs see the stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle(), STOP_GRACE_SECONDS)
+            return
+        running = self._in_flight
+        log.warning("the cycle in flight did not finish within %d s of the signal (a server "
+                    "not answering); stopping it: it is rolled back to its last commit, and "
+                    "nothing is lost", STOP_GRACE_SECONDS, extra=logs.fields("cancelled"))
+        for _ in range(5):
+            if running is None or running.done():
+                break
+            running.cancel()
+            await asyncio.wait({running}, timeout=1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle(), 1)
+
+    async def _idle(self) -> None:
+        async with self._lock:
+            pass
 
     def _report(self, problem: str) -> None:
         # The same failure every poll is one line per outage, not one per minute.
@@ -101,5 +140,6 @@ class Daemon:
             self._last_problem = problem
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        log.info("%s received; finishing the current cycle", sig.name)
+        log.info("%s received; finishing the current cycle", sig.name,
+                 extra=logs.fields("signal"))
         self.stop()

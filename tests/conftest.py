@@ -10,6 +10,7 @@ import itertools
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -39,6 +40,28 @@ _account_numbers = itertools.count(1)
 hypothesis_settings.register_profile("default", deadline=None)
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_report_header() -> list[str]:
+    """Which IMAP server the run uses, at the top of its output."""
+    try:
+        kind = imap_kind()
+    except ValueError as exc:
+        return [f"IMAP test server: none ({exc})"]
+    if kind == "pymap":
+        why = ("INBOX_AGENT_TEST_IMAP=pymap" if os.environ.get("INBOX_AGENT_TEST_IMAP")
+               else "Dovecot is not installed: apt-get install dovecot-imapd")
+        return [f"IMAP test server: pymap, the pure-Python server ({why})"]
+    dovecot = shutil.which("dovecot") or "dovecot"
+    try:
+        version = subprocess.run([dovecot, "--version"], capture_output=True, text=True,
+                                 timeout=30, check=False).stdout.strip()
+    except OSError:
+        version = "(version unknown)"
+    required = os.environ.get("INBOX_AGENT_REQUIRE_DOVECOT") == "1"
+    fallback = ("required: INBOX_AGENT_REQUIRE_DOVECOT=1" if required
+                else "if it does not start, pymap, with a warning")
+    return [f"IMAP test server: Dovecot {version} ({dovecot}; {fallback})"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -33,7 +33,6 @@ import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timezone
 from typing import Any, TypeVar
 
@@ -50,6 +49,7 @@ from inbox_agent.adapters.base import (
     byte_chunks,
 )
 from inbox_agent.adapters.credentials import Secret, TokenCommand, TokenCommandError
+from inbox_agent.adapters.worker import WorkerThread
 from inbox_agent.config import ServerSettings
 from inbox_agent.core.text import one_line
 from inbox_agent.errors import (
@@ -77,7 +77,7 @@ class ImapMailbox:
         self._secret = secret  # the password, or the command printing an OAuth2 token
         self.max_message_size = max_message_size  # [agent] max_message_size; None: no limit
         self._client: IMAPClient | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        self._executor = WorkerThread("imap")  # a daemon thread: a hung read cannot hold exit
 
     async def open(self) -> None:
         """Connect, secure the connection as configured, and log in."""
