@@ -16,6 +16,7 @@ from inbox_agent import __version__, logs
 from inbox_agent.commands import (
     check,
     demo,
+    replay,
     report,
     run,
     staff,
@@ -138,9 +139,29 @@ def _parser() -> argparse.ArgumentParser:
                             help="also write a self-contained HTML page with charts")
     report_cmd.set_defaults(handler=report.main)
 
+    _add_tryouts(commands)
+    return parser
+
+
+def _add_tryouts(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that try the agent without a mailbox or a relay: replay and demo."""
+    replay_cmd = commands.add_parser(
+        "replay", help="what the agent would have done with exported mail, the clock "
+                       "following the mail; sends nothing, writes nothing")
+    replay_cmd.add_argument("path", help="an mbox file, or a folder of .eml files")
+    replay_cmd.add_argument("--mailbox", metavar="NAME",
+                            help="the [[mailbox]] the mail came to (default: the first)")
+    replay_cmd.add_argument("--until", metavar="WHEN", help=(
+        "run the clock on after the last message, for the follow-ups due by then: 2d "
+        "(business time after it), 2026-11-24 (its opening) or '2026-11-24 14:00'"))
+    replay_cmd.add_argument("--limit", type=replay.limit, default=replay.DEFAULT_LIMIT,
+                            metavar="N", help="refuse an export of more than N messages "
+                            f"(default {replay.DEFAULT_LIMIT})")
+    replay_cmd.add_argument("--json", action="store_true", help="one JSON object")
+    replay_cmd.set_defaults(handler=replay.main)
+
     demo_cmd = commands.add_parser("demo", help="the whole story on an in-process mailbox")
     demo_cmd.set_defaults(handler=demo.command)
-    return parser
 
 
 def _setup_logging(verbose: bool, log_format: logs.LogFormat = "plain") -> None:

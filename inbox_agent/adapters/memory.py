@@ -47,13 +47,22 @@ class MemoryMailbox:
         self.fetch_bytes = fetch_bytes
         self.batches: list[list[int]] = []
 
-    def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX") -> int:
-        """Put a message in ``folder`` as the server would; returns its UID."""
+    def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX",
+                size: int | None = None) -> int:
+        """Put a message in ``folder`` as the server would; returns its UID. ``size`` is the
+        whole message's size when ``raw`` is only its start (``replay`` reads no more of a
+        mail over ``max_message_size`` than the IMAP reader would)."""
         box = self.folders.setdefault(folder, _Folder())
         uid = box.next_uid
         box.next_uid += 1
-        box.messages.append(FetchedMessage(uid, arrived_at, raw))
+        box.messages.append(FetchedMessage(uid, arrived_at, raw, size=size))
         return uid
+
+    def forget_read(self, folder: str, last_uid: int) -> None:
+        """Drop the messages of ``folder`` up to ``last_uid`` (filed already): a long replay
+        holds one cycle's mail, not the whole export. UIDs go on from where they were."""
+        box = self.folders.setdefault(folder, _Folder())
+        box.messages = [m for m in box.messages if m.uid > last_uid]
 
     def renumber(self, folder: str = "INBOX") -> None:
         """Give ``folder`` a new UIDVALIDITY and new UIDs, as a restored mailbox would."""
@@ -79,8 +88,8 @@ class MemoryMailbox:
             last_uid = 0
         new = {m.uid: m for m in box.messages if m.uid > last_uid}
         limit = self.max_message_size
-        too_large = {uid for uid, m in new.items() if limit is not None and len(m.raw) > limit}
-        costs = [(uid, MAX_HEADER_BYTES if uid in too_large else len(m.raw))
+        too_large = {uid for uid, m in new.items() if limit is not None and m.full_size > limit}
+        costs = [(uid, MAX_HEADER_BYTES if uid in too_large else m.full_size)
                  for uid, m in new.items()]
         for run in byte_chunks(costs, self.fetch_bytes):
             self.batches.append(run)
@@ -103,7 +112,7 @@ class MemoryMailbox:
 def _headers_only(message: FetchedMessage) -> FetchedMessage:
     """What the IMAP reader hands on for a message over the limit: header, size, date."""
     return FetchedMessage(message.uid, message.arrived_at, header_block(message.raw),
-                          size=len(message.raw), headers_only=True)
+                          size=message.full_size, headers_only=True)
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,6 @@ class CycleReport:
                 f"reply, {self.duplicates} already filed, {self.queued} queued, {sending}")
 
 
-
-
 @dataclass
 class Adapters:
     """How the agent reaches the outside world, per mailbox.
@@ -63,7 +61,6 @@ class Adapters:
     mailbox: Callable[[MailboxSettings], Mailbox]
     mailer: Callable[[MailboxSettings], Mailer]
     rehearsal: bool = False
-
 
 
 class Host(Protocol):
