@@ -68,6 +68,16 @@ class SafeFormatter(logging.Formatter):
     any other control character in it (an exception quoting a subject) is escaped.
     """
 
+    def format(self, record: logging.LogRecord) -> str:
+        # logging caches the traceback's text on the record for every handler after the
+        # first: a plain Formatter's copy (pytest's capture, another library's handler) would
+        # carry raw control characters into this line, so it is made again here, escaped.
+        if record.exc_info:
+            record.exc_text = None
+        elif record.exc_text:
+            record.exc_text = record.exc_text.translate(_ESCAPES_KEEPING_LF)
+        return super().format(record)
+
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         return escape_controls(super().formatMessage(record))
 

@@ -166,3 +166,22 @@ def test_a_crash_is_a_json_line() -> None:
     assert line["level"] == "critical"
     assert line["event"] == "crash"
     assert "RuntimeError: boom" in str(line["traceback"])
+
+
+def test_a_traceback_another_formatter_cached_is_escaped_all_the_same() -> None:
+    """logging caches a record's traceback text for the handlers after the first; a plain
+    Formatter's copy (pytest 9.2's log capture makes one first) must not reach our lines
+    raw, plain or JSON."""
+    try:
+        raise ValueError(f"cannot read {HOSTILE}")
+    except ValueError:
+        record = logging.LogRecord("inbox_agent", logging.ERROR, __file__, 1, "failed %s",
+                                   (HOSTILE,), sys.exc_info())
+    logging.Formatter().format(record)
+    assert "\x1b" in str(record.exc_text)  # the raw copy is cached on the record
+    plain = logs.SafeFormatter("%(message)s").format(record)
+    assert "ValueError: cannot read Invoice\\r\\n1999-12-31 ERROR fake line \\x1b[31m" in plain
+    assert "\x1b" not in plain
+    traceback = str(json.loads(logs.JsonFormatter().format(record))["traceback"])
+    assert "\x1b" not in traceback
+    assert "\u202e" not in traceback

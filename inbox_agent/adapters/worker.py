@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, ParamSpec, TypeVar
@@ -23,13 +24,20 @@ _Work = tuple[Future[Any], Callable[[], Any]]
 
 
 class WorkerThread(Executor):
-    """An executor of one daemon thread; calls run one at a time, in the order submitted."""
+    """An executor of one daemon thread; calls run one at a time, in the order submitted.
+
+    The thread ends at ``shutdown``, or when the executor is dropped without one (a mailbox
+    whose connection failed is not closed), as a ``ThreadPoolExecutor``'s threads do: it
+    holds the queue, not the executor.
+    """
 
     def __init__(self, name: str) -> None:
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._shut_down = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=_run, args=(self._queue,), name=name,
+                                        daemon=True)
         self._thread.start()
+        weakref.finalize(self, self._queue.put, None)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Queue ``fn(*args, **kwargs)``; its result (or exception) arrives in the future."""
@@ -46,12 +54,17 @@ class WorkerThread(Executor):
         if wait:
             self._thread.join()
 
-    def _run(self) -> None:
-        while (work := self._queue.get()) is not None:
-            future, call = work
-            if not future.set_running_or_notify_cancel():
-                continue  # cancelled while it waited: never started
-            try:
-                future.set_result(call())
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                future.set_exception(exc)
+
+def _run(work_queue: queue.SimpleQueue[_Work | None]) -> None:
+    while (work := work_queue.get()) is not None:
+        _do(*work)
+        del work  # nothing of the last call is kept while the thread waits for the next
+
+
+def _do(future: Future[Any], call: Callable[[], Any]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return  # cancelled while it waited: never started
+    try:
+        future.set_result(call())
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+        future.set_exception(exc)
