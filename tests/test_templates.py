@@ -152,7 +152,7 @@ def test_the_customers_language_and_the_mailbox_pick_the_variant(tmp_path: Path)
     run(world, london(16, 10, 5))
     by_to = {str(m["To"]): body(m) for m in world.sent()}
     assert by_to["jonas@kunde.example"].startswith("Guten Tag Jonas,")
-    assert "morgen (Dienstag, 17. November) bis 09:30 Uhr Ortszeit London" in \
+    assert "bis morgen, Dienstag, 17. November, 09:30 Uhr Londoner Zeit" in \
         by_to["jonas@kunde.example"]
     assert by_to["ana@customer.example"].startswith("Support desk: we have it, tomorrow")
     assert by_to["luc@client.example"].startswith("Support desk: we have it")

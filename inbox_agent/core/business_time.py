@@ -178,7 +178,17 @@ def zone_name(zone: ZoneInfo) -> str:
         return "UTC"
     if key.startswith("Etc/GMT"):  # POSIX signs are inverted (Etc/GMT+5 is UTC-5): show the offset
         return _fixed_offset_name(zone)
-    return key.rsplit("/", 1)[-1].replace("_", " ") + " time"
+    return f"{zone_city(zone)} time"
+
+
+def zone_city(zone: ZoneInfo) -> str | None:
+    """The place a zone is named for (``London``, ``New York``), in English; None for UTC, a
+    fixed offset, or a zone read from a file. ``wording`` names zones in other languages
+    from it."""
+    key = zone.key
+    if key is None or key in _UTC_KEYS or key.startswith("Etc/GMT"):
+        return None
+    return key.rsplit("/", 1)[-1].replace("_", " ")
 
 
 def _fixed_offset_name(zone: ZoneInfo) -> str:

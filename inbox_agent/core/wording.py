@@ -1,86 +1,147 @@
-"""How a promised moment is told to a customer, in words that cannot be misread.
+"""How a promised moment is told to a customer, in words that cannot be misread, in English,
+German and French (``calendar_words`` holds the names and each language's conventions).
 
 The rules:
 
-1. A moment is told in the business's zone, named the way a customer reads it ("London time",
-   "New York time", "UTC"; see ``business_time.zone_name``), on a 24-hour clock.
+1. A moment is told in the business's zone, named the way a customer reads it in their
+   language ("London time", "Londoner Zeit", "heure de Londres"; "UTC" only for a UTC shop),
+   on a 24-hour clock. The zone is always named, even when the customer's clock reads the
+   same: their offset is a guess from one Date header, and a mail is forwarded and read
+   elsewhere; the name costs two words and is never wrong.
 2. Moments are shown rounded *up* to the whole minute: a customer is never told an earlier time
-   than the one the agent keeps the promise to.
-3. The day is said the shortest unambiguous way, counted from ``now`` in the business's zone:
-   "later today, by 16:00 London time"; "tomorrow (Tuesday 24 November) by 10:05 London time";
-   otherwise "by Tuesday 24 November, 10:05 London time". A moment that is not after ``now`` is
-   always told with its date, since "later today" would be false. The year is added when it
-   differs from now's: "by Monday 4 January 2027, 09:00 London time".
-4. When the customer's UTC offset (from their Date header) differs from the business's at that
-   moment, their own clock follows: "(11:05 your time)", with their weekday when their date
-   differs: "(Wednesday 01:05 your time)". An offset no clock can have (24 hours or more, from a
-   broken header) is ignored rather than trusted.
-5. Day and month names are fixed here, not taken from the process locale, so the same moment
-   always reads the same: English, and German for ``language = "de"`` (any ``de-*`` too):
-   "morgen (Dienstag, 24. November) bis 09:35 Uhr Ortszeit London". Other languages read
-   English until a table is added here.
+   than the one the agent keeps the promise to. (``promises`` already makes every promise a
+   quarter hour; this rule is for any other moment a template shows.)
+3. The day is said the shortest unambiguous way, counted from ``now`` in the business's zone,
+   today, tomorrow (with its date), or the date; a moment that is not after ``now`` is always
+   told with its date, since "later today" would be false. The year is added when it differs
+   from now's. The phrase is the one a template puts after "reply" / "Sie hören" /
+   "une réponse":
 
-The ``filter_*`` functions are plain functions for Jinja2; ``template_filters`` binds them to a
-calendar's zone so a stored UTC moment still reads in business time.
+   - en: "later today, by 16:30 London time"; "tomorrow (Tuesday 24 November) by 16:30 London
+     time"; "by Thursday 26 November, 16:30 London time"; "by Monday 4 January 2027, ...".
+   - de: "bis heute, 16:30 Uhr Londoner Zeit"; "bis morgen, Dienstag, 24. November, 16:30 Uhr
+     Londoner Zeit"; "bis Donnerstag, 26. November, 16:30 Uhr Londoner Zeit" (so that "Sie
+     hören {{ promised_by_text }}, von uns" reads naturally; the closing comma is the
+     template's).
+   - fr: "aujourd'hui, d'ici 16 h 30, heure de Londres"; "demain (mardi 24 novembre) d'ici
+     16 h 30, heure de Londres"; "d'ici le jeudi 26 novembre, 16 h 30, heure de Londres".
+
+4. When the customer's UTC offset (from their Date header) differs from the business's at that
+   moment, their own clock follows, with their weekday when their date differs: "(17:30 your
+   time)", "(Thursday 01:05 your time)"; "(17:30 Uhr bei Ihnen)", "(Donnerstag, 01:05 Uhr bei
+   Ihnen)"; "(17 h 30 chez vous)", "(jeudi à 1 h 05 chez vous)". An offset no clock can have
+   (24 hours or more, from a broken header) is ignored rather than trusted.
+5. The language is a tag ("de", "de-AT", "fr-CH"); anything else reads English.
+
+A template that wants its own word order uses ``describe_moment_parts``: the same moment as
+``when`` ("today", "tomorrow" or "date"), ``date``, ``clock``, ``zone`` and ``their_clock`` in
+the customer's language, which ``describe_moment`` itself joins.
+
+The ``filter_*`` functions are plain functions for Jinja2, each taking an optional language
+(``{{ promised_by|date("de") }}``); ``template_filters`` binds them to a calendar's zone so a
+stored UTC moment still reads in business time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from inbox_agent.core.business_time import WEEKDAY_NAMES, Calendar, zone_name
-
-MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+from inbox_agent.core.business_time import Calendar, zone_name
+from inbox_agent.core.calendar_words import (
+    MONTHS,
+    WEEKDAYS,
+    clock_words,
+    date_words,
+    language_of,
+    zone_words,
 )
+
+MONTH_NAMES = MONTHS["en"]
 _ONE_MINUTE = timedelta(minutes=1)
 _LONGEST_OFFSET = timedelta(hours=24)  # datetime.timezone's own limit, exclusive
+
+
+class MomentParts(NamedTuple):
+    """A promised moment in pieces, in one language, for templates with their own word order.
+
+    ``when`` is "today" or "tomorrow" (only for a moment after ``now``), else "date"; ``date``
+    is the day ("Dienstag, 24. November", the year when it is not now's); ``clock`` "16:30 Uhr";
+    ``zone`` "Londoner Zeit"; ``their_clock`` "17:30 Uhr bei Ihnen", or "" when the customer's
+    clock reads the same or is unknown."""
+
+    when: str
+    date: str
+    clock: str
+    zone: str
+    their_clock: str
 
 
 def describe_moment(
     moment: datetime, cal: Calendar, now: datetime, customer_offset: timedelta | None = None,
     language: str | None = None,
 ) -> str:
-    """E.g. ``by Tuesday 24 November, 10:05 London time (11:05 your time)``."""
+    """E.g. ``by Tuesday 24 November, 10:05 London time (11:05 your time)``; rule 3."""
+    lang = language_of(language)
+    parts = describe_moment_parts(moment, cal, now, customer_offset, lang)
+    phrase = _PHRASES[lang][parts.when].format(date=parts.date, clock=parts.clock,
+                                               zone=parts.zone)
+    return f"{phrase} ({parts.their_clock})" if parts.their_clock else phrase
+
+
+def describe_moment_parts(
+    moment: datetime, cal: Calendar, now: datetime, customer_offset: timedelta | None = None,
+    language: str | None = None,
+) -> MomentParts:
+    """The pieces ``describe_moment`` joins (see ``MomentParts``)."""
+    lang = language_of(language)
     shown = _shown(moment, cal.timezone)
     now_utc = _aware(now).astimezone(UTC)  # compared in UTC: same-zone compares use wall clocks
     today = now_utc.astimezone(cal.timezone).date()
-    is_future = shown.astimezone(UTC) > now_utc
-    if (language or "").split("-")[0] == "de":
-        return _german(shown, today, is_future, cal) + _your_time_de(shown, customer_offset)
-    clock = f"{filter_time(shown)} {zone_name(cal.timezone)}"
-    return _day_and_clock(shown, today, is_future, clock) + _your_time(shown, customer_offset)
+    return MomentParts(
+        when=_when(shown.date(), today, shown.astimezone(UTC) > now_utc),
+        date=date_words(shown.date(), lang, year=shown.year != today.year),
+        clock=clock_words(shown.hour, shown.minute, lang),
+        zone=zone_words(cal.timezone, lang),
+        their_clock=_their_clock_words(shown, customer_offset, lang),
+    )
 
 
-WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
-MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
-             "September", "Oktober", "November", "Dezember")
+_PHRASES = {
+    "en": {"today": "later today, by {clock} {zone}",
+           "tomorrow": "tomorrow ({date}) by {clock} {zone}",
+           "date": "by {date}, {clock} {zone}"},
+    "de": {"today": "bis heute, {clock} {zone}",
+           "tomorrow": "bis morgen, {date}, {clock} {zone}",
+           "date": "bis {date}, {clock} {zone}"},
+    "fr": {"today": "aujourd'hui, d'ici {clock}, {zone}",
+           "tomorrow": "demain ({date}) d'ici {clock}, {zone}",
+           "date": "d'ici le {date}, {clock}, {zone}"},
+}
+_THEIR_CLOCK = {"en": "{day}{clock} your time", "de": "{day}{clock} bei Ihnen",
+                "fr": "{day}{clock} chez vous"}
+_THEIR_DAY = {"en": "{} ", "de": "{}, ", "fr": "{} à "}
 
 
-def _german(shown: datetime, today: date, is_future: bool, cal: Calendar) -> str:
-    """Rule 3 in German: "heute bis", "morgen (...) bis", or "bis <date>,"."""
-    zone = zone_name(cal.timezone)
-    place = "UTC" if zone == "UTC" else f"Ortszeit {zone.removesuffix(' time')}"
-    clock = f"{filter_time(shown)} Uhr {place}"
-    year = f" {shown.year}" if shown.year != today.year else ""
-    day_text = (f"{WEEKDAYS_DE[shown.weekday()]}, {shown.day}. {MONTHS_DE[shown.month - 1]}"
-                f"{year}")
-    if is_future and shown.date() == today:
-        return f"heute bis {clock}"
-    if is_future and shown.date() == today + timedelta(days=1):
-        return f"morgen ({day_text}) bis {clock}"
-    return f"bis {day_text}, {clock}"
+def _when(day: date, today: date, is_future: bool) -> str:
+    """Rule 3: "today" and "tomorrow" only for a moment still ahead."""
+    if is_future and day == today:
+        return "today"
+    if is_future and day == today + timedelta(days=1):
+        return "tomorrow"
+    return "date"
 
 
-def _your_time_de(shown: datetime, offset: timedelta | None) -> str:
+def _their_clock_words(shown: datetime, offset: timedelta | None, lang: str) -> str:
+    """Rule 4: the customer's own clock, when it reads differently from the business's."""
     theirs = _their_clock(shown, offset)
     if theirs is None:
         return ""
-    weekday = f"{WEEKDAYS_DE[theirs.weekday()]} " if theirs.date() != shown.date() else ""
-    return f" ({weekday}{filter_time(theirs)} Uhr bei Ihnen)"
+    day = (_THEIR_DAY[lang].format(WEEKDAYS[lang][theirs.weekday()])
+           if theirs.date() != shown.date() else "")
+    return _THEIR_CLOCK[lang].format(day=day, clock=clock_words(theirs.hour, theirs.minute, lang))
 
 
 def format_duration_words(minutes: int) -> str:
@@ -94,55 +155,38 @@ def format_duration_words(minutes: int) -> str:
     return " and ".join(parts)
 
 
-def filter_date(moment: datetime) -> str:
-    """``Tuesday 24 November``, in the moment's own zone."""
+def filter_date(moment: datetime, language: str | None = None) -> str:
+    """``Tuesday 24 November`` (``Dienstag, 24. November``, ``mardi 24 novembre``), in the
+    moment's own zone."""
+    return date_words(_shown(moment, None).date(), language_of(language))
+
+
+def filter_time(moment: datetime, language: str | None = None) -> str:
+    """``10:05`` (``10:05 Uhr``, ``10 h 05``): 24-hour clock, rounded up to the minute, in the
+    moment's own zone."""
     shown = _shown(moment, None)
-    return f"{WEEKDAY_NAMES[shown.weekday()]} {shown.day} {MONTH_NAMES[shown.month - 1]}"
+    return clock_words(shown.hour, shown.minute, language_of(language))
 
 
-def filter_time(moment: datetime) -> str:
-    """``10:05`` (24-hour clock, rounded up to the minute), in the moment's own zone."""
-    shown = _shown(moment, None)
-    return f"{shown.hour:02d}:{shown.minute:02d}"
+def filter_weekday(moment: datetime, language: str | None = None) -> str:
+    """``Tuesday`` (``Dienstag``, ``mardi``), in the moment's own zone."""
+    return WEEKDAYS[language_of(language)][_shown(moment, None).weekday()]
 
 
-def filter_weekday(moment: datetime) -> str:
-    """``Tuesday``, in the moment's own zone."""
-    return WEEKDAY_NAMES[_shown(moment, None).weekday()]
+MomentFilter = Callable[[datetime, str | None], str]
 
 
-def template_filters(cal: Calendar) -> dict[str, Callable[[datetime], str]]:
-    """Jinja2 filters ``date``, ``time`` and ``weekday`` that read moments in ``cal``'s zone."""
+def template_filters(cal: Calendar) -> dict[str, Callable[..., str]]:
+    """Jinja2 filters ``date``, ``time`` and ``weekday`` that read moments in ``cal``'s zone,
+    each with an optional language: ``{{ promised_by|weekday("fr") }}``."""
 
-    def in_zone(show: Callable[[datetime], str]) -> Callable[[datetime], str]:
-        return lambda moment: show(_aware(moment).astimezone(cal.timezone))
+    def in_zone(show: MomentFilter) -> Callable[..., str]:
+        def shown(moment: datetime, language: str | None = None) -> str:
+            return show(_aware(moment).astimezone(cal.timezone), language)
+        return shown
 
     return {"date": in_zone(filter_date), "time": in_zone(filter_time),
             "weekday": in_zone(filter_weekday)}
-
-
-def _day_and_clock(shown: datetime, today: date, is_future: bool, clock: str) -> str:
-    """Rule 3: "later today", "tomorrow (...)", or the date."""
-    day = shown.date()
-    if is_future and day == today:
-        return f"later today, by {clock}"
-    if is_future and day == today + timedelta(days=1):
-        return f"tomorrow ({_date_text(shown, today.year)}) by {clock}"
-    return f"by {_date_text(shown, today.year)}, {clock}"
-
-
-def _date_text(shown: datetime, this_year: int) -> str:
-    year = f" {shown.year}" if shown.year != this_year else ""
-    return filter_date(shown) + year
-
-
-def _your_time(shown: datetime, offset: timedelta | None) -> str:
-    """Rule 4: the customer's own clock, when it reads differently from the business's."""
-    theirs = _their_clock(shown, offset)
-    if theirs is None:
-        return ""
-    weekday = f"{WEEKDAY_NAMES[theirs.weekday()]} " if theirs.date() != shown.date() else ""
-    return f" ({weekday}{filter_time(theirs)} your time)"
 
 
 def _their_clock(shown: datetime, offset: timedelta | None) -> datetime | None:
@@ -183,4 +227,5 @@ def local_moment(moment: datetime, zone: ZoneInfo) -> str:
 
 def short_day(day: date) -> str:
     """``Tue 24 Nov``: a day in tables and charts, the names fixed here."""
-    return f"{WEEKDAY_NAMES[day.weekday()][:3]} {day.day:02d} {MONTH_NAMES[day.month - 1][:3]}"
+    weekday, month = WEEKDAYS["en"][day.weekday()], MONTH_NAMES[day.month - 1]
+    return f"{weekday[:3]} {day.day:02d} {month[:3]}"
