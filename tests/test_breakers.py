@@ -95,7 +95,7 @@ def test_a_bounce_is_filed_with_its_conversation_and_stops_the_follow_ups(
     (ack,) = world.sent()
     world.deliver(_bounce(ack), london(16, 10, 10))
     run(world, london(16, 10, 11))
-    run(world, london(16, 17, 5))
+    run(world, london(16, 17, 15))  # the follow-up moment: an hour before Tue 09:45
     assert len(world.sent()) == 1
     on_disk = ledger(world.settings)
     (conversation,) = on_disk.conversations.values()
@@ -121,7 +121,7 @@ def test_a_delay_notice_is_filed_but_stops_nothing(world: World) -> None:
     run(world, london(16, 10, 6))
     (ack,) = world.sent()
     world.deliver(_bounce(ack, action="delayed", status="4.4.1"), london(16, 10, 10))
-    run(world, london(16, 17, 5))
+    run(world, london(16, 17, 15))
     assert not ledger(world.settings).undeliverable
     assert len(world.sent()) == 2
     (thread,) = threads(world)

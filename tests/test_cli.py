@@ -53,12 +53,12 @@ def test_threads_json_follows_the_contract(tmp_path: Path,
     assert thread["status"] == "waiting"
     assert thread["customer"] == "ana@customer.example"
     assert thread["subject"] == "Invoice"
-    assert thread["promised_by"] == "2026-11-17T09:35:00+00:00"
+    assert thread["promised_by"] == "2026-11-17T09:45:00+00:00"  # 09:35 computed
     assert len(thread["message_ids"]) == 2
     assert main(["--config", config, "thread", thread["id"], "--json"]) == 0
     detail = json.loads(capsys.readouterr().out)
     assert detail["sent"][0]["state"] == "sent"
-    assert detail["promises"][0]["due"] == "2026-11-17T09:35:00+00:00"
+    assert detail["promises"][0]["due"] == "2026-11-17T09:45:00+00:00"
     assert main(["--config", config, "threads", "--status", "closed", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
 
@@ -75,8 +75,9 @@ def test_demo_tells_the_story() -> None:
     done = _cli("demo")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "reply to you tomorrow (Tuesday 24 November) by 09:35 London time" in out
-    assert "Mon 23 Nov 17:05  -> " in out  # Ana's follow-up, an hour before Tue 09:35
+    # Ana wrote at 10:05: 8 open hours is Tue 09:35, promised as the next quarter hour.
+    assert "reply to you tomorrow (Tuesday 24 November) by 09:45 London time" in out
+    assert "Mon 23 Nov 17:15  -> " in out  # Ana's follow-up, an hour before Tue 09:45
     assert "filed without a reply: Auto-Submitted: auto-replied (RFC 3834)" in out
     assert "to manager@example.com" in out  # Ben, after two follow-ups
     assert "the week ends: 4 extended, 2 kept" in out

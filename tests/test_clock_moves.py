@@ -75,22 +75,23 @@ def _ledger(config: Path) -> Ledger:
 
 def test_follow_up_and_close_with_the_clock_moved(
         setup: tuple[Agent, ImapAccount, SmtpSink, Path]) -> None:
-    """Monday 10:05 mail; the process runs at 10:06, 17:04, 17:05 and after a close."""
+    """Monday 10:05 mail (promised Tue 09:45, chased from 17:15); the process runs at 10:06,
+    17:14, 17:15 and after a close."""
     agent, account, sink, config = setup
     account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
                                           london(16, 10, 5)), london(16, 10, 5))
     agent(london(16, 10, 6), "run", "--once")
     assert len(sink.wait_for(1)) == 1
-    agent(london(16, 17, 4), "run", "--once")
+    agent(london(16, 17, 14), "run", "--once")
     assert len(sink.received) == 1
-    agent(london(16, 17, 5), "run", "--once")
+    agent(london(16, 17, 15), "run", "--once")
     kinds = [str(r.message["Message-ID"]).split(".")[2] for r in sink.wait_for(2)]
     assert kinds == ["acknowledgement", "follow_up"]
     (token,) = _ledger(config).conversations
-    shown = agent(london(16, 17, 10), "thread", token)
-    assert "(first reply): extended Mon 16 Nov 2026 17:05 London time" in shown
-    assert "due Wed 18 Nov 2026 09:05 London time  (follow-up 1): running" in shown
-    assert agent(london(16, 17, 10), "close", token).strip() == f"[#{token}] closed"
+    shown = agent(london(16, 17, 20), "thread", token)
+    assert "(first reply): extended Mon 16 Nov 2026 17:15 London time" in shown
+    assert "due Wed 18 Nov 2026 09:15 London time  (follow-up 1): running" in shown
+    assert agent(london(16, 17, 20), "close", token).strip() == f"[#{token}] closed"
     agent(london(18, 12, 0), "run", "--once")
     assert len(sink.received) == 2
     assert token not in _ledger(config).conversations  # closed, quiet for a day: archived
@@ -100,7 +101,7 @@ def test_follow_up_and_close_with_the_clock_moved(
 def test_the_daemon_sweeps_a_follow_up_due_after_a_restart(
         setup: tuple[Agent, ImapAccount, SmtpSink, Path]) -> None:
     """The deadline lives in the store: a daemon started at 17:20 sends the follow-up owed
-    since 17:05 at once (the promise, Tuesday 09:35, has not lapsed), then stops on SIGTERM."""
+    since 17:15 at once (the promise, Tuesday 09:45, has not lapsed), then stops on SIGTERM."""
     agent, account, sink, _ = setup
     account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
                                           london(16, 10, 5)), london(16, 10, 5))

@@ -123,15 +123,15 @@ def test_a_dry_run_changes_no_byte_of_a_working_store(
     caplog.set_level(logging.INFO, logger="inbox_agent")
     caplog.clear()
 
-    asyncio.run(cycle.run(settings, once=True, dry_run=True, clock=lambda: london(16, 17, 6)))
+    asyncio.run(cycle.run(settings, once=True, dry_run=True, clock=lambda: london(16, 17, 15)))
 
     assert _would_send([r.getMessage() for r in caplog.records]) == [
         "would send acknowledgement <id> to cleo@studio.example promising "
         "Tue 17 Nov 2026 16:30 London time",
         "would send follow_up <id> to ana@customer.example promising "
-        "Wed 18 Nov 2026 09:05 London time",
+        "Wed 18 Nov 2026 09:15 London time",
         "would send follow_up <id> to ben@shop.example promising "
-        "Wed 18 Nov 2026 09:05 London time"]
+        "Wed 18 Nov 2026 09:15 London time"]
     assert caplog.records[-1].getMessage().endswith(", 1 filed, 0 filed without reply, "
                                                     "0 already filed, 3 queued, 3 would send")
     assert not [r for r in caplog.records if re.search(r"\bsent\b", r.getMessage())]

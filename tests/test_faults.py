@@ -344,14 +344,14 @@ def test_an_imap_outage_is_reported_once_and_the_promises_are_still_kept(
 
 def test_an_acknowledgement_held_up_past_its_promise_is_restated(world: ServerWorld) -> None:
     """The relay is down from Monday 10:00 to 18:00. Ana's acknowledgement would have said
-    "tomorrow by 09:35", true only until its follow-up moment, 17:05. The try at 17:05
-    composes it again: it says it is late and promises a time counted from then (17:05 + 8 h
-    = Tuesday 16:35), which is still true when the relay is back; nothing is chased while it
+    "tomorrow by 09:45", true only until its follow-up moment, 17:15. The try at 17:15
+    composes it again: it says it is late and promises a time counted from then (17:15 + 8 h
+    = Tuesday 16:45), which is still true when the relay is back; nothing is chased while it
     waits."""
     world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 5)),
                   london(16, 10, 5))
     world.sink.stop()
-    for moment in (london(16, 10, 6), london(16, 17, 5), london(16, 17, 40)):
+    for moment in (london(16, 10, 6), london(16, 17, 15), london(16, 17, 40)):
         run(world, moment)
     world.sink.start()
     run(world, london(16, 18, 0))
@@ -359,7 +359,7 @@ def test_an_acknowledgement_held_up_past_its_promise_is_restated(world: ServerWo
     (ack,) = [r.message for r in world.sink.received]
     text = " ".join(str(ack.get_body(preferencelist=("plain",)).get_content()).split())
     assert "We are sorry that this confirmation reaches you late" in text
-    assert "tomorrow (Tuesday 17 November) by 16:35 London time" in text
+    assert "tomorrow (Tuesday 17 November) by 16:45 London time" in text
     on_disk = ledger(world.settings)
     assert on_disk.outbox == {}  # both done: the one sent, the one it replaced
     (conversation,) = on_disk.conversations.values()

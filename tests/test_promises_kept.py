@@ -5,12 +5,13 @@ every ``run`` is one ``run --once`` at the moment given, opening the store from 
 Business hours: London, Mon-Fri 09:00-17:30; first reply within 8h, a follow-up 1h before a
 promise lapses, each follow-up promising 8h more, two follow-ups, then the manager.
 
-Ana writes on Monday 16 November at 10:05, so the promises run:
+Ana writes on Monday 16 November at 10:05, so the promises run (each rounded up to the next
+quarter hour: 10:05 plus 8 open hours is Tue 09:35, promised as 09:45):
 
-    acknowledgement  Mon 10:06  promises Tue 09:35   (chased from Mon 17:05)
-    follow-up 1      Mon 17:05  promises Wed 09:05   (chased from Tue 16:35)
-    follow-up 2      Tue 16:35  promises Wed 17:05   (chased from Wed 16:05)
-    escalation       Wed 16:05  promises Thu 16:35   (the manager's; the agent sends no more)
+    acknowledgement  Mon 10:06  promises Tue 09:45   (chased from Mon 17:15)
+    follow-up 1      Mon 17:15  promises Wed 09:15   (chased from Tue 16:45)
+    follow-up 2      Tue 16:45  promises Wed 17:15   (chased from Wed 16:15)
+    escalation       Wed 16:15  promises Thu 16:45   (the manager's; the agent sends no more)
 """
 
 from __future__ import annotations
@@ -78,24 +79,25 @@ def mails_to(world: World, address: str) -> list[EmailMessage]:
 
 
 def test_a_follow_up_goes_out_once_just_before_the_promise_lapses(world: World) -> None:
-    """Nothing at 17:04; the follow-up at 17:05 with the new promise; nothing more after."""
+    """Promised Tue 09:45 (09:35 computed, told as the next quarter hour): nothing at 17:14;
+    the follow-up at 17:15, an open hour before, with the new promise; nothing more after."""
     ack = ana_writes(world)
-    run(world, london(16, 17, 4))
+    run(world, london(16, 17, 14))
     assert len(world.sent()) == 1
-    run(world, london(16, 17, 5))
-    run(world, london(16, 17, 6))
+    run(world, london(16, 17, 15))
+    run(world, london(16, 17, 16))
     run(world, london(17, 9, 0))
     (_, follow_up) = world.sent()
     text = body(follow_up)
     assert "taking longer than we told you" in text
     assert "It has not been forgotten" in text
-    assert "You will hear from a person by Wednesday 18 November, 09:05 London time." in text
+    assert "You will hear from a person by Wednesday 18 November, 09:15 London time." in text
     assert follow_up["Subject"] == ack["Subject"]
     assert follow_up["In-Reply-To"] == ack["In-Reply-To"]  # Ana's own message
     assert str(ack["Message-ID"]) in str(follow_up["References"])
     assert follow_up["Auto-Submitted"] == "auto-replied"
     thread = the_thread(world)
-    assert thread["promised_by"] == "2026-11-18T09:05:00+00:00"
+    assert thread["promised_by"] == "2026-11-18T09:15:00+00:00"
     assert str(follow_up["Message-ID"]) in thread["message_ids"]  # type: ignore[operator]
 
 
@@ -105,7 +107,7 @@ def test_no_follow_up_after_a_staff_reply_from_the_sent_folder(world: World) -> 
     world.deliver(reply_to(ack, f"Example Co. Support <{world.settings.mailboxes[0].address}>",
                            "Here is the new invoice.", london(16, 15, 0), To=ANA),
                   london(16, 15, 0), folder="Sent")
-    run(world, london(16, 17, 5))
+    run(world, london(16, 17, 15))
     run(world, london(17, 12, 0))
     assert len(world.sent()) == 1
     thread = the_thread(world)
@@ -120,33 +122,34 @@ def test_no_follow_up_after_a_staff_reply_copied_to_the_mailbox(world: World) ->
     ack = ana_writes(world)
     world.deliver(reply_to(ack, "Alice <alice@example.com>", "Sorted, see attached.",
                            london(16, 16, 0), To=ANA, Cc=SUPPORT), london(16, 16, 0))
-    run(world, london(16, 17, 5))
+    run(world, london(16, 17, 15))
     run(world, london(17, 12, 0))
     assert len(world.sent()) == 1
     assert the_thread(world)["status"] == "answered"
 
 
 def test_the_manager_is_told_after_the_allowed_follow_ups(world: World) -> None:
-    """Two follow-ups, then the escalation to the manager and a notice to Ana; then silence."""
+    """Two follow-ups, then the escalation to the manager and a notice to Ana; then silence.
+    Promises Tue 09:45, Wed 09:15, Wed 17:15, each chased an open hour before."""
     ana_writes(world)
-    for moment in (london(16, 17, 5), london(17, 16, 34), london(17, 16, 35),
-                   london(18, 16, 4), london(18, 16, 5), london(19, 9, 0), london(20, 17, 0)):
+    for moment in (london(16, 17, 15), london(17, 16, 44), london(17, 16, 45),
+                   london(18, 16, 14), london(18, 16, 15), london(19, 9, 0), london(20, 17, 0)):
         run(world, moment)
     to_ana = mails_to(world, ANA_ADDRESS)
     (escalation,) = mails_to(world, MANAGER)
     assert len(to_ana) == 4  # acknowledgement, two follow-ups, the manager's notice
     notice = body(to_ana[-1])
     assert "A manager has now taken it over personally" in notice
-    assert "tomorrow (Thursday 19 November) by 16:35 London time" in notice
+    assert "tomorrow (Thursday 19 November) by 16:45 London time" in notice
     thread = the_thread(world)
     report = body(escalation)
     assert "Customer: Ana Silva <ana@customer.example>" in report
     assert "Subject: Invoice 2211 shows the wrong VAT number" in report
     assert "after 2 follow-ups, and is now yours" in report
-    # Mon 10:05 -> Wed 16:05: 7h25 on Monday, 8h30 on Tuesday, 7h05 on Wednesday.
-    assert "Waiting: 23 hours of business time" in report
+    # Mon 10:05 -> Wed 16:15: 7h25 on Monday, 8h30 on Tuesday, 7h15 on Wednesday.
+    assert "Waiting: 23 hours and 10 minutes of business time" in report
     assert "Please write to ana@customer.example yourself" in report
-    assert "Promised: a reply later today, by 17:05 London time" in report
+    assert "Promised: a reply later today, by 17:15 London time" in report
     assert f"inbox-agent thread {thread['id']}" in report
     assert f"[#{thread['id']}]" in str(escalation["Subject"])
     # The manager's report is internal: the customer's mail never refers to it.
@@ -159,16 +162,16 @@ def test_catch_up_after_downtime(world: World) -> None:
     """Down through the follow-up moment but not the promise: the follow-up goes at once.
     Down past the next promise: an honest apology and a promise counted from now."""
     ana_writes(world)
-    run(world, london(17, 9, 20))  # down since Monday 10:06; Tue 09:35 has not passed
+    run(world, london(17, 9, 20))  # down since Monday 10:06; Tue 09:45 has not passed
     late = body(world.sent()[-1])
     assert "taking longer than we told you" in late
-    run(world, london(18, 12, 0))  # down again, past Wed 09:05
+    run(world, london(18, 12, 0))  # down again, past Wed 09:15
     (_, _, apology) = world.sent()
     text = body(apology)
     assert "We told you that a member of our team would reply to you" in text
     assert "and we have not managed to. We are sorry for that." in text
     assert "still working on it" in text
-    # Counted from now (Wed 12:00 + 8h = Thu 11:30), not from the lapsed Wed 09:05.
+    # Counted from now (Wed 12:00 + 8h = Thu 11:30), not from the lapsed Wed 09:15.
     assert "tomorrow (Thursday 19 November) by 11:30 London time" in text
     promises = ledger(world.settings).conversations[str(the_thread(world)["id"])].promises
     assert [p.outcome.value if p.outcome else None for p in promises] == [
@@ -182,7 +185,7 @@ def test_a_snoozed_conversation_is_not_chased_until_the_snooze_ends(world: World
     token = str(the_thread(world)["id"])
     assert staff(world, "snooze", token, london(16, 11, 0), "2026-11-17 12:00") == (
         f"[#{token}] snoozed until Tue 17 Nov 2026 12:00 London time")
-    run(world, london(16, 17, 5))
+    run(world, london(16, 17, 15))
     run(world, london(17, 11, 59))
     assert len(world.sent()) == 1
     assert the_thread(world)["snoozed_until"] == "2026-11-17T12:00:00+00:00"
@@ -196,7 +199,7 @@ def test_closed_by_staff_then_the_customer_writes_again(world: World) -> None:
     ack = ana_writes(world)
     token = str(the_thread(world)["id"])
     assert staff(world, "close", token, london(16, 12, 0)) == f"[#{token}] closed"
-    run(world, london(16, 17, 5))
+    run(world, london(16, 17, 15))
     assert len(world.sent()) == 1
     world.deliver(reply_to(ack, ANA, "It is still wrong.", london(17, 10, 0)),
                   london(17, 10, 0))
@@ -266,7 +269,7 @@ def test_a_staff_command_while_the_daemon_runs_is_queued_then_applied(world: Wor
     run(world, london(16, 12, 1))
     assert the_thread(world)["status"] == "closed"
     assert not list((world.settings.agent.data_dir / "requests").glob("*.json"))
-    run(world, london(16, 17, 5))
+    run(world, london(16, 17, 15))
     assert len(world.sent()) == 1
 
 
@@ -281,23 +284,23 @@ def test_a_broken_follow_up_template_changes_nothing_until_it_is_fixed(
     world = MemoryWorld(make_settings(tmp_path, templates=templates))
     ana_writes(world)
     with caplog.at_level(logging.ERROR, logger="inbox_agent"):
-        run(world, london(16, 17, 5))
-        run(world, london(16, 17, 6))
+        run(world, london(16, 17, 15))
+        run(world, london(16, 17, 16))
     assert len(world.sent()) == 1
     (promise,) = ledger(world.settings).conversations[str(the_thread(world)["id"])].promises
     assert promise.outcome is None  # still running: nothing was told
     assert "'customer_nam' is undefined" in caplog.text
     (templates / "follow_up.txt.j2").write_text(good, encoding="utf-8")
-    run(world, london(16, 17, 10))
+    run(world, london(16, 17, 20))
     assert len(world.sent()) == 2
     assert "taking longer than we told you" in body(world.sent()[-1])
 
 
 def test_writing_again_after_the_last_promise_ran_out_makes_a_new_one(world: World) -> None:
-    """Escalated on Wednesday; the manager's promise (Thursday 16:35) runs out with no reply;
+    """Escalated on Wednesday; the manager's promise (Thursday 16:45) runs out with no reply;
     Ana writes again on Friday: a new promise from her message, and it is chased again."""
     ack = ana_writes(world)
-    for moment in (london(16, 17, 5), london(17, 16, 35), london(18, 16, 5), london(19, 17, 0)):
+    for moment in (london(16, 17, 15), london(17, 16, 45), london(18, 16, 15), london(19, 17, 0)):
         run(world, moment)
     token = str(the_thread(world)["id"])
     assert [p.outcome.value if p.outcome else None for p in

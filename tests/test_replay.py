@@ -158,15 +158,15 @@ def replayed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, An
 def test_a_human_customer_is_acknowledged_with_the_business_hours_promise(
         replayed: dict[str, Any]) -> None:
     """Mail at Tue 20 Nov 2012 14:35:50 GMT (23:35 in Tokyo, where it was written): eight
-    business hours (09:00-17:30) end on Wednesday at 14:06 London time, and the customer is
-    told so in their own clock too."""
+    business hours (09:00-17:30) end on Wednesday at 14:05:50 London time, promised as the
+    next quarter hour, 14:15, and the customer is told so in their own clock too."""
     [acknowledged] = [e for e in _events(replayed, "2012-11-20T14:35:50+00:00")
                       if e["event"] == "acknowledged"]
     assert acknowledged["at"] == "2012-11-20T14:35:50+00:00"
     assert acknowledged["who"] == "jsmith@somenet.foo"
-    assert acknowledged["promised_by"] == "2012-11-21T14:06:00+00:00"
+    assert acknowledged["promised_by"] == "2012-11-21T14:15:00+00:00"
     assert acknowledged["promise_text"] == \
-        "tomorrow (Wednesday 21 November) by 14:06 London time (23:06 your time)"
+        "tomorrow (Wednesday 21 November) by 14:15 London time (23:15 your time)"
 
 
 def test_a_staff_reply_in_the_export_counts_and_nothing_chases_it(
@@ -249,7 +249,7 @@ def test_the_text_report_names_the_zone_and_ends_with_the_counts(
     assert lines[1] == (f"Dated {len(_export())} by their Date header; times are London time "
                         "(Europe/London). Nothing was sent, nothing saved.")
     assert "  Tue 20 Nov 2012 14:36 London time  acknowledged, promising a reply tomorrow " \
-        "(Wednesday 21 November) by 14:06 London time (23:06 your time)" in lines
+        "(Wednesday 21 November) by 14:15 London time (23:15 your time)" in lines
     assert "  Tue 20 Nov 2012 16:05 London time  staff replied (support@example.com)" in lines
     assert "Filed without a reply, in no conversation:" in lines
     summary = lines[-1]

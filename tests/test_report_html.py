@@ -138,7 +138,9 @@ def test_the_text_report_has_the_figures(history: tuple[Report, Path]) -> None:
     assert "  Tue 03 Nov     4  ########################################" in text
     assert "      8  automatic (Auto-Submitted, RFC 3834) (auto-submitted)" in text
     assert "      7  mailing list (mailing-list)" in text
-    assert "was due Fri 20 Nov 2026 15:40 London time" in text
+    # customer11x0 wrote Tue 17 Nov 09:10 and nobody answered: Tue 17:15, Wed 16:45, Thu 16:15,
+    # then the manager's Fri 15:45 (each 8 open hours on, on a quarter hour) lapsed.
+    assert "was due Fri 20 Nov 2026 15:45 London time" in text
 
 
 def test_report_html_writes_an_owner_only_page(tmp_path: Path,

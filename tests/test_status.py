@@ -99,11 +99,11 @@ def test_status_json_follows_the_contract(tmp_path: Path) -> None:
     assert soon["open"] == 1
     (due,) = soon["due_next"]
     assert (due["promised_by"], due["customer"]) == (
-        "2026-11-17T09:35:00+00:00", "ana@customer.example")
+        "2026-11-17T09:45:00+00:00", "ana@customer.example")  # 09:35 computed
     assert soon["lapsed"] == []
     assert soon["outbox_pending"] == 0
     assert soon["outbox"] == {"pending": 0, "waiting_to_retry": 0, "sending": 0, "failed": 0}
-    late = status.as_json(status.gather(world.settings, london(17, 9, 40), timedelta(hours=8)),
+    late = status.as_json(status.gather(world.settings, london(17, 9, 50), timedelta(hours=8)),
                           LONDON)
     assert late["due_next"] == []
     assert [p["id"] for p in late["lapsed"]] == [due["id"]]
@@ -119,7 +119,7 @@ def test_status_text_lists_what_is_due_in_business_time(tmp_path: Path) -> None:
     assert text.startswith("inbox-agent status at Tue 17 Nov 2026 09:00 London time\n")
     assert "conversations waiting for a person: 1" in text
     assert "promises due in the next 8h: 1\n  #" in text
-    assert "Tue 17 Nov 2026 09:35 London time  ana@customer.example  Invoice" in text
+    assert "Tue 17 Nov 2026 09:45 London time  ana@customer.example  Invoice" in text
     assert "promises lapsed (customer still waiting): 0" in text
     assert "outbox: 0 to send (0 waiting to retry), 0 with the relay, 0 failed" in text
 

@@ -55,11 +55,12 @@ def test_three_customers_get_one_acknowledgement_each_with_the_right_promise(
     # Ben wrote on Sunday night: also counted from Monday 09:00, which is tomorrow for him.
     assert "tomorrow (Monday 16 November) by 17:00 London time" in body(
         sent["ben@shop.example"][0])
-    # Ana: Mon 10:05 + 8h of open time = Mon 17:30 (7h25) + Tue 09:35.
-    assert "reply to you tomorrow (Tuesday 17 November) by 09:35 London time." in body(
+    # Ana: Mon 10:05 + 8h of open time = Mon 17:30 (7h25) + Tue 09:35, promised as the next
+    # quarter hour, 09:45.
+    assert "reply to you tomorrow (Tuesday 17 November) by 09:45 London time." in body(
         sent["ana@customer.example"][0])
     promised = {c["customer"]: c["promised_by"] for c in threads(world)}
-    assert promised == {"ana@customer.example": "2026-11-17T09:35:00+00:00",
+    assert promised == {"ana@customer.example": "2026-11-17T09:45:00+00:00",
                         "ben@shop.example": "2026-11-16T17:00:00+00:00",
                         "chloe@client.example": "2026-11-16T17:00:00+00:00"}
 
@@ -117,7 +118,7 @@ def test_a_customer_reply_joins_without_a_second_acknowledgement(world: World) -
     assert len(world.sent()) == 1
     (thread,) = threads(world)
     assert len(thread["message_ids"]) == 3  # two from Ana, one acknowledgement
-    assert thread["promised_by"] == "2026-11-17T09:35:00+00:00"  # the first promise stands
+    assert thread["promised_by"] == "2026-11-17T09:45:00+00:00"  # the first promise stands
 
 
 def test_the_same_message_delivered_twice_is_one_message(world: World) -> None:

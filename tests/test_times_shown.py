@@ -40,12 +40,12 @@ def test_threads_thread_and_skipped_show_london_time(
     clock with the zone named, and none as ISO 8601."""
     _, config = _world_with_mail(tmp_path)
     table = _out(capsys, "--config", config, "threads")
-    assert "Tue 17 Nov 2026 09:35 London time" in table
+    assert "Tue 17 Nov 2026 09:45 London time" in table
     token = table.splitlines()[1].split()[0]
     detail = _out(capsys, "--config", config, "thread", token)
-    assert "promised: Tue 17 Nov 2026 09:35 London time" in detail
+    assert "promised: Tue 17 Nov 2026 09:45 London time" in detail
     assert "  Mon 16 Nov 2026 10:05 London time  customer" in detail
-    assert "made Mon 16 Nov 2026 10:08 London time  due Tue 17 Nov 2026 09:35 London time" \
+    assert "made Mon 16 Nov 2026 10:08 London time  due Tue 17 Nov 2026 09:45 London time" \
         in detail
     skipped = _out(capsys, "--config", config, "skipped")
     assert skipped.startswith("Mon 16 Nov 2026 10:07 London time  -")
@@ -58,6 +58,6 @@ def test_json_keeps_iso_8601_with_its_offset(tmp_path: Path,
     """``--json`` is for programs: moments stay ISO 8601 with their offset."""
     _, config = _world_with_mail(tmp_path)
     (thread,) = json.loads(_out(capsys, "--config", config, "threads", "--json"))
-    assert thread["promised_by"] == "2026-11-17T09:35:00+00:00"
+    assert thread["promised_by"] == "2026-11-17T09:45:00+00:00"
     (row,) = json.loads(_out(capsys, "--config", config, "skipped", "--json"))
     assert row["arrived_at"] == "2026-11-16T10:07:00+00:00"

@@ -7,7 +7,10 @@ The rules:
 
 1. A promise counts from when the mail *arrived* (the server's INTERNALDATE), never from the
    sender's ``Date`` header, which can be wrong or forged. Mail arriving while the business is
-   closed counts from the next opening. Promised moments are whole minutes, rounded up.
+   closed counts from the next opening. A promised moment is the computed one rounded *up*
+   to the next quarter hour (:func:`promised_moment`), the moment a person would say ("by
+   16:15", never "by 16:11"); never earlier than computed, so the promise only gets easier to
+   keep, and the chases are counted from the moment the customer read.
    A promise is never made already inside its own follow-up window: mail the agent first sees
    late (it was down, or a first start) is promised from ``now`` instead, so a customer is
    never told a moment that has passed, nor sent "still working on it" right after "received".
@@ -51,6 +54,7 @@ from inbox_agent.core.lifecycle import Status
 FOLLOW_UP = MailKind.FOLLOW_UP
 ESCALATION = MailKind.ESCALATION  # to the manager
 ESCALATION_NOTICE = MailKind.ESCALATION_NOTICE  # to the customer: a manager has taken it over
+_QUARTER_HOUR = timedelta(minutes=15)
 
 # Why a promise was made (``Promise.reason``, shown to staff in ``thread ID``).
 FIRST_REPLY = "first reply"
@@ -77,12 +81,26 @@ class PromisePolicy:
 
 
 def first_reply_due(arrived_at: datetime, calendar: Calendar, policy: PromisePolicy) -> datetime:
-    """When a person will have replied to a message that arrived at ``arrived_at``.
+    """When a person will have replied to a message that arrived at ``arrived_at`` (rule 1)."""
+    return promised_moment(add_business_time(calendar, arrived_at, policy.first_reply_within))
 
-    Rounded up to the whole minute: the customer is told minutes, and the moment kept must be
-    the moment told, never a few seconds earlier.
-    """
-    return _whole_minute(add_business_time(calendar, arrived_at, policy.first_reply_within))
+
+def promised_moment(computed: datetime) -> datetime:
+    """``computed`` rounded up to the next quarter hour (itself when on one), in its own zone:
+    every moment the agent promises goes through here (rule 1).
+
+    Rounded on the UTC instant, never on the wall clock, which repeats or skips an hour when
+    the clocks change. A quarter hour in UTC is a quarter hour on every clock in use today:
+    every zone's offset is a whole number of quarter hours (Kathmandu +05:45, Chatham +12:45,
+    Lord Howe's half-hour summer shift)."""
+    if computed.utcoffset() is None:
+        raise ValueError(f"{computed.isoformat()} has no time zone; pass an aware datetime")
+    instant = computed.astimezone(UTC)
+    past = instant - instant.replace(minute=instant.minute - instant.minute % 15, second=0,
+                                     microsecond=0)
+    if past:
+        instant += _QUARTER_HOUR - past
+    return instant.astimezone(computed.tzinfo)
 
 
 def promise_for(arrived_at: datetime, now: datetime, calendar: Calendar,
@@ -107,12 +125,6 @@ def too_old_to_acknowledge(
     # in the repeated hour when clocks go back.
     limit = add_business_time(calendar, arrived_at, policy.skip_older_than)
     return limit.astimezone(UTC) < now.astimezone(UTC)
-
-
-def _whole_minute(moment: datetime) -> datetime:
-    if moment.second == 0 and moment.microsecond == 0:
-        return moment
-    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 class Chase(StrEnum):
@@ -141,7 +153,7 @@ def chase_due(conversation: Conversation, now: datetime, calendar: Calendar,
         return None
     lapsed = _utc(now) >= _utc(promise.due)
     base = now if lapsed else promise.due
-    new_due = _whole_minute(add_business_time(calendar, base, policy.extend_by))
+    new_due = promised_moment(add_business_time(calendar, base, policy.extend_by))
     follow_ups = follow_ups_in(current_wait(conversation))
     if follow_ups < policy.max_follow_ups:
         return ChaseDue(Chase.FOLLOW_UP, new_due, lapsed, follow_ups + 1)
@@ -258,4 +270,4 @@ def restated_due(kind: str, now: datetime, calendar: Calendar, policy: PromisePo
     """Rule 6: the promise a late mail of ``kind`` states instead, counted from ``now``."""
     within = policy.first_reply_within if kind not in (FOLLOW_UP, ESCALATION_NOTICE) \
         else policy.extend_by
-    return _whole_minute(add_business_time(calendar, now, within))
+    return promised_moment(add_business_time(calendar, now, within))

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from inbox_agent.core.business_time import Calendar, parse_duration
-from inbox_agent.core.conversations import Conversation, Outcome, Promise, SentMail
+from inbox_agent.core.conversations import Conversation, MailKind, Outcome, Promise, SentMail
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.promises import (
     ESCALATED,
@@ -30,7 +30,7 @@ from inbox_agent.core.promises import (
     too_old_to_acknowledge,
 )
 
-ACKNOWLEDGEMENT = "acknowledgement"
+ACKNOWLEDGEMENT = MailKind.ACKNOWLEDGEMENT
 LONDON = ZoneInfo("Europe/London")
 CALENDAR = Calendar(timezone=LONDON, open_days=frozenset(range(5)), opens=time(9),
                     closes=time(17, 30), holidays=frozenset())
@@ -61,9 +61,11 @@ def waiting(due: datetime, *, follow_ups: int = 0, notice: bool = False) -> Conv
     return conversation
 
 
-def test_first_reply_is_rounded_up_to_the_minute() -> None:
-    """Seconds of arrival never make the promise earlier than the minute told."""
-    assert first_reply_due(at(16, 10, 5).replace(second=30), CALENDAR, POLICY) == at(17, 9, 36)
+def test_first_reply_is_rounded_up_to_the_quarter_hour() -> None:
+    """Mon 10:05:30 plus 8 open hours is Tue 09:35:30, promised as 09:45; a computed moment on
+    a quarter hour (10:00 plus 8 hours: Tue 09:30) is kept as it is."""
+    assert first_reply_due(at(16, 10, 5).replace(second=30), CALENDAR, POLICY) == at(17, 9, 45)
+    assert first_reply_due(at(16, 10, 0), CALENDAR, POLICY) == at(17, 9, 30)
 
 
 def test_nothing_is_due_before_the_follow_up_moment() -> None:
@@ -78,8 +80,9 @@ def test_follow_up_is_due_follow_up_before_in_business_time() -> None:
     assert due.chase is Chase.FOLLOW_UP
     assert due.follow_up_number == 1
     assert not due.lapsed
-    # The old promise plus 8 business hours: Tue 09:35-17:30 (7h55), then Wed 09:00-09:05.
-    assert due.new_due == at(18, 9, 5)
+    # The old promise plus 8 business hours: Tue 09:35-17:30 (7h55), then Wed 09:00-09:05,
+    # promised as the next quarter hour.
+    assert due.new_due == at(18, 9, 15)
 
 
 def test_after_the_allowed_follow_ups_it_escalates() -> None:
@@ -132,14 +135,15 @@ def test_without_a_manager_the_last_promise_just_runs_out() -> None:
 
 
 def test_mail_seen_in_time_is_promised_from_its_arrival() -> None:
-    """Seen before the follow-up window of its promise: counted from arrival."""
-    assert promise_for(at(16, 10, 5), at(16, 17, 4), CALENDAR, POLICY) == at(17, 9, 35)
+    """Seen before the follow-up window of its promise: counted from arrival (Tue 09:35,
+    promised as 09:45, chased from Mon 17:15)."""
+    assert promise_for(at(16, 10, 5), at(16, 17, 14), CALENDAR, POLICY) == at(17, 9, 45)
 
 
 def test_mail_seen_late_is_promised_from_now() -> None:
     """Seen inside (or past) the follow-up window: a promise from now, never one that has
     passed or would be chased at once."""
-    assert promise_for(at(16, 10, 5), at(16, 17, 5), CALENDAR, POLICY) == at(17, 16, 35)
+    assert promise_for(at(16, 10, 5), at(16, 17, 15), CALENDAR, POLICY) == at(17, 16, 45)
     assert promise_for(at(14, 11, 0), at(16, 23, 0), CALENDAR, POLICY) == at(17, 17, 0)
 
 

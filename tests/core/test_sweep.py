@@ -87,7 +87,7 @@ def test_a_follow_up_due_is_sent_to_the_customer() -> None:
     assert decision.conversation_id == "K7Q2"
     assert decision.mails == ((MailKind.FOLLOW_UP, ANA),)
     assert decision.due.chase is Chase.FOLLOW_UP
-    assert decision.due.new_due == at(18, 9, 5)
+    assert decision.due.new_due == at(18, 9, 15)  # Wed 09:05 computed, a quarter hour told
     assert decision.note is None
 
 
