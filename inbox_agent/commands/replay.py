@@ -27,8 +27,9 @@ from inbox_agent.agent.cycle import system_clock
 from inbox_agent.agent.replayed import Event, Replayed, Skip, Story
 from inbox_agent.agent.replaying import replay
 from inbox_agent.commands.common import settings_of
-from inbox_agent.core.business_time import Calendar, zone_name
+from inbox_agent.core.business_time import Calendar
 from inbox_agent.core.wording import local_moment
+from inbox_agent.core.zone_names import zone_name
 from inbox_agent.errors import CommandError
 from inbox_agent.logs import escape_controls
 

@@ -47,17 +47,13 @@ from itertools import islice
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from inbox_agent.core.zone_names import zone_name
+
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_CLOSED_DAYS = 3 * 366  # closed days in a row before a search calls the calendar broken
 _ONE_DAY = timedelta(days=1)
 _ONE_MINUTE = timedelta(minutes=1)
 _DURATION = re.compile(r"(?:([0-9]+)\s*d)?\s*(?:([0-9]+)\s*h)?\s*(?:([0-9]+)\s*m)?")
-# Keys that all mean UTC; the last component rule would otherwise say "UCT time" or "Zulu time".
-_UTC_KEYS = frozenset({
-    "UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
-    "GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0",
-    "Greenwich", "Etc/Greenwich",
-})
 
 
 @dataclass(frozen=True)
@@ -167,35 +163,6 @@ def opening_hours_text(cal: Calendar) -> str:
     """E.g. ``Monday to Friday, 09:00-17:30 (London time)``, with an en dash between the times."""
     days = _days_text(cal.open_days)
     return f"{days}, {cal.opens:%H:%M}–{cal.closes:%H:%M} ({zone_name(cal.timezone)})"
-
-
-def zone_name(zone: ZoneInfo) -> str:
-    """How a customer reads the zone: ``London time``, ``New York time``, ``UTC``."""
-    key = zone.key
-    if key is None:  # a zone read from a file has no name to show
-        return "local time"
-    if key in _UTC_KEYS:
-        return "UTC"
-    if key.startswith("Etc/GMT"):  # POSIX signs are inverted (Etc/GMT+5 is UTC-5): show the offset
-        return _fixed_offset_name(zone)
-    return f"{zone_city(zone)} time"
-
-
-def zone_city(zone: ZoneInfo) -> str | None:
-    """The place a zone is named for (``London``, ``New York``), in English; None for UTC, a
-    fixed offset, or a zone read from a file. ``wording`` names zones in other languages
-    from it."""
-    key = zone.key
-    if key is None or key in _UTC_KEYS or key.startswith("Etc/GMT"):
-        return None
-    return key.rsplit("/", 1)[-1].replace("_", " ")
-
-
-def _fixed_offset_name(zone: ZoneInfo) -> str:
-    offset = datetime(2000, 1, 1, tzinfo=zone).utcoffset() or timedelta()
-    sign = "-" if offset < timedelta() else "+"
-    hours, minutes = divmod(abs(offset) // _ONE_MINUTE, 60)
-    return f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
 
 
 class _Span(NamedTuple):

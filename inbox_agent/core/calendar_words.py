@@ -25,7 +25,8 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from inbox_agent.core.business_time import WEEKDAY_NAMES, zone_city, zone_name
+from inbox_agent.core.business_time import WEEKDAY_NAMES
+from inbox_agent.core.zone_names import zone_city, zone_name, zone_region
 
 LANGUAGES = ("en", "de", "fr")
 NBSP = "\u00a0"  # no-break space
@@ -68,6 +69,14 @@ _FRENCH_CITIES = {
     "Singapore": "Singapour", "Sao Paulo": "São Paulo", "Havana": "La Havane",
     "Cairo": "Le Caire", "Algiers": "Alger", "Reunion": "La Réunion",
 }
+_REGIONS = {  # zone_names rule 4
+    "de": {"Central European": "mitteleuropäischer Zeit",
+           "Eastern European": "osteuropäischer Zeit",
+           "Western European": "westeuropäischer Zeit"},
+    "fr": {"Central European": "heure d'Europe centrale",
+           "Eastern European": "heure d'Europe de l'Est",
+           "Western European": "heure d'Europe de l'Ouest"},
+}
 _FRENCH_ELIDES = frozenset("AEIOUYÂÉÈÊÎÔ")
 
 
@@ -104,7 +113,9 @@ def zone_words(zone: ZoneInfo, language: str) -> str:
     """The business's zone as the customer's language names it: "London time", "Londoner
     Zeit", "heure de Londres"; "UTC" / "heure UTC" for a UTC shop."""
     lang = language_of(language)
-    city, name = zone_city(zone), zone_name(zone)
+    city, name, region = zone_city(zone), zone_name(zone), zone_region(zone)
+    if region and lang in _REGIONS:
+        return _REGIONS[lang][region]
     if lang == "de":
         if city is None:
             return "Ortszeit" if zone.key is None else name

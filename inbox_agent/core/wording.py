@@ -49,7 +49,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from inbox_agent.core.business_time import Calendar, zone_name
+from inbox_agent.core.business_time import Calendar
 from inbox_agent.core.calendar_words import (
     MONTHS,
     WEEKDAYS,
@@ -58,6 +58,7 @@ from inbox_agent.core.calendar_words import (
     language_of,
     zone_words,
 )
+from inbox_agent.core.zone_names import zone_name
 
 MONTH_NAMES = MONTHS["en"]
 _ONE_MINUTE = timedelta(minutes=1)

@@ -27,7 +27,6 @@ from inbox_agent.core.business_time import (
     opening_hours_text,
     parse_duration,
     subtract_business_time,
-    zone_name,
 )
 
 LONDON = ZoneInfo("Europe/London")
@@ -173,23 +172,6 @@ def test_holidays_closing_every_open_day_raise_instead_of_looping() -> None:
 def test_opening_hours_text_names_day_runs_hours_and_zone(cal: Calendar, expected: str) -> None:
     """Opening hours read as runs of days, the hours, and the zone a customer recognises."""
     assert opening_hours_text(cal) == expected
-
-
-@pytest.mark.parametrize(
-    ("key", "expected"),
-    [
-        ("Europe/London", "London time"),
-        ("America/New_York", "New York time"),
-        ("America/Argentina/Buenos_Aires", "Buenos Aires time"),
-        ("UTC", "UTC"),
-        ("Etc/UTC", "UTC"),
-        ("Etc/GMT+5", "UTC-5"),
-        ("Etc/GMT-14", "UTC+14"),
-    ],
-)
-def test_zone_name_is_the_city_or_utc(key: str, expected: str) -> None:
-    """Zones are named by their city, UTC as UTC, and Etc/GMT±N by their real offset."""
-    assert zone_name(ZoneInfo(key)) == expected
 
 
 # --- open or closed ------------------------------------------------------------------------
