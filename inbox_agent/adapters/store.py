@@ -284,7 +284,11 @@ def _read_request(path: Path) -> StaffRequest | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         return StaffRequest(str(data["command"]), str(data["conversation_id"]),
                             when(data.get("until")), path)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("staff request %s could not be read (%s); it is not applied and is kept "
+                    "as %s: run the command again as the user the agent runs as", path,
+                    why(exc) if isinstance(exc, OSError) else exc,
+                    path.with_suffix(".unreadable").name)
         with contextlib.suppress(OSError):  # a read-only disk: looked at again next cycle
             path.rename(path.with_suffix(".unreadable"))  # kept for a person, never retried
         return None

@@ -211,13 +211,17 @@ class Delivery:
         return chosen
 
     def _still_true_one(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
-        if entry.deliver_by is None or now < entry.deliver_by:
-            return entry
+        # Checked before the mail's deadline too: staff may have answered (or closed it) in
+        # the same poll that queued it, after downtime or at a first start, and a promise
+        # "a person will reply by ..." must not reach a customer who already has the reply.
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
         if conversation is None or conversation.running_promise is None \
                 or conversation.status is not Status.WAITING:
-            self._supersede(entry, None, "no longer needed: the conversation moved on")
+            self._supersede(entry, None, "no longer needed: the conversation moved on "
+                            "(answered or closed) before it went")
             return None
+        if entry.deliver_by is None or now < entry.deliver_by:
+            return entry
         restated = self.agent.mailing.restate(conversation, entry, now)
         if restated is None:
             return None  # its template does not render: it waits, unsent (logged once)

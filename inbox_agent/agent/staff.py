@@ -9,8 +9,11 @@ applies it within one sweep (30 s).
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from inbox_agent.adapters.store import StaffRequest, Store, queue_request
@@ -27,6 +30,7 @@ EVENTS = {"close": Event.CLOSE, "reopen": Event.REOPEN, "snooze": Event.SNOOZE}
 def request(settings: Settings, command: StaffRequest, now: datetime) -> str:
     """Carry out ``command`` now, or queue it for the running daemon; says which."""
     data_dir, zone = settings.agent.data_dir, settings.calendar.timezone
+    _as_the_owner(data_dir)
     try:
         store = Store(data_dir).open()
     except StoreLockedError:
@@ -63,6 +67,22 @@ def apply(store: Store, command: StaffRequest, now: datetime, zone: ZoneInfo) ->
     if command.command == "close":
         conversation.snoozed_until = None
     return _done(command, zone)
+
+
+def _as_the_owner(data_dir: Path) -> None:
+    """A request left by another user (root, say) is a file the agent's user cannot read: it
+    would be lost. Refused now, naming who must run it."""
+    try:
+        owner = data_dir.stat().st_uid
+    except FileNotFoundError:
+        return  # nothing to change yet: "no conversation" follows
+    if owner != os.geteuid():
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise CommandError(f"{data_dir} belongs to {name}, the agent's user; run the command "
+                           f"as {name} (e.g. runuser -u {name} -- inbox-agent ...)")
 
 
 def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:

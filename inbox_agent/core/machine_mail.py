@@ -101,6 +101,7 @@ import unicodedata
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
+from inbox_agent.core.archive import our_token
 from inbox_agent.core.message import InboundEmail, address_pairs, header_keyword
 
 # --------------------------------------------------------------------------------------------
@@ -128,6 +129,22 @@ class Identity:
         object.__setattr__(self, "addresses", frozenset(a.strip().lower() for a in self.addresses))
         domain = (self.message_id_domain or "").strip().lstrip("@").lower() or None
         object.__setattr__(self, "message_id_domain", domain)
+
+    def made(self, message_id: str) -> str | None:
+        """Why ``message_id`` is one the agent made, or None. Besides the ids it recorded,
+        any id of the agent's own shape (``<inbox-agent.TOKEN.KIND.HEX@domain>``) in one of
+        its mailboxes' domains: a data folder started afresh on a mailbox the agent already
+        answered from has no record of those, and its copies in the Sent folder must not be
+        taken for staff replies (every promise would count as kept)."""
+        if message_id in self.message_ids or message_id.strip("<>") in self.message_ids:
+            return f"Message-ID {message_id} is one the agent sent"
+        bare = message_id.strip("<>").lower()
+        if self.message_id_domain and bare.endswith("@" + self.message_id_domain):
+            return f"Message-ID {message_id} is in the agent's domain @{self.message_id_domain}"
+        domains = {a.rpartition("@")[2] for a in self.addresses}
+        if our_token(message_id) is not None and bare.rpartition("@")[2] in domains:
+            return f"Message-ID {message_id} has the agent's own form"
+        return None
 
 
 Check = Callable[[InboundEmail, Identity], str | None]
@@ -208,14 +225,7 @@ def own_message(email: InboundEmail, identity: Identity) -> str | None:
     """Our own mail: From one of our addresses, or a Message-ID we chose."""
     if email.from_address and email.from_address in identity.addresses:
         return f"From is the agent's own address {email.from_address}"
-    msgid = email.message_id
-    if msgid:
-        if msgid in identity.message_ids or msgid.strip("<>") in identity.message_ids:
-            return f"Message-ID {msgid} is one the agent sent"
-        domain = identity.message_id_domain
-        if domain and msgid.strip("<>").lower().endswith("@" + domain):
-            return f"Message-ID {msgid} is in the agent's domain @{domain}"
-    return None
+    return identity.made(email.message_id) if email.message_id else None
 
 
 _REPORT_PARTS = frozenset({

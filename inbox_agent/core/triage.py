@@ -114,7 +114,7 @@ def triage_sent(email: InboundEmail, context: Context) -> Decision:
     if email.key in context.known_keys:
         return Decision(Outcome.DUPLICATE, Role.STAFF, note="already filed")
     conversation_id = find_conversation(email, context.links, context.conversations)
-    if email.message_id and email.message_id in context.identity.message_ids:
+    if email.message_id and context.identity.made(email.message_id):
         return Decision(Outcome.IGNORED, Role.AGENT, conversation_id, note="the agent's own copy")
     if conversation_id is None:
         return Decision(Outcome.IGNORED, Role.STAFF, note="sent mail outside any conversation")
