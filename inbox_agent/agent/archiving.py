@@ -47,8 +47,9 @@ class Archiving:
         skipped = [s for s in ledger.skipped if skipped_archivable(s, now, self.archive_after)]
         if done or skipped:
             self.store.move_to_archive(done, skipped, now)
-            log.info("archived %d conversations and %d messages filed without a reply",
-                     len(done), len(skipped))
+            log.info("%s %s and %s filed without a reply",
+                     "would archive" if self.store.dry_run else "archived",
+                     _count(len(done), "conversation"), _count(len(skipped), "message"))
         return len(done)
 
 
@@ -89,3 +90,7 @@ class TokensTaken:
     def __contains__(self, token: object) -> bool:
         return token in self._store.ledger.conversations or (
             isinstance(token, str) and self._store.archive.holds(TOKEN + token))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
