@@ -31,7 +31,9 @@ the nearest), and the agent notes the others on both sides for a person to read
 the guard) lists them in the order they named it: the first the sender may join wins.
 
 Otherwise it starts a new conversation. Tokens are derived from the first message's key, so the
-same mailbox replayed gives the same tokens, and are checked against the tokens taken.
+same mailbox replayed gives the same tokens, and are checked against the tokens taken. A token
+always mixes letters and digits from an alphabet without look-alikes; tokens stored before
+that rule (all letters, all digits) are still read in subjects.
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.message import MAX_REFERENCES, InboundEmail
 
 # No 0/O, 1/I/L, U: a token read aloud over the phone or copied by hand stays unambiguous.
-TOKEN_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # noqa: S105 - not a password
+TOKEN_DIGITS = "23456789"  # noqa: S105 - not a password
+TOKEN_LETTERS = "ABCDEFGHJKMNPQRSTVWXYZ"  # noqa: S105 - not a password
+TOKEN_ALPHABET = TOKEN_DIGITS + TOKEN_LETTERS
 TOKEN_LENGTH = 4
+MAX_TOKEN_LENGTH = 8  # the longest the subject pattern below reads
 # In-Reply-To and References are each cut to MAX_REFERENCES by the parser: what a message
 # names is bounded by both, so a hostile References header costs the index nothing.
 MAX_NAMED = 2 * MAX_REFERENCES
@@ -253,14 +258,30 @@ def subject_tokens(subject: str) -> list[str]:
 
 
 def new_token(seed: str, taken: Container[str]) -> str:
-    """A short token for a new conversation, derived from ``seed`` and not in ``taken``."""
+    """A short token for a new conversation, derived from ``seed`` and not in ``taken``; always
+    letters and digits mixed (``_mixed``)."""
     for attempt in range(10_000):
-        length = TOKEN_LENGTH + attempt // 1_000  # grow when the short space is crowded
+        # Grow when the short space is crowded, never past what the subject pattern reads.
+        length = min(TOKEN_LENGTH + attempt // 1_000, MAX_TOKEN_LENGTH)
         digest = hashlib.sha256(f"{attempt}:{seed}".encode()).digest()
         token = "".join(TOKEN_ALPHABET[b % len(TOKEN_ALPHABET)] for b in digest[:length])
+        token = _mixed(token, digest[length:])
         if token not in taken:
             return token
     raise RuntimeError("no free conversation token after 10,000 attempts")
+
+
+def _mixed(token: str, spare: bytes) -> str:
+    """``token`` with one of its characters, chosen by ``spare`` bytes of the same digest,
+    made a digit when it has none, or a letter when it has no letter: ``[#6547]`` reads like
+    an order number and ``[#KWTZ]`` like a word, ``[#K7Q2]`` only like a token. Tokens that
+    already mix (seven in ten) are kept as they were derived before this rule."""
+    chars = list(token)
+    if not any(c in TOKEN_DIGITS for c in chars):
+        chars[spare[0] % len(chars)] = TOKEN_DIGITS[spare[1] % len(TOKEN_DIGITS)]
+    elif not any(c in TOKEN_LETTERS for c in chars):
+        chars[spare[0] % len(chars)] = TOKEN_LETTERS[spare[1] % len(TOKEN_LETTERS)]
+    return "".join(chars)
 
 
 def subject_with_token(subject: str, token: str) -> str:

@@ -2,12 +2,20 @@
 
 from datetime import UTC, datetime
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from inbox_agent.core.conversations import (
+    MAX_TOKEN_LENGTH,
     TOKEN_ALPHABET,
+    TOKEN_DIGITS,
+    TOKEN_LETTERS,
     Conversation,
     Links,
     find_conversation,
     new_token,
+    subject_tokens,
     subject_with_token,
 )
 from inbox_agent.core.message import parse
@@ -63,6 +71,63 @@ def test_tokens_are_short_stable_and_unique() -> None:
     assert len(first) == 4
     assert set(first) <= set(TOKEN_ALPHABET)
     assert new_token("<m1@x>", {first}) != first
+
+
+LOOK_ALIKES = set("0O1IL") | {"U"}
+
+
+@given(st.text(max_size=200), st.sets(st.text(TOKEN_ALPHABET, min_size=4, max_size=4),
+                                      max_size=50))
+def test_a_token_always_mixes_letters_and_digits(seed: str, taken: set[str]) -> None:
+    """Any seed, any tokens taken: the token has a letter and a digit, no look-alike, is not
+    taken, is the same for the same seed, and is read back from the subject it goes in."""
+    token = new_token(seed, taken)
+    assert set(token) & set(TOKEN_DIGITS)
+    assert set(token) & set(TOKEN_LETTERS)
+    assert not set(token) & LOOK_ALIKES
+    assert 4 <= len(token) <= MAX_TOKEN_LENGTH
+    assert token not in taken
+    assert token == new_token(seed, taken)
+    assert subject_tokens(subject_with_token("Order 6547", token)) == [token]
+
+
+def test_the_alphabet_has_no_look_alikes() -> None:
+    """0/O, 1/I/L and U/V cannot be confused: only one of each is in the alphabet, if any."""
+    assert not set(TOKEN_ALPHABET) & LOOK_ALIKES
+    assert sorted(TOKEN_ALPHABET) == sorted(TOKEN_DIGITS + TOKEN_LETTERS)
+    assert set(TOKEN_DIGITS) <= set("23456789")
+
+
+@pytest.mark.parametrize("stored", ["6547", "9872", "KWTZ", "K7Q2", "ABCDEFGH"])
+def test_tokens_stored_before_the_mixing_rule_are_still_read(stored: str) -> None:
+    """A conversation whose token is all digits or all letters (made before tokens always
+    mixed) is still found from its subject."""
+    subject = f"Re: [#{stored}] Re: Order 6547"
+    assert subject_tokens(subject) == [stored]
+    email = parse(_mail(f"From: a@x.example\r\nSubject: {subject}"), ARRIVED)
+    assert find_conversation(email, Links({}), _taken(stored)) == stored
+
+
+def test_crowded_tokens_grow_but_stay_readable() -> None:
+    """When every short token a seed could get is taken, longer ones are made, never longer
+    than the subject pattern reads."""
+    taken: set[str] = set()
+    tokens = [new_token("<crowded@x>", taken)]
+    for _ in range(3):
+        taken.add(tokens[-1])
+        tokens.append(new_token("<crowded@x>", taken))
+    assert len(set(tokens)) == 4
+    everything = _AllShort()
+    long = new_token("<crowded@x>", everything)
+    assert len(long) == 5
+    assert subject_tokens(subject_with_token("x", long)) == [long]
+
+
+class _AllShort:
+    """Every four-character token is taken."""
+
+    def __contains__(self, token: object) -> bool:
+        return isinstance(token, str) and len(token) == 4
 
 
 def test_tokens_stay_unique_when_many_are_taken() -> None:
