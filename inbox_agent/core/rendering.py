@@ -150,7 +150,8 @@ class Templates:
     def _render_one(self, filename: str, data: Mapping[str, Any]) -> str:
         try:
             template = _load(self.env, filename)
-            text = self._generate_new(template, filename, data)
+            text = _with_subject_checked(self.env, filename,
+                                         self._generate_new(template, filename, data))
         except RenderError as exc:
             good = self.last_good.get(filename)
             if good is None:
@@ -179,7 +180,8 @@ class Templates:
 def render_file(env: jinja2.Environment, filename: str, data: Mapping[str, Any],
                 stopwatch: Callable[[], float] | None = None) -> str:
     """One template file rendered as it is, no fallback (``templates check``)."""
-    return _generate(_load(env, filename), filename, data, stopwatch)
+    return _with_subject_checked(env, filename,
+                                 _generate(_load(env, filename), filename, data, stopwatch))
 
 
 def render(env: jinja2.Environment, name: str, data: Mapping[str, Any],
@@ -194,6 +196,76 @@ def split_subject(text: str) -> tuple[str, str]:
     if not first.lower().startswith("subject:"):
         return "", text
     return one_line(first[len("subject:"):]), rest.removeprefix("\n").removeprefix("\r\n")
+
+# "Subject" as staff write it in other languages' mail programs: never a header to the agent.
+_SUBJECT_WORDS = frozenset({"betreff", "sujet", "objet", "asunto", "oggetto", "onderwerp",
+                            "assunto", "emne", "ämne", "aihe", "temat", "konu"})
+_LEADING_TAGS = re.compile(r"^(?:\s*(?:\{#.*?#\}|\{%.*?%\}))*\s*")
+_HEADERISH = re.compile(r"(?P<indent>\s*)(?P<word>[^\W\d_][\w-]*)(?P<gap>[ \t]*)(?P<colon>:?)")
+
+
+def subject_line_problem(text: str, source: str) -> tuple[int, str] | None:
+    """(line in ``source``, what is wrong) when the mail ``text`` rendered from a template's
+    ``source`` starts with a ``Subject:`` line gone wrong, which would otherwise be sent as
+    the first line of the body: misspelt (``Subjet:``), in another language (``Betreff:``),
+    without its colon (``Subject AW: ...``), with a space before it (``Subject :``) or before
+    the line, or after blank lines (a ``{# #}`` or ``{% %}`` line above it writes one). None
+    when the first line is right or names no subject; a line that comes from the data, not
+    the template's own text, is never blamed (a customer cannot make their mail fail)."""
+    lines = text.splitlines()
+    index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    found = None if index is None else _HEADERISH.match(lines[index])
+    if index is None or found is None:
+        return None
+    word, lower = found["word"], found["word"].lower()
+    colon, spaced = bool(found["colon"]), bool(found["gap"]) and bool(found["colon"])
+    if lower == "subject" and colon and not spaced and not found["indent"] and index == 0:
+        return None  # right
+    if lower == "subject" and (colon or found["gap"]):
+        problem = _misplaced_subject(index, found["indent"], spaced, colon)
+    elif colon and (lower in _SUBJECT_WORDS or _close_to_subject(lower)):
+        problem = (f"'{word}:' is not a header the agent knows; the first line must be "
+                   "'Subject: ...', in English whatever the mail's language, or it is sent "
+                   "as the first line of the body")
+    else:
+        return None
+    line = _source_line(source, word)
+    return None if line is None else (line, problem)
+
+
+def _misplaced_subject(index: int, indent: str, spaced: bool, colon: bool) -> str:
+    if index > 0:
+        return ("'Subject:' must be the mail's very first line; a blank line comes before it "
+                "(a '{# #}' or '{% %}' line above it writes one: move it below, or end it "
+                "with '-#}' / '-%}')")
+    if indent:
+        return "'Subject:' must start the line; the space before it makes it part of the body"
+    if spaced:
+        return "write 'Subject:' with no space before the colon"
+    return "the subject line needs its colon: 'Subject: ...'"
+
+
+def _close_to_subject(word: str) -> bool:
+    """``subjet``, ``subjcet``, ``sbject``, ``subjekt``: one or two slips (letters left out,
+    added, changed) from "subject", so a word of its own (``Sujets``) is not taken for it."""
+    previous = list(range(len("subject") + 1))
+    for i, char in enumerate(word, start=1):
+        current = [i]
+        for j, wanted in enumerate("subject", start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (char != wanted)))
+        previous = current
+    return 0 < previous[-1] <= 2
+
+
+def _source_line(source: str, word: str) -> int | None:
+    """The 1-based line of ``source``'s first text (past lines of tags only, and tags at the
+    start of a line) when it starts with ``word``; None otherwise."""
+    for number, line in enumerate(source.splitlines(), start=1):
+        text = _LEADING_TAGS.sub("", line)
+        if text.strip():
+            return number if text.lower().startswith(word.lower()) else None
+    return None
 
 
 def build_message(rendered: Rendered, envelope: Envelope, default_subject: str) -> EmailMessage:
@@ -231,6 +303,20 @@ def _load(env: jinja2.Environment, filename: str) -> jinja2.Template:
         raise RenderError(f"{filename}: not found in the templates folder") from exc
     except jinja2.exceptions.SecurityError as exc:  # the loader refused it (outside, a link...)
         raise RenderError(f"{filename}: {exc}") from exc
+
+
+def _with_subject_checked(env: jinja2.Environment, filename: str, text: str) -> str:
+    """``text``, or a RenderError (file:line) when its ``Subject:`` line has gone wrong
+    (:func:`subject_line_problem`): like any template mistake, the last version that worked
+    is used meanwhile. The source is read only when the first line looks wrong."""
+    if not filename.endswith(".txt.j2") or split_subject(text)[0] \
+            or subject_line_problem(text, text) is None or env.loader is None:
+        return text
+    source = env.loader.get_source(env, filename)[0]
+    problem = subject_line_problem(text, source)
+    if problem is None:
+        return text
+    raise RenderError(f"{filename}:{problem[0]}: {problem[1]}")
 
 
 def _generate(template: jinja2.Template, filename: str, data: Mapping[str, Any],
