@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,14 +72,24 @@ def test_unknown_thread_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_demo_tells_the_story() -> None:
-    """inbox-agent demo runs on nothing but the package and prints the timeline."""
+    """inbox-agent demo runs on nothing but the package and prints the timeline, each line a
+    sentence, and ends with the next step: a config of one's own, then ``check``."""
     done = _cli("demo")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     # Ana wrote at 10:05: 8 open hours is Tue 09:35, promised as the next quarter hour.
-    assert "reply to you tomorrow (Tuesday 24 November) by 09:45 London time" in out
-    assert "Mon 23 Nov 17:15  -> " in out  # Ana's follow-up, an hour before Tue 09:45
-    assert "filed without a reply: Auto-Submitted: auto-replied (RFC 3834)" in out
-    assert "to manager@example.com" in out  # Ben, after two follow-ups
-    assert "the week ends: 4 extended, 2 kept" in out
-    assert "Auto-Submitted: auto-replied" in out
+    assert "reply to you tomorrow (Tuesday 24 November) by 09:45 London time.”" in out
+    # Ana's follow-up, an hour before Tue 09:45, as a sentence.
+    assert "Mon 23 Nov 17:15  It sends a follow-up to ana@customer.example: “You will hear " \
+        "from a person by Wednesday 25 November, 09:15 London time.”" in out
+    assert ("The agent files it without a reply. The reason: Auto-Submitted: auto-replied "
+            "(RFC 3834).") in out
+    assert "It sends the report to manager@example.com: “This request is now yours:" in out
+    assert "The week ends. Of its 6 promises, 4 extended" in out
+    timeline = [line for line in out.splitlines() if line[:3] in ("Mon", "Tue", "Wed", "Thu",
+                                                                  "Fri")]
+    assert len(timeline) > 20
+    assert all(line.endswith((".", ".”")) for line in timeline), timeline
+    assert out.rstrip().endswith("goes step by step.")
+    assert re.search(r"^    cp \S*config\.example\.toml config\.toml +# ", out, re.MULTILINE)
+    assert re.search(r"^    inbox-agent check +# ", out, re.MULTILINE)

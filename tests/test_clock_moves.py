@@ -118,5 +118,5 @@ def test_the_daemon_sweeps_a_follow_up_due_after_a_restart(
             daemon.kill()
             daemon.wait()
     assert daemon.returncode == 0, stderr
-    assert "taking longer than we told you" in follow_up.message.get_body().get_content()
+    assert "will take longer than we told you" in follow_up.message.get_body().get_content()
     assert len(sink.received) == 2

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from inbox_agent.errors import StoreWriteError
-from tests.worlds import MemoryWorld, customer_mail, ledger, london, make_settings
+from tests.worlds import MemoryWorld, customer_mail, ledger, london, make_settings, to_address
 
 CUSTOMERS = [f"c{n}@customer.example" for n in range(3)]
 MOST_WRITES = 60  # far more than a cycle of three customers makes: a loop, not a limit
@@ -78,7 +78,7 @@ def test_a_full_disk_at_any_write_of_a_cycle_loses_and_repeats_nothing(tmp_path:
         in_queue = {mid: on_disk.outbox[mid].state for mid in went if mid in on_disk.outbox}
         assert set(in_queue.values()) <= {"sending", "sent"}  # or it is done and gone
         asyncio.run(world.run_once(london(16, 10, 2)))  # the disk has space again
-        assert Counter(str(m["To"]) for m in world.sent()) == Counter(CUSTOMERS)
+        assert Counter(to_address(m) for m in world.sent()) == Counter(CUSTOMERS)
         assert ledger(world.settings).outbox == {}  # all done
         if not refused:
             return  # every write of a whole cycle has been refused once

@@ -25,7 +25,7 @@ from inbox_agent.agent import cycle
 from inbox_agent.errors import ConfigError, MailboxLoginError, SendLoginError
 from tests.oauth2_servers import OAuth2Account, TokenHelper, TokenIntrospection, oauth2_settings
 from tests.servers import SmtpSink
-from tests.worlds import customer_mail, london
+from tests.worlds import customer_mail, london, to_address
 
 WHERE = "config.toml: [mailbox.imap] of 'support'"
 HELPER_ERROR = "oama: no refresh token for the account; run: oama authorize microsoft"
@@ -253,7 +253,7 @@ def test_the_agent_reads_and_answers_with_tokens_alone(
     assert report.sent == 1
     (ack,) = smtp_sink.wait_for(1)
     assert ack.auth_user == account.address
-    assert str(ack.message["To"]) == "ana@customer.example"
+    assert to_address(ack.message) == "ana@customer.example"
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "AUTHENTICATE" in logged  # imapclient's protocol lines were captured, login too
     for secret in (oauth2_account.token, smtp_token, _xoauth2(account.address, smtp_token),

@@ -15,7 +15,7 @@ import pytest
 
 from inbox_agent.config import Settings
 from inbox_agent.errors import TemplateError
-from tests.worlds import ROOT, World, customer_mail, ledger, london, run
+from tests.worlds import ROOT, World, customer_mail, ledger, london, run, to_address
 
 ACK = "acknowledgement.txt.j2"
 
@@ -60,6 +60,6 @@ def test_a_broken_acknowledgement_leaves_mail_owed_and_files_the_rest(
     run(world, london(16, 17, 20))
     run(world, london(16, 17, 25))
     [ack] = world.sent()
-    assert ack["To"] == "ana@customer.example"
+    assert to_address(ack) == "ana@customer.example"
     assert "acknowledgement" in str(ack["Message-ID"])
     assert all(c.owed == [] for c in ledger(world.settings).conversations.values())

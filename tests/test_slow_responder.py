@@ -33,6 +33,7 @@ from tests.worlds import (
     london,
     make_settings,
     run,
+    to_address,
 )
 
 STEP = timedelta(minutes=15)
@@ -59,7 +60,7 @@ class SlowResponder:
     def hear(self, world: World, now: datetime) -> None:
         sent = world.sent()
         for mail in sent[self.heard:]:
-            if str(mail["To"]) == self.address and (self.wakes is None or now >= self.wakes):
+            if to_address(mail) == self.address and (self.wakes is None or now >= self.wakes):
                 self.due.append((now + ANSWERS_AFTER, mail))
         self.heard = len(sent)
 

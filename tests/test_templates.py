@@ -20,7 +20,16 @@ import pytest
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent import cycle
 from inbox_agent.agent.composing import Composer, sample_conversation
-from tests.worlds import ROOT, MemoryWorld, body, customer_mail, london, make_settings, run
+from tests.worlds import (
+    ROOT,
+    MemoryWorld,
+    body,
+    customer_mail,
+    london,
+    make_settings,
+    run,
+    to_address,
+)
 
 ANA = "Ana Silva <ana@customer.example>"
 
@@ -48,11 +57,35 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_templates_check_passes_the_defaults(workdir: Path) -> None:
-    """Every shipped template, the German variants included, renders with sample data."""
+    """Every shipped template, in English, German and French, renders with sample data, and
+    no language lacks a kind."""
     done = cli(workdir, "templates", "check")
     assert done.returncode == 0, done.stderr
-    assert "ok    templates/acknowledgement.de.txt.j2" in done.stdout
-    assert done.stdout.splitlines()[-1] == "6 template(s) fine, 0 mistake(s)"
+    for kind in ("acknowledgement", "follow_up", "escalation", "escalation_notice"):
+        for variant in ("", ".de", ".fr"):
+            assert f"ok    templates/{kind}{variant}.txt.j2\n" in done.stdout
+    assert done.stdout.splitlines()[-1] == "12 template(s) fine, 0 mistake(s)"
+    assert done.stderr == ""
+
+
+def test_templates_check_warns_of_a_language_that_lacks_a_kind(workdir: Path) -> None:
+    """French for some kinds but not all: a warning naming the files missing, not a mistake
+    (those mails still go, in the default language); a mailbox folder's Italian too."""
+    for kind in ("escalation", "escalation_notice"):
+        (workdir / "templates" / f"{kind}.fr.txt.j2").unlink()
+    (workdir / "templates" / "support").mkdir()
+    shutil.copy(workdir / "templates" / "follow_up.txt.j2",
+                workdir / "templates" / "support" / "follow_up.it.txt.j2")
+    done = cli(workdir, "templates", "check")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "warning: templates/escalation.fr.txt.j2, templates/escalation_notice.fr.txt.j2: "
+        "missing, though other kinds have a 'fr' variant; these mails go out in the default "
+        "language instead",
+        "warning: templates/support/acknowledgement.it.txt.j2, "
+        "templates/support/escalation.it.txt.j2, templates/support/escalation_notice.it.txt.j2: "
+        "missing, though other kinds have a 'it' variant; these mails go out in the default "
+        "language instead"]
 
 
 def test_templates_check_names_file_line_and_the_name_meant(workdir: Path) -> None:
@@ -67,7 +100,7 @@ def test_templates_check_names_file_line_and_the_name_meant(workdir: Path) -> No
                         "(did you mean 'mailbox_name'?)")
     assert lines[1].startswith("templates/follow_up.txt.j2:")
     assert "endfi" in lines[1]
-    assert done.stdout.splitlines()[-1] == "4 template(s) fine, 2 mistake(s)"
+    assert done.stdout.splitlines()[-1] == "10 template(s) fine, 2 mistake(s)"
 
 
 def test_preview_prints_the_mail_as_it_would_be_sent(workdir: Path) -> None:
@@ -79,8 +112,8 @@ def test_preview_prints_the_mail_as_it_would_be_sent(workdir: Path) -> None:
     assert "Auto-Submitted: auto-replied" in head
     assert text.startswith("Hello Ana,")
     german = cli(workdir, "templates", "preview", "acknowledgement", "--lang", "de")
-    assert "Guten Tag Ana Silva," in german.stdout
-    assert "Subject: [#K7Q2] AW: Invoice 2211" in german.stdout
+    assert "Guten Tag Ana Silva,\n\nvielen Dank" in german.stdout
+    assert "Subject: [#K7Q2] AW: Rechnung 2211" in german.stdout
     missing = cli(workdir, "templates", "preview", "acknowledgement", "--html")
     assert "(this template has no HTML part)" in missing.stdout
     wrong = cli(workdir, "templates", "preview", "welcome")
@@ -134,8 +167,9 @@ def test_a_broken_edit_keeps_the_last_good_version_in_use(
 
 
 def test_the_customers_language_and_the_mailbox_pick_the_variant(tmp_path: Path) -> None:
-    """Content-Language: de gets the German acknowledgement, even though this mailbox has its
-    own English wording, which everyone else gets (French has no variant)."""
+    """Content-Language: de gets the German acknowledgement and fr the French, even though
+    this mailbox has its own English wording, which everyone else gets (Italian has no
+    variant)."""
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     override = tmp_path / "templates" / "support"
     override.mkdir()
@@ -149,13 +183,16 @@ def test_the_customers_language_and_the_mailbox_pick_the_variant(tmp_path: Path)
     world.deliver(customer_mail(ANA, "Invoice", "Hello", london(16, 10, 1)), london(16, 10, 1))
     world.deliver(customer_mail("Luc <luc@client.example>", "Facture", "Bonjour",
                                 london(16, 10, 2), Content_Language="fr"), london(16, 10, 2))
+    world.deliver(customer_mail("Giulia <giulia@cliente.example>", "Fattura", "Buongiorno",
+                                london(16, 10, 3), Content_Language="it"), london(16, 10, 3))
     run(world, london(16, 10, 5))
-    by_to = {str(m["To"]): body(m) for m in world.sent()}
+    by_to = {to_address(m): body(m) for m in world.sent()}
     assert by_to["jonas@kunde.example"].startswith("Guten Tag Jonas,")
     assert "bis morgen, Dienstag, 17. November, 09:30 Uhr Londoner Zeit" in \
         by_to["jonas@kunde.example"]
     assert by_to["ana@customer.example"].startswith("Support desk: we have it, tomorrow")
-    assert by_to["luc@client.example"].startswith("Support desk: we have it")
+    assert by_to["luc@client.example"].startswith("Bonjour Luc, Merci d'avoir écrit")
+    assert by_to["giulia@cliente.example"].startswith("Support desk: we have it")
 
 
 def test_a_line_break_in_a_customers_name_or_subject_never_becomes_a_header(

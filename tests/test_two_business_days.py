@@ -27,7 +27,7 @@ import pytest
 
 from inbox_agent.core.conversations import Conversation, Role
 from inbox_agent.core.promises import ESCALATED
-from tests.worlds import ServerWorld, customer_mail, ledger, london, run
+from tests.worlds import ServerWorld, customer_mail, ledger, london, run, to_address
 
 STEP = timedelta(minutes=15)
 START, END = london(14, 0, 0), london(18, 18, 0)  # Saturday 00:00 to Wednesday 18:00
@@ -137,7 +137,7 @@ def test_two_business_days_every_promise_is_kept_or_restated_in_time(
         "dev@firm.example": ["acknowledgement", "follow_up", "follow_up"],  # wrote again
         "eve@home.example": ["acknowledgement", "follow_up"],
     }
-    assert [str(m["To"]) for m in world.sent() if str(m["To"]) == MANAGER] == [MANAGER]
+    assert [to_address(m) for m in world.sent() if to_address(m) == MANAGER] == [MANAGER]
     message_ids = [str(m["Message-ID"]) for m in world.sent()]
     assert len(message_ids) == len(set(message_ids))  # nothing went out twice
     for message in world.sent():  # DESIGN.md "Outgoing mail", on every kind of mail
@@ -163,7 +163,7 @@ def _sent_by_conversation(sent: list[EmailMessage]) -> dict[str, list[tuple[date
         match = SENT_ID.match(str(message["Message-ID"]))
         assert match, message["Message-ID"]
         when = email.utils.parsedate_to_datetime(str(message["Date"]))
-        by_token[match["token"]].append((when, match["kind"], str(message["To"])))
+        by_token[match["token"]].append((when, match["kind"], to_address(message)))
     return by_token
 
 

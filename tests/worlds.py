@@ -213,11 +213,17 @@ def threads(world: World) -> list[dict[str, object]]:
     return [views.summary(c) for c in views.select(on_disk, "all")]
 
 
+def to_address(message: EmailMessage) -> str:
+    """The address a mail's ``To:`` names (the customer's name beside it left out)."""
+    (address,) = message["To"].addresses
+    return str(address.addr_spec)
+
+
 def by_recipient(sent: list[EmailMessage]) -> dict[str, list[EmailMessage]]:
     """The mails sent, grouped by their To address."""
     grouped: dict[str, list[EmailMessage]] = {}
     for message in sent:
-        grouped.setdefault(str(message["To"]), []).append(message)
+        grouped.setdefault(to_address(message), []).append(message)
     return grouped
 
 

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inbox_agent import logs
-from inbox_agent.agent.composing import describe
 from inbox_agent.agent.context import CycleReport, Host
 from inbox_agent.core.breakers import Sent
 from inbox_agent.core.conversations import Conversation
@@ -163,7 +162,7 @@ class Chasing:
 
         mailing = self.agent.mailing
         mails = mailing.compose_all(conversation, chase.mails, now,
-                                    self._extra(conversation, chase.due, now), change)
+                                    self._extra(chase.due), change)
         if mails is None:
             return
         for mail in mails:
@@ -174,11 +173,8 @@ class Chasing:
                             + (" (the promise had lapsed)" if chase.due.lapsed else "")
                             + f"; new promise {new_promise}")
 
-    def _extra(self, conversation: Conversation, due: ChaseDue,
-               now: datetime) -> dict[str, Any]:
-        """What a chase's templates are told of the promise it extends."""
-        previous = conversation.running_promise
-        assert previous is not None  # chase_due only answers for a running promise
-        return {"promise_missed": due.lapsed, "follow_up_number": due.follow_up_number,
-                "previous_promise_text": describe(self.agent.settings, conversation,
-                                                  previous.due, now)}
+    @staticmethod
+    def _extra(due: ChaseDue) -> dict[str, Any]:
+        """What a chase's templates are told of the promise it extends (its moment, in each
+        mail's own language, ``composing.template_data`` finds on the conversation)."""
+        return {"promise_missed": due.lapsed, "follow_up_number": due.follow_up_number}

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from inbox_agent import logs
-from inbox_agent.agent.composing import Composed, Composer, describe
+from inbox_agent.agent.composing import Composed, Composer
 from inbox_agent.config import Settings
 from inbox_agent.core.conversations import Conversation, MailKind, SentMail
 from inbox_agent.core.ledger import Ledger, OutboxEntry
@@ -153,15 +153,14 @@ class Mailing:
     def _late_extra(self, conversation: Conversation, late: OutboxEntry,
                     now: datetime) -> dict[str, Any]:
         """What a restated mail's template is told: it is late, and for a follow-up or
-        notice, what the customer was last promised."""
+        notice, whether the promise the customer was last told has passed by now (that
+        promise's moment ``composing.template_data`` finds on the conversation)."""
         extra: dict[str, Any] = {"delivery_late": True}
         told = last_told(conversation)
         if late.kind == MailKind.ACKNOWLEDGEMENT or told is conversation.running_promise:
             return extra
         return extra | {"promise_missed": now >= told.due,
-                        "follow_up_number": follow_ups_in(current_wait(conversation)),
-                        "previous_promise_text": describe(self.desk.settings, conversation,
-                                                          told.due, now)}
+                        "follow_up_number": follow_ups_in(current_wait(conversation))}
 
     def _compose_one_owed(self, conversation: Conversation, kind: MailKind,
                           now: datetime) -> bool:

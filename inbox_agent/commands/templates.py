@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from dataclasses import replace
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -29,11 +31,14 @@ from inbox_agent.errors import CommandError
 
 def check(args: argparse.Namespace) -> int:
     """``templates check``: every file rendered with sample data; exit 1 on any mistake."""
-    good, mistakes = check_templates(settings_of(args), system_clock())
+    settings = settings_of(args)
+    good, mistakes = check_templates(settings, system_clock())
     for name in good:
         print(f"ok    {name}")
     for mistake in mistakes:
         print(mistake, file=sys.stderr)
+    for gap in language_gaps(settings.agent.templates_dir):
+        print(f"warning: {gap}", file=sys.stderr)
     print(f"{len(good)} template(s) fine, {len(mistakes)} mistake(s)")
     return 1 if mistakes else 0
 
@@ -70,19 +75,57 @@ def check_templates(settings: Settings, now: datetime) -> tuple[list[str], list[
     return good, mistakes
 
 
+_VARIANT = re.compile(r"(?:(?P<folder>[^/]+)/)?(?P<kind>\w+)\.(?P<lang>[A-Za-z]{2,3}"
+                      r"(?:-[A-Za-z0-9]+)*)\.txt\.j2")
+
+
+def language_gaps(folder: Path) -> list[str]:
+    """One line for each language that has a variant for some kinds but not all, naming the
+    files missing: customers writing in it would get those mails in the default language (a
+    warning, not a mistake: that mail is still sent, only not in their language). A mailbox
+    folder's variant counts for it, the main folder's for every mailbox."""
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*.txt.j2")}
+    variants = [m for f in sorted(files) if (m := _VARIANT.fullmatch(f))
+                and m["kind"] in rendering.TEMPLATE_NAMES]
+    languages = sorted({m["lang"] for m in variants})
+    scopes = [None, *sorted({m["folder"] for m in variants if m["folder"]})]
+    shown, gaps = _shown(folder), []
+    for language in languages:
+        for scope in scopes:
+            if not any(m["lang"] == language and m["folder"] == scope for m in variants):
+                continue  # nothing of its own in this language: the main folder's gap, if any
+            missing = [kind for kind in rendering.TEMPLATE_NAMES
+                       if not _in_language(files, kind, scope, language)]
+            if missing:
+                where = f"{shown}/{scope + '/' if scope else ''}"
+                these = "this mail goes" if len(missing) == 1 else "these mails go"
+                gaps.append(f"{', '.join(f'{where}{k}.{language}.txt.j2' for k in missing)}: "
+                            f"missing, though other kinds have a {language!r} variant; {these} "
+                            "out in the default language instead")
+    return gaps
+
+
+def _in_language(files: set[str], kind: str, mailbox: str | None, language: str) -> bool:
+    """Whether a customer writing in ``language`` gets ``kind`` from a variant in it."""
+    default = set(rendering.candidates(kind, mailbox))
+    return any(f"{base}.txt.j2" in files for base in rendering.candidates(kind, mailbox, language)
+               if base not in default)
+
+
 def preview(settings: Settings, ledger: Ledger | None, name: str, now: datetime, *,
             thread: str | None = None, language: str | None = None, html: bool = False) -> str:
     """The mail ``name`` would be, for a real conversation or the sample one."""
     if name not in rendering.TEMPLATE_NAMES:
         raise CommandError(f"no template {name!r}; one of {', '.join(rendering.TEMPLATE_NAMES)}")
-    conversation = sample_conversation(settings, now)
+    conversation = sample_conversation(settings, now, MailKind(name), language)
     if thread is not None:
         found = ledger.conversations.get(thread.strip("[]#").upper()) if ledger else None
         if found is None:
             raise CommandError(f"no conversation {thread!r}; `inbox-agent threads` lists them")
         conversation = found
-    if language:
+    if language:  # as a customer writing in it sees it, and a shop speaking it (the report)
         conversation.language = language
+        settings = _speaking(settings, conversation.mailbox, language)
     to = settings.promise.escalate_to if name == ESCALATION else None
     mail = Composer(settings).compose(conversation, MailKind(name), to or conversation.customer,
                                       now)
@@ -91,13 +134,21 @@ def preview(settings: Settings, ledger: Ledger | None, name: str, now: datetime,
     return _as_text(message, html)
 
 
+def _speaking(settings: Settings, mailbox: str, language: str) -> Settings:
+    """``settings`` with ``mailbox``'s default language ``language``."""
+    mailboxes = tuple(replace(m, language=language) if m.name == mailbox else m
+                      for m in settings.mailboxes)
+    return replace(settings, mailboxes=mailboxes)
+
+
 def _as_text(message: EmailMessage, html: bool) -> str:
     headers = "\n".join(f"{k}: {v}" for k, v in message.items()
                         if not k.lower().startswith(("content-", "mime-")))
     part = message.get_body(preferencelist=("html",) if html else ("plain",))
     if part is None:
         return f"{headers}\n\n(this template has no {'HTML' if html else 'text'} part)"
-    return f"{headers}\n\n{str(part.get_content()).rstrip()}\n"
+    text = str(part.get_content()).replace("\r\n", "\n").rstrip()  # the wire's CRLF
+    return f"{headers}\n\n{text}\n"
 
 
 def _shown(folder: Path) -> str:

@@ -32,6 +32,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email import errors
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any
@@ -73,6 +75,7 @@ class Envelope:
     date: datetime
     in_reply_to: str | None
     references: tuple[str, ...]
+    to_name: str = ""  # the customer's name as they wrote it; never trusted as an address
 
 
 @dataclass(frozen=True)
@@ -269,10 +272,17 @@ def _source_line(source: str, word: str) -> int | None:
 
 
 def build_message(rendered: Rendered, envelope: Envelope, default_subject: str) -> EmailMessage:
-    """The mail as it goes on the wire, with every header DESIGN.md's "Outgoing mail" lists."""
+    """The mail as it goes on the wire, with every header DESIGN.md's "Outgoing mail" lists.
+
+    The text is tidied (:func:`tidy_text`) and sent quoted-printable: a paragraph is one line
+    of any length in the mail as read, wrapped for the wire only by QP's soft line breaks
+    (RFC 2045), which every client undoes. Not format=flowed (RFC 3676): Outlook ignores it
+    and shows its wire lines, broken mid-sentence, and a stripped trailing space unflows it.
+    Not 8bit: it needs the relay's 8BITMIME, and a long paragraph could pass SMTP's 998-octet
+    line limit."""
     msg = EmailMessage()
     msg["From"] = formataddr((one_line(envelope.from_name), envelope.from_address))
-    msg["To"] = envelope.to
+    msg["To"] = _to(envelope.to_name, envelope.to)
     msg["Subject"] = _subject(rendered.subject or default_subject, envelope.token)
     msg["Date"] = format_datetime(envelope.date)
     msg["Message-ID"] = envelope.message_id
@@ -282,10 +292,35 @@ def build_message(rendered: Rendered, envelope: Envelope, default_subject: str) 
         msg["References"] = " ".join(envelope.references)
     msg["Auto-Submitted"] = "auto-replied"  # RFC 3834: well-behaved systems never answer it
     msg["X-Auto-Response-Suppress"] = "All"  # Exchange/Outlook: no OOF or receipts back
-    msg.set_content(rendered.text)
+    msg.set_content(tidy_text(rendered.text), cte="quoted-printable")
     if rendered.html is not None:
-        msg.add_alternative(rendered.html, subtype="html")
+        msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     return msg
+
+
+def tidy_text(text: str) -> str:
+    """A mail's text as a reader should get it: no trailing spaces, no runs of blank lines
+    (an ``{% if %}`` that wrote nothing leaves one), and the signature separator the standard
+    "-- " (RFC 3676 4.3), even when an editor stripped its space from the template."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    lines = ["-- " if line == "--" else line for line in lines]
+    kept = [line for i, line in enumerate(lines) if line or (i > 0 and lines[i - 1])]
+    return "\n".join(kept).strip("\n") + "\n"
+
+
+def _to(name: str, address: str) -> Address | str:
+    """``Ana Silva <ana@customer.example>``; the bare address when the name could be read as
+    an address: it holds an ``@``, or an encoded word (``=?utf-8?q?eve=40x?=`` is written out
+    decoded by Python's header folding, and would then *be* an address). An ``Address``, not
+    ``formataddr``'s string: that string, once re-parsed and folded, turns a non-ASCII name
+    with a ``;`` or ``,`` into a second address or an empty one (found by a property test)."""
+    shown = one_line(name)
+    if not shown or "@" in shown or "=?" in shown:
+        return address
+    try:
+        return Address(display_name=shown, addr_spec=address)
+    except (ValueError, IndexError, errors.HeaderParseError):  # an address only a header holds
+        return address
 
 
 def _subject(subject: str, token: str) -> str:
