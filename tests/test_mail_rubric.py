@@ -116,8 +116,9 @@ def test_the_escalation_notice_says_who_has_it_and_by_when(tmp_path: Path,
 def test_the_report_shows_a_real_wait_and_how_to_answer(tmp_path: Path, language: str) -> None:
     """The preview's report has realistic data (a wait of hours, the promise it extends an
     hour away), never an empty "Promised:" or "0 minutes"; it says how to answer so that the
-    reply is filed."""
-    text = _mail(tmp_path, "escalation", language)[1]
+    reply is filed. Previewed at 16:22, it is the report the sweep sends at 16:15."""
+    headers, text = _mail(tmp_path, "escalation", language, london(18, 16, 22))
+    assert "Date: Wed, 18 Nov 2026 16:15:00 +0000" in headers
     assert IN_ONE_HOUR[language] in text
     assert "0 minutes" not in text
     assert not re.search(r"^\S[^:\n]*:\s*$", text, re.MULTILINE)  # a label with nothing after

@@ -117,6 +117,8 @@ def preview(settings: Settings, ledger: Ledger | None, name: str, now: datetime,
     """The mail ``name`` would be, for a real conversation or the sample one."""
     if name not in rendering.TEMPLATE_NAMES:
         raise CommandError(f"no template {name!r}; one of {', '.join(rendering.TEMPLATE_NAMES)}")
+    if thread is None:  # the sample as the sweep sends it: at a quarter hour, an hour ahead
+        now = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
     conversation = sample_conversation(settings, now, MailKind(name), language)
     if thread is not None:
         found = ledger.conversations.get(thread.strip("[]#").upper()) if ledger else None
