@@ -200,6 +200,7 @@ def split_subject(text: str) -> tuple[str, str]:
         return "", text
     return one_line(first[len("subject:"):]), rest.removeprefix("\n").removeprefix("\r\n")
 
+
 # "Subject" as staff write it in other languages' mail programs: never a header to the agent.
 _SUBJECT_WORDS = frozenset({"betreff", "sujet", "objet", "asunto", "oggetto", "onderwerp",
                             "assunto", "emne", "ämne", "aihe", "temat", "konu"})
