@@ -16,8 +16,8 @@ import logging
 from datetime import datetime, timedelta
 
 from inbox_agent.adapters.store import Store
-from inbox_agent.core.archive import KEY, TOKEN, archivable, leads, our_token, skipped_archivable
-from inbox_agent.core.conversations import Conversation
+from inbox_agent.core.archive import KEY, TOKEN, archivable, leads, skipped_archivable
+from inbox_agent.core.conversations import Conversation, our_token
 from inbox_agent.core.message import InboundEmail
 
 log = logging.getLogger("inbox_agent")

@@ -27,18 +27,15 @@ each carries its conversation's token (``our_token``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
 
-from inbox_agent.core.conversations import Conversation, subject_tokens
+from inbox_agent.core.conversations import Conversation, our_token, subject_tokens
 from inbox_agent.core.ledger import SkippedMessage
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.message import InboundEmail
 
 CLOSED_QUIET = timedelta(days=1)  # the breakers' longest window: see above
-# make_message_id's shape: <inbox-agent.TOKEN.kind.hex@domain>
-_OURS = re.compile(r"<?inbox-agent\.([2-9A-HJ-NP-TV-Z]{4,13})\.[a-z_]+\.[0-9a-f]+@[^>]*>?")
 
 TOKEN, KEY, NAMED = "t:", "k:", "n:"
 
@@ -89,12 +86,6 @@ def entries(conversation: Conversation) -> list[str]:
 def skipped_entries(skipped: Iterable[SkippedMessage]) -> list[str]:
     """The keys of mail filed outside any conversation: read again, it is known."""
     return [KEY + s.key for s in skipped]
-
-
-def our_token(message_id: str) -> str | None:
-    """The conversation token in a Message-ID the agent made, or None for anyone else's."""
-    match = _OURS.fullmatch(message_id.strip())
-    return match.group(1) if match else None
 
 
 def leads(email: InboundEmail) -> tuple[list[str], list[str]]:

@@ -57,7 +57,13 @@ MAX_TOKEN_LENGTH = 8  # the longest the subject pattern below reads
 # In-Reply-To and References are each cut to MAX_REFERENCES by the parser: what a message
 # names is bounded by both, so a hostile References header costs the index nothing.
 MAX_NAMED = 2 * MAX_REFERENCES
-_TOKEN_IN_SUBJECT = re.compile(r"\[#([2-9A-HJ-NP-TV-Z]{4,8})\]")
+_TOKEN_CHARS = f"[{TOKEN_ALPHABET}]"
+_TOKEN_IN_SUBJECT = re.compile(rf"\[#({_TOKEN_CHARS}{{4,8}})\]")
+# The agent's own Message-IDs (``composing.make_message_id``):
+# <inbox-agent.TOKEN.kind.hex@domain>. Up to 13 characters: tokens given out before
+# MAX_TOKEN_LENGTH could grow that long.
+_OUR_MESSAGE_ID = re.compile(
+    rf"<?inbox-agent\.({_TOKEN_CHARS}{{4,13}})\.[a-z_]+\.[0-9a-f]+@[^>]*>?")
 
 
 class Role(StrEnum):
@@ -250,6 +256,12 @@ def find_conversation(email: InboundEmail, links: Links,
         if token in conversations:
             return token
     return None
+
+
+def our_token(message_id: str) -> str | None:
+    """The conversation token in a Message-ID the agent made, or None for anyone else's."""
+    match = _OUR_MESSAGE_ID.fullmatch(message_id.strip())
+    return match.group(1) if match else None
 
 
 def subject_tokens(subject: str) -> list[str]:

@@ -101,7 +101,7 @@ import unicodedata
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
-from inbox_agent.core.archive import our_token
+from inbox_agent.core.conversations import our_token
 from inbox_agent.core.message import InboundEmail, address_pairs, header_keyword
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from inbox_agent.core.archive import (
     entries,
     last_activity,
     leads,
-    our_token,
     skipped_archivable,
 )
 from inbox_agent.core.conversations import (
@@ -25,6 +24,7 @@ from inbox_agent.core.conversations import (
     Promise,
     Role,
     SentMail,
+    our_token,
 )
 from inbox_agent.core.ledger import SkippedMessage
 from inbox_agent.core.lifecycle import Status
