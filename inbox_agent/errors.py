@@ -5,6 +5,7 @@
     │   ├── ConfigError              the config file: which file, which key, what to write
     │   ├── TemplateError            a template: file:line and the mistake
     │   ├── CommandError             a staff command that cannot be done (unknown id, ...)
+    │   ├── MailboxClaimedError      another inbox-agent on this host looks after the mailbox
     │   └── StoreError               the data directory
     │       ├── StoreLockedError     another inbox-agent owns this data_dir
     │       ├── StoreCorruptError    the database cannot be read; it is left untouched
@@ -49,6 +50,10 @@ class TemplateError(OperatorError):
 
 class CommandError(OperatorError):
     """A staff command names no conversation, or asks for something its status forbids."""
+
+
+class MailboxClaimedError(OperatorError):
+    """Another running inbox-agent on this host already looks after the mailbox."""
 
 
 class StoreError(OperatorError):

@@ -35,6 +35,7 @@ from typing import Any
 import jinja2
 
 from inbox_agent import logs
+from inbox_agent.adapters import claims
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.credentials import secret_for
 from inbox_agent.adapters.imap import ImapMailbox
@@ -268,7 +269,8 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
     adapters = adapters or real_adapters(settings, dry_run=dry_run)
     if dry_run:  # whatever adapters it is given, a dry run hands no mail to a relay
         adapters = replace(adapters, mailer=lambda _: LoggingMailer(), rehearsal=True)
-    with Store(settings.agent.data_dir, dry_run=dry_run) as store:
+    with (Store(settings.agent.data_dir, dry_run=dry_run) as store,
+          claims.held(settings, dry_run=dry_run)):  # one mailbox, one agent, per host
         agent = Agent(settings, store, adapters, clock)
         if once:
             agent.outages = Outages(quiet=True)

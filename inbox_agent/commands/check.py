@@ -1,8 +1,9 @@
 """``inbox-agent check``: is everything the agent needs in place, before it runs unattended?
 
 In order: the config (already loaded, so valid), the templates (each
-rendered for a sample conversation), the data folder, then for every mailbox the IMAP login,
-its folders, and the SMTP login (nothing is sent). Each check gives one line; a failure is one
+rendered for a sample conversation), the data folder, then for every mailbox whether another
+running agent on this host looks after it (``adapters.claims``), the IMAP login, its folders,
+and the SMTP login (nothing is sent). Each check gives one line; a failure is one
 line with what to do, and the command exits 1.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from inbox_agent.adapters import claims
 from inbox_agent.adapters.credentials import secret_for
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
@@ -62,6 +64,7 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     results.append(_attempt(f"data folder {settings.agent.data_dir}",
                             partial(_data_folder, settings)))
     for mailbox in settings.mailboxes:
+        results.append(_claim(settings, mailbox))
         results.append(await _attempt_async(
             f"IMAP {mailbox.imap.host}:{mailbox.imap.port} as {_login(mailbox.imap)}, "
             f"folders {', '.join(_folders(mailbox))}", partial(_imap, settings, mailbox)))
@@ -87,6 +90,23 @@ async def _attempt_async(what: str, check: Callable[[], Awaitable[object]]) -> R
     except InboxAgentError as exc:
         return Result(what, exc.one_line())
     return Result(what)
+
+
+def _claim(settings: Settings, mailbox: MailboxSettings) -> Result:
+    """Does another running agent on this host look after the mailbox? Its own running
+    agent (the same data_dir) is fine."""
+    try:
+        holder = claims.probe(settings, mailbox)
+    except InboxAgentError as exc:
+        return Result("", exc.one_line())
+    if not claims.SUPPORTED:
+        return Result(f"mailbox {mailbox.name!r}: other agents on this host not looked for "
+                      "(claims need Linux)")
+    if holder is None:
+        return Result(f"mailbox {mailbox.name!r}: no other inbox-agent on this host looks "
+                      "after it")
+    return Result(f"mailbox {mailbox.name!r}: looked after by this config's running agent "
+                  f"(pid {holder.pid or 'unknown'})")
 
 
 def _render(settings: Settings, name: MailKind, now: datetime) -> None:
