@@ -1,5 +1,7 @@
 """``contrib/inbox-agent.service``: the directives a hardened service needs, a command line
-the real CLI accepts, paths that agree with the config, and ``systemd-analyze verify``.
+the real CLI accepts, paths that agree with the config, and ``systemd-analyze verify``; and
+``contrib/inbox-agent@.service``, one instance per shard: the same directives but for its own
+config, secrets and data_dir.
 
 systemd cannot run as this test's PID 1, so the unit is read, not started: what it says is
 checked against the agent (its CLI parser, its config loader, its stop grace).
@@ -145,6 +147,80 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     text = UNIT.read_text(encoding="utf-8")
     entry = "/opt/inbox-agent/bin/inbox-agent"
     copy = tmp_path / "inbox-agent.service"
+    copy.write_text(text.replace(entry, f"{sys.executable} -m inbox_agent"), encoding="utf-8")
+    done = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout + done.stderr == ""
+
+
+# --- contrib/inbox-agent@.service: one instance per shard -----------------------------------
+
+TEMPLATE = UNIT.with_name("inbox-agent@.service")
+SHARD = "shop1"
+# What differs from instance to instance; every other directive is inbox-agent.service's own.
+PER_SHARD = {("Unit", "Description"), ("Service", "ExecStart"), ("Service", "EnvironmentFile"),
+             ("Service", "StateDirectory"), ("Service", "WorkingDirectory"),
+             ("Service", "ReadWritePaths")}
+
+
+@pytest.fixture(scope="module")
+def instance() -> dict[tuple[str, str], list[str]]:
+    """The directives of ``inbox-agent@shop1.service`` (``%i`` is the instance's name)."""
+    return _directives(TEMPLATE.read_text(encoding="utf-8").replace("%i", SHARD))
+
+
+def _shard_config() -> str:
+    """The shard's config as the template's comment tells the operator to write it: the
+    single service's, with the data_dir and templates_dir lines the comment gives."""
+    comment = TEMPLATE.read_text(encoding="utf-8").split("\n[Unit]")[0].replace("%i", SHARD)
+    data_dir = f'data_dir = "/var/lib/inbox-agent/{SHARD}"'
+    assert f"In {SHARD}.toml: {data_dir} and templates_dir = \"templates\"" in comment
+    assert f"/etc/inbox-agent/{SHARD}.toml" in comment
+    return SERVICE_CONFIG.replace('data_dir = "/var/lib/inbox-agent"', data_dir)
+
+
+def test_the_template_is_hardened_as_the_service_is(
+        unit: dict[tuple[str, str], list[str]],
+        instance: dict[tuple[str, str], list[str]]) -> None:
+    """Every directive but the per-shard paths is the single service's, with its value: the
+    same user, hardening, restart policy and stop timeout, nothing dropped or added."""
+    def shared(directives: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], list[str]]:
+        return {key: values for key, values in directives.items() if key not in PER_SHARD}
+
+    assert shared(instance) == shared(unit)
+    assert set(instance) == set(unit)
+
+
+def test_each_shard_runs_its_own_config_and_writes_only_its_data_dir(
+        instance: dict[tuple[str, str], list[str]]) -> None:
+    """``inbox-agent@shop1``: the daemon with /etc/inbox-agent/shop1.toml (argparse reads it as
+    the real CLI does) and shop1.env's passwords; the config the comment describes has
+    data_dir /var/lib/inbox-agent/shop1, its StateDirectory, working directory and only
+    writable path; templates are the shared ones next to the configs."""
+    binary, *arguments = shlex.split(_one(instance, "ExecStart"))
+    assert binary == "/opt/inbox-agent/bin/inbox-agent"
+    args = cli._parser().parse_args(arguments)
+    assert (args.command, args.once, args.dry_run) == ("run", False, False)
+    etc = Path("/etc") / _one(instance, "ConfigurationDirectory")
+    assert Path(args.config) == etc / f"{SHARD}.toml"
+    assert Path(_one(instance, "EnvironmentFile")) == etc / f"{SHARD}.env"
+    settings = config.parse(_shard_config(), Path(args.config))
+    state = Path("/var/lib") / _one(instance, "StateDirectory")
+    assert settings.agent.data_dir == state == Path("/var/lib/inbox-agent") / SHARD
+    assert _one(instance, "ReadWritePaths").split() == [str(state)]
+    assert _one(instance, "WorkingDirectory") == str(state)
+    assert settings.agent.templates_dir == etc / "templates"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze is not installed (apt-get install systemd)")
+def test_systemd_analyze_verify_accepts_an_instance(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` of the template as ``inbox-agent@shop1.service`` (so ``%i``
+    is resolved) finds nothing to say; ExecStart runs this Python, as above."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    entry = "/opt/inbox-agent/bin/inbox-agent"
+    copy = tmp_path / f"inbox-agent@{SHARD}.service"
     copy.write_text(text.replace(entry, f"{sys.executable} -m inbox_agent"), encoding="utf-8")
     done = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True,
                           text=True, timeout=60, check=False)
