@@ -159,13 +159,9 @@ def _claim(settings: Settings, mailbox: MailboxSettings) -> socket.socket | None
     runs unclaimed, with a warning: the claim is a safety net, not a need."""
     name = claim_name(mailbox)
     for _ in range(3):  # the holder may exit between our bind and our question
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            listener.bind(name)
-            listener.listen(16)  # at once: a question waits in the backlog, not refused
-            listener.setblocking(False)
-        except OSError as exc:
-            listener.close()
+            listener = _listen(name)
+        except OSError as exc:  # EAFNOSUPPORT in a sandbox, EMFILE out of descriptors, ...
             if exc.errno != errno.EADDRINUSE:
                 log.warning("%s: not claimed (%s); make sure no other agent on this host "
                             "looks after it", where(mailbox), exc.strerror or exc)
@@ -176,6 +172,18 @@ def _claim(settings: Settings, mailbox: MailboxSettings) -> socket.socket | None
         if holder is not None:
             raise MailboxClaimedError(_refusal(mailbox, holder))
     raise MailboxClaimedError(_refusal(mailbox, Holder(None)))
+
+
+def _listen(name: bytes) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(name)
+        listener.listen(16)  # at once: a question waits in the backlog, not refused
+        listener.setblocking(False)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
 
 
 def _refusal(mailbox: MailboxSettings, holder: Holder) -> str:

@@ -5,6 +5,7 @@ lets go or is killed. The holder runs in a real process where its death matters.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import secrets
 import signal
@@ -219,3 +220,18 @@ def test_elsewhere_than_linux_nothing_is_claimed(tmp_path: Path, user: str,
     name = claims.claim_name(settings.mailboxes[0])
     assert asyncio.run(_hold_then(settings, lambda: claims.ask(name))) is None
     assert claims.probe(settings, settings.mailboxes[0]) is None
+
+
+def test_a_system_that_refuses_the_socket_runs_unclaimed_with_a_warning(
+        tmp_path: Path, user: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The claim is a safety net: where the socket itself is refused (a sandbox without
+    AF_UNIX, no descriptors left) the agent runs, and the log says what to make sure of."""
+    def refused(name: bytes) -> socket.socket:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    monkeypatch.setattr(claims, "_listen", refused)
+    settings = _settings(tmp_path, user)
+    assert asyncio.run(_hold_then(settings, lambda: None)) is None
+    assert (f"mailbox 'support' ({user} at 127.0.0.1:143, INBOX): not claimed (Too many open "
+            "files); make sure no other agent on this host looks after it") in caplog.messages
