@@ -48,6 +48,7 @@ class ServerSettings:
     sent_folder: str | None = None
     copy_to_sent: bool = True  # APPEND a copy of every mail the agent sends to sent_folder
     oauth2_token_command: str | None = None  # prints an access token; run at each login
+    idle: bool = True  # IMAP: watch folder and sent_folder with IDLE where the server offers it
 
     @property
     def login(self) -> str:
@@ -312,6 +313,7 @@ def _server(section: _Section, kind: str) -> ServerSettings:
         sent_folder=section.get("sent_folder", str, None) if kind == "imap" else None,
         copy_to_sent=section.flag("copy_to_sent", True) if kind == "imap" else False,
         oauth2_token_command=section.secret("oauth2_token_command"),
+        idle=section.flag("idle", True) if kind == "imap" else False,
     )
     _one_way_to_log_in(section, server, kind)
     if not 0 < server.port < 65536:

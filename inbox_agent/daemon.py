@@ -23,10 +23,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -46,11 +46,24 @@ class Job:
     seconds: int
 
 
-class Daemon:
-    """Runs its jobs on their intervals, one at a time, until told to stop."""
+class Service(Protocol):
+    """Something that runs beside the scheduled jobs for the daemon's life and asks for runs
+    of its own (``Daemon.run_now``): e.g. IMAP IDLE watches calling for a pickup."""
 
-    def __init__(self, jobs: list[Job]) -> None:
+    async def serve(self, daemon: Daemon) -> None:
+        """Run until cancelled (after ``stop``)."""
+
+    def stop(self) -> None:
+        """The daemon is stopping: ask for no more runs, start ending (without blocking)."""
+
+
+class Daemon:
+    """Runs its jobs on their intervals, and what its services ask for, one at a time, until
+    told to stop."""
+
+    def __init__(self, jobs: list[Job], services: Sequence[Service] = ()) -> None:
         self.jobs = jobs
+        self.services = list(services)
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._last_problem: str | None = None
@@ -74,15 +87,34 @@ class Daemon:
         log.info("inbox-agent running: %s", ", ".join(f"{j.name} every {j.seconds}s"
                                                       for j in self.jobs),
                  extra=logs.fields("started"))
+        services = [asyncio.create_task(self._serve(s)) for s in self.services]
         try:
             await self._stop.wait()
         finally:
             scheduler.pause()  # nothing new starts; the run in flight goes on
+            for service in self.services:
+                service.stop()
             await self._finish_run_in_flight()
             scheduler.shutdown(wait=False)
+            for task in services:  # waiting for a wake-up, or for the lock: nothing in flight
+                task.cancel()
+            await asyncio.gather(*services, return_exceptions=True)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         log.info("inbox-agent stopped", extra=logs.fields("stopped"))
+
+    async def run_now(self, name: str, run: Callable[[], Awaitable[object]]) -> None:
+        """Run ``run`` as soon as no other run is in flight (a service's request)."""
+        await self.run_job(Job(name, run, 0))
+
+    async def _serve(self, service: Service) -> None:
+        try:
+            await service.serve(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a service's bug must not end the daemon: the jobs go on
+            log.exception("unexpected error in %s; the scheduled jobs go on",
+                          type(service).__name__)
 
     async def run_job(self, job: Job) -> None:
         """One run; problems are logged once per outage and never end the daemon."""
@@ -92,6 +124,7 @@ class Daemon:
             if self._stop.is_set():
                 return
             self._in_flight = asyncio.current_task()
+            log.debug("%s: run starts", job.name, extra=logs.fields(f"run_{job.name}"))
             try:
                 await job.run()
             except InboxAgentError as exc:

@@ -126,51 +126,13 @@ class ImapMailbox:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, work)
-        except LoginError as exc:
-            raise MailboxLoginError(self._refused(exc)) from exc
         except TokenCommandError as exc:
-            raise MailboxLoginError(str(exc)) from None
-        except CapabilityError as exc:
-            raise MailboxConnectionError(
-                f"{self._where()}: {_reason(exc)}; the connection is not secured, so nothing "
-                "was sent: check security and port in [mailbox.imap]"
-            ) from exc
-        except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
-            raise MailboxConnectionError(_connection_failure(self.settings, exc)) from exc
-        except imaplib.IMAP4.error as exc:
-            raise MailboxError(f"{self._where()}: the server said {_reason(exc)}") from exc
+            raise translated(self.settings, self._secret, exc) from None  # no command output
+        except LIBRARY_ERRORS as exc:
+            raise translated(self.settings, self._secret, exc) from exc
 
     def _connect(self) -> IMAPClient:
-        s = self.settings
-        context = ssl.create_default_context()  # verifies the certificate and the host name
-        timeout = SocketTimeout(connect=s.timeout_seconds, read=s.timeout_seconds)
-        client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls", ssl_context=context,
-                            timeout=timeout)
-        client.normalise_times = False  # keep INTERNALDATE's offset instead of local naive time
-        if s.security == "starttls":
-            client.starttls(context)
-        try:
-            self._log_in(client)
-        except BaseException:
-            _logout(client)
-            raise
-        return client
-
-    def _log_in(self, client: IMAPClient) -> None:
-        """LOGIN with the password, or AUTHENTICATE XOAUTH2 with a token fetched just now."""
-        username, secret = self.settings.username or "", self._secret
-        if isinstance(secret, TokenCommand):
-            client.oauth2_login(username, secret.fetch())
-        else:
-            client.login(username, secret or "")
-
-    def _refused(self, exc: LoginError) -> str:
-        who = f"{self._where()}: login refused for {self.settings.username!r}"
-        if not isinstance(self._secret, TokenCommand):
-            return f"{who}; check the username and the password"
-        return (f"{who}: the server refused the OAuth2 token printed by oauth2_token_command "
-                f"({self._secret.where}): {_reason(exc)[:200]}; check that the command prints "
-                "a current access token for this account, with the mail scope")
+        return connect(self.settings, self._secret)
 
     def _new_uids(
         self, folder: str, uidvalidity: int | None, last_uid: int
@@ -266,6 +228,68 @@ def _aware(moment: Any) -> datetime:
     if offset is None:
         return moment.replace(tzinfo=UTC)
     return moment.replace(tzinfo=timezone(offset))
+
+
+# What imapclient, imaplib, ssl and sockets raise; ``translated`` turns each into ours.
+LIBRARY_ERRORS = (LoginError, TokenCommandError, CapabilityError, imaplib.IMAP4.error, OSError,
+                  EOFError)
+
+
+def connect(settings: ServerSettings, secret: Secret, *,
+            read_timeout: float | None = None) -> IMAPClient:
+    """A connection secured as configured and logged in (blocking: call it in a thread).
+
+    ``read_timeout`` shortens the configured timeout for reads (a watch's probe)."""
+    s = settings
+    context = ssl.create_default_context()  # verifies the certificate and the host name
+    reads = s.timeout_seconds if read_timeout is None else min(s.timeout_seconds, read_timeout)
+    client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls", ssl_context=context,
+                        timeout=SocketTimeout(connect=s.timeout_seconds, read=reads))
+    client.normalise_times = False  # keep INTERNALDATE's offset instead of local naive time
+    if s.security == "starttls":
+        client.starttls(context)
+    try:
+        _log_in(client, settings, secret)
+    except BaseException:
+        _logout(client)
+        raise
+    return client
+
+
+def _log_in(client: IMAPClient, settings: ServerSettings, secret: Secret) -> None:
+    """LOGIN with the password, or AUTHENTICATE XOAUTH2 with a token fetched just now."""
+    username = settings.username or ""
+    if isinstance(secret, TokenCommand):
+        client.oauth2_login(username, secret.fetch())
+    else:
+        client.login(username, secret or "")
+
+
+def translated(settings: ServerSettings, secret: Secret, exc: BaseException) -> MailboxError:
+    """One of ``LIBRARY_ERRORS`` as the agent's own error: one line, with what to do."""
+    where = f"IMAP {settings.host}:{settings.port}"
+    if isinstance(exc, LoginError):
+        return MailboxLoginError(_refused(settings, secret, exc))
+    if isinstance(exc, TokenCommandError):
+        return MailboxLoginError(str(exc))
+    if isinstance(exc, CapabilityError):
+        return MailboxConnectionError(
+            f"{where}: {_reason(exc)}; the connection is not secured, so nothing was sent: "
+            "check security and port in [mailbox.imap]")
+    if isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError):
+        return MailboxConnectionError(_connection_failure(settings, exc))
+    if isinstance(exc, MailboxError):
+        return exc
+    return MailboxError(f"{where}: the server said {_reason(exc)}")
+
+
+def _refused(settings: ServerSettings, secret: Secret, exc: LoginError) -> str:
+    who = f"IMAP {settings.host}:{settings.port}: login refused for {settings.username!r}"
+    if not isinstance(secret, TokenCommand):
+        return f"{who}; check the username and the password"
+    return (f"{who}: the server refused the OAuth2 token printed by oauth2_token_command "
+            f"({secret.where}): {_reason(exc)[:200]}; check that the command prints "
+            "a current access token for this account, with the mail scope")
 
 
 _SENT = b"\\sent"

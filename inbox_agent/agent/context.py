@@ -18,6 +18,7 @@ from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent.mailing import Mailing
 from inbox_agent.agent.outages import Outages
+from inbox_agent.agent.watching import WatchFactory
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Ledger
@@ -56,11 +57,13 @@ class Adapters:
 
     ``rehearsal`` (``run --dry-run``, ``replay``): the mailer reaches no one, so delivery
     logs and counts each mail as one it *would* send, and files no copy in the Sent folder.
+    ``watch`` watches a folder for new mail (IMAP IDLE) while the daemon runs.
     """
 
     mailbox: Callable[[MailboxSettings], Mailbox]
     mailer: Callable[[MailboxSettings], Mailer]
     rehearsal: bool = False
+    watch: WatchFactory | None = None  # IMAP IDLE on a folder; None: polling only
 
 
 class Host(Protocol):

@@ -28,6 +28,7 @@ drained); ``context`` is what the parts see of the agent. A cycle:
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,7 @@ from inbox_agent import logs
 from inbox_agent.adapters import claims
 from inbox_agent.adapters.base import Mailbox, Mailer
 from inbox_agent.adapters.credentials import secret_for
+from inbox_agent.adapters.idle import FolderWatch, Report, StopSignal
 from inbox_agent.adapters.imap import ImapMailbox
 from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
@@ -51,6 +53,7 @@ from inbox_agent.agent.filing import Filing
 from inbox_agent.agent.health import PollHealth
 from inbox_agent.agent.mailing import Mailing
 from inbox_agent.agent.outages import Outages
+from inbox_agent.agent.watching import Watch, Watching
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Checkpoint, Ledger
@@ -92,14 +95,16 @@ class Agent:
         """The store's in-memory state."""
         return self.store.ledger
 
-    async def run_cycle(self) -> CycleReport:
-        """Staff requests, a poll of every mailbox, the sweep, then send what is owed."""
+    async def run_cycle(self, only: Collection[str] | None = None) -> CycleReport:
+        """Staff requests, a poll of every mailbox (or of those named in ``only``, which an
+        IDLE watch said have new mail), the sweep, then send what is owed."""
         report = CycleReport()
         with self.store.rolled_back_on_error():
             await self.delivery.resolve_in_flight()
             self.apply_staff_requests()
             for mailbox in self.settings.mailboxes:
-                await self._poll_unless_down(mailbox, report)
+                if only is None or mailbox.name in only:
+                    await self._poll_unless_down(mailbox, report, called=only is not None)
             self.sweep(self.clock(), report)
             self.archiving.archive_done(self.clock())
             self.store.commit()
@@ -144,11 +149,13 @@ class Agent:
             self.store.commit()
             self.store.forget_requests(requests)
 
-    async def _poll_unless_down(self, settings: MailboxSettings, report: CycleReport) -> None:
+    async def _poll_unless_down(self, settings: MailboxSettings, report: CycleReport, *,
+                                called: bool = False) -> None:
         """Poll one mailbox; if its server fails, report it once, back off, and go on: the
-        other mailboxes, the sweep and the outbox do not wait for it."""
+        other mailboxes, the sweep and the outbox do not wait for it. A poll a watch
+        ``called`` for does not wait for the backoff: that watch has just reached the server."""
         key, now = f"IMAP {settings.name}", self.clock()
-        if self.outages.should_wait(key, now):
+        if self.outages.should_wait(key, now) and not called:
             return
         try:
             await self.poll(settings, report)
@@ -255,7 +262,11 @@ def real_adapters(settings: Settings, *, dry_run: bool = False) -> Adapters:
         return ImapMailbox(m.imap, imap_secrets[m.name],
                            max_message_size=settings.agent.max_message_size)
 
-    return Adapters(mailbox=mailbox, mailer=mailer)
+    def watch(m: MailboxSettings, folder: str, report: Report, stop: StopSignal) -> Watch:
+        return FolderWatch(m.imap, imap_secrets[m.name], folder, report, stop,
+                           name=f"{m.name}/{folder}")
+
+    return Adapters(mailbox=mailbox, mailer=mailer, watch=watch)
 
 
 def system_clock() -> datetime:
@@ -285,4 +296,13 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
         await Daemon([
             Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
             Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
-        ]).serve()
+        ], services=_watching(settings, adapters, agent)).serve()
+
+
+def _watching(settings: Settings, adapters: Adapters, agent: Agent) -> list[Watching]:
+    """The IDLE watches, for mailboxes that want them (``[mailbox.imap] idle``, on by
+    default) when the adapters can watch."""
+    if adapters.watch is None or not any(m.imap.idle for m in settings.mailboxes):
+        return []
+    return [Watching(settings.mailboxes, adapters.watch, agent.run_cycle,
+                     poll_interval_seconds=settings.agent.poll_interval_seconds)]
