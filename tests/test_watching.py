@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -169,3 +172,27 @@ def test_a_server_without_idle_is_said_once(tmp_path: Path,
     asyncio.run(_serve(mailboxes(tmp_path, "a"), body))
     assert [r.getMessage() for r in caplog.records if "offers no IDLE" in r.getMessage()] == [
         "a/INBOX: IMAP 127.0.0.1:143 offers no IDLE; this folder is polled every 300 s"]
+
+
+def test_the_open_files_limit_is_raised_for_many_mailboxes() -> None:
+    """systemd starts services with a soft limit of 1024 files; 200 mailboxes need more.
+    The limits are changed in a child process: a lowered hard limit cannot be raised back."""
+    code = textwrap.dedent("""
+        import logging, resource, sys
+        from inbox_agent.agent.watching import allow_open_files
+        logging.basicConfig(stream=sys.stdout, format="%(message)s")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 4096))
+        allow_open_files(200)
+        print(resource.getrlimit(resource.RLIMIT_NOFILE))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 300))
+        allow_open_files(200)
+        print(resource.getrlimit(resource.RLIMIT_NOFILE))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.splitlines() == [
+        "(1256, 4096)",
+        "200 mailboxes need about 1256 open files, and the limit is 300: raise it "
+        "(LimitNOFILE= in the systemd unit, ulimit -n)",
+        "(300, 300)",
+    ]

@@ -53,7 +53,7 @@ from inbox_agent.agent.filing import Filing
 from inbox_agent.agent.health import PollHealth
 from inbox_agent.agent.mailing import Mailing
 from inbox_agent.agent.outages import Outages
-from inbox_agent.agent.watching import Watch, Watching
+from inbox_agent.agent.watching import Watch, Watching, allow_open_files
 from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Checkpoint, Ledger
@@ -280,6 +280,7 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
     adapters = adapters or real_adapters(settings, dry_run=dry_run)
     if dry_run:  # whatever adapters it is given, a dry run hands no mail to a relay
         adapters = replace(adapters, mailer=lambda _: LoggingMailer(), rehearsal=True)
+    allow_open_files(len(settings.mailboxes))
     with (Store(settings.agent.data_dir, dry_run=dry_run) as store,
           claims.held(settings, dry_run=dry_run)):  # one mailbox, one agent, per host
         agent = Agent(settings, store, adapters, clock)

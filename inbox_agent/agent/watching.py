@@ -32,7 +32,8 @@ from inbox_agent.daemon import Daemon
 
 log = logging.getLogger("inbox_agent")
 JOIN_SECONDS = 2.0  # at a stop, how long the watches get to log out before being left behind
-FILES_PER_WATCH = 3  # its socket; a poll's and a send's connection for the same mailbox
+# A mailbox holds a claim (adapters.claims), two watches, and a poll's and a send's connection.
+FILES_PER_MAILBOX = 5
 
 
 class Watch(Protocol):
@@ -101,7 +102,6 @@ class Watching:
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         folders = [(m, f) for m in self.mailboxes
                    for f in dict.fromkeys([m.imap.folder, m.imap.sent_folder]) if f]
-        _allow_open_files(len(folders) * FILES_PER_WATCH)
         for mailbox, folder in folders:
             self._folders[mailbox.name, folder] = _Folder(mailbox.name, folder)
             watch = self._make_watch(mailbox, folder, _handed_to(loop, self._on_event,
@@ -163,15 +163,15 @@ def _handed_to(loop: asyncio.AbstractEventLoop,
     return report
 
 
-def _allow_open_files(needed: int) -> None:
-    """Raise the soft limit on open files towards the hard one when the watches need it
-    (systemd starts services with a soft limit of 1024); say so when even that is short."""
+def allow_open_files(mailboxes: int) -> None:
+    """Raise the soft limit on open files towards the hard one when this many mailboxes need
+    it (systemd starts services with a soft limit of 1024); say so when even that is short."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = needed + 256  # the store, the outbox, logs, the scheduler
+    wanted = mailboxes * FILES_PER_MAILBOX + 256  # and the store, the outbox, logs, the loop
     if soft != resource.RLIM_INFINITY and soft < wanted:
         raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
         resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
         if raised < wanted:
-            log.warning("%d folders to watch need about %d open files, and the limit is %d: "
-                        "raise it (LimitNOFILE= in the systemd unit, ulimit -n)",
-                        needed // FILES_PER_WATCH, wanted, raised)
+            log.warning("%d mailboxes need about %d open files, and the limit is %d: raise it "
+                        "(LimitNOFILE= in the systemd unit, ulimit -n)", mailboxes, wanted,
+                        raised)
