@@ -29,6 +29,15 @@ def _count(log: Path, event: str) -> int:
     return sum(1 for e in _events(log) if e["event"] == event)
 
 
+def _watches(config: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    """What ``status --json`` says of the mailbox's watches."""
+    done = subprocess.run([sys.executable, "-m", "inbox_agent", "--config", str(config),
+                           "status", "--json"], env=env, capture_output=True, text=True,
+                          timeout=WAIT, check=True)
+    (mailbox,) = json.loads(done.stdout)["mailboxes"]
+    return sorted(mailbox["watches"], key=lambda w: str(w["folder"]))
+
+
 def test_mail_is_picked_up_as_it_arrives_not_at_the_next_poll(
         tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink) -> None:
     settings = server_settings(tmp_path, imap_account, smtp_sink)
@@ -59,13 +68,17 @@ def test_mail_is_picked_up_as_it_arrives_not_at_the_next_poll(
         imap_account.append("Sent", reply, datetime.now(UTC))
         wait_until(lambda: [c.status.value for c in ledger(settings).conversations.values()]
                    == ["answered"], WAIT, "the staff reply to be filed")
-
+        assert _watches(config, env) == [{"folder": "INBOX", "state": "watching",
+                                          "problem": None},
+                                         {"folder": "Sent", "state": "watching",
+                                          "problem": None}]
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=WAIT) == 0
     finally:
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
+    assert _watches(config, env) == []  # a stopped daemon watches nothing
     # Both were found by pickups the watches called for; the 300 s poll ran once, at start.
     assert _count(log, "run_poll") == 1
     assert _count(log, "run_pickup") >= 2

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from inbox_agent.adapters.health import HEALTH_FILE, read_health
+from inbox_agent.adapters.health import HEALTH_FILE, read_health, write_health
 from inbox_agent.adapters.memory import MemoryMailbox, MemoryMailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent import cycle
 from inbox_agent.cli import main
 from inbox_agent.commands import status
+from inbox_agent.core.status import FolderWatchShown, MailboxHealth, overview
 from tests.servers import free_port
 from tests.worlds import LONDON, MemoryWorld, customer_mail, london, make_settings
 
@@ -95,7 +96,7 @@ def test_status_json_follows_the_contract(tmp_path: Path) -> None:
                           LONDON)
     assert soon["mailboxes"] == [{"name": "support", "last_poll_at": "2026-11-16T10:08:00+00:00",
                                   "last_error": None, "last_error_at": None, "failing": False,
-                                  "quiet_too_long": False}]
+                                  "watches": [], "quiet_too_long": False}]
     assert soon["open"] == 1
     (due,) = soon["due_next"]
     assert (due["promised_by"], due["customer"]) == (
@@ -164,3 +165,27 @@ def test_a_dry_run_records_no_health(tmp_path: Path) -> None:
     assert not (tmp_path / HEALTH_FILE).exists()
     assert status.gather(world.settings, london(16, 10, 9), timedelta(hours=1)).mailboxes[0] \
         .last_poll_at is None
+
+
+def test_status_says_how_new_mail_is_noticed(tmp_path: Path) -> None:
+    """Rule 7 in the text view: the folders watched with IDLE, one reconnecting, and one on
+    a server without IDLE."""
+    health = MailboxHealth("support", last_poll_at=london(17, 9, 0), watches=(
+        FolderWatchShown("INBOX", "watching"),
+        FolderWatchShown("Sent", "reconnecting", "IMAP imap.example.com:993: timed out")))
+    plain = MailboxHealth("sales", last_poll_at=london(17, 9, 0), watches=(
+        FolderWatchShown("INBOX", "unsupported", "IMAP mail.example.net:993 offers no IDLE"),))
+    shown = status.as_text(overview([], [], [health, plain], london(17, 9, 1),
+                                     timedelta(hours=8)), LONDON)
+    assert ("    new mail seen as it arrives (IMAP IDLE on INBOX)\n"
+            "    IMAP IDLE on Sent reconnecting (IMAP imap.example.com:993: timed out); "
+            "polled meanwhile\n") in shown
+    assert "    INBOX polled: IMAP mail.example.net:993 offers no IDLE\n" in shown
+
+
+def test_watches_survive_the_health_file(tmp_path: Path) -> None:
+    record = MailboxHealth("support", last_poll_at=london(17, 9, 0), watches=(
+        FolderWatchShown("INBOX", "watching"),
+        FolderWatchShown("Sent", "reconnecting", "timed out")))
+    write_health(tmp_path, [record])
+    assert read_health(tmp_path) == {"support": record}

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from inbox_agent.adapters.files import write_whole
-from inbox_agent.core.status import MailboxHealth
+from inbox_agent.core.status import FolderWatchShown, MailboxHealth
 
 HEALTH_FILE = "health.json"
 MAX_HEALTH_BYTES = 1 << 20  # a few hundred bytes a mailbox; anything bigger is not ours
+_MAX_WATCHES = 8  # a mailbox watches two folders
 _OUTCOME = ("the mail is handled as usual; only `inbox-agent status` shows an older poll",
             "the agent writes it again after the next poll")
 
@@ -51,14 +52,25 @@ def write_health(data_dir: Path, records: Iterable[MailboxHealth]) -> None:
 
 def _to_doc(record: MailboxHealth) -> dict[str, Any]:
     return {"last_poll_at": _iso(record.last_poll_at), "last_error": record.last_error,
-            "last_error_at": _iso(record.last_error_at)}
+            "last_error_at": _iso(record.last_error_at),
+            "watches": [{"folder": w.folder, "state": w.state, "problem": w.problem}
+                        for w in record.watches]}
 
 
 def _from_doc(name: str, doc: dict[str, Any]) -> MailboxHealth:
     error = doc.get("last_error")
     return MailboxHealth(str(name), _moment(doc.get("last_poll_at")),
-                         None if error is None else str(error)[:2000],
-                         _moment(doc.get("last_error_at")))
+                         _text(error), _moment(doc.get("last_error_at")),
+                         tuple(_watch(w) for w in doc.get("watches", [])[:_MAX_WATCHES]))
+
+
+def _watch(doc: dict[str, Any]) -> FolderWatchShown:
+    return FolderWatchShown(str(doc["folder"])[:200], str(doc["state"])[:20],
+                            _text(doc.get("problem")))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:2000]
 
 
 def _iso(moment: datetime | None) -> str | None:

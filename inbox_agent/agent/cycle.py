@@ -298,6 +298,7 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
             Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
             Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
         ], services=_watching(settings, adapters, agent)).serve()
+        agent.health.stopped_watching(agent.clock())
 
 
 def _watching(settings: Settings, adapters: Adapters, agent: Agent) -> list[Watching]:
@@ -306,4 +307,5 @@ def _watching(settings: Settings, adapters: Adapters, agent: Agent) -> list[Watc
     if adapters.watch is None or not any(m.imap.idle for m in settings.mailboxes):
         return []
     return [Watching(settings.mailboxes, adapters.watch, agent.run_cycle,
-                     poll_interval_seconds=settings.agent.poll_interval_seconds)]
+                     poll_interval_seconds=settings.agent.poll_interval_seconds,
+                     shown=agent.health.watched)]

@@ -6,11 +6,18 @@ agent goes on: the record is a report, the mail comes first."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from inbox_agent.adapters.health import read_health, write_health
-from inbox_agent.core.status import MailboxHealth, after_poll, worth_writing
+from inbox_agent.core.status import (
+    FolderWatchShown,
+    MailboxHealth,
+    after_poll,
+    after_watch,
+    worth_writing,
+)
 from inbox_agent.errors import StoreWriteError
 
 log = logging.getLogger("inbox_agent")
@@ -23,6 +30,7 @@ class PollHealth:
         self.data_dir = data_dir
         self.dry_run = dry_run
         self.records = read_health(data_dir)  # a restart keeps the last error it knew
+        self._watches_changed = _forget_watches(self.records)  # those of a daemon gone
         self.written_at: datetime | None = None
         self._write_failed = False
 
@@ -31,10 +39,27 @@ class PollHealth:
         before = self.records.get(mailbox)
         after = after_poll(before or MailboxHealth(mailbox), now, error)
         self.records[mailbox] = after
-        if not self.dry_run and worth_writing(before, after, self.written_at, now):
+        if self._watches_changed or worth_writing(before, after, self.written_at, now):
+            self._write(now)
+
+    def watched(self, mailbox: str, folder: str, shown: FolderWatchShown | None) -> None:
+        """How ``folder`` is watched now (None: not at all). Written with the next poll's
+        record, which every watch that starts watching calls for: hundreds of watches starting
+        together make one write per poll, not one each."""
+        before = self.records.get(mailbox) or MailboxHealth(mailbox)
+        after = after_watch(before, shown, folder)
+        self.records[mailbox] = after
+        self._watches_changed |= after.watches != before.watches
+
+    def stopped_watching(self, now: datetime) -> None:
+        """The daemon stopped: no folder is watched any more (``status`` must not say so)."""
+        if _forget_watches(self.records) or self._watches_changed:
             self._write(now)
 
     def _write(self, now: datetime) -> None:
+        if self.dry_run:
+            return
+        self._watches_changed = False
         try:
             write_health(self.data_dir, self.records.values())
         except StoreWriteError as exc:
@@ -44,3 +69,11 @@ class PollHealth:
             return
         self._write_failed = False
         self.written_at = now
+
+
+def _forget_watches(records: dict[str, MailboxHealth]) -> bool:
+    """Clear every record's watches; True if any had one."""
+    had = any(r.watches for r in records.values())
+    for name, record in records.items():
+        records[name] = replace(record, watches=())
+    return had

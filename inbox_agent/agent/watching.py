@@ -28,6 +28,7 @@ from typing import Protocol
 from inbox_agent import logs
 from inbox_agent.adapters.idle import Report, StopSignal, WatchEvent, WatchState
 from inbox_agent.config import MailboxSettings
+from inbox_agent.core.status import FolderWatchShown
 from inbox_agent.daemon import Daemon
 
 log = logging.getLogger("inbox_agent")
@@ -49,6 +50,7 @@ class Watch(Protocol):
 
 WatchFactory = Callable[[MailboxSettings, str, Report, StopSignal], Watch]
 Pickup = Callable[[frozenset[str]], Awaitable[object]]
+WatchShown = Callable[[str, str, FolderWatchShown | None], None]  # mailbox, folder, state
 
 
 @dataclass
@@ -65,10 +67,12 @@ class Watching:
     """The daemon service: starts the watches, turns their events into pickups."""
 
     def __init__(self, mailboxes: Sequence[MailboxSettings], watch: WatchFactory,
-                 pickup: Pickup, *, poll_interval_seconds: int) -> None:
+                 pickup: Pickup, *, poll_interval_seconds: int,
+                 shown: WatchShown | None = None) -> None:
         self.mailboxes = [m for m in mailboxes if m.imap.idle]
         self._make_watch = watch
         self._pickup = pickup
+        self._shown = shown  # where the watches' states go for `status` (PollHealth)
         self._poll_interval = poll_interval_seconds
         self._signal = StopSignal()
         self._watches: list[Watch] = []
@@ -130,6 +134,9 @@ class Watching:
             self._wake.set()
         if event.state is not WatchState.CHANGED:
             self._note(folder, event)
+            if self._shown is not None:
+                self._shown(mailbox, event.folder, FolderWatchShown(
+                    event.folder, _SHOWN[event.state], event.detail or None))
 
     def _note(self, folder: _Folder, event: WatchEvent) -> None:
         """Log a change of state, once: a lost connection once per outage."""
@@ -152,6 +159,10 @@ class Watching:
             log.info("%s: %s; this folder is polled every %d s", where, event.detail,
                      self._poll_interval, extra=logs.fields("idle_unsupported",
                                                             mailbox=folder.mailbox))
+
+
+_SHOWN = {WatchState.WATCHING: "watching", WatchState.LOST: "reconnecting",
+          WatchState.UNSUPPORTED: "unsupported"}
 
 
 def _handed_to(loop: asyncio.AbstractEventLoop,

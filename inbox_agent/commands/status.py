@@ -23,6 +23,7 @@ from inbox_agent.commands.common import read_store, settings_of
 from inbox_agent.config import Settings
 from inbox_agent.core.status import (
     REWRITE_AFTER,
+    FolderWatchShown,
     MailboxHealth,
     Overview,
     PromiseShown,
@@ -71,6 +72,8 @@ def as_json(status: Overview, zone: ZoneInfo,
         "mailboxes": [{"name": m.name, "last_poll_at": _iso(m.last_poll_at),
                        "last_error": m.last_error, "last_error_at": _iso(m.last_error_at),
                        "failing": m.failing,
+                       "watches": [{"folder": w.folder, "state": w.state,
+                                    "problem": w.problem} for w in m.watches],
                        "quiet_too_long": quiet_too_long(m, status.now, quiet)}
                       for m in status.mailboxes],
         "open": status.open,
@@ -114,6 +117,17 @@ def _mailbox_lines(mailbox: MailboxHealth, now: datetime, zone: ZoneInfo) -> lis
         state = "" if mailbox.failing else " (recovered since)"
         lines.append(f"    last error {local_moment(mailbox.last_error_at, zone)}{state}: "
                      f"{mailbox.last_error}")
+    return lines + _watch_lines(mailbox.watches)
+
+
+def _watch_lines(watches: tuple[FolderWatchShown, ...]) -> list[str]:
+    """How new mail is noticed (rule 7); nothing when no daemon watches."""
+    watching = [w.folder for w in watches if w.state == "watching"]
+    lines = [f"    new mail seen as it arrives (IMAP IDLE on {', '.join(watching)})"
+             ] if watching else []
+    lines += [f"    IMAP IDLE on {w.folder} reconnecting ({w.problem}); polled meanwhile"
+              for w in watches if w.state == "reconnecting"]
+    lines += [f"    {w.folder} polled: {w.problem}" for w in watches if w.state == "unsupported"]
     return lines
 
 

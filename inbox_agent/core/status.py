@@ -22,6 +22,9 @@ Rules:
 6. A mailbox whose record has not moved for longer than a running agent would leave it (two
    poll intervals, the longest outage backoff, and rule 2's minute: the caller says how long)
    is *quiet too long*: the agent is probably not running.
+7. The record also says how each folder is watched for new mail while the daemon runs
+   (:class:`FolderWatchShown`: IMAP IDLE working, reconnecting, or not offered by the server);
+   a change of it is worth writing (rule 2), and a daemon that stops clears it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ OPEN_STATUSES = (Status.OPEN, Status.WAITING)
 
 
 @dataclass(frozen=True)
+class FolderWatchShown:
+    """How one folder is watched for new mail (rule 7)."""
+
+    folder: str
+    state: str  # "watching" (IDLE), "reconnecting" (its connection failed), "unsupported"
+    problem: str | None = None  # reconnecting: why; unsupported: what the server lacks
+
+
+@dataclass(frozen=True)
 class MailboxHealth:
     """How a mailbox's polls went (rule 1)."""
 
@@ -46,6 +58,7 @@ class MailboxHealth:
     last_poll_at: datetime | None = None  # the last poll that worked
     last_error: str | None = None  # the last poll's error that did not, one line
     last_error_at: datetime | None = None
+    watches: tuple[FolderWatchShown, ...] = ()  # rule 7, by folder name
 
     @property
     def failing(self) -> bool:
@@ -69,12 +82,22 @@ def after_poll(health: MailboxHealth, now: datetime, error: str | None = None) -
     return replace(health, last_error=error, last_error_at=now)
 
 
+def after_watch(health: MailboxHealth, shown: FolderWatchShown | None,
+                folder: str) -> MailboxHealth:
+    """``health`` with ``folder``'s watch now ``shown`` (None: not watched, the daemon
+    stopped)."""
+    others = tuple(w for w in health.watches if w.folder != folder)
+    return replace(health, watches=others if shown is None else (*others, shown))
+
+
 def worth_writing(before: MailboxHealth | None, after: MailboxHealth,
                   written_at: datetime | None, now: datetime) -> bool:
     """Rule 2: whether the record should go to disk now."""
     if before is None or written_at is None:
         return True
     if before.failing != after.failing or before.last_error != after.last_error:
+        return True
+    if before.watches != after.watches:
         return True
     return _utc(now) - _utc(written_at) >= REWRITE_AFTER
 

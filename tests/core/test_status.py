@@ -10,8 +10,10 @@ from inbox_agent.core.conversations import Conversation, MailKind, Outcome, Prom
 from inbox_agent.core.ledger import OutboxEntry, OutboxState
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.status import (
+    FolderWatchShown,
     MailboxHealth,
     after_poll,
+    after_watch,
     backlog,
     overview,
     quiet_too_long,
@@ -133,3 +135,16 @@ def test_a_record_left_alone_too_long_says_the_agent_is_quiet() -> None:
     failing = after_poll(polled, NOW + HOUR, "MailboxConnectionError: refused")
     assert not quiet_too_long(failing, NOW + HOUR + timedelta(minutes=5), expected)
     assert not quiet_too_long(MailboxHealth("support"), NOW + 100 * HOUR, expected)
+
+
+def test_how_folders_are_watched_is_kept_per_folder_and_worth_writing() -> None:
+    """Rule 7: a folder's watch replaces its last state; a change is written at once."""
+    polled = after_poll(MailboxHealth("support"), NOW)
+    inbox = after_watch(polled, FolderWatchShown("INBOX", "watching"), "INBOX")
+    both = after_watch(inbox, FolderWatchShown("Sent", "watching"), "Sent")
+    lost = after_watch(both, FolderWatchShown("INBOX", "reconnecting", "timed out"), "INBOX")
+    assert [(w.folder, w.state) for w in lost.watches] == [("Sent", "watching"),
+                                                           ("INBOX", "reconnecting")]
+    assert worth_writing(both, lost, NOW, NOW)
+    assert not worth_writing(lost, lost, NOW, NOW)
+    assert after_watch(lost, None, "INBOX").watches == (FolderWatchShown("Sent", "watching"),)
