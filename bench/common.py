@@ -14,11 +14,11 @@ from pathlib import Path
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 PASSWORD_ENV = "BENCH_INBOX_AGENT_PASSWORD"
 # Open all week, all day: the hour a bench runs at does not change what the agent does.
-CONFIG = """\
+HEAD = """\
 [agent]
 data_dir = "{data_dir}"
 templates_dir = "{templates}"
-
+{agent_extra}
 [business_hours]
 timezone = "UTC"
 days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -33,9 +33,10 @@ extend_by = "8h"
 max_follow_ups = 2
 escalate_to = "manager@example.com"
 skip_older_than = "2d"
-
+"""
+MAILBOX = """
 [[mailbox]]
-name = "support"
+name = "{name}"
 address = "{address}"
 display_name = "Example Co. Support"
 staff = ["alice@example.com"]
@@ -61,9 +62,23 @@ password_env = "{password_env}"
 def write_config(path: Path, *, data_dir: Path, templates: Path, address: str, imap_port: int,
                  smtp_port: int) -> Path:
     """The agent's config for a bench run, written to ``path``."""
-    path.write_text(CONFIG.format(data_dir=data_dir, templates=templates, address=address,
-                                  imap_port=imap_port, smtp_port=smtp_port,
-                                  password_env=PASSWORD_ENV), encoding="utf-8")
+    return write_mailboxes_config(path, data_dir=data_dir, templates=templates,
+                                  mailboxes={"support": address}, imap_port=imap_port,
+                                  smtp_port=smtp_port)
+
+
+def write_mailboxes_config(path: Path, *, data_dir: Path, templates: Path,
+                           mailboxes: dict[str, str], imap_port: int, smtp_port: int,
+                           poll_interval_seconds: int | None = None) -> Path:
+    """A config with one ``[[mailbox]]`` per name -> address (the address is also its IMAP
+    and SMTP login, all with the password in ``PASSWORD_ENV``), written to ``path``."""
+    extra = "" if poll_interval_seconds is None else \
+        f"poll_interval_seconds = {poll_interval_seconds}\n"
+    text = HEAD.format(data_dir=data_dir, templates=templates, agent_extra=extra)
+    for name, address in mailboxes.items():
+        text += MAILBOX.format(name=name, address=address, imap_port=imap_port,
+                               smtp_port=smtp_port, password_env=PASSWORD_ENV)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

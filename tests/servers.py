@@ -356,10 +356,13 @@ class DovecotServer(ImapServer):
 
     kind = "dovecot"
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, *, extra_config: str = "") -> None:
+        """``extra_config``: lines appended to the generated dovecot.conf (a bench raises
+        process and connection limits with it: ``service imap { process_limit = 1024 }``)."""
         super().__init__(root, port)
         self.config = root / "dovecot.conf"
         self.users = root / "users"
+        self.extra_config = extra_config
 
     def prepare(self) -> None:
         """Lay out the scratch folder the template header asks for (once)."""
@@ -372,7 +375,7 @@ class DovecotServer(ImapServer):
         shutil.chown(self.mail_dir, "dovecot", "dovecot")
         self.users.touch()
         self.config.write_text(DOVECOT_CONF.replace("{root}", str(self.root))
-                               .replace("{port}", str(self.port)))
+                               .replace("{port}", str(self.port)) + self.extra_config)
 
     def command(self) -> list[str]:
         return ["dovecot", "-F", "-c", str(self.config)]
@@ -411,6 +414,19 @@ class DovecotServer(ImapServer):
         check_credential(password, "password")
         with self.users.open("a") as users:
             users.write(f"{username}:{{PLAIN}}{password}\n")
+        if self.proc is not None:
+            self.doveadm("reload")
+
+    def add_users(self, logins: Iterable[tuple[str, str]]) -> None:
+        """Many ``(username, password)`` logins in one write and one reload (a bench's 200
+        mailboxes), where ``add_user`` reloads once per user."""
+        lines = []
+        for username, password in logins:
+            check_credential(username, "username")
+            check_credential(password, "password")
+            lines.append(f"{username}:{{PLAIN}}{password}\n")
+        with self.users.open("a") as users:
+            users.writelines(lines)
         if self.proc is not None:
             self.doveadm("reload")
 

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import pytest
-from imapclient.exceptions import IMAPClientAbortError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from tests.servers import ImapAccount, ImapServer, SmtpSink
+from tests.servers import DovecotServer, ImapAccount, ImapServer, SmtpSink
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_ARRIVAL = datetime(2025, 3, 4, 10, 5, 6, tzinfo=timezone(timedelta(hours=1)))
@@ -183,6 +185,29 @@ def test_required_dovecot_fails_instead_of_falling_back_to_pymap() -> None:
     assert "1 error" in done.stdout
     assert "INBOX_AGENT_REQUIRE_DOVECOT=1 but the IMAP tests would run on pymap" in done.stdout
     assert "skipped" not in done.stdout
+
+
+def test_dovecot_takes_extra_config_and_many_users_at_once(imap_server: ImapServer) -> None:
+    """``extra_config`` reaches dovecot.conf (here a cap of two sessions per user and IP, as
+    the 200-mailbox bench raises its limits), and ``add_users`` adds logins in one go."""
+    if imap_server.kind != "dovecot":
+        pytest.skip("extra_config and add_users are Dovecot's")
+    root = Path(tempfile.mkdtemp(prefix="inbox-agent-extra-"))
+    root.chmod(0o755)  # Dovecot's own users must reach the mail folder
+    server = DovecotServer(root / "dovecot", extra_config="mail_max_userip_connections = 2\n")
+    try:
+        server.start()
+        server.add_users([("one@example.com", "pw-one"), ("two@example.com", "pw-two")])
+        with server.client("one@example.com", "pw-one"), \
+                server.client("one@example.com", "pw-one"):
+            with pytest.raises(IMAPClientError, match="connections"), \
+                    server.client("one@example.com", "pw-one"):
+                pass
+            with server.client("two@example.com", "pw-two") as imap:
+                assert imap.folder_exists("Sent")
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- SMTP ----------------------------------------------------------------------------------
