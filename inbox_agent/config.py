@@ -16,6 +16,7 @@ import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -185,7 +186,7 @@ def _run_password_command(command: str, where: str) -> str:
 def _agent(section: _Section, base: Path) -> AgentSettings:
     agent = AgentSettings(
         data_dir=base / section.get("data_dir", str, "var/inbox-agent"),
-        templates_dir=base / section.get("templates_dir", str, "templates"),
+        templates_dir=_templates_dir(section, base),
         poll_interval_seconds=section.get("poll_interval_seconds", int, 60),
         max_message_size=_size(section, "max_message_size", "25MB"),
         archive_after=_archive_after(section),
@@ -194,6 +195,32 @@ def _agent(section: _Section, base: Path) -> AgentSettings:
         section.fail("poll_interval_seconds", "must be at least 1")
     section.finish()
     return agent
+
+
+def _templates_dir(section: _Section, base: Path) -> Path:
+    """``templates_dir`` as written; unset, ``templates/`` beside the config where there is
+    one, else the default templates that come with inbox-agent."""
+    written = section.get("templates_dir", str, None)
+    if written is not None:  # named but missing: check says so; never other mail in its place
+        return base / written
+    beside = base / "templates"
+    return beside if beside.is_dir() else packaged_templates()
+
+
+def packaged_templates() -> Path:
+    """The default templates that come with inbox-agent. Installed from a wheel: its package
+    data ``inbox_agent/default_templates/`` (the build copies the repository's ``templates/``
+    there); in a checkout or an editable install: that ``templates/`` itself. A folder on disk
+    either way, so the one loader serves them as it serves any templates_dir, with the same
+    checks (``adapters.templates``)."""
+    package = resources.files("inbox_agent")
+    shipped = Path(str(package / "default_templates"))
+    if shipped.is_dir():
+        return shipped
+    checkout = Path(str(package)).parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "templates").is_dir():
+        return checkout / "templates"
+    return shipped  # a broken install: check names each template missing from it
 
 
 def _archive_after(section: _Section) -> timedelta:

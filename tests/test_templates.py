@@ -68,6 +68,51 @@ def test_templates_check_passes_the_defaults(workdir: Path) -> None:
     assert done.stderr == ""
 
 
+def without_templates_dir(folder: Path) -> None:
+    """The stories' config with no templates_dir, in ``folder``."""
+    make_settings(folder)
+    config = folder / "config.toml"
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    config.write_text("".join(li for li in lines if not li.startswith("templates_dir")),
+                      encoding="utf-8")
+
+
+def test_no_templates_dir_means_the_folder_beside_the_config_else_the_defaults(
+        tmp_path: Path) -> None:
+    """Unset, templates_dir is templates/ beside the config where there is one, else the
+    default templates that come with inbox-agent (in a checkout, its templates/; from a
+    wheel, its package data: tests/test_wheel.py); templates check says which first."""
+    without_templates_dir(tmp_path)
+    defaults = cli(tmp_path, "templates", "check")
+    assert defaults.returncode == 0, defaults.stderr
+    assert defaults.stdout.splitlines()[0] == ("templates: the defaults that come with "
+                                               f"inbox-agent, in {ROOT / 'templates'}")
+    assert f"ok    {ROOT / 'templates'}/acknowledgement.txt.j2\n" in defaults.stdout
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    beside = cli(tmp_path, "templates", "check")
+    assert beside.returncode == 0, beside.stderr
+    assert beside.stdout.splitlines()[0] == "templates: templates"
+    assert "ok    templates/acknowledgement.txt.j2\n" in beside.stdout
+
+
+def test_a_templates_dir_that_is_not_there_is_a_mistake_not_the_defaults(
+        workdir: Path) -> None:
+    """A folder named but missing (a typo, a volume not mounted) is never replaced by the
+    defaults: check and templates check fail, the folder's line first, with what to do."""
+    shutil.rmtree(workdir / "templates")
+    done = cli(workdir, "templates", "check")
+    assert done.returncode == 1
+    first, *rest = done.stderr.splitlines()
+    assert first == (f"ConfigError: config.toml: [agent] templates_dir: no folder "
+                     f"{workdir / 'templates'}; copy the default templates there to edit "
+                     f"them ({ROOT / 'templates'}), or remove templates_dir to use them as "
+                     "they are")
+    assert rest[0] == "templates/acknowledgement.txt.j2: missing; every mailbox needs it"
+    check = cli(workdir, "check")
+    assert check.returncode == 1
+    assert check.stdout.splitlines()[1] == f"FAIL  {first}"
+
+
 def test_templates_check_warns_of_a_language_that_lacks_a_kind(workdir: Path) -> None:
     """French for some kinds but not all: a warning naming the files missing, not a mistake
     (those mails still go, in the default language); a mailbox folder's Italian too."""

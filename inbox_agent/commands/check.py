@@ -25,7 +25,7 @@ from inbox_agent.adapters.smtp import SmtpMailer
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent.composing import Composer, sample_conversation
 from inbox_agent.agent.cycle import system_clock
-from inbox_agent.commands.common import settings_of
+from inbox_agent.commands.common import need_templates_folder, settings_of, templates_in_use
 from inbox_agent.config import MailboxSettings, ServerSettings, Settings
 from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.promises import ESCALATION
@@ -58,7 +58,9 @@ class Result:
 
 async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     """Every check, in order; a failing one does not stop the ones after it."""
-    results = [Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)")]
+    results = [Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)"),
+               _attempt(f"templates: {templates_in_use(settings)}",
+                        partial(need_templates_folder, settings))]
     results += [_attempt(f"template {name}", partial(_render, settings, name, now))
                 for name in MailKind]
     results.append(_attempt(f"data folder {settings.agent.data_dir}",

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import os
 import re
-import sysconfig
 import tempfile
 from collections import Counter
 from dataclasses import replace
@@ -68,16 +67,6 @@ host = "smtp.example.com"
 username = "support@example.com"
 password_env = "DEMO_UNUSED"
 """
-
-
-def find_templates() -> Path:
-    """The default templates: beside the package (a checkout), else where pip put them."""
-    candidates = [Path(__file__).resolve().parents[2] / "templates",
-                  Path(sysconfig.get_path("data")) / "share" / "inbox-agent" / "templates"]
-    for candidate in candidates:
-        if (candidate / "acknowledgement.txt.j2").is_file():
-            return candidate
-    raise FileNotFoundError("default templates not found; reinstall inbox-agent")
 
 
 def at(day: int, hour: int, minute: int) -> datetime:
@@ -275,7 +264,7 @@ async def main() -> int:
     """Run the story and print it; returns the exit status."""
     with tempfile.TemporaryDirectory(prefix="inbox-agent-demo-") as tmp:
         settings = config.parse(DEMO_CONFIG, Path(tmp) / "demo.toml")
-        settings = _with_templates(settings, find_templates())
+        settings = _with_templates(settings, config.packaged_templates())
         print("A week at Example Co. Support, with inbox-agent running on a mailbox, a mail "
               "relay and a clock inside this program: no account is needed, and no mail "
               "leaves it.")

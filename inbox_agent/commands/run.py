@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
+from inbox_agent import logs
 from inbox_agent.agent import cycle
-from inbox_agent.commands.common import settings_of
+from inbox_agent.commands.common import settings_of, templates_in_use
+
+log = logging.getLogger("inbox_agent")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run until stopped (SIGTERM, SIGINT), or one cycle with ``--once``."""
-    asyncio.run(cycle.run(settings_of(args), once=args.once, dry_run=args.dry_run))
+    settings = settings_of(args)
+    if not args.once:  # said as the daemon starts; run --once logs its cycle alone
+        log.info("templates: %s", templates_in_use(settings), extra=logs.fields("templates"))
+    asyncio.run(cycle.run(settings, once=args.once, dry_run=args.dry_run))
     return 0

@@ -20,19 +20,29 @@ from pathlib import Path
 
 from inbox_agent.agent.composing import Composer, sample_conversation, template_data
 from inbox_agent.agent.cycle import system_clock
-from inbox_agent.commands.common import read_ledger, settings_of
+from inbox_agent.commands.common import (
+    need_templates_folder,
+    read_ledger,
+    settings_of,
+    templates_in_use,
+)
 from inbox_agent.config import Settings
 from inbox_agent.core import rendering
 from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.ledger import Ledger
 from inbox_agent.core.promises import ESCALATION
-from inbox_agent.errors import CommandError
+from inbox_agent.errors import CommandError, ConfigError
 
 
 def check(args: argparse.Namespace) -> int:
     """``templates check``: every file rendered with sample data; exit 1 on any mistake."""
     settings = settings_of(args)
     good, mistakes = check_templates(settings, system_clock())
+    print(f"templates: {templates_in_use(settings)}")
+    try:
+        need_templates_folder(settings)
+    except ConfigError as exc:
+        mistakes.insert(0, exc.one_line())
     for name in good:
         print(f"ok    {name}")
     for mistake in mistakes:
