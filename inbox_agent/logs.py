@@ -37,6 +37,10 @@ LogFormat = Literal["plain", "json"]
 CONTENT_LOGGERS = ("imapclient", "aiosmtplib", "mail.log", "asyncio")
 # Loggers whose detail is only wanted with -v, and holds no mail content.
 CHATTY_LOGGERS = ("apscheduler",)
+# Loggers of libraries whose failures the agent handles: flufl.bounce logs each detector it
+# runs (INFO) and a traceback when one breaks on a broken bounce, which core.bounce_text reads
+# as nothing found.
+HANDLED_LOGGERS = ("flufl.bounce",)
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # C0 and C1 controls and DEL; Unicode line and paragraph separators; bidi embeddings,
@@ -159,6 +163,8 @@ def setup(verbose: bool, log_format: LogFormat = "plain") -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
     for name in CONTENT_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in HANDLED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _log_crash(kind: type[BaseException], error: BaseException,

@@ -4,11 +4,14 @@ A delivery report names the original message in one of several places, tried in 
 an ``Original-Message-ID`` / ``X-Original-Message-ID`` header; the returned message (a
 ``message/rfc822`` or ``text/rfc822-headers`` part); a ``Message-ID:`` line quoted in the text
 (qmail, Exim); and last the report's own ``In-Reply-To``. Failed recipients come from
-``X-Failed-Recipients`` and from ``Original-Recipient`` / ``Final-Recipient`` of the
-delivery-status blocks whose action is ``failed``.
+``X-Failed-Recipients`` and from the ``Original-Recipient`` (else ``Final-Recipient``) of the
+delivery-status blocks whose action is ``failed``; a bounce with neither (qmail, Exchange 2003,
+Yahoo and other bounces written only for a person) is read by GNU Mailman's detectors
+(``core.bounce_text``). The comparison of the two on the shared corpus is in BENCHMARKS.md
+("Bounce detectors").
 
-Both functions read raw bytes, since the parsed ``InboundEmail`` keeps no MIME tree, and
-never raise: a report too broken to read reports nothing.
+Every function reads raw bytes, since the parsed ``InboundEmail`` keeps no MIME tree, and
+never raises: a report too broken to read reports nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 
+from inbox_agent.core.bounce_text import MAX_FAILED, Failures, text_failures
 from inbox_agent.core.message import address_pairs, header_keyword, parsed_part
 
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -56,25 +60,34 @@ def bounced_message_ids(raw: bytes) -> tuple[str, ...]:
 
 
 def failed_recipients(raw: bytes) -> tuple[str, ...]:
-    """Addresses a bounce says could not be reached, lower-case, in order.
+    """Addresses a bounce says could not be reached, lower-case, at most ``MAX_FAILED``: in
+    the order stated, or sorted where the text detectors found them.
+
+    What the bounce states as data (``stated_failures``); when it states none and has no
+    delivery-status part that names a recipient we can read (delayed, delivered), what GNU
+    Mailman's detectors read in its text for a person (``core.bounce_text``: qmail, Exchange
+    2003, Yahoo, Domino, GMX and others, and reports whose delivery-status part is broken).
+    """
+    msg = _parsed(raw)
+    if msg is None:
+        return ()
+    stated = _stated_failures(msg)
+    if stated or _status_names_a_recipient(msg):
+        return stated
+    return _text_failures(msg, raw).permanent
+
+
+def stated_failures(raw: bytes) -> tuple[str, ...]:
+    """Failed addresses a bounce states as data, lower-case, in order, at most ``MAX_FAILED``.
 
     From ``X-Failed-Recipients`` and from each ``message/delivery-status`` recipient block whose
-    ``Action`` is ``failed`` (or, without an Action, whose Status is not 2.x/4.x):
-    ``Original-Recipient`` (the address as we sent to it) then ``Final-Recipient``. Delayed,
-    delivered, relayed and expanded recipients are not failures.
+    ``Action`` is ``failed`` (or OpenSMTPD's ``error``; without an Action, whose Status is not
+    2.x/4.x): its ``Original-Recipient`` (the address as we sent to it), else its
+    ``Final-Recipient`` (a forward's target is not an address we wrote to). Delayed, delivered,
+    relayed and expanded recipients are not failures.
     """
-    try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(parsed_part(raw))
-        found: list[str] = []
-        for value in msg.get_all("x-failed-recipients") or []:
-            found.extend(_addresses(str(value)))
-        for part in _outer_parts(msg):
-            if part.get_content_type() in _STATUS_PARTS:
-                for block in _status_blocks(part):
-                    found.extend(_failed_in_block(block))
-        return tuple(dict.fromkeys(found))
-    except Exception:  # noqa: BLE001 - bounces are the worst-formed mail there is
-        return ()
+    msg = _parsed(raw)
+    return () if msg is None else _stated_failures(msg)
 
 
 _DELAY_WORDS = re.compile(
@@ -86,17 +99,69 @@ def reports_failure(raw: bytes) -> bool:
     """True when a bounce says delivery *failed*, not merely that it is late.
 
     A delivery-status report decides by its recipients' ``Action``: only ``failed`` ones count
-    (a ``delayed`` notice is not a failure). A report without one (qmail, old sendmail, plain
-    text) counts as a failure unless its subject speaks of a delay or a retry.
+    (a ``delayed`` notice is not a failure). A report without one, or whose delivery-status
+    part names no recipient we can read (qmail, old sendmail, plain text, broken reports), is a
+    failure unless its subject speaks of a delay or a retry, or Mailman's detectors find only
+    delayed recipients in its text.
     """
+    msg = _parsed(raw)
+    if msg is None:
+        return False
+    if _stated_failures(msg):
+        return True
+    if _status_names_a_recipient(msg):
+        return False
+    text = _text_failures(msg, raw)
+    return bool(text.permanent) or (not text.temporary and not _speaks_of_delay(msg))
+
+
+def _text_failures(msg: Message, raw: bytes) -> Failures:
+    """Mailman's reading of a report's text, where the subject has the last word on delay:
+    its heuristics take a Postfix warning flattened to text ("Delayed Mail (still being
+    retried)", then "<ana@example.com>: connect to ...") for a failure."""
+    text = text_failures(raw)
+    if text.permanent and _speaks_of_delay(msg):
+        return Failures((), tuple(dict.fromkeys((*text.temporary, *text.permanent))))
+    return text
+
+
+def _speaks_of_delay(msg: Message) -> bool:
     try:
-        if failed_recipients(raw):
-            return True
-        msg = BytesParser(policy=policy.compat32).parsebytes(parsed_part(raw))
-        if any(p.get_content_type() in _STATUS_PARTS for p in _outer_parts(msg)):
-            return False
-        return _DELAY_WORDS.search(str(msg.get("subject", ""))) is None
+        return _DELAY_WORDS.search(str(msg.get("subject", ""))) is not None
+    except Exception:  # noqa: BLE001 - a subject that cannot be read says nothing of a delay
+        return False
+
+
+def _parsed(raw: bytes) -> Message | None:
+    try:
+        return BytesParser(policy=policy.compat32).parsebytes(parsed_part(raw))
     except Exception:  # noqa: BLE001 - bounces are the worst-formed mail there is
+        return None
+
+
+def _stated_failures(msg: Message) -> tuple[str, ...]:
+    try:
+        found: dict[str, None] = {}
+        for value in msg.get_all("x-failed-recipients") or []:
+            found.update(dict.fromkeys(_addresses(str(value))))
+        for part in _outer_parts(msg):
+            if part.get_content_type() in _STATUS_PARTS:
+                for block in _status_blocks(part):
+                    if len(found) >= MAX_FAILED:
+                        break
+                    found.update(dict.fromkeys(_failed_in_block(block)))
+        return tuple(found)[:MAX_FAILED]
+    except Exception:  # noqa: BLE001 - bounces are the worst-formed mail there is
+        return ()
+
+
+def _status_names_a_recipient(msg: Message) -> bool:
+    """True when a delivery-status part has a recipient block with an address we can read,
+    whatever its Action: such a report says itself whether delivery failed."""
+    try:
+        return any(_recipient(block) for part in _outer_parts(msg)
+                   if part.get_content_type() in _STATUS_PARTS for block in _status_blocks(part))
+    except Exception:  # noqa: BLE001 - unreadable: no report part to go by
         return False
 
 
@@ -181,16 +246,22 @@ def _status_blocks(part: Message) -> list[Message]:
 def _failed_in_block(block: Message) -> list[str]:
     action = header_keyword(str(block.get("action", "")))
     status = str(block.get("status", "")).strip()
-    if action and action != "failed":
+    if action and action not in ("failed", "error"):  # error: OpenSMTPD's word for failed
         return []
     if not action and status[:1] in ("2", "4"):
         return []
-    found: list[str] = []
+    return _recipient(block)
+
+
+def _recipient(block: Message) -> list[str]:
+    """The address we sent to (Original-Recipient), else the one the report's server tried
+    (Final-Recipient): one recipient, one address, as Mailman's DSN detector reads it."""
     for name in ("original-recipient", "final-recipient"):
         value = block.get(name)
-        if value is not None:
-            found.extend(_addresses(str(value).rpartition(";")[2]))
-    return found
+        found = _addresses(str(value).rpartition(";")[2]) if value is not None else []
+        if found:
+            return found
+    return []
 
 
 def _addresses(value: str) -> list[str]:

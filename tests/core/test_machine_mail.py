@@ -455,7 +455,7 @@ def test_without_identity_our_address_is_just_an_address() -> None:
 def test_bounce_reports_our_message_id_and_the_failed_recipient() -> None:
     """The returned message's Message-ID links the bounce; only the failed block counts."""
     assert bounced_message_ids(DSN) == ("<inbox-agent.K7Q2.ack.0011223344556677@example.com>",)
-    assert failed_recipients(DSN) == ("ana@customer.example", "ana.lima@mailhost.customer.example")
+    assert failed_recipients(DSN) == ("ana@customer.example",)  # Original-, not Final-Recipient
 
 
 def test_original_message_id_header_and_rfc822_headers_part() -> None:
@@ -506,12 +506,13 @@ CORPUS_BOUNCES = [
     ("bounces/sisimai-set-of-emails/rfc3464-10.eml",
      ("<c15e793e1c6acf9fbc39d1547bbd98b4@example.com>",), ("kijitora@example.jp",)),
     ("bounces/sisimai-set-of-emails/lhost-postfix-01.eml",  # the enclosed message is empty
-     (), ("kijitora@example.org", "r@p351355.pool.example.ne.jp")),
+     (), ("kijitora@example.org",)),
     ("bounces/sisimai-set-of-emails/lhost-office365-09.eml",  # a bad header continuation
      ("<SLXP216MB0381A2BCD997D05F53CDB50BA9220@SLXP216MB0381.KORP216.PROD.OUTLOOK.COM>",),
      ("azumakuniyuki@example.ne.jp",)),
     ("bounces/sisimai-set-of-emails/lhost-qmail-01.eml",  # qmail: the original inline
-     ("<000000000.9999999999999.JavaMail.postmaster@mailhub>",), ()),
+     ("<000000000.9999999999999.JavaMail.postmaster@mailhub>",),
+     ("kijitora@example.ne.jp",)),  # read by Mailman's qmail detector (core.bounce_text)
     ("bounces/sisimai-set-of-emails/lhost-messagingserver-03.eml",  # boundary never comes
      ("<000000000000000000@example.org>",), ()),
     ("bounces/sisimai-set-of-emails/lhost-apachejames-01.eml",  # In-Reply-To only
