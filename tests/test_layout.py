@@ -1,8 +1,8 @@
 """The layering rules of DESIGN.md, checked on the import statements themselves.
 
-Four floors, each importing only the floors below: ``core/`` (the standard library, jinja2 and
-flufl.bounce only), ``adapters/`` (core), ``agent/`` (adapters and core), ``commands/`` (all of
-them, called only by ``cli.py``); and no import cycles.
+Four floors, each importing only the floors below: ``core/`` (the standard library, jinja2,
+flufl.bounce and holidays only), ``adapters/`` (core), ``agent/`` (adapters and core),
+``commands/`` (all of them, called only by ``cli.py``); and no import cycles.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def imports_of(path: Path) -> set[str]:
 
 def test_core_imports_only_the_standard_library_and_jinja2() -> None:
     """No sockets, files or third-party I/O libraries can reach the pure core (flufl.bounce:
-    Mailman's bounce detectors parse a Message and touch nothing else; core.bounce_text)."""
-    allowed_third_party = {"jinja2", "flufl.bounce"}
+    Mailman's bounce detectors parse a Message and touch nothing else; core.bounce_text;
+    holidays: computes a place's public holidays by rule, core.public_holidays)."""
+    allowed_third_party = {"jinja2", "flufl.bounce", "holidays"}
     for path in (PACKAGE / "core").glob("*.py"):
         for name in imports_of(path):
             top = name.split(".")[0]

@@ -25,7 +25,6 @@ from inbox_agent.core import rendering, wording
 from inbox_agent.core.business_time import (
     add_business_time,
     business_minutes_between,
-    opening_hours_text,
     subtract_business_time,
 )
 from inbox_agent.core.calendar_words import language_of
@@ -166,7 +165,7 @@ def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Co
                                       language=language, for_customer=for_customer),
         "mailbox_name": mailbox.display_name or mailbox.name,
         "mailbox_address": mailbox.address,
-        "opening_hours": opening_hours_text(settings.calendar),
+        "opening_hours": wording.opening_hours_words(settings.calendar, language),
         "waiting_since": since,
         "waiting_since_text": moment_words(settings, since, now, language),
         "waited_text": duration_words(

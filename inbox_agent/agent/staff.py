@@ -18,7 +18,12 @@ from zoneinfo import ZoneInfo
 
 from inbox_agent.adapters.store import StaffRequest, Store, queue_request
 from inbox_agent.config import Settings
-from inbox_agent.core.business_time import Calendar, add_business_time, parse_duration
+from inbox_agent.core.business_time import (
+    Calendar,
+    add_business_time,
+    next_open,
+    parse_duration,
+)
 from inbox_agent.core.conversations import Outcome
 from inbox_agent.core.lifecycle import Action, Event, IllegalTransition, transition
 from inbox_agent.core.wording import local_moment
@@ -86,8 +91,9 @@ def _as_the_owner(data_dir: Path) -> None:
 
 
 def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
-    """``--until``: business time from now (``4h``, ``2d``), a date (its opening time) or a
-    local date and time (``2026-11-24 14:00``), in the business's time zone."""
+    """``--until``: business time from now (``4h``, ``2d``), a date (its first opening, or
+    the next one when the business is closed that day) or a local date and time
+    (``2026-11-24 14:00``), in the business's time zone."""
     text = text.strip()
     if re.fullmatch(r"[0-9dhm ]+", text):
         try:
@@ -99,9 +105,12 @@ def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
     except ValueError:
         raise CommandError(f"--until {text!r} is not a moment; write e.g. 4h, 2d, 2026-11-24 "
                            "or '2026-11-24 14:00'") from None
-    if len(text) <= len("2026-11-24"):
-        moment = datetime.combine(moment.date(), calendar.opens)
     moment = moment if moment.tzinfo else moment.replace(tzinfo=calendar.timezone)
+    if len(text) <= len("2026-11-24"):  # the day's start: next_open finds its first opening
+        try:
+            moment = next_open(calendar, moment)
+        except ValueError as exc:
+            raise CommandError(f"--until {text!r}: {exc}") from None
     if moment <= now:
         raise CommandError(f"--until {text!r} is not in the future")
     return moment

@@ -2,27 +2,37 @@
 
 The rules:
 
-1. A calendar is a time zone, the open weekdays (0 = Monday), one local wall-clock opening and
-   closing time for every open day, and holidays (dates that are closed all day).
-2. An open day's hours are the closed interval [opens, closes]: the closing moment itself is
-   open, so "by 17:30" is a valid promise, and adding more time to 17:30 continues from the
-   next opening.
+1. A calendar is a time zone, a week of opening hours, and the dates it departs from them.
+   Each weekday (0 = Monday) has none, one or several *periods*, each a local wall-clock
+   opening and closing time, in the order of the day and apart ("09:00-12:30, 13:30-17:30").
+   The simple form gives each day of ``open_days`` one period, ``opens`` to ``closes``;
+   ``hours`` gives a weekday its own periods instead (none: closed), and so may open a day
+   not in ``open_days``. A holiday is closed all day: a date in ``holidays``, or a public
+   holiday of the calendar's place (``country_holidays``, ``public_holidays``). A part day
+   (``closed``) closes one date from, or until, a wall-clock time, cutting its periods there:
+   "2026-12-24 from 12:00" keeps the morning, up to and including 12:00.
+2. Each period is the closed interval [opens, closes]: the closing moment itself is open, so
+   "by 17:30" is a valid promise, and adding more time to 17:30 continues from the next
+   opening, after lunch or the next open morning. A break between two periods is closed time.
 3. Wall-clock times are read in the calendar's zone. One that happens twice (clocks go back)
    means the first time; one that never happens (clocks go forward) means the moment the clock
-   jumps. So opening and closing on a DST night move with the clock, never out of order, and a
-   day whose hours fall entirely inside the skipped hour has no open time at all.
+   jumps. So opening and closing on a DST night move with the clock, never out of order; a
+   period that falls entirely inside the skipped hour has no open time at all, and two
+   periods whose break falls inside it run on as one.
 4. Minutes count only open time. A moment in closed time counts from the next opening.
 5. ``Nd`` is N open days: from the effective start (the next open moment), the same local time
-   of day on the N-th following open day, clamped into that day's hours. ``1d4h`` adds the days
-   first, then the hours. A start in the second pass of an hour that clocks go back over (01:30
-   GMT after 01:59 BST) reads as the end of that hour (02:00): its wall clock alone would put
-   a later start before an earlier one.
+   of day on the N-th following open day, clamped into that day's hours: a time of day before
+   its first opening, or in one of its breaks, becomes the opening after it (as mail arriving
+   then would count, rule 4); one after its last closing becomes that closing. ``1d4h`` adds
+   the days first, then the hours. A start in the second pass of an hour that clocks go back
+   over (01:30 GMT after 01:59 BST) reads as the end of that hour (02:00): its wall clock
+   alone would put a later start before an earlier one.
 6. Every datetime in is timezone-aware (a naive one raises ValueError); every datetime out is
    in the calendar's zone. Arithmetic is done in UTC, because Python adds and compares two
    datetimes of the same zone by their wall clocks, which is wrong across a DST change.
-7. A calendar cannot be empty (no open days, or closing not after opening, raise ValueError),
-   and a search that meets more than three years of closed days in a row gives up with
-   ValueError instead of running for ever: holidays alone can close every open day.
+7. A calendar cannot be empty (no weekday with open time, or periods out of order, raise
+   ValueError), and a search that meets more than three years of closed days in a row gives
+   up with ValueError instead of running for ever: holidays alone can close every open day.
 8. Subtracting counts back from a promise, to find when to chase it: ``subtract_business_time``
    of d minutes from m is the latest open moment t at or before m with at least d minutes of
    open time from t to m. So a closed m counts back from the closing before it; 0 minutes gives
@@ -30,9 +40,16 @@ The rules:
    (10:00 less 1h is 09:00, not 17:30 the evening before, as far in open time but needlessly
    early). Then the open time from t to m is exactly d, and ``add(t, d) == m`` for every m that
    adding d minutes can give: any open moment, except for d > 0 an opening straight after closed
-   time, as adding stops at the closing before it. Subtracting ``Nd`` undoes rule 5 in reverse:
-   the minutes come off first, then the same local time of day on the N-th previous open day,
-   clamped into that day's hours.
+   time, as adding stops at the closing before it.
+9. Subtracting ``Nd`` undoes rule 5 in reverse: the minutes come off first (rule 8, giving
+   m'), then t is the latest open moment from which adding ``Nd`` lands at or before m'. Day
+   by day: with m' on day D, the N-th open day before D, at m''s local time of day, or if
+   that day is closed then, its closing before (before a break, or its last closing); when it
+   opens only later, the last closing of the open day before it. From m' at D's last closing,
+   the N-th previous open day's last closing (every moment of that day adds up to D's last
+   closing at most). Where clocks never change, then, ``add(sub(m, d), d)`` never passes m,
+   and ``add(sub(add(t, d), d), d) == add(t, d)`` for every d, whatever each day's hours; on
+   a day the clocks change, a time of day they skip reads as rule 3 says.
 
 Work is done day by day, never minute by minute.
 """
@@ -40,16 +57,27 @@ Work is done day by day, never minute by minute.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
+from types import MappingProxyType
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from inbox_agent.core.opening_hours import (
+    WEEKDAY_NAMES,
+    HoursGroup,
+    PartDay,
+    Period,
+    check_clock,
+    check_periods,
+    week_groups,
+    week_text,
+)
+from inbox_agent.core.public_holidays import holiday_name, place_code
 from inbox_agent.core.zone_names import zone_name
 
-WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_CLOSED_DAYS = 3 * 366  # closed days in a row before a search calls the calendar broken
 _ONE_DAY = timedelta(days=1)
 _ONE_MINUTE = timedelta(minutes=1)
@@ -88,45 +116,126 @@ def parse_duration(text: str) -> Duration:
 
 @dataclass(frozen=True)
 class Calendar:
-    """When the business is open; checked when made, so every search over it ends."""
+    """When the business is open (rule 1); checked when made, so every search over it ends."""
 
     timezone: ZoneInfo
-    open_days: frozenset[int]  # 0 = Monday
-    opens: time  # local wall clock
+    open_days: frozenset[int]  # 0 = Monday: the days of the simple form
+    opens: time  # local wall clock: the simple form's one period
     closes: time  # local wall clock, after opens on the same day
     holidays: frozenset[date] = frozenset()
+    hours: Mapping[int, tuple[Period, ...]] = field(default_factory=dict)  # weekday: periods
+    country_holidays: str | None = None  # a place, "DE-BY" (public_holidays rule 1)
+    closed: frozenset[PartDay] = frozenset()
+    _week: tuple[tuple[Period, ...], ...] = field(init=False, repr=False, compare=False)
+    _parts: Mapping[date, tuple[PartDay, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Accept any iterable, but keep frozensets so the calendar stays hashable.
+        # Accept any iterables, but keep frozen ones so the calendar stays hashable.
+        hours = {day: tuple(Period(*p) for p in periods) for day, periods in self.hours.items()}
         object.__setattr__(self, "open_days", frozenset(self.open_days))
         object.__setattr__(self, "holidays", frozenset(self.holidays))
-        _check_open_days(self.open_days)
-        _check_clock("start", self.opens)
-        _check_clock("end", self.closes)
+        object.__setattr__(self, "hours", MappingProxyType(dict(sorted(hours.items()))))
+        object.__setattr__(self, "closed", frozenset(PartDay(*part) for part in self.closed))
+        self._check()
+        if self.country_holidays is not None:
+            object.__setattr__(self, "country_holidays", place_code(self.country_holidays))
+        simple = (Period(self.opens, self.closes),)
+        week = tuple(self.hours.get(d, simple if d in self.open_days else ()) for d in range(7))
+        if not any(week):
+            raise ValueError('no open days; list at least one in days, e.g. ["mon", "tue"], '
+                             "or give one its hours")
+        parts: dict[date, tuple[PartDay, ...]] = {}
+        for part in sorted(self.closed):
+            parts[part.day] = (*parts.get(part.day, ()), part)
+        object.__setattr__(self, "_week", week)
+        object.__setattr__(self, "_parts", MappingProxyType(parts))
+
+    def __hash__(self) -> int:
+        return hash((self.timezone, self.open_days, self.opens, self.closes, self.holidays,
+                     tuple(self.hours.items()), self.country_holidays, self.closed))
+
+    @property
+    def week(self) -> tuple[tuple[Period, ...], ...]:
+        """Each weekday's periods, Monday first: ``hours`` where given, else the simple form."""
+        return self._week
+
+    def _check(self) -> None:
+        _check_weekdays("open days", self.open_days)
+        _check_weekdays("days in hours", self.hours)
+        check_clock("start", self.opens)
+        check_clock("end", self.closes)
         if self.closes <= self.opens:
             raise ValueError(
                 f"end {self.closes:%H:%M} is not after start {self.opens:%H:%M}; "
                 "business hours must close later on the same day"
             )
+        for day, periods in self.hours.items():
+            try:
+                check_periods(periods)
+            except ValueError as exc:
+                raise ValueError(f"{WEEKDAY_NAMES[day]}: {exc}") from None
+        for part in self.closed:
+            check_clock(f"closed {part.day}", part.clock)
 
 
-def _check_open_days(open_days: frozenset[int]) -> None:
-    if not open_days:
-        raise ValueError('no open days; list at least one in days, e.g. ["mon", "tue"]')
-    strange = sorted(d for d in open_days if d not in range(7))
+def _check_weekdays(name: str, days: Iterable[int]) -> None:
+    strange = sorted(d for d in days if d not in range(7))
     if strange:
-        raise ValueError(f"open days {strange} are not weekdays; use 0 (Monday) to 6 (Sunday)")
+        raise ValueError(f"{name} {strange} are not weekdays; use 0 (Monday) to 6 (Sunday)")
 
 
-def _check_clock(name: str, clock: time) -> None:
-    if clock.tzinfo is not None:
-        raise ValueError(f"{name} {clock} must be a wall-clock time without a zone")
-    if clock.second or clock.microsecond:
-        raise ValueError(f"{name} {clock} must be whole minutes; write e.g. 09:00")
+def day_periods(cal: Calendar, day: date) -> tuple[Period, ...]:
+    """``day``'s opening hours on the wall clock (rule 1): its weekday's periods, none on a
+    holiday, cut by its part days."""
+    periods = cal.week[day.weekday()]
+    if not periods or day in cal.holidays or public_holiday(cal, day) is not None:
+        return ()
+    for part in cal._parts.get(day, ()):
+        periods = tuple(_cut(periods, part))
+    return periods
+
+
+def public_holiday(cal: Calendar, day: date) -> str | None:
+    """The name of ``day``'s public holiday at the calendar's place, or None."""
+    if cal.country_holidays is None:
+        return None
+    return holiday_name(cal.country_holidays, day)
+
+
+def _cut(periods: Iterable[Period], part: PartDay) -> Iterator[Period]:
+    """Rule 1: ``periods`` less the part of the day ``part`` closes."""
+    for opens, closes in periods:
+        if part.edge == "from" and opens < part.clock:
+            yield Period(opens, min(closes, part.clock))
+        elif part.edge == "until" and closes > part.clock:
+            yield Period(max(opens, part.clock), closes)
+
+
+class ClosedDay(NamedTuple):
+    """A date the week's hours would open but the calendar closes, whole or in part."""
+
+    day: date
+    why: str  # the holiday's name, "holiday", or "closed from 12:00"
+
+
+def closed_days(cal: Calendar, first: date, last: date) -> Iterator[ClosedDay]:
+    """Days from ``first`` to ``last`` that the week's hours open and the calendar closes all
+    day (a holiday) or in part (a part day), with why: what the owner should see the agent
+    believes."""
+    day = first
+    while day <= last:
+        if cal.week[day.weekday()]:
+            why = public_holiday(cal, day) or ("holiday" if day in cal.holidays else None)
+            parts = cal._parts.get(day, ())
+            if why is None and parts:
+                why = "closed " + " and ".join(f"{p.edge} {p.clock:%H:%M}" for p in parts)
+            if why is not None:
+                yield ClosedDay(day, why)
+        day += _ONE_DAY
 
 
 def is_open(cal: Calendar, moment: datetime) -> bool:
-    """True from opening to closing time, both included, on an open day."""
+    """True from opening to closing time, both included, in any period of an open day."""
     instant = _utc(moment)
     return next(_spans_from(cal, instant)).start == instant
 
@@ -143,7 +252,7 @@ def add_business_time(cal: Calendar, moment: datetime, duration: Duration) -> da
 
 
 def subtract_business_time(cal: Calendar, moment: datetime, duration: Duration) -> datetime:
-    """Rule 8: the latest open moment ``duration`` of business time before ``moment``."""
+    """Rules 8 and 9: the latest open moment ``duration`` of business time before ``moment``."""
     instant = _subtract_minutes(cal, _utc(moment), duration.minutes)
     return _local(cal, _subtract_days(cal, instant, duration.days))
 
@@ -159,10 +268,17 @@ def business_minutes_between(cal: Calendar, start: datetime, end: datetime) -> i
     return waited // _ONE_MINUTE
 
 
+def weekly_hours(cal: Calendar) -> tuple[HoursGroup, ...]:
+    """The week's hours, days that keep the same hours together (``opening_hours`` rule 3;
+    holidays aside): what ``opening_hours_text`` says, and ``wording`` in other languages."""
+    return week_groups(cal.week)
+
+
 def opening_hours_text(cal: Calendar) -> str:
-    """E.g. ``Monday to Friday, 09:00-17:30 (London time)``, with an en dash between the times."""
-    days = _days_text(cal.open_days)
-    return f"{days}, {cal.opens:%H:%M}–{cal.closes:%H:%M} ({zone_name(cal.timezone)})"
+    """E.g. ``Monday to Friday, 09:00-17:30 (London time)``, or with a break and a short
+    Friday ``Monday to Thursday, 09:00-12:30 and 13:30-17:30; Friday, 09:00-15:00 (London
+    time)``, with en dashes between the times."""
+    return f"{week_text(cal.week)} ({zone_name(cal.timezone)})"
 
 
 class _Span(NamedTuple):
@@ -178,27 +294,32 @@ class _Span(NamedTuple):
 
 
 def _add_days(cal: Calendar, instant: datetime, days: int) -> datetime:
-    """Rule 5: the same local time of day on the ``days``-th following open day."""
+    """Rule 5: the same local time of day on the ``days``-th following open day, clamped."""
     first = next(_spans_from(cal, instant))
     if days == 0:
         return first.start
-    target = next(islice(_open_spans(cal, first.day + _ONE_DAY), days - 1, None))
-    return _same_clock(cal, first.start, target)
+    target = next(islice(_open_days(cal, first.day + _ONE_DAY), days - 1, None))
+    wanted = _instant(cal.timezone, target[0].day, _time_of_day(cal, first.start))
+    for span in target:
+        if wanted <= span.end:
+            return max(wanted, span.start)  # before an opening: that opening
+    return target[-1].end
 
 
 def _subtract_days(cal: Calendar, instant: datetime, days: int) -> datetime:
-    """Rule 8: the same local time of day on the ``days``-th previous open day."""
+    """Rule 9: the latest moment whose ``days`` open days later is at or before ``instant``."""
     last = next(_spans_until(cal, instant))
     if days == 0:
         return last.end
-    target = next(islice(_open_spans(cal, last.day - _ONE_DAY, -_ONE_DAY), days - 1, None))
-    return _same_clock(cal, last.end, target)
-
-
-def _same_clock(cal: Calendar, instant: datetime, target: _Span) -> datetime:
-    """``instant``'s local time of day on ``target``'s day, clamped into its hours."""
-    wanted = _instant(cal.timezone, target.day, _time_of_day(cal, instant))
-    return min(max(wanted, target.start), target.end)
+    earlier = _open_days(cal, last.day - _ONE_DAY, -_ONE_DAY)
+    target = next(islice(earlier, days - 1, None))
+    if last.end == _day_hours(cal, last.day)[-1].end:
+        return target[-1].end
+    wanted = _instant(cal.timezone, target[0].day, _time_of_day(cal, last.end))
+    for span in reversed(target):
+        if span.start <= wanted:
+            return min(wanted, span.end)  # after a closing: that closing
+    return next(earlier)[-1].end
 
 
 def _time_of_day(cal: Calendar, instant: datetime) -> time:
@@ -214,7 +335,7 @@ def _time_of_day(cal: Calendar, instant: datetime) -> time:
 
 
 def _add_minutes(cal: Calendar, instant: datetime, minutes: int) -> datetime:
-    """Rule 4: spend ``minutes`` of open time, one day's span at a time."""
+    """Rule 4: spend ``minutes`` of open time, one period at a time."""
     remaining = timedelta(minutes=minutes)
     spans = _spans_from(cal, instant)
     while True:
@@ -225,7 +346,7 @@ def _add_minutes(cal: Calendar, instant: datetime, minutes: int) -> datetime:
 
 
 def _subtract_minutes(cal: Calendar, instant: datetime, minutes: int) -> datetime:
-    """Rule 8: take back ``minutes`` of open time, one day's span at a time, latest first."""
+    """Rule 8: take back ``minutes`` of open time, one period at a time, latest first."""
     remaining = timedelta(minutes=minutes)
     spans = _spans_until(cal, instant)
     while True:
@@ -236,7 +357,7 @@ def _subtract_minutes(cal: Calendar, instant: datetime, minutes: int) -> datetim
 
 
 def _spans_from(cal: Calendar, instant: datetime) -> Iterator[_Span]:
-    """The open time left at and after ``instant``, day by day; the first may start late."""
+    """The open time left at and after ``instant``, period by period; the first may start late."""
     # Start a day early: hours closing inside a skipped midnight hour end on the next date.
     for span in _open_spans(cal, _local_date(cal, instant) - _ONE_DAY):
         if instant <= span.end:
@@ -244,7 +365,7 @@ def _spans_from(cal: Calendar, instant: datetime) -> Iterator[_Span]:
 
 
 def _spans_until(cal: Calendar, instant: datetime) -> Iterator[_Span]:
-    """The open time at and before ``instant``, latest day first; the first may end early."""
+    """The open time at and before ``instant``, latest first; the first may end early."""
     # Start a day late, the mirror of _spans_from: clocks going back over midnight can show a
     # date again after the next date's hours have begun.
     for span in _open_spans(cal, _local_date(cal, instant) + _ONE_DAY, -_ONE_DAY):
@@ -253,13 +374,20 @@ def _spans_until(cal: Calendar, instant: datetime) -> Iterator[_Span]:
 
 
 def _open_spans(cal: Calendar, first: date, step: timedelta = _ONE_DAY) -> Iterator[_Span]:
-    """Every open day's hours from ``first``, a ``step`` at a time; ValueError if long closed."""
+    """Every period of every open day from ``first``, in time order along ``step``."""
+    for spans in _open_days(cal, first, step):
+        yield from spans if step > timedelta() else reversed(spans)
+
+
+def _open_days(cal: Calendar, first: date, step: timedelta = _ONE_DAY,
+               ) -> Iterator[tuple[_Span, ...]]:
+    """Every open day's periods from ``first``, a ``step`` at a time; ValueError if long closed."""
     day, closed = first, 0
     while True:
-        span = _day_hours(cal, day)
-        if span is not None:
+        spans = _day_hours(cal, day)
+        if spans:
             closed = 0
-            yield span
+            yield spans
         else:
             closed += 1
             if closed > MAX_CLOSED_DAYS:
@@ -271,13 +399,18 @@ def _open_spans(cal: Calendar, first: date, step: timedelta = _ONE_DAY) -> Itera
         day += step
 
 
-def _day_hours(cal: Calendar, day: date) -> _Span | None:
-    """``day``'s hours, or None when it is closed (weekday, holiday, or all inside a DST jump)."""
-    if day.weekday() not in cal.open_days or day in cal.holidays:
-        return None
-    start = _instant(cal.timezone, day, cal.opens)
-    end = _instant(cal.timezone, day, cal.closes)
-    return _Span(day, start, end) if start < end else None
+def _day_hours(cal: Calendar, day: date) -> tuple[_Span, ...]:
+    """``day``'s periods as UTC instants, in order; none when it is closed (rule 3: a period
+    all inside a DST jump has none, and a break inside one joins its periods)."""
+    spans: list[_Span] = []
+    for opens, closes in day_periods(cal, day):
+        start = _instant(cal.timezone, day, opens)
+        end = _instant(cal.timezone, day, closes)
+        if spans and start <= spans[-1].end:
+            spans[-1] = spans[-1]._replace(end=max(end, spans[-1].end))
+        elif start < end:
+            spans.append(_Span(day, start, end))
+    return tuple(spans)
 
 
 def _instant(zone: ZoneInfo, day: date, clock: time) -> datetime:
@@ -324,29 +457,3 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _days_text(open_days: Iterable[int]) -> str:
-    """``Monday to Friday``, ``Monday, Wednesday and Friday``, ``Every day``."""
-    runs = _day_runs(frozenset(open_days))
-    if len(runs) == 1 and len(runs[0]) == 7:
-        return "Every day"
-    names: list[str] = []
-    for run in runs:
-        words = [WEEKDAY_NAMES[d] for d in run]
-        names += words if len(run) <= 2 else [f"{words[0]} to {words[-1]}"]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _day_runs(open_days: frozenset[int]) -> list[list[int]]:
-    """Runs of consecutive open days in week order; a run may wrap from Sunday to Monday."""
-    if len(open_days) == 7:
-        return [list(range(7))]
-    first = min(d for d in open_days if (d - 1) % 7 not in open_days)
-    runs: list[list[int]] = []
-    for day in ((first + i) % 7 for i in range(7)):
-        if day not in open_days:
-            continue
-        if runs and runs[-1][-1] == (day - 1) % 7:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return runs

@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from inbox_agent.core.business_time import WEEKDAY_NAMES
+from inbox_agent.core.opening_hours import WEEKDAY_NAMES
 from inbox_agent.core.zone_names import zone_city, zone_name, zone_region
 
 LANGUAGES = ("en", "de", "fr")

@@ -32,6 +32,16 @@ The rules:
    Ihnen)"; "(17 h 30 chez vous)", "(jeudi à 1 h 05 chez vous)". An offset no clock can have
    (24 hours or more, from a broken header) is ignored rather than trusted.
 5. The language is a tag ("de", "de-AT", "fr-CH"); anything else reads English.
+6. Opening hours read as the week's groups of days that keep the same hours
+   (``opening_hours`` rule 3), the zone after them, an en dash between two times:
+
+   - en: "Monday to Thursday, 09:00-12:30 and 13:30-17:30; Friday, 09:00-15:00 (London
+     time)"; "Every day, ...".
+   - de: "Montag bis Donnerstag 09:00-12:30 und 13:30-17:30 Uhr; Freitag 09:00-15:00 Uhr
+     (Londoner Zeit)"; "täglich ...".
+   - fr: "du lundi au jeudi de 9 h à 12 h 30 et de 13 h 30 à 17 h 30 ; le vendredi de 9 h
+     à 15 h (heure de Londres)"; "tous les jours ..." (no-break spaces as in every French
+     clock, a narrow one before the semicolon).
 
 A template that wants its own word order uses ``describe_moment_parts``: the same moment as
 ``when`` ("today", "tomorrow" or "date"), ``date``, ``clock``, ``zone`` and ``their_clock`` in
@@ -49,15 +59,17 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from inbox_agent.core.business_time import Calendar
+from inbox_agent.core.business_time import Calendar, opening_hours_text, weekly_hours
 from inbox_agent.core.calendar_words import (
     MONTHS,
+    NNBSP,
     WEEKDAYS,
     clock_words,
     date_words,
     language_of,
     zone_words,
 )
+from inbox_agent.core.opening_hours import HoursGroup, Period, listed
 from inbox_agent.core.zone_names import zone_name
 
 MONTH_NAMES = MONTHS["en"]
@@ -154,6 +166,48 @@ def format_duration_words(minutes: int) -> str:
     if rest or not hours:
         parts.append(_count(rest, "minute"))
     return " and ".join(parts)
+
+
+def opening_hours_words(cal: Calendar, language: str | None = None) -> str:
+    """Rule 6: the week's opening hours in ``language``, e.g. ``Montag bis Freitag
+    09:00-17:30 Uhr (Londoner Zeit)``."""
+    lang = language_of(language)
+    if lang == "en":
+        return opening_hours_text(cal)
+    join = f"{NNBSP}; " if lang == "fr" else "; "
+    groups = join.join(_group_words(group, lang) for group in weekly_hours(cal))
+    return f"{groups} ({zone_words(cal.timezone, lang)})"
+
+
+def _group_words(group: HoursGroup, lang: str) -> str:
+    """One group of days and its periods, in German or French (rule 6)."""
+    days = _days_words(group.runs, lang)
+    if lang == "de":
+        times = listed([f"{p.opens:%H:%M}–{p.closes:%H:%M}" for p in group.periods], "und")
+        return f"{days} {times} Uhr"
+    return f"{days} " + listed([_french_period(p) for p in group.periods], "et")
+
+
+# A run of three days or more, one day, "and", and every day: "Montag bis Freitag".
+_DAY_RUNS = {"de": ("{} bis {}", "{}", "und", "täglich"),
+             "fr": ("du {} au {}", "le {}", "et", "tous les jours")}
+
+
+def _days_words(runs: tuple[tuple[int, ...], ...], lang: str) -> str:
+    through, one, conjunction, every = _DAY_RUNS[lang]
+    if len(runs[0]) == 7:
+        return every
+    names, words = WEEKDAYS[lang], []
+    for run in runs:
+        words += ([through.format(names[run[0]], names[run[-1]])] if len(run) > 2
+                  else [one.format(names[day]) for day in run])
+    return listed(words, conjunction)
+
+
+def _french_period(period: Period) -> str:
+    opens, closes = period
+    return (f"de {clock_words(opens.hour, opens.minute, 'fr')} "
+            f"à {clock_words(closes.hour, closes.minute, 'fr')}")
 
 
 def filter_date(moment: datetime, language: str | None = None) -> str:

@@ -2,19 +2,24 @@
 and holidays.
 
 Table tests pin the promises a customer would read, and when they are chased, in the weeks that
-go wrong (DST changes in London and New York, year end, holiday runs, weekends); property tests
-check the rules hold for random calendars in zones with 1-hour, 30-minute and midnight clock
-changes, against a slow minute-by-minute count.
+go wrong (DST changes in London and New York, year end, holiday runs, weekends, lunch breaks and
+short Fridays); property tests check the rules hold for random weekly schedules (split days,
+half days, days of their own, part days closed, public holidays) in zones with 1-hour, 30-minute
+and midnight clock changes, against a slow minute-by-minute count.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Literal
 from zoneinfo import ZoneInfo
 
+import holidays
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from inbox_agent.core.business_time import (
@@ -22,15 +27,18 @@ from inbox_agent.core.business_time import (
     Duration,
     add_business_time,
     business_minutes_between,
+    closed_days,
     is_open,
     next_open,
     opening_hours_text,
     parse_duration,
     subtract_business_time,
 )
+from inbox_agent.core.opening_hours import PartDay, Period, parse_hours, parse_part_day
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
+BERLIN = ZoneInfo("Europe/Berlin")
 ZONE_UTC = ZoneInfo("UTC")
 WEEKDAYS = frozenset(range(5))
 EVERY_DAY = frozenset(range(7))
@@ -475,6 +483,296 @@ def test_subtracting_across_dst_changes_counts_real_open_minutes(
     assert sub(cal, moment, duration) == expected
 
 
+# --- a week of its own: breaks, short days, part days, public holidays ---------------------
+
+LUNCH = (Period(time(9), time(12, 30)), Period(time(13, 30), time(17, 30)))
+# Monday to Thursday with a lunch break, a short Friday, Saturday mornings (not in days).
+SHOP = Calendar(LONDON, WEEKDAYS, time(9), time(17, 30), YEAR_END,
+                hours={0: LUNCH, 1: LUNCH, 2: LUNCH, 3: LUNCH, 4: (Period(time(9), time(15)),),
+                       5: (Period(time(10), time(13)),)})
+XMAS_EVE = frozenset({PartDay(date(2026, 12, 24), "from", time(12)),
+                      PartDay(date(2026, 12, 31), "until", time(10)),
+                      PartDay(date(2026, 12, 30), "from", time(8))})
+XMAS_OFFICE = Calendar(LONDON, WEEKDAYS, time(9), time(17), YEAR_END, closed=XMAS_EVE)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("09:00-17:30", (Period(time(9), time(17, 30)),)),
+        ("09:00-12:30, 13:30-17:30", LUNCH),
+        (" 09:00 – 12:30 ,13:30-17:30 ", LUNCH),  # an en dash, as opening_hours_text writes
+        ("closed", ()),
+        ("Closed", ()),
+    ],
+)
+def test_parse_hours_reads_periods_or_closed(text: str, expected: tuple[Period, ...]) -> None:
+    """A day's hours are periods separated by commas, or "closed"."""
+    assert parse_hours(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("13:30-12:30", "'13:30-12:30' closes before it opens; "
+                        'write e.g. "09:00-12:30, 13:30-17:30"'),
+        ("09:00-09:00", "'09:00-09:00' closes as it opens"),
+        ("13:30-17:30, 09:00-12:30", "'09:00-12:30' opens before '13:30-17:30' closes; write "
+                                     "the periods in the order of the day"),
+        ("09:00-13:00, 12:30-17:30", "'12:30-17:30' opens before '09:00-13:00' closes"),
+        ("09:00-12:00, 12:00-17:00", "'12:00-17:00' opens as '09:00-12:00' closes"),
+        ("9 to 5", "'9 to 5' is not opening hours; write e.g. "
+                   '"09:00-12:30, 13:30-17:30" or "closed"'),
+        ("9:00-17:00", "'9:00-17:00': '9:00' is not a time of day; write e.g. 09:00"),
+        ("09:00-24:00", "'24:00' is not a time of day"),
+        ("09:00:30-17:00", "09:00:30 must be whole minutes"),
+        ("", "'' is not opening hours"),
+    ],
+)
+def test_parse_hours_refuses_mistakes_naming_the_period(text: str, problem: str) -> None:
+    """Periods must read as times, close after they open, and come in order with breaks."""
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_hours(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-24 from 12:00", PartDay(date(2026, 12, 24), "from", time(12))),
+        ("2026-12-31  UNTIL 10:00", PartDay(date(2026, 12, 31), "until", time(10))),
+    ],
+)
+def test_parse_part_day_reads_from_and_until(text: str, expected: PartDay) -> None:
+    """A part day is a date, "from" or "until", and a time."""
+    assert parse_part_day(text) == expected
+    assert parse_part_day(str(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("2026-12-24 at 12:00", "'2026-12-24 at 12:00' is not a part day; write e.g. "
+                                '"2026-12-24 from 12:00" or "2026-12-31 until 10:00"'),
+        ("2026-12-24", "is not a part day"),
+        ("2026-02-30 from 12:00", "'2026-02-30' is not a date"),
+        ("2026-12-24 from 25:00", "'25:00' is not a time of day"),
+    ],
+)
+def test_parse_part_day_refuses_other_text(text: str, problem: str) -> None:
+    """Anything else says what to write."""
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_part_day(text)
+
+
+@pytest.mark.parametrize(
+    ("hours", "problem"),
+    [
+        ({0: (Period(time(13, 30), time(12, 30)),)}, "Monday: '13:30-12:30' closes before"),
+        ({6: LUNCH[::-1]}, "Sunday: '09:00-12:30' opens before '13:30-17:30' closes"),
+        ({7: LUNCH}, "days in hours [7] are not weekdays"),
+        (dict.fromkeys(range(5), ()), "no open days"),
+    ],
+)
+def test_calendar_refuses_hours_out_of_order_or_empty(
+    hours: dict[int, tuple[Period, ...]], problem: str
+) -> None:
+    """A calendar made in code is checked as the config's is, naming the weekday."""
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        Calendar(LONDON, WEEKDAYS, time(9), time(17), hours=hours)
+
+
+def test_hours_alone_can_open_a_week() -> None:
+    """No simple days at all: the days given hours are the open ones."""
+    cal = Calendar(LONDON, frozenset(), time(9), time(17), hours={5: LUNCH})
+    assert next_open(cal, at(LONDON, "2026-11-16 12:00")).isoformat(sep=" ") == (
+        "2026-11-21 09:00:00+00:00")
+
+
+def test_a_calendar_with_its_own_hours_is_hashable_and_equal_to_its_twin() -> None:
+    """Hours given as lists are frozen: equal calendars hash alike, and can be cache keys."""
+    lists: dict[int, list[tuple[time, time]]] = {
+        day: [(time(9), time(12, 30)), (time(13, 30), time(17, 30))] for day in range(4)}
+    lists |= {5: [(time(10), time(13))], 4: [(time(9), time(15))]}
+    twin = Calendar(LONDON, WEEKDAYS, time(9), time(17, 30), YEAR_END,
+                    hours=lists)  # type: ignore[arg-type]
+    assert twin == SHOP
+    assert hash(twin) == hash(SHOP)
+    assert twin.week == SHOP.week
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (at(LONDON, "2026-11-16 12:30"), True),  # the morning's closing is open
+        (at(LONDON, "2026-11-16 12:30:01"), False),  # lunch
+        (at(LONDON, "2026-11-16 13:29:59"), False),
+        (at(LONDON, "2026-11-16 13:30"), True),
+        (at(LONDON, "2026-11-20 15:00"), True),  # the short Friday's closing
+        (at(LONDON, "2026-11-20 15:01"), False),
+        (at(LONDON, "2026-11-21 11:00"), True),  # Saturday, opened by its hours
+        (at(LONDON, "2026-11-22 11:00"), False),  # Sunday
+    ],
+)
+def test_a_break_is_closed_and_each_period_ends_open(moment: datetime, expected: bool) -> None:
+    """Each period is open from its opening to its closing, both included; a break is closed."""
+    assert is_open(SHOP, moment) is expected
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        (at(LONDON, "2026-11-16 12:00"), "1h", "2026-11-16 14:00:00+00:00"),
+        (at(LONDON, "2026-11-16 12:30"), "0m", "2026-11-16 12:30:00+00:00"),
+        (at(LONDON, "2026-11-16 12:30"), "1m", "2026-11-16 13:31:00+00:00"),
+        (at(LONDON, "2026-11-16 12:45"), "0m", "2026-11-16 13:30:00+00:00"),
+        (at(LONDON, "2026-11-19 17:00"), "8h", "2026-11-21 11:30:00+00:00"),
+        (at(LONDON, "2026-11-21 12:30"), "1h", "2026-11-23 09:30:00+00:00"),
+        (at(LONDON, "2026-11-16 12:15"), "1d", "2026-11-17 12:15:00+00:00"),
+        (at(LONDON, "2026-11-21 12:45"), "1d", "2026-11-23 13:30:00+00:00"),
+        (at(LONDON, "2026-11-19 16:00"), "1d", "2026-11-20 15:00:00+00:00"),
+        (at(LONDON, "2026-11-20 09:30"), "1d", "2026-11-21 10:00:00+00:00"),
+        (at(LONDON, "2026-11-16 13:00"), "1d", "2026-11-17 13:30:00+00:00"),
+    ],
+    ids=["over-lunch", "lunch-closing+0", "lunch-closing+1m", "at-lunch+0", "thu-to-sat",
+         "sat-to-mon", "1d-same-time", "1d-into-a-break", "1d-after-closing",
+         "1d-before-opening", "1d-from-lunch"],
+)
+def test_adding_follows_each_days_hours(start: datetime, duration: str, expected: str) -> None:
+    """Minutes skip breaks; a day lands at the same time, or rule 5's opening or closing."""
+    assert add(SHOP, start, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("moment", "duration", "expected"),
+    [
+        (at(LONDON, "2026-11-16 14:00"), "1h", "2026-11-16 12:00:00+00:00"),
+        (at(LONDON, "2026-11-16 13:30"), "1h", "2026-11-16 11:30:00+00:00"),
+        (at(LONDON, "2026-11-23 09:30"), "1h", "2026-11-21 12:30:00+00:00"),
+        (at(LONDON, "2026-11-23 13:30"), "1d", "2026-11-21 13:00:00+00:00"),
+        (at(LONDON, "2026-11-23 10:00"), "1d", "2026-11-21 10:00:00+00:00"),
+        (at(LONDON, "2026-11-23 09:30"), "1d", "2026-11-20 15:00:00+00:00"),
+        (at(LONDON, "2026-11-23 12:45"), "1d", "2026-11-21 12:30:00+00:00"),
+        (at(LONDON, "2026-11-21 13:00"), "1d", "2026-11-20 15:00:00+00:00"),
+        (at(LONDON, "2026-11-17 12:45"), "1d", "2026-11-16 12:30:00+00:00"),
+    ],
+    ids=["over-lunch", "from-an-opening", "into-saturday", "1d-after-its-closing",
+         "1d-same-time", "1d-before-its-opening", "1d-from-a-break", "1d-from-the-last-closing",
+         "1d-from-a-break-to-its-closing"],
+)
+def test_subtracting_follows_each_days_hours(
+    moment: datetime, duration: str, expected: str
+) -> None:
+    """Counting back skips breaks; a day back is the latest moment a day on from which is
+    in time (rule 9)."""
+    assert sub(SHOP, moment, duration) == expected
+
+
+def test_subtracting_days_is_not_adding_them_backwards() -> None:
+    """Tuesday opens at 10:00, Monday and Wednesday at 09:00 (UTC). A mail on Monday at
+    17:00 is promised 1d1h later, Wednesday 10:00. Chased 1d1h before that: rule 9 gives
+    Monday 17:00, and adding 1d1h to it gives the promise back. The same time of day a day
+    back from Wednesday 09:00 would be Tuesday 09:00, clamped to 10:00, whose 1d1h is 11:00:
+    a chase from which the promise could never have been made."""
+    cal = Calendar(ZONE_UTC, WEEKDAYS, time(9), time(17), hours={1: parse_hours("10:00-17:00")})
+    promise = add_business_time(cal, at(ZONE_UTC, "2026-11-16 17:00"), parse_duration("1d1h"))
+    assert promise.isoformat(sep=" ") == "2026-11-18 10:00:00+00:00"
+    chase = subtract_business_time(cal, promise, parse_duration("1d1h"))
+    assert chase.isoformat(sep=" ") == "2026-11-16 17:00:00+00:00"
+    assert add_business_time(cal, chase, parse_duration("1d1h")) == promise
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        (at(LONDON, "2026-12-24 11:00"), "2h", "2026-12-28 10:00:00+00:00"),
+        (at(LONDON, "2026-12-24 12:00"), "0m", "2026-12-24 12:00:00+00:00"),
+        (at(LONDON, "2026-12-24 12:01"), "0m", "2026-12-28 09:00:00+00:00"),
+        (at(LONDON, "2026-12-29 16:30"), "1h", "2026-12-31 10:30:00+00:00"),
+        (at(LONDON, "2026-12-31 08:00"), "0m", "2026-12-31 10:00:00+00:00"),
+        (at(LONDON, "2026-12-23 10:00"), "1d", "2026-12-24 10:00:00+00:00"),
+        (at(LONDON, "2026-12-23 14:00"), "1d", "2026-12-24 12:00:00+00:00"),
+    ],
+    ids=["eve-morning", "eve-closing", "eve-afternoon", "30th-closed-all-day",
+         "31st-opens-late", "1d-onto-the-eve", "1d-onto-the-eves-afternoon"],
+)
+def test_part_days_close_from_or_until_a_time(start: datetime, duration: str,
+                                              expected: str) -> None:
+    """Closed from 12:00 on the 24th (12:00 itself open), all of the 30th (from 08:00, before
+    it opens), and until 10:00 on the 31st."""
+    assert add(XMAS_OFFICE, start, duration) == expected
+
+
+@pytest.mark.parametrize(
+    ("place", "start", "expected"),
+    [
+        ("GB", at(LONDON, "2025-12-24 16:00"), "2025-12-29 16:00:00+00:00"),
+        ("DE-BY", at(BERLIN, "2026-01-05 16:00"), "2026-01-07 16:00:00+01:00"),
+        ("DE-BE", at(BERLIN, "2026-01-05 16:00"), "2026-01-06 16:00:00+01:00"),
+        ("GB", at(LONDON, "2026-04-03 10:00"), "2026-04-06 17:00:00+01:00"),
+        ("GB-ENG", at(LONDON, "2026-04-03 10:00"), "2026-04-07 17:00:00+01:00"),
+        ("GB-SCT", at(LONDON, "2026-04-03 10:00"), "2026-04-06 17:00:00+01:00"),
+    ],
+    ids=["gb-christmas", "bavaria-epiphany", "berlin-no-epiphany", "gb-good-friday",
+         "england-easter-monday", "scotland-works-easter-monday"],
+)
+def test_public_holidays_of_the_place_are_closed(place: str, start: datetime,
+                                                 expected: str) -> None:
+    """A shop open 09:00-17:00 on weekdays, 8h promises: the place's holidays are skipped;
+    GB alone has only what its four nations share (no Easter Monday), GB-ENG has England's."""
+    cal = Calendar(start.tzinfo, WEEKDAYS, time(9), time(17),  # type: ignore[arg-type]
+                   country_holidays=place)
+    assert add(cal, start, "8h") == expected
+
+
+def test_a_place_is_kept_as_the_packages_code_and_checked() -> None:
+    """Case and the package's aliases are read as its codes; an unknown subdivision is
+    refused naming the close one."""
+    assert Calendar(LONDON, WEEKDAYS, time(9), time(17),
+                    country_holidays="de-Bayern").country_holidays == "DE-BY"
+    with pytest.raises(ValueError, match=r"GB has no subdivision 'EN'; did you mean GB-ENG\?"):
+        Calendar(LONDON, WEEKDAYS, time(9), time(17), country_holidays="GB-EN")
+
+
+def test_closed_days_name_holidays_and_part_days_the_week_would_open() -> None:
+    """From Saturday 20 December 2025, in a GB shop closing at noon on Christmas Eve: the
+    weekend is not listed (the week's hours close it anyway), holidays carry their names."""
+    cal = Calendar(LONDON, WEEKDAYS, time(9), time(17), frozenset({date(2026, 1, 2)}),
+                   country_holidays="GB",
+                   closed=frozenset({PartDay(date(2025, 12, 24), "from", time(12))}))
+    days = list(closed_days(cal, date(2025, 12, 20), date(2026, 4, 30)))
+    assert [(d.day.isoformat(), d.why) for d in days] == [
+        ("2025-12-24", "closed from 12:00"),
+        ("2025-12-25", "Christmas Day"),
+        ("2025-12-26", "Boxing Day"),
+        ("2026-01-01", "New Year's Day"),
+        ("2026-01-02", "holiday"),
+        ("2026-04-03", "Good Friday"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cal", "expected"),
+    [
+        (SHOP, "Monday to Thursday, 09:00–12:30 and 13:30–17:30; Friday, 09:00–15:00; "
+               "Saturday, 10:00–13:00 (London time)"),
+        (Calendar(LONDON, frozenset({0, 2}), time(9), time(17),
+                  hours={1: parse_hours("09:00-12:00"), 3: parse_hours("09:00-12:00")}),
+         "Monday and Wednesday, 09:00–17:00; Tuesday and Thursday, 09:00–12:00 (London time)"),
+        (Calendar(LONDON, EVERY_DAY, time(9), time(17),
+                  hours={6: parse_hours("08:00-10:00, 11:00-12:00, 13:00-17:00")}),
+         "Monday to Saturday, 09:00–17:00; Sunday, 08:00–10:00, 11:00–12:00 and "
+         "13:00–17:00 (London time)"),
+        (Calendar(LONDON, WEEKDAYS, time(9), time(17), hours={0: (), 6: LUNCH}),
+         "Tuesday to Friday, 09:00–17:00; Sunday, 09:00–12:30 and 13:30–17:30 (London time)"),
+    ],
+    ids=["shop", "alternate-days", "three-periods", "closed-monday-open-sunday"],
+)
+def test_opening_hours_text_groups_days_with_the_same_hours(cal: Calendar,
+                                                            expected: str) -> None:
+    """Days keeping the same hours read together, each group with its periods."""
+    assert opening_hours_text(cal) == expected
+
+
 # --- properties ----------------------------------------------------------------------------
 
 ZONES = [ZoneInfo(key) for key in (
@@ -492,16 +790,25 @@ def _clock_changes(zone: ZoneInfo) -> list[datetime]:
 
 
 CLOCK_CHANGES = {zone: _clock_changes(zone) for zone in ZONES}
-# Hours near midnight and the usual DST hours turn up far more often than chance would have it.
-INTERESTING_MINUTES = [0, 30, 60, 90, 100, 120, 150, 180, 210, 540, 1020, 1380, 1410, 1439]
+# Hours near midnight and the usual DST hours turn up far more often than chance would have it,
+# and so do a lunch break's.
+INTERESTING_MINUTES = [0, 30, 60, 90, 100, 120, 150, 180, 210, 540, 720, 780, 1020, 1380, 1410,
+                       1439]
+PLACES = ["GB-ENG", "DE-BY", "US-CA"]
 
 
-@st.composite
-def minute_of_day(draw: st.DrawFn, after: int = -1, upto: int = 1439) -> int:
-    """A minute of the day in (after, upto], often one where clocks change."""
+@functools.cache
+def minute_of_day(after: int = -1, upto: int = 1439) -> st.SearchStrategy[int]:
+    """Minutes of the day in (after, upto], often ones where clocks change (strategies are
+    made once: making them afresh for every example costs more than the tests)."""
     interesting = [m for m in INTERESTING_MINUTES if after < m <= upto]
     choice = st.integers(after + 1, upto)
-    return draw(st.sampled_from(interesting) | choice if interesting else choice)
+    return st.sampled_from(interesting) | choice if interesting else choice
+
+
+@functools.cache
+def _near_a_change(zone: ZoneInfo) -> st.SearchStrategy[datetime]:
+    return st.sampled_from(CLOCK_CHANGES[zone])
 
 
 @st.composite
@@ -510,29 +817,53 @@ def moments(draw: st.DrawFn, zone: ZoneInfo, seconds: bool = True) -> datetime:
     changes = CLOCK_CHANGES[zone]
     near_a_change = draw(st.integers(0, 3)) > 0
     if changes and near_a_change:
-        base = draw(st.sampled_from(changes))
+        base = draw(_near_a_change(zone))
     else:
         base = FIRST_HOUR + timedelta(days=draw(st.integers(0, 700)))
     moment = base - timedelta(minutes=draw(st.integers(-1440, 2 * 1440)))
     return moment + timedelta(seconds=draw(st.integers(0, 59))) if seconds else moment
 
 
+def _periods(ends: list[int]) -> tuple[Period, ...]:
+    ends = sorted(ends)
+    return tuple(Period(_clock(a), _clock(b)) for a, b in zip(ends[::2], ends[1::2], strict=True))
+
+
+_ENDS = {count: st.lists(minute_of_day(), min_size=2 * count, max_size=2 * count, unique=True)
+         for count in range(4)}
+# A day's own hours: closed, one period (often a half day), or two or three with breaks.
+DAY_HOURS = st.sampled_from([0, 1, 1, 2, 2, 3]).flatmap(_ENDS.__getitem__).map(_periods)
+WEEK_HOURS: st.SearchStrategy[dict[int, tuple[Period, ...]]] = (
+    st.just({}) | st.dictionaries(st.integers(0, 6), DAY_HOURS, max_size=7))
+OPEN_DAYS = st.just(EVERY_DAY) | st.frozensets(st.integers(0, 6), min_size=1)
+DAYS_NEAR = st.integers(-7, 21)  # days from the moment's date
+EDGES: st.SearchStrategy[Literal["from", "until"]] = st.sampled_from(["from", "until"])
+PART_DAYS = st.frozensets(st.tuples(DAYS_NEAR, EDGES, minute_of_day()), max_size=4)
+PLACE = st.none() | st.sampled_from(PLACES)
+
+
 @st.composite
 def scenarios(
     draw: st.DrawFn, seconds: bool = True, zones: list[ZoneInfo] = ZONES
 ) -> tuple[Calendar, datetime]:
-    """A random calendar and a moment near a clock change, with holidays (runs too) nearby."""
+    """A random week's hours and a moment near a clock change, with holidays (runs too), part
+    days and sometimes a place's public holidays nearby. The simple form (one period on each
+    open day) stays common: some days, all or none take hours of their own."""
     zone = draw(st.sampled_from(zones))
     moment = draw(moments(zone, seconds))
-    near = [moment.date() + timedelta(days=n) for n in range(-7, 22)]
-    holidays = draw(st.frozensets(st.sampled_from(near), max_size=8))
+    offsets = set(draw(st.frozensets(DAYS_NEAR, max_size=8)))
     if draw(st.booleans()):  # a three-week shutdown somewhere around the moment
-        first = draw(st.sampled_from(near))
-        holidays |= {first + timedelta(days=n) for n in range(21)}
+        first = draw(DAYS_NEAR)
+        offsets |= set(range(first, first + 21))
     opens = draw(minute_of_day(upto=1438))
     closes = draw(minute_of_day(after=opens))
-    open_days = draw(st.just(EVERY_DAY) | st.frozensets(st.integers(0, 6), min_size=1))
-    cal = Calendar(zone, open_days, _clock(opens), _clock(closes), frozenset(holidays))
+    open_days, hours = draw(OPEN_DAYS), draw(WEEK_HOURS)
+    closed = {PartDay(moment.date() + timedelta(days=n), edge, _clock(minute))
+              for n, edge, minute in draw(PART_DAYS)}
+    assume(any(hours.get(d, d in open_days) for d in range(7)))  # not every day closed
+    cal = Calendar(zone, open_days, _clock(opens), _clock(closes),
+                   frozenset(moment.date() + timedelta(days=n) for n in offsets),
+                   hours=hours, country_holidays=draw(PLACE), closed=frozenset(closed))
     return cal, moment
 
 
@@ -719,6 +1050,31 @@ def test_subtracting_undoes_adding_days_where_clocks_never_change(
     assert _utc(add_business_time(cal, chase, duration)) == _utc(promise)
 
 
+@given(scenarios(zones=[ZONE_UTC]), durations)
+def test_subtracting_gives_the_latest_chase_whose_promise_is_in_time(
+    scenario: tuple[Calendar, datetime], duration: Duration
+) -> None:
+    """Rule 9, in UTC: adding d to sub(m, d) lands at or before m, and from the next open
+    moment after it (a microsecond on) adding d passes m, whatever each day's hours."""
+    cal, moment = scenario
+    chase = subtract_business_time(cal, moment, duration)
+    assert _utc(add_business_time(cal, chase, duration)) <= _utc(moment)
+    later = next_open(cal, chase + timedelta(microseconds=1))
+    assert _utc(add_business_time(cal, later, duration)) > _utc(moment)
+
+
+@given(scenarios(), st.integers(0, 5 * 1440), durations)
+def test_a_later_moment_never_gives_an_earlier_chase_of_days(
+    scenario: tuple[Calendar, datetime], later_by: int, duration: Duration
+) -> None:
+    """sub is monotone in the moment for days too, across clock changes."""
+    cal, moment = scenario
+    later = moment + timedelta(minutes=later_by)
+    assert _utc(subtract_business_time(cal, moment, duration)) <= _utc(
+        subtract_business_time(cal, later, duration)
+    )
+
+
 @given(scenarios(), st.integers(0, 5 * 1440), minutes_only)
 def test_a_later_moment_never_gives_an_earlier_chase(
     scenario: tuple[Calendar, datetime], later_by: int, minutes: int
@@ -763,25 +1119,51 @@ def _count_by_watching(cal: Calendar, start: datetime, end: datetime) -> int:
 
 
 def _watched_spans(cal: Calendar, start: datetime, end: datetime) -> list[tuple[datetime, ...]]:
-    """Each open day's hours: the first minute the wall clock reads at least opens / closes."""
+    """Each period's hours: the first minute the wall clock reads at least opens / closes."""
     first_day = start.astimezone(cal.timezone).date() - timedelta(days=1)
     days = [first_day + timedelta(days=n) for n in range((end - start).days + 4)]
-    days = [d for d in days if d.weekday() in cal.open_days and d not in cal.holidays]
+    periods = [(d, n, p) for d in days for n, p in enumerate(_periods_by_hand(cal, d))]
     targets = sorted(
-        (datetime.combine(d, clock), d, kind)
-        for d in days for kind, clock in (("opens", cal.opens), ("closes", cal.closes))
+        (datetime.combine(d, clock), (d, n, kind))
+        for d, n, period in periods for kind, clock in (("opens", period[0]),
+                                                        ("closes", period[1]))
     )
-    seen: dict[tuple[date, str], datetime] = {}
+    seen: dict[tuple[date, int, str], datetime] = {}
     minute = start - timedelta(days=3)
     while len(seen) < len(targets):
         wall = minute.astimezone(cal.timezone).replace(tzinfo=None)
-        for target, day, kind in targets[len(seen):]:
+        for target, key in targets[len(seen):]:
             if target > wall:
                 break
-            seen[day, kind] = minute
+            seen[key] = minute
         minute += timedelta(minutes=1)
-    spans = [(seen[d, "opens"], seen[d, "closes"]) for d in days]
+    spans = [(seen[d, n, "opens"], seen[d, n, "closes"]) for d, n, _ in periods]
     return [span for span in spans if span[0] < span[1]]
+
+
+def _periods_by_hand(cal: Calendar, day: date) -> list[tuple[time, time]]:
+    """``day``'s periods from the calendar's fields, read the plain way (rule 1)."""
+    weekday = day.weekday()
+    if weekday in cal.hours:
+        periods = [(p.opens, p.closes) for p in cal.hours[weekday]]
+    else:
+        periods = [(cal.opens, cal.closes)] if weekday in cal.open_days else []
+    if day in cal.holidays or day in _public_holidays(cal.country_holidays, day.year):
+        return []
+    for part in cal.closed:
+        if part.day == day and part.edge == "from":
+            periods = [(a, min(b, part.clock)) for a, b in periods if a < part.clock]
+        elif part.day == day:
+            periods = [(max(a, part.clock), b) for a, b in periods if b > part.clock]
+    return periods
+
+
+@functools.cache
+def _public_holidays(place: str | None, year: int) -> frozenset[date]:
+    if place is None:
+        return frozenset()
+    country, _, subdivision = place.partition("-")
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision or None, years=year))
 
 
 def test_a_day_added_in_the_repeated_hour_never_goes_back() -> None:

@@ -18,10 +18,12 @@ from inbox_agent.core.calendar_words import (
     language_of,
     zone_words,
 )
+from inbox_agent.core.opening_hours import parse_hours
 from inbox_agent.core.wording import (
     MomentParts,
     describe_moment,
     describe_moment_parts,
+    opening_hours_words,
     template_filters,
 )
 from tests.core.test_wording import MONDAY_9AM, OFFICE, london
@@ -211,3 +213,31 @@ def test_the_template_filters_take_a_language() -> None:
     assert [filters[name](moment, "fr") for name in ("date", "time", "weekday")] == [
         f"mardi 2{NBSP}juin", f"0{NBSP}h{NBSP}30", "mardi"]
     assert filters["date"](moment) == "Tuesday 2 June"
+
+
+SPLIT_WEEK = Calendar(ZoneInfo("Europe/London"), OPEN_DAYS, time(9), time(17, 30),
+                      hours={**dict.fromkeys(range(4), parse_hours("09:00-12:30, 13:30-17:30")),
+                             4: parse_hours("09:00-15:00")})
+
+
+@pytest.mark.parametrize(("cal", "language", "expected"), [
+    (SPLIT_WEEK, "en", "Monday to Thursday, 09:00–12:30 and 13:30–17:30; Friday, 09:00–15:00 "
+                       "(London time)"),
+    (SPLIT_WEEK, "de", "Montag bis Donnerstag 09:00–12:30 und 13:30–17:30 Uhr; Freitag "
+                       "09:00–15:00 Uhr (Londoner Zeit)"),
+    (SPLIT_WEEK, "fr", nb("du lundi au jeudi de 9~h à 12~h~30 et de 13~h~30 à 17~h~30\u202f; "
+                          "le vendredi de 9~h à 15~h (heure de Londres)")),
+    (OFFICE, "de-AT", "Montag bis Freitag 09:00–17:30 Uhr (Londoner Zeit)"),
+    (OFFICE, "fr", nb("du lundi au vendredi de 9~h à 17~h~30 (heure de Londres)")),
+    (Calendar(ZoneInfo("Europe/Paris"), frozenset(range(7)), time(10), time(16)), "de",
+     "täglich 10:00–16:00 Uhr (Pariser Zeit)"),
+    (Calendar(ZoneInfo("Europe/Paris"), frozenset(range(7)), time(10), time(16)), "fr",
+     nb("tous les jours de 10~h à 16~h (heure de Paris)")),
+    (Calendar(ZoneInfo("Europe/Paris"), frozenset({0, 2, 5, 6}), time(10), time(16)), "fr",
+     nb("le mercredi et du samedi au lundi de 10~h à 16~h (heure de Paris)")),
+    (Calendar(ZoneInfo("Europe/Paris"), frozenset({0, 2, 5, 6}), time(10), time(16)), "de",
+     "Mittwoch und Samstag bis Montag 10:00–16:00 Uhr (Pariser Zeit)"),
+])
+def test_opening_hours_in_each_language(cal: Calendar, language: str, expected: str) -> None:
+    """The week's hours, breaks and short days included, as each language writes them."""
+    assert opening_hours_words(cal, language) == expected
