@@ -23,11 +23,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from inbox_agent.core.breakers import Limits
 from inbox_agent.core.business_time import Calendar, Duration, parse_duration
+from inbox_agent.core.opening_hours import (
+    WEEKDAY_NAMES,
+    PartDay,
+    Period,
+    parse_hours,
+    parse_part_day,
+)
 from inbox_agent.core.promises import PromisePolicy
+from inbox_agent.core.public_holidays import place_code
 from inbox_agent.errors import ConfigError
 
 Security = Literal["tls", "starttls", "none"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = tuple(name.lower() for name in WEEKDAY_NAMES)  # "monday": hours' keys
 DEFAULT_CONFIG = Path("config.toml")
 _MISSING: Any = object()
 MAX_DURATION_MINUTES = 260 * 24 * 60  # about a year of business days: a typo, not a promise
@@ -247,12 +256,58 @@ def _calendar(section: _Section) -> Calendar:
     open_days = frozenset(_weekday(section, d) for d in days)
     start, end = _clock(section, "start", opens), _clock(section, "end", closes)
     closed_dates = frozenset(_holiday(section, h) for h in holidays)
+    hours, place = _hours(section), _place(section)
+    part_days = frozenset(_part_day(section, p) for p in section.get("closed", list, []))
     section.finish()
     try:
         return Calendar(timezone=tz, open_days=open_days, opens=start, closes=end,
-                        holidays=closed_dates)
+                        holidays=closed_dates, hours=hours, country_holidays=place,
+                        closed=part_days)
     except ValueError as exc:
         raise ConfigError(f"{section.where()}: {exc}") from exc
+
+
+def _hours(section: _Section) -> dict[int, tuple[Period, ...]]:
+    """``hours = { mon = "09:00-12:30, 13:30-17:30", sat = "closed" }``: weekdays with hours
+    of their own; the others keep days/start/end."""
+    hours: dict[int, tuple[Period, ...]] = {}
+    for key, value in section.get("hours", dict, {}).items():
+        where = section.where(f"hours.{key}")
+        name = key.strip().lower()
+        if name not in WEEKDAYS and name not in _WEEKDAY_NAMES:
+            raise ConfigError(f"{where} is not a weekday; write mon, tue, ... sun")
+        day = WEEKDAYS.index(name[:3])
+        if day in hours:
+            raise ConfigError(f"{where} names {WEEKDAYS[day]} a second time; keep one")
+        if not isinstance(value, str):
+            raise ConfigError(f'{where} = {value!r} should be a string in quotes, e.g. '
+                              '"09:00-12:30, 13:30-17:30" or "closed"')
+        try:
+            hours[day] = parse_hours(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return hours
+
+
+def _place(section: _Section) -> str | None:
+    """``country_holidays = "DE-BY"``: the place whose public holidays close the business."""
+    text = section.get("country_holidays", str, None)
+    if text is None:
+        return None
+    try:
+        return place_code(text)
+    except ValueError as exc:
+        section.fail("country_holidays", f"= {text!r}: {exc}")
+
+
+def _part_day(section: _Section, value: object) -> PartDay:
+    if not isinstance(value, str):
+        section.fail("closed", f'= [{value!r}, ...]: each should be a string in quotes, e.g. '
+                     '"2026-12-24 from 12:00"')
+    try:
+        return parse_part_day(value)
+    except ValueError as exc:
+        raise ConfigError(f"{section.where('closed')}: {exc}") from None
 
 
 def _limits(section: _Section) -> Limits:

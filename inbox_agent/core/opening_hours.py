@@ -6,7 +6,8 @@ The rules:
    with a break, or ``"closed"``. Each period opens and closes on whole minutes of the same
    day's wall clock, closes after it opens, and opens after the period before it closes (a
    break of at least a minute between them): a mistake raises ValueError naming the period
-   and showing how to write it. An en dash between the times is read as a hyphen.
+   in double quotes, as the config's TOML writes it, and showing how to write it. An en
+   dash between the times is read as a hyphen.
 2. A part day is written ``"2026-12-24 from 12:00"`` (closed from then to the end of the
    day) or ``"2026-12-31 until 10:00"`` (closed until then).
 3. The week reads as days that keep the same hours, together, in runs of consecutive days
@@ -65,7 +66,7 @@ def parse_hours(text: str) -> tuple[Period, ...]:
     for part in text.split(","):
         match = _PERIOD.fullmatch(part.strip())
         if match is None:
-            raise ValueError(f"{part.strip()!r} is not opening hours; {_HOURS_EXAMPLE} "
+            raise ValueError(f"{_q(part.strip())} is not opening hours; {_HOURS_EXAMPLE} "
                              'or "closed"')
         opens, closes = (_read_clock(clock, part.strip()) for clock in match.groups())
         periods.append(Period(opens, closes))
@@ -76,12 +77,12 @@ def parse_hours(text: str) -> tuple[Period, ...]:
 def parse_part_day(text: str) -> PartDay:
     """``2026-12-24 from 12:00`` or ``2026-12-31 until 10:00`` (rule 2)."""
     match = _PART_DAY.fullmatch(text.strip().lower())
-    problem = f"{text!r} is not a part day"
+    problem = f"{_q(text)} is not a part day"
     if match is not None:
         try:
             day = date.fromisoformat(match[1])
         except ValueError:
-            problem = f"{match[1]!r} is not a date"
+            problem = f"{_q(match[1])} is not a date"
         else:
             edge: Literal["from", "until"] = "from" if match[2] == "from" else "until"
             return PartDay(day, edge, _read_clock(match[3], text.strip()))
@@ -93,15 +94,15 @@ def check_periods(periods: Iterable[Period]) -> None:
     """Rule 1: each period closes after it opens, and opens after the one before closes."""
     before: Period | None = None
     for period in periods:
-        check_clock(repr(str(period)), period.opens)
-        check_clock(repr(str(period)), period.closes)
+        check_clock(_q(period), period.opens)
+        check_clock(_q(period), period.closes)
         if period.closes < period.opens:
-            raise ValueError(f"{str(period)!r} closes before it opens; {_HOURS_EXAMPLE}")
+            raise ValueError(f"{_q(period)} closes before it opens; {_HOURS_EXAMPLE}")
         if period.closes == period.opens:
-            raise ValueError(f"{str(period)!r} closes as it opens; {_HOURS_EXAMPLE}")
+            raise ValueError(f"{_q(period)} closes as it opens; {_HOURS_EXAMPLE}")
         if before is not None and period.opens <= before.closes:
             how = "opens as" if period.opens == before.closes else "opens before"
-            raise ValueError(f"{str(period)!r} {how} {str(before)!r} closes; write the "
+            raise ValueError(f"{_q(period)} {how} {_q(before)} closes; write the "
                              "periods in the order of the day, with a break between them, "
                              'e.g. "09:00-12:30, 13:30-17:30"')
         before = period
@@ -173,6 +174,12 @@ def _read_clock(text: str, where: str) -> time:
     try:
         clock = time.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{where!r}: {text!r} is not a time of day; write e.g. 09:00") from None
-    check_clock(repr(where), clock)
+        raise ValueError(f"{_q(where)}: {_q(text)} is not a time of day; "
+                         "write e.g. 09:00") from None
+    check_clock(_q(where), clock)
     return clock
+
+
+def _q(text: object) -> str:
+    """``"09:00-12:30"``: text quoted as the config's TOML quotes it."""
+    return f'"{text}"'

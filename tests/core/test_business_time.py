@@ -514,19 +514,19 @@ def test_parse_hours_reads_periods_or_closed(text: str, expected: tuple[Period, 
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("13:30-12:30", "'13:30-12:30' closes before it opens; "
+        ("13:30-12:30", '"13:30-12:30" closes before it opens; '
                         'write e.g. "09:00-12:30, 13:30-17:30"'),
-        ("09:00-09:00", "'09:00-09:00' closes as it opens"),
-        ("13:30-17:30, 09:00-12:30", "'09:00-12:30' opens before '13:30-17:30' closes; write "
+        ("09:00-09:00", '"09:00-09:00" closes as it opens'),
+        ("13:30-17:30, 09:00-12:30", '"09:00-12:30" opens before "13:30-17:30" closes; write '
                                      "the periods in the order of the day"),
-        ("09:00-13:00, 12:30-17:30", "'12:30-17:30' opens before '09:00-13:00' closes"),
-        ("09:00-12:00, 12:00-17:00", "'12:00-17:00' opens as '09:00-12:00' closes"),
-        ("9 to 5", "'9 to 5' is not opening hours; write e.g. "
+        ("09:00-13:00, 12:30-17:30", '"12:30-17:30" opens before "09:00-13:00" closes'),
+        ("09:00-12:00, 12:00-17:00", '"12:00-17:00" opens as "09:00-12:00" closes'),
+        ("9 to 5", '"9 to 5" is not opening hours; write e.g. '
                    '"09:00-12:30, 13:30-17:30" or "closed"'),
-        ("9:00-17:00", "'9:00-17:00': '9:00' is not a time of day; write e.g. 09:00"),
-        ("09:00-24:00", "'24:00' is not a time of day"),
+        ("9:00-17:00", '"9:00-17:00": "9:00" is not a time of day; write e.g. 09:00'),
+        ("09:00-24:00", '"24:00" is not a time of day'),
         ("09:00:30-17:00", "09:00:30 must be whole minutes"),
-        ("", "'' is not opening hours"),
+        ("", '"" is not opening hours'),
     ],
 )
 def test_parse_hours_refuses_mistakes_naming_the_period(text: str, problem: str) -> None:
@@ -551,11 +551,11 @@ def test_parse_part_day_reads_from_and_until(text: str, expected: PartDay) -> No
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("2026-12-24 at 12:00", "'2026-12-24 at 12:00' is not a part day; write e.g. "
+        ("2026-12-24 at 12:00", '"2026-12-24 at 12:00" is not a part day; write e.g. '
                                 '"2026-12-24 from 12:00" or "2026-12-31 until 10:00"'),
         ("2026-12-24", "is not a part day"),
-        ("2026-02-30 from 12:00", "'2026-02-30' is not a date"),
-        ("2026-12-24 from 25:00", "'25:00' is not a time of day"),
+        ("2026-02-30 from 12:00", '"2026-02-30" is not a date'),
+        ("2026-12-24 from 25:00", '"25:00" is not a time of day'),
     ],
 )
 def test_parse_part_day_refuses_other_text(text: str, problem: str) -> None:
@@ -567,8 +567,8 @@ def test_parse_part_day_refuses_other_text(text: str, problem: str) -> None:
 @pytest.mark.parametrize(
     ("hours", "problem"),
     [
-        ({0: (Period(time(13, 30), time(12, 30)),)}, "Monday: '13:30-12:30' closes before"),
-        ({6: LUNCH[::-1]}, "Sunday: '09:00-12:30' opens before '13:30-17:30' closes"),
+        ({0: (Period(time(13, 30), time(12, 30)),)}, 'Monday: "13:30-12:30" closes before'),
+        ({6: LUNCH[::-1]}, 'Sunday: "09:00-12:30" opens before "13:30-17:30" closes'),
         ({7: LUNCH}, "days in hours [7] are not weekdays"),
         (dict.fromkeys(range(5), ()), "no open days"),
     ],
