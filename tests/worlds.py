@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -232,3 +233,17 @@ def body(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
     return " ".join(str(part.get_content()).split())
+
+
+def reshaped(world: ServerWorld, business_hours: str, **lines: str) -> ServerWorld:
+    """``world`` with a [business_hours] section of its own, and the config's other
+    ``key = ...`` lines named in ``lines`` given new values (``first_reply_within='"2h"'``);
+    the file is rewritten and read again by the real loader."""
+    path = world.settings.source
+    text = re.sub(r"\[business_hours\].*?(?=\n\[promise\])", business_hours.strip(),
+                  path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    for key, value in lines.items():
+        text, count = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert count == 1, f"no single {key} line in the config"
+    path.write_text(text, encoding="utf-8")
+    return ServerWorld(config.load(path), world.account, world.sink)

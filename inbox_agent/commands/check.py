@@ -1,10 +1,11 @@
 """``inbox-agent check``: is everything the agent needs in place, before it runs unattended?
 
-In order: the config (already loaded, so valid), the templates (each
-rendered for a sample conversation), the data folder, then for every mailbox whether another
-running agent on this host looks after it (``adapters.claims``), the IMAP login, its folders,
-and the SMTP login (nothing is sent). Each check gives one line; a failure is one
-line with what to do, and the command exits 1.
+In order: the config (already loaded, so valid) and the templates folder, the opening hours
+the agent believes (the week, the place's public holidays, the next ten closed days, one a
+line), the templates (each rendered for a sample conversation), the data folder, then for
+every mailbox whether another running agent on this host looks after it
+(``adapters.claims``), the IMAP login, its folders, and the SMTP login (nothing is sent).
+Each check gives one line; a failure is one line with what to do, and the command exits 1.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
+from itertools import islice
 
 from inbox_agent.adapters import claims
 from inbox_agent.adapters.credentials import secret_for
@@ -27,9 +29,15 @@ from inbox_agent.agent.composing import Composer, sample_conversation
 from inbox_agent.agent.cycle import system_clock
 from inbox_agent.commands.common import need_templates_folder, settings_of, templates_in_use
 from inbox_agent.config import MailboxSettings, ServerSettings, Settings
+from inbox_agent.core.business_time import closed_days, opening_hours_text
 from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.promises import ESCALATION
+from inbox_agent.core.public_holidays import subdivisions
+from inbox_agent.core.wording import short_day
 from inbox_agent.errors import InboxAgentError, StoreLockedError
+
+CLOSED_DAYS_SHOWN = 10
+LOOK_AHEAD = timedelta(days=3 * 366)  # how far check looks for them
 
 
 def main(args: argparse.Namespace) -> int:
@@ -61,6 +69,7 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     results = [Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)"),
                _attempt(f"templates: {templates_in_use(settings)}",
                         partial(need_templates_folder, settings))]
+    results += _calendar(settings, now)
     results += [_attempt(f"template {name}", partial(_render, settings, name, now))
                 for name in MailKind]
     results.append(_attempt(f"data folder {settings.agent.data_dir}",
@@ -76,6 +85,31 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
                 f"needs no login: it takes mail from {mailbox.address} without one"),
             partial(_smtp, settings, mailbox)))
     return results
+
+
+def _calendar(settings: Settings, now: datetime) -> list[Result]:
+    """What the agent believes about opening hours, so the owner can correct it: the week,
+    the place whose public holidays it keeps, and the next closed days from ``now`` (whole
+    days the week's hours would open, and part days)."""
+    cal = settings.calendar
+    results = [Result(f"opening hours: {opening_hours_text(cal)}")]
+    if cal.country_holidays is not None:
+        results.append(Result(f"public holidays: {_place_words(cal.country_holidays)}"))
+    today = now.astimezone(cal.timezone).date()
+    ahead = islice(closed_days(cal, today, today + LOOK_AHEAD), CLOSED_DAYS_SHOWN)
+    lines = [f"{short_day(closed.day)} {closed.day.year}  {closed.why}" for closed in ahead]
+    listed = "".join(f"\n        {line}" for line in lines) or " none in the next three years"
+    return [*results, Result(f"next closed days (beyond the week's own):{listed}")]
+
+
+def _place_words(place: str) -> str:
+    """``DE-BY``; a country alone says what it leaves out (public_holidays rule 2)."""
+    parts = subdivisions(place)
+    if "-" in place or not parts:
+        return place
+    named = (", ".join(f"{place}-{p}" for p in parts) if len(parts) <= 6
+             else f"{len(parts)} of them, e.g. {place}-{parts[0]}")
+    return f"{place}, the holidays all of {place} shares (a subdivision adds its own: {named})"
 
 
 def _attempt(what: str, check: Callable[[], object]) -> Result:
