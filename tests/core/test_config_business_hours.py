@@ -4,6 +4,7 @@ the key."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from pathlib import Path
 
@@ -122,3 +123,16 @@ def test_mistakes_are_one_line_naming_the_key(business_hours: str, expected: str
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"{SOURCE}: {expected}"), message
+
+
+def test_the_example_configs_commented_calendar_keys_read_as_written() -> None:
+    """config.example.toml's commented hours, country_holidays and closed are valid as they
+    stand once uncommented."""
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text("utf-8")
+    for key in ("hours", "country_holidays", "closed"):
+        text, count = re.subn(rf"(?m)^# ({key} = .*)$", r"\1", text)
+        assert count == 1, key
+    cal = parse(text, SOURCE).calendar
+    assert cal.week[0] == (Period(time(9), time(12, 30)), Period(time(13, 30), time(17, 30)))
+    assert cal.country_holidays == "GB-ENG"
+    assert len(cal.closed) == 2
