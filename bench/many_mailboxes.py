@@ -97,6 +97,26 @@ def start_dovecot(root: Path, logins: list[tuple[str, str]]) -> DovecotServer:
     return server
 
 
+def check_inotify(mailboxes: int) -> None:
+    """Say the kernel's inotify limit, and what it does to IDLE when too low.
+
+    Every Dovecot session in IDLE holds an inotify instance, all under the one UID Dovecot
+    runs mail as, and Linux allows 128 per user by default: past that Dovecot logs "Inotify
+    instance limit ... exceeded, disabling" and that session learns of new mail only at its
+    ``mailbox_idle_check_interval`` (30 s). That is the server's limit, not the agent's."""
+    path = Path("/proc/sys/fs/inotify/max_user_instances")
+    try:
+        limit = int(path.read_text())
+    except (OSError, ValueError):
+        return
+    needed = 2 * mailboxes + 16  # two watches a mailbox, polls, the bench's own logins
+    print(f"inotify : max_user_instances {limit}" + (
+        "" if limit >= needed else
+        f" < about {needed} IDLE sessions: Dovecot checks the rest every 30 s instead of at "
+        f"once; raise it (sysctl fs.inotify.max_user_instances=1024) for figures that are "
+        f"the agent's"), flush=True)
+
+
 def logged_out(server: DovecotServer) -> set[str]:
     """The users with an IMAP session ended in Dovecot's log: before the bench's own logins,
     every one the daemon's poll of that mailbox (a watch stays logged in). ``health.json``
@@ -215,6 +235,7 @@ def main() -> None:  # noqa: PLR0915
     daemon = None
     try:
         print_machine(server, code, agent.argv, agent.env, ROOT)
+        check_inotify(options.mailboxes)
         work = root / "agent"
         work.mkdir()
         mailboxes = {username.split("@")[0]: username for username, _ in logins}
