@@ -10,8 +10,11 @@ import itertools
 import os
 import secrets
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +227,30 @@ def chromium() -> str:
             pytest.fail(f"INBOX_AGENT_REQUIRE_BROWSER=1 but {why}")
         pytest.skip(why)
     return executable
+
+
+@pytest.fixture
+def self_signed_tls_port(tmp_path: Path) -> Iterator[int]:
+    """A TLS listener with a self-signed certificate, as a spoofed server would present."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"* OK IMAP4rev1 ready\r\n")
+        except (OSError, ssl.SSLError):
+            return  # the client refused our certificate: exactly what is tested
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield port
+    listener.close()
+    thread.join(timeout=5)

@@ -49,6 +49,7 @@ from inbox_agent.adapters.base import (
     byte_chunks,
 )
 from inbox_agent.adapters.credentials import Secret, TokenCommand, TokenCommandError
+from inbox_agent.adapters.tls import shared_context
 from inbox_agent.adapters.worker import WorkerThread
 from inbox_agent.config import ServerSettings
 from inbox_agent.core.text import one_line
@@ -241,7 +242,7 @@ def connect(settings: ServerSettings, secret: Secret, *,
 
     ``read_timeout`` shortens the configured timeout for reads (a watch's probe)."""
     s = settings
-    context = ssl.create_default_context()  # verifies the certificate and the host name
+    context = None if s.security == "none" else shared_context()
     reads = s.timeout_seconds if read_timeout is None else min(s.timeout_seconds, read_timeout)
     client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls", ssl_context=context,
                         timeout=SocketTimeout(connect=s.timeout_seconds, read=reads))

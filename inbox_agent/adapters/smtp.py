@@ -21,6 +21,7 @@ from typing import TypeVar
 import aiosmtplib
 
 from inbox_agent.adapters.credentials import Secret, TokenCommand, TokenCommandError
+from inbox_agent.adapters.tls import shared_context
 from inbox_agent.config import ServerSettings
 from inbox_agent.errors import PermanentSendError, SendLoginError, TemporarySendError
 
@@ -83,7 +84,8 @@ class SmtpMailer:
         s = self.settings
         client = aiosmtplib.SMTP(
             hostname=s.host, port=s.port, timeout=s.timeout_seconds, use_tls=s.security == "tls",
-            start_tls=s.security == "starttls", validate_certs=True)
+            start_tls=s.security == "starttls", validate_certs=True,
+            tls_context=None if s.security == "none" else shared_context())
         await _translated(self._where(), client.connect())
         try:
             await _translated(self._where(), self._log_in(client), s.username or "")

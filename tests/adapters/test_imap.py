@@ -5,12 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import socket
-import ssl
-import subprocess
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -154,33 +149,6 @@ def test_nothing_listening_is_a_connection_error() -> None:
                               password_env="UNUSED", timeout_seconds=2.0)
     with pytest.raises(MailboxConnectionError, match="connection refused; is the server"):
         asyncio.run(ImapMailbox(settings, "pw").open())
-
-
-@pytest.fixture
-def self_signed_tls_port(tmp_path: Path) -> Iterator[int]:
-    """A TLS listener with a self-signed certificate, as a spoofed server would present."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-
-    def serve() -> None:
-        try:
-            conn, _ = listener.accept()
-            with context.wrap_socket(conn, server_side=True) as tls:
-                tls.sendall(b"* OK IMAP4rev1 ready\r\n")
-        except (OSError, ssl.SSLError):
-            return  # the client refused our certificate: exactly what is tested
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield port
-    listener.close()
-    thread.join(timeout=5)
 
 
 def test_tls_refuses_an_unverifiable_certificate(self_signed_tls_port: int) -> None:

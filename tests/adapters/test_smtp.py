@@ -90,6 +90,13 @@ def test_implicit_tls_against_a_plain_relay_fails(smtp_sink: SmtpSink) -> None:
     assert smtp_sink.received == []
 
 
+def test_tls_refuses_an_unverifiable_certificate(self_signed_tls_port: int) -> None:
+    """security = "tls" verifies the relay's certificate (the shared context does): a
+    self-signed one is refused before anything is sent."""
+    with pytest.raises(TemporarySendError, match="CERTIFICATE_VERIFY_FAILED"):
+        _send(_mailer(self_signed_tls_port, "tls"), "ana@customer.example")
+
+
 def test_one_session_carries_several_mails_and_survives_a_refusal(smtp_sink: SmtpSink) -> None:
     """Mail after mail over one login; a refused one drops the session, the next reopens."""
     smtp_sink.refuse_recipient("gone@customer.example", 550)
