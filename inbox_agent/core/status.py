@@ -8,9 +8,10 @@ Rules:
    *failing* while its last error is newer than its last good poll; an error older than a good
    poll is history, shown as recovered.
 2. The health record is written by the agent after a poll attempt only when it is worth it
-   (:func:`worth_writing`): when the mailbox starts or stops failing or its error changes,
-   else at most once a minute. So ``last_poll_at`` on disk lags the truth by under a minute
-   plus one poll interval, and a daemon polling every 10 s does not rewrite a file every 10 s.
+   (:func:`worth_writing`): at its first good poll, when the mailbox starts or stops failing
+   or its error changes, else at most once a minute. So ``last_poll_at`` on disk lags the
+   truth by under a minute plus one poll interval, and a daemon polling every 10 s does not
+   rewrite a file every 10 s.
 3. *Open* conversations are those waiting for a person: status ``open`` (filed with no
    promise) or ``waiting`` (a promise running or lapsed).
 4. A promise is *due next* when it is running and its moment comes within ``within`` of
@@ -95,6 +96,8 @@ def worth_writing(before: MailboxHealth | None, after: MailboxHealth,
     """Rule 2: whether the record should go to disk now."""
     if before is None or written_at is None:
         return True
+    if before.last_poll_at is None and after.last_poll_at is not None:
+        return True  # the first good poll (a watch may have made the record before it)
     if before.failing != after.failing or before.last_error != after.last_error:
         return True
     if before.watches != after.watches:

@@ -148,3 +148,11 @@ def test_how_folders_are_watched_is_kept_per_folder_and_worth_writing() -> None:
     assert worth_writing(both, lost, NOW, NOW)
     assert not worth_writing(lost, lost, NOW, NOW)
     assert after_watch(lost, None, "INBOX").watches == (FolderWatchShown("Sent", "watching"),)
+
+
+def test_the_first_good_poll_is_worth_writing_even_after_a_watch_made_the_record() -> None:
+    """An IDLE watch can make a mailbox's record before its first poll: that poll still goes
+    to disk at once, or `status` would say "never polled" for a minute."""
+    watched = after_watch(MailboxHealth("support"), FolderWatchShown("INBOX", "watching"),
+                          "INBOX")
+    assert worth_writing(watched, after_poll(watched, NOW), NOW, NOW)
