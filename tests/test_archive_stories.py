@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def answered_by_staff(world: World) -> tuple[EmailMessage, str]:
     return ack, thread.id
 
 
-def cli_json(world: World, *args: str, capsys: pytest.CaptureFixture[str]) -> object:
+def cli_json(world: World, *args: str, capsys: pytest.CaptureFixture[str]) -> Any:
     assert main(["--config", str(world.settings.source), *args, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -46,12 +47,12 @@ def test_an_answered_conversation_quiet_for_two_weeks_leaves_the_live_store(
     live = (world.settings.agent.data_dir / DB_FILE).read_text(encoding="utf-8")
     assert "ana@customer.example" not in live  # the live file holds open work only
     listed = cli_json(world, "threads", "--status", "all", capsys=capsys)
-    assert [(t["id"], t["status"], t["archived"]) for t in listed] == [  # type: ignore[attr-defined,index]
+    assert [(t["id"], t["status"], t["archived"]) for t in listed] == [
         (token, "answered", True)]
     assert cli_json(world, "threads", capsys=capsys) == []  # open work only, by default
     shown = cli_json(world, "thread", token, capsys=capsys)
-    assert shown["customer"] == ANA_ADDRESS  # type: ignore[index]
-    assert len(shown["messages"]) == 2  # type: ignore[index,arg-type]
+    assert shown["customer"] == ANA_ADDRESS
+    assert len(shown["messages"]) == 2
 
 
 def test_a_reply_to_an_archived_conversation_brings_it_back_and_she_waits_again(

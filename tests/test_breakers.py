@@ -125,7 +125,7 @@ def test_a_delay_notice_is_filed_but_stops_nothing(world: World) -> None:
     assert not ledger(world.settings).undeliverable
     assert len(world.sent()) == 2
     (thread,) = threads(world)
-    assert len(thread["message_ids"]) == 4  # Ana's, the notice, two of ours  # type: ignore[arg-type]
+    assert len(thread["message_ids"]) == 4  # Ana's, the notice, two of ours
 
 
 def test_skipped_lists_machine_mail_with_reasons(world: World) -> None:

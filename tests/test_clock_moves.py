@@ -19,7 +19,7 @@ import pytest
 from inbox_agent.config import load as load_config
 from inbox_agent.core.ledger import Ledger
 from tests.servers import ImapAccount, SmtpSink
-from tests.worlds import customer_mail, ledger, london, server_settings
+from tests.worlds import body, customer_mail, ledger, london, server_settings
 
 # Preloaded directly rather than through the ``faketime`` wrapper, which forks: a signal sent
 # to the wrapper would not reach the agent. The MT build: the IMAP adapter uses a thread.
@@ -118,5 +118,5 @@ def test_the_daemon_sweeps_a_follow_up_due_after_a_restart(
             daemon.kill()
             daemon.wait()
     assert daemon.returncode == 0, stderr
-    assert "will take longer than we told you" in follow_up.message.get_body().get_content()
+    assert "will take longer than we told you" in body(follow_up.message)
     assert len(sink.received) == 2

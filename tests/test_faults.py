@@ -28,6 +28,7 @@ from inbox_agent.core.ledger import OutboxEntry, OutboxEvent, OutboxState
 from inbox_agent.errors import MailboxConnectionError
 from tests.worlds import (
     ServerWorld,
+    body,
     customer_mail,
     ledger,
     london,
@@ -357,7 +358,7 @@ def test_an_acknowledgement_held_up_past_its_promise_is_restated(world: ServerWo
     run(world, london(16, 18, 0))
     run(world, london(16, 18, 5))
     (ack,) = [r.message for r in world.sink.received]
-    text = " ".join(str(ack.get_body(preferencelist=("plain",)).get_content()).split())
+    text = body(ack)
     assert "We are sorry that this confirmation reaches you late" in text
     assert "tomorrow (Tuesday 17 November) by 16:45 London time" in text
     on_disk = ledger(world.settings)

@@ -51,12 +51,12 @@ class HeldRelay:
         return "250 OK: accepted"
 
     def __enter__(self) -> HeldRelay:
-        self._controller.start()  # type: ignore[no-untyped-call]
+        self._controller.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
-        self._controller.stop()  # type: ignore[no-untyped-call]
+        self._controller.stop()
 
 
 class Daemon:

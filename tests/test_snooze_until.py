@@ -15,10 +15,10 @@ from inbox_agent.core.opening_hours import PartDay, parse_hours
 from inbox_agent.errors import CommandError
 
 LONDON = ZoneInfo("Europe/London")
-SHOP = Calendar(LONDON, frozenset(range(5)), time(9), time(17, 30), {date(2026, 12, 25)},
+SHOP = Calendar(LONDON, frozenset(range(5)), time(9), time(17, 30), frozenset({date(2026, 12, 25)}),
                 hours={0: parse_hours("08:30-12:30, 13:30-17:30"),
                        5: parse_hours("10:00-13:00")},
-                closed={PartDay(date(2026, 12, 31), "until", time(11))})
+                closed=frozenset({PartDay(date(2026, 12, 31), "until", time(11))}))
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=LONDON)  # a Monday
 
 

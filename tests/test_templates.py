@@ -20,6 +20,7 @@ import pytest
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent import cycle
 from inbox_agent.agent.composing import Composer, sample_conversation
+from inbox_agent.core.conversations import MailKind
 from tests.worlds import (
     ROOT,
     MemoryWorld,
@@ -250,10 +251,10 @@ def test_a_line_break_in_a_customers_name_or_subject_never_becomes_a_header(
     conversation = sample_conversation(settings, london(16, 10, 0))
     conversation.customer_name = "Ana\r\nBcc: victim@example.net"
     conversation.subject = "Help\r\nBcc: victim@example.net {{ 7 * 7 }}"
-    mail = Composer(settings).compose(conversation, "acknowledgement", conversation.customer,
-                                      london(16, 10, 0))
+    mail = Composer(settings).compose(conversation, MailKind.ACKNOWLEDGEMENT,
+                                      conversation.customer, london(16, 10, 0))
     message = message_from_bytes(mail.raw, policy=policy.default)
     assert message["Bcc"] is None
     assert "\n" not in str(message["Subject"])
     assert str(message["Subject"]).endswith("Help Bcc: victim@example.net {{ 7 * 7 }}")
-    assert "49" not in body(message)  # type: ignore[arg-type]
+    assert "49" not in body(message)

@@ -41,7 +41,7 @@ class Event:
     """Something that happens at ``at``: mail arrives, or staff act on what they see."""
 
     at: datetime
-    act: Callable[[ServerWorld], None]
+    act: Callable[[ServerWorld], object]
 
 
 def customer(name: str, subject: str, at: datetime, **headers: str) -> Event:

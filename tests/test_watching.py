@@ -141,7 +141,7 @@ def test_a_lost_connection_is_logged_once_per_outage(
                    _: Watching) -> None:
         inbox = watches["a", "INBOX"]
         inbox.tell(WatchState.WATCHING)
-        for _ in range(3):
+        for _attempt in range(3):
             inbox.tell(WatchState.LOST, "IMAP 127.0.0.1:143: connection refused")
         inbox.tell(WatchState.WATCHING)
         inbox.tell(WatchState.LOST, "IMAP 127.0.0.1:143: timed out")

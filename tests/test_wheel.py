@@ -153,13 +153,13 @@ def test_the_wheel_says_what_it_is(built: Built) -> None:
     assert metadata["License-Expression"] == "MIT"
     assert metadata["License-File"] == "LICENSE"
     assert metadata["Requires-Python"] == ">=3.11"
-    classifiers = metadata.get_all("Classifier")
+    classifiers = metadata.get_all("Classifier") or []
     unknown = [c for c in classifiers if c not in trove_classifiers.classifiers]
     assert unknown == []
     for wanted in ("Environment :: No Input/Output (Daemon)", "Operating System :: POSIX :: Linux",
                    "Topic :: Communications :: Email", "Programming Language :: Python :: 3.13"):
         assert wanted in classifiers
-    urls = dict(u.split(", ", 1) for u in metadata.get_all("Project-URL"))
+    urls = dict(u.split(", ", 1) for u in metadata.get_all("Project-URL") or [])
     assert set(urls) == {"Homepage", "Documentation", "Changelog", "Issues"}
 
 

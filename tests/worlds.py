@@ -15,7 +15,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from inbox_agent import config
@@ -208,7 +208,7 @@ def run(world: World, now: datetime) -> cycle.CycleReport:
     return asyncio.run(world.run_once(now))
 
 
-def threads(world: World) -> list[dict[str, object]]:
+def threads(world: World) -> list[dict[str, Any]]:
     """``threads --json --status all``, read from disk."""
     on_disk = ledger(world.settings)
     return [views.summary(c) for c in views.select(on_disk, "all")]

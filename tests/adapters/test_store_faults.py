@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from inbox_agent.adapters import store as store_module
+from inbox_agent.adapters import records
 from inbox_agent.adapters.store import DB_FILE, LOCK_FILE, StaffRequest, Store, queue_request
 from inbox_agent.core.conversations import (
     Conversation,
@@ -265,7 +265,7 @@ def test_a_damaged_backup_is_named_as_damaged_too(tmp_path: Path) -> None:
 def test_a_store_from_a_newer_version_is_refused_not_called_damaged(tmp_path: Path) -> None:
     path = _two_commits(tmp_path)
     data = json.loads(path.read_text(encoding="utf-8"))
-    data["meta"] = {"1": {"schema": store_module.SCHEMA_VERSION + 1}}
+    data["meta"] = {"1": {"schema": records.SCHEMA_VERSION + 1}}
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(StoreError, match="written by a newer inbox-agent") as caught:
         Store(tmp_path).open()

@@ -18,8 +18,10 @@ def test_calls_run_in_order_on_one_thread() -> None:
     """Each call runs after the one before it, all on the same (daemon) thread."""
     worker = WorkerThread("test")
     seen: list[tuple[int, str]] = []
-    futures = [worker.submit(lambda n=n: seen.append((n, threading.current_thread().name)))
-               for n in range(5)]
+    def note(n: int) -> None:
+        seen.append((n, threading.current_thread().name))
+
+    futures = [worker.submit(note, n) for n in range(5)]
     for future in futures:
         future.result(timeout=30)
     worker.shutdown()

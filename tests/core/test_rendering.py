@@ -157,16 +157,17 @@ def test_a_misspelt_variable_names_the_one_meant() -> None:
 def test_a_broken_edit_falls_back_to_the_last_good_version() -> None:
     """Rendered once, then broken by an edit: the last good version is used and the
     mistake reported; fixed again: the new version is used."""
-    loader = jinja2.DictLoader({"ack.txt.j2": "Subject: Hi\n\nHello {{ name }}\n"})
+    sources = {"ack.txt.j2": "Subject: Hi\n\nHello {{ name }}\n"}
+    loader = jinja2.DictLoader(sources)
     templates = Templates(make_environment(loader))
     assert templates.render("ack", {"name": "Ana"}).text == "Hello Ana\n"
-    loader.mapping["ack.txt.j2"] = "Subject: Hi\n\nHello {{ nam }\n"  # a syntax error
-    templates.env.cache.clear()  # FileSystemLoader does this by mtime; DictLoader cannot
+    sources["ack.txt.j2"] = "Subject: Hi\n\nHello {{ nam }\n"  # a syntax error
+    _forget_compiled(templates.env)  # FileSystemLoader does this by mtime; DictLoader cannot
     assert templates.render("ack", {"name": "Ana"}).text == "Hello Ana\n"
     assert list(templates.problems) == ["ack.txt.j2"]
     assert templates.problems["ack.txt.j2"].startswith("ack.txt.j2:3: unexpected '}'")
-    loader.mapping["ack.txt.j2"] = "Subject: Hi\n\nDear {{ name }}\n"
-    templates.env.cache.clear()
+    sources["ack.txt.j2"] = "Subject: Hi\n\nDear {{ name }}\n"
+    _forget_compiled(templates.env)
     assert templates.render("ack", {"name": "Ana"}).text == "Dear Ana\n"
     assert templates.problems == {}
 
@@ -236,7 +237,8 @@ def test_a_runaway_version_is_not_run_again_until_it_changes() -> None:
     """Broken into a runaway loop after a good version: the last good one is used, and the
     runaway version is not run again for the next mail (a cycle with many mails would spend
     the whole budget on each); edited again, the new version is tried."""
-    loader = jinja2.DictLoader({"ack.txt.j2": "Subject: Hi\n\nHello {{ name }}\n"})
+    sources = {"ack.txt.j2": "Subject: Hi\n\nHello {{ name }}\n"}
+    loader = jinja2.DictLoader(sources)
     readings = []
 
     def stopwatch() -> float:
@@ -245,15 +247,15 @@ def test_a_runaway_version_is_not_run_again_until_it_changes() -> None:
 
     templates = Templates(make_environment(loader), stopwatch=stopwatch)
     assert templates.render("ack", {"name": "Ana"}).text == "Hello Ana\n"
-    loader.mapping["ack.txt.j2"] = f"Subject: Hi\n\n{SILENT_LOOP}\n"
-    templates.env.cache.clear()
+    sources["ack.txt.j2"] = f"Subject: Hi\n\n{SILENT_LOOP}\n"
+    _forget_compiled(templates.env)
     assert templates.render("ack", {"name": "Ana"}).text == "Hello Ana\n"
     assert "rendering took over 1,000,000 steps" in templates.problems["ack.txt.j2"]
     readings.clear()
     assert templates.render("ack", {"name": "Ben"}).text == "Hello Ben\n"
     assert len(readings) < 100  # the good version's few steps, not a million
-    loader.mapping["ack.txt.j2"] = "Subject: Hi\n\nDear {{ name }}\n"
-    templates.env.cache.clear()
+    sources["ack.txt.j2"] = "Subject: Hi\n\nDear {{ name }}\n"
+    _forget_compiled(templates.env)
     assert templates.render("ack", {"name": "Ana"}).text == "Dear Ana\n"
     assert templates.problems == {}
 
@@ -339,3 +341,10 @@ def test_ordinary_formatting_still_works(source: str, expected: str) -> None:
     """The bounds cost nothing to ordinary templates."""
     env = _env(**{"ack.txt.j2": source})
     assert render(env, "ack", {"x": 42}).text == expected
+
+
+def _forget_compiled(env: jinja2.Environment) -> None:
+    """Drop the compiled templates: FileSystemLoader notices an edit by its mtime, a
+    DictLoader cannot."""
+    assert env.cache is not None
+    env.cache.clear()
