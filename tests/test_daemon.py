@@ -122,7 +122,9 @@ def test_check_reports_each_part_and_fails_in_one_line(
                           text=True, timeout=60, check=False)
     assert good.returncode == 0, good.stdout + good.stderr
     lines = good.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 10
+    parts = [line for line in lines[:-1] if not line.startswith("      ")]  # not the listed days
+    assert [line.split()[0] for line in parts] == ["ok"] * 12
+    assert any(line.startswith("ok    opening hours: Monday to Friday") for line in lines)
     assert lines[1].startswith("ok    templates: ")
     assert lines[1].endswith(str(settings.agent.templates_dir))
     assert any(line.startswith("ok    template follow_up") for line in lines)
