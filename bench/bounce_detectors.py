@@ -121,8 +121,7 @@ def timed(seconds: dict[str, float], key: str, run: Callable[[], T], repeat: int
 def flufl_scan(raw: bytes) -> frozenset[str]:
     """flufl.bounce as Mailman calls it: the whole message, its permanent failures."""
     msg = email.message_from_bytes(raw, policy=policy.compat32)
-    return frozenset(a.decode("ascii", "replace").lower()
-                     for a in flufl.bounce.scan_message(msg))
+    return frozenset(a.decode("ascii", "replace").lower() for a in flufl.bounce.scan_message(msg))
 
 
 def which_detector(raw: bytes) -> str:
@@ -148,8 +147,17 @@ def read(category: str, name: str, raw: bytes, expected: tuple[int | None, bool]
     except Exception as problem:  # noqa: BLE001 - counted: Mailman would log and skip it
         found, error = frozenset(), type(problem).__name__
     pipeline = frozenset(timed(seconds, "pipeline", partial(failed_recipients, raw), REPEAT))
-    return Row(category, name, *expected, ours, found, pipeline, seconds, error,
-               which_detector(raw) if found or error else "")
+    return Row(
+        category,
+        name,
+        *expected,
+        ours,
+        found,
+        pipeline,
+        seconds,
+        error,
+        which_detector(raw) if found or error else "",
+    )
 
 
 def misses(row: Row, found: frozenset[str]) -> int:
@@ -165,17 +173,21 @@ def over(row: Row, found: frozenset[str]) -> int:
 def show(row: Row, addresses: bool) -> str:
     def names(found: frozenset[str]) -> str:
         return ", ".join(sorted(found)) if addresses else f"{len(found)} address(es)"
-    label = ("no label" if row.expected is None
-             else f"{row.expected}{'' if row.exact else '+'}")
+
+    label = "no label" if row.expected is None else f"{row.expected}{'' if row.exact else '+'}"
     if row.ours == row.flufl:
         verdict = "agree" if row.ours else "both none"
     else:
-        verdict = (f"ours+[{names(row.ours - row.flufl)}] flufl+[{names(row.flufl - row.ours)}]"
-                   f"{' flufl raised ' + row.flufl_error if row.flufl_error else ''}")
+        verdict = (
+            f"ours+[{names(row.ours - row.flufl)}] flufl+[{names(row.flufl - row.ours)}]"
+            f"{' flufl raised ' + row.flufl_error if row.flufl_error else ''}"
+        )
     times = " ".join(f"{k} {v * 1000:.1f} ms" for k, v in row.seconds.items())
-    return (f"{row.name}: label {label}; ours {len(row.ours)}, flufl {len(row.flufl)}"
-            f"{' (' + row.detector + ')' if row.detector else ''}, pipeline "
-            f"{len(row.pipeline)}; {verdict}; pipeline [{names(row.pipeline)}]; {times}")
+    return (
+        f"{row.name}: label {label}; ours {len(row.ours)}, flufl {len(row.flufl)}"
+        f"{' (' + row.detector + ')' if row.detector else ''}, pipeline "
+        f"{len(row.pipeline)}; {verdict}; pipeline [{names(row.pipeline)}]; {times}"
+    )
 
 
 READERS = ("ours", "flufl", "pipeline")
@@ -200,90 +212,121 @@ def totals(rows: list[Row]) -> list[str]:
     table: dict[str, Callable[[str], object]] = {
         "bounces with a failed recipient found": lambda k: sum(bool(found(r, k)) for r in bounces),
         "addresses found in bounces": lambda k: sum(len(found(r, k)) for r in bounces),
-        "labelled recipients missed (an address that is none is no find)":
-            lambda k: sum(misses(r, real(r, k)) for r in labelled),
-        "labelled bounces with none found (likewise)":
-            lambda k: sum(not real(r, k) for r in labelled),
-        "sisimai bounces with more found than labelled":
-            lambda k: sum(over(r, real(r, k)) > 0 for r in labelled),
-        "catches that are not one address (JSON, paths, @host, empty)":
-            lambda k: sum(not one_address(a) for r in bounces for a in found(r, k)),
-        "bounces labelled with none where some are found":
-            lambda k: sum(bool(found(r, k)) for r in zero),
-        "false positives on the controls (messages)":
-            lambda k: sum(bool(found(r, k)) for r in controls),
-        "median time a message (ms)":
-            lambda k: f"{statistics.median(r.seconds[k] for r in rows) * 1000:.2f}",
+        "labelled recipients missed (an address that is none is no find)": lambda k: sum(
+            misses(r, real(r, k)) for r in labelled
+        ),
+        "labelled bounces with none found (likewise)": lambda k: sum(
+            not real(r, k) for r in labelled
+        ),
+        "sisimai bounces with more found than labelled": lambda k: sum(
+            over(r, real(r, k)) > 0 for r in labelled
+        ),
+        "catches that are not one address (JSON, paths, @host, empty)": lambda k: sum(
+            not one_address(a) for r in bounces for a in found(r, k)
+        ),
+        "bounces labelled with none where some are found": lambda k: sum(
+            bool(found(r, k)) for r in zero
+        ),
+        "false positives on the controls (messages)": lambda k: sum(
+            bool(found(r, k)) for r in controls
+        ),
+        "median time a message (ms)": lambda k: (
+            f"{statistics.median(r.seconds[k] for r in rows) * 1000:.2f}"
+        ),
         "slowest message (ms)": lambda k: f"{max(r.seconds[k] for r in rows) * 1000:.1f}",
     }
-    lines = [f"bounces: {len(bounces)} messages, {len(labelled)} labelled with failed "
-             f"recipients ({sum(r.expected or 0 for r in labelled)}, counting one for each "
-             f"is_bounce label), {len(zero)} with none (feedback, delivered), "
-             f"{sum(r.expected is None for r in bounces)} without a label; controls: "
-             f"{len(controls)} (human, auto-replies)", "",
-             "| | ours | flufl.bounce | pipeline |", "|---|---:|---:|---:|"]
-    lines += [f"| {title} | " + " | ".join(str(measure(k)) for k in READERS) + " |"
-              for title, measure in table.items()]
+    lines = [
+        f"bounces: {len(bounces)} messages, {len(labelled)} labelled with failed "
+        f"recipients ({sum(r.expected or 0 for r in labelled)}, counting one for each "
+        f"is_bounce label), {len(zero)} with none (feedback, delivered), "
+        f"{sum(r.expected is None for r in bounces)} without a label; controls: "
+        f"{len(controls)} (human, auto-replies)",
+        "",
+        "| | ours | flufl.bounce | pipeline |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {title} | " + " | ".join(str(measure(k)) for k in READERS) + " |"
+        for title, measure in table.items()
+    ]
     return [*lines, "", *agreement(bounces), *errors(rows, bounces)]
 
 
 def agreement(bounces: list[Row]) -> list[str]:
     both = [r for r in bounces if r.ours and r.flufl]
-    return [f"ours and flufl.bounce on the bounces: agree on "
-            f"{sum(r.ours == r.flufl for r in both)} (the same addresses), both find none in "
-            f"{sum(not r.ours and not r.flufl for r in bounces)}; disagree on "
-            f"{sum(r.ours != r.flufl for r in bounces)}: only flufl finds any in "
-            f"{sum(bool(r.flufl) and not r.ours for r in bounces)}, only ours in "
-            f"{sum(bool(r.ours) and not r.flufl for r in bounces)}, both but not the same in "
-            f"{sum(r.ours != r.flufl for r in both)} (addresses only ours has: "
-            f"{sum(len(r.ours - r.flufl) for r in both)}, only flufl: "
-            f"{sum(len(r.flufl - r.ours) for r in both)})"]
+    return [
+        f"ours and flufl.bounce on the bounces: agree on "
+        f"{sum(r.ours == r.flufl for r in both)} (the same addresses), both find none in "
+        f"{sum(not r.ours and not r.flufl for r in bounces)}; disagree on "
+        f"{sum(r.ours != r.flufl for r in bounces)}: only flufl finds any in "
+        f"{sum(bool(r.flufl) and not r.ours for r in bounces)}, only ours in "
+        f"{sum(bool(r.ours) and not r.flufl for r in bounces)}, both but not the same in "
+        f"{sum(r.ours != r.flufl for r in both)} (addresses only ours has: "
+        f"{sum(len(r.ours - r.flufl) for r in both)}, only flufl: "
+        f"{sum(len(r.flufl - r.ours) for r in both)})"
+    ]
 
 
 def errors(rows: list[Row], bounces: list[Row]) -> list[str]:
     by_detector = Counter(r.detector for r in bounces if r.flufl and not r.ours)
-    return [f"flufl.bounce raised on {sum(bool(r.flufl_error) for r in rows)} messages "
-            f"({', '.join(sorted({r.flufl_error for r in rows if r.flufl_error})) or '-'}); "
-            "where only flufl finds any, the detector: "
-            + ", ".join(f"{d} {n}" for d, n in by_detector.most_common())]
+    return [
+        f"flufl.bounce raised on {sum(bool(r.flufl_error) for r in rows)} messages "
+        f"({', '.join(sorted({r.flufl_error for r in rows if r.flufl_error})) or '-'}); "
+        "where only flufl finds any, the detector: "
+        + ", ".join(f"{d} {n}" for d, n in by_detector.most_common())
+    ]
 
 
 def large(corpus: Path) -> list[str]:
     """Times on big and hostile messages: flufl.bounce as Mailman calls it, and the pipeline."""
     biggest = max(corpus.rglob("*.eml"), key=lambda p: p.stat().st_size)
-    qmail = (b"From: MAILER-DAEMON@mx.example\r\nTo: support@example.com\r\n"
-             b"Subject: failure notice\r\n\r\nHi. This is the qmail-send program at mx.example."
-             b"\r\n\r\n<ana@customer.example>:\r\nSorry, no mailbox here by that name.\r\n\r\n"
-             b"--- Below this line is a copy of the message.\r\n\r\n")
+    qmail = (
+        b"From: MAILER-DAEMON@mx.example\r\nTo: support@example.com\r\n"
+        b"Subject: failure notice\r\n\r\nHi. This is the qmail-send program at mx.example."
+        b"\r\n\r\n<ana@customer.example>:\r\nSorry, no mailbox here by that name.\r\n\r\n"
+        b"--- Below this line is a copy of the message.\r\n\r\n"
+    )
     filler = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n"
-    smail = (b"From: MAILER-DAEMON@mx.example\r\nSubject: Returned mail\r\n\r\n"
-             b"Failed addresses follow:\r\n")
+    smail = (
+        b"From: MAILER-DAEMON@mx.example\r\nSubject: Returned mail\r\n\r\n"
+        b"Failed addresses follow:\r\n"
+    )
     # Every opening line SimpleMatch and SimpleWarning wait for, then lines of "<", on which
     # <(?P<addr>[^>]*)> backtracks quadratically: as much as the copy they read holds.
-    tags = "".join(re.sub(r"\\(.)", r"\1", start.pattern.strip("^$")) + "\r\n"
-                   for start, _, _ in (*PATTERNS, *WARNINGS))
-    worst = (f"From: MAILER-DAEMON@mx.example\r\nSubject: Returned mail\r\n\r\n{tags}"
-             + ("<" * 510 + "\r\n") * 120).encode()
+    tags = "".join(
+        re.sub(r"\\(.)", r"\1", start.pattern.strip("^$")) + "\r\n"
+        for start, _, _ in (*PATTERNS, *WARNINGS)
+    )
+    worst = (
+        f"From: MAILER-DAEMON@mx.example\r\nSubject: Returned mail\r\n\r\n{tags}"
+        + ("<" * 510 + "\r\n") * 120
+    ).encode()
     cases: list[tuple[str, bytes, bool]] = [
         (f"largest corpus message ({biggest.relative_to(corpus)})", biggest.read_bytes(), True),
         ("5 MB qmail bounce", qmail + filler * (5_000_000 // len(filler)), True),
         ("25 MB qmail bounce", qmail + filler * (25_000_000 // len(filler)), True),
         ("Smail bounce, one 40,000-character line", smail + b"a" * 40_000 + b"\r\n", True),
-        ("Smail bounce, one 1 MB line (flufl alone: about an hour, not run)",
-         smail + b"a" * 1_000_000 + b"\r\n", False),
-        ("the worst inside the bounds: every opening line, then 120 lines of 510 '<'",
-         worst, True),
+        (
+            "Smail bounce, one 1 MB line (flufl alone: about an hour, not run)",
+            smail + b"a" * 1_000_000 + b"\r\n",
+            False,
+        ),
+        ("the worst inside the bounds: every opening line, then 120 lines of 510 '<'", worst, True),
     ]
-    lines = ["| message | size | flufl.bounce (s) | pipeline (s) | pipeline found |",
-             "|---|---:|---:|---:|---|"]
+    lines = [
+        "| message | size | flufl.bounce (s) | pipeline (s) | pipeline found |",
+        "|---|---:|---:|---:|---|",
+    ]
     for title, raw, run_flufl in cases:
         seconds: dict[str, float] = {}
         if run_flufl:
             timed(seconds, "flufl", partial(flufl_scan, raw))
         named = timed(seconds, "pipeline", partial(failed_recipients, raw))
         flufl_time = f"{seconds['flufl']:.2f}" if run_flufl else "-"
-        lines.append(f"| {title} | {len(raw) / 1e6:.1f} MB | {flufl_time} | "
-                     f"{seconds['pipeline']:.2f} | {', '.join(named) or '-'} |")
+        lines.append(
+            f"| {title} | {len(raw) / 1e6:.1f} MB | {flufl_time} | "
+            f"{seconds['pipeline']:.2f} | {', '.join(named) or '-'} |"
+        )
     return lines
 
 
@@ -300,8 +343,10 @@ def main() -> None:
         if not args.totals:
             print(show(row, addresses=category == "bounces"))
     print()
-    print(f"flufl.bounce {flufl.bounce.__version__}, Python {platform.python_version()}, "
-          f"{platform.machine()}, {platform.system()}")
+    print(
+        f"flufl.bounce {flufl.bounce.__version__}, Python {platform.python_version()}, "
+        f"{platform.machine()}, {platform.system()}"
+    )
     print("\n".join(totals(rows)))
     if args.large:
         print()

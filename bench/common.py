@@ -59,25 +59,46 @@ password_env = "{password_env}"
 """
 
 
-def write_config(path: Path, *, data_dir: Path, templates: Path, address: str, imap_port: int,
-                 smtp_port: int) -> Path:
+def write_config(
+    path: Path, *, data_dir: Path, templates: Path, address: str, imap_port: int, smtp_port: int
+) -> Path:
     """The agent's config for a bench run, written to ``path``."""
-    return write_mailboxes_config(path, data_dir=data_dir, templates=templates,
-                                  mailboxes={"support": address}, imap_port=imap_port,
-                                  smtp_port=smtp_port)
+    return write_mailboxes_config(
+        path,
+        data_dir=data_dir,
+        templates=templates,
+        mailboxes={"support": address},
+        imap_port=imap_port,
+        smtp_port=smtp_port,
+    )
 
 
-def write_mailboxes_config(path: Path, *, data_dir: Path, templates: Path,
-                           mailboxes: dict[str, str], imap_port: int, smtp_port: int,
-                           poll_interval_seconds: int | None = None) -> Path:
+def write_mailboxes_config(
+    path: Path,
+    *,
+    data_dir: Path,
+    templates: Path,
+    mailboxes: dict[str, str],
+    imap_port: int,
+    smtp_port: int,
+    poll_interval_seconds: int | None = None,
+) -> Path:
     """A config with one ``[[mailbox]]`` per name -> address (the address is also its IMAP
     and SMTP login, all with the password in ``PASSWORD_ENV``), written to ``path``."""
-    extra = "" if poll_interval_seconds is None else \
-        f"poll_interval_seconds = {poll_interval_seconds}\n"
+    extra = (
+        ""
+        if poll_interval_seconds is None
+        else f"poll_interval_seconds = {poll_interval_seconds}\n"
+    )
     text = HEAD.format(data_dir=data_dir, templates=templates, agent_extra=extra)
     for name, address in mailboxes.items():
-        text += MAILBOX.format(name=name, address=address, imap_port=imap_port,
-                               smtp_port=smtp_port, password_env=PASSWORD_ENV)
+        text += MAILBOX.format(
+            name=name,
+            address=address,
+            imap_port=imap_port,
+            smtp_port=smtp_port,
+            password_env=PASSWORD_ENV,
+        )
     path.write_text(text, encoding="utf-8")
     return path
 

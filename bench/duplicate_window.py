@@ -91,9 +91,17 @@ class Storm:
     seconds: float
 
 
-def storm(server: ImapServer, work: Path, command: list[str], env: dict[str, str],  # noqa: PLR0917
-          templates: Path, rng: random.Random, customers: int, batches: int,
-          kill_after: tuple[float, float]) -> Storm:
+def storm(  # noqa: PLR0917
+    server: ImapServer,
+    work: Path,
+    command: list[str],
+    env: dict[str, str],
+    templates: Path,
+    rng: random.Random,
+    customers: int,
+    batches: int,
+    kill_after: tuple[float, float],
+) -> Storm:
     address = f"support-{secrets.token_hex(3)}@example.com"
     password = secrets.token_hex(8)
     server.add_user(address, password)
@@ -102,9 +110,14 @@ def storm(server: ImapServer, work: Path, command: list[str], env: dict[str, str
     sink.start()
     started = time.perf_counter()
     try:
-        config = write_config(work / "config.toml", data_dir=work / "data",
-                              templates=templates, address=address, imap_port=server.port,
-                              smtp_port=sink.port)
+        config = write_config(
+            work / "config.toml",
+            data_dir=work / "data",
+            templates=templates,
+            address=address,
+            imap_port=server.port,
+            smtp_port=sink.port,
+        )
         argv = [*command, "--config", str(config), "run", "--once"]
         run_env = {**env, PASSWORD_ENV: password}
         run = secrets.token_hex(3)
@@ -113,12 +126,21 @@ def storm(server: ImapServer, work: Path, command: list[str], env: dict[str, str
         logs: list[str] = []
         for batch in range(batches):
             now = datetime.now(UTC)
-            deliver(account, [customer_mail(run, n, now)
-                              for n in range(bounds[batch], bounds[batch + 1])], now)
+            deliver(
+                account,
+                [customer_mail(run, n, now) for n in range(bounds[batch], bounds[batch + 1])],
+                now,
+            )
             log = work / f"round-{batch}.log"
             with log.open("wb") as out:
-                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
-                                           stderr=subprocess.STDOUT, env=run_env, cwd=work)
+                process = subprocess.Popen(  # noqa: S603
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=run_env,
+                    cwd=work,
+                )
                 try:
                     process.wait(timeout=rng.uniform(*kill_after))
                     finished += 1
@@ -127,40 +149,65 @@ def storm(server: ImapServer, work: Path, command: list[str], env: dict[str, str
                     process.wait()
                     kills += 1
             logs.append(log.read_text(errors="replace"))
-        last = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,  # noqa: S603
-                              text=True, env=run_env, cwd=work, timeout=600, check=False)
+        last = subprocess.run(  # noqa: S603
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=run_env,
+            cwd=work,
+            timeout=600,
+            check=False,
+        )
         if last.returncode != 0:
-            raise SystemExit(f"the last, unkilled run exited {last.returncode}:\n"
-                             f"{last.stderr[-3000:]}")
+            raise SystemExit(
+                f"the last, unkilled run exited {last.returncode}:\n{last.stderr[-3000:]}"
+            )
         logs.append(last.stderr + last.stdout)
         received = sink.received
     finally:
         sink.stop()
-    acks = Counter(r.rcpt_tos[0].lower() for r in received
-                   if r.message.get("Auto-Submitted") == "auto-replied")
+    acks = Counter(
+        r.rcpt_tos[0].lower() for r in received if r.message.get("Auto-Submitted") == "auto-replied"
+    )
     found = [match for text in logs for match in CUT_SHORT.findall(text)]
     per_customer = [acks[f"c{n}@customer.example"] for n in range(customers)]
-    return Storm(kills=kills, finished=finished,
-                 lost=sum(1 for c in per_customer if c == 0),
-                 duplicated=sum(1 for c in per_customer if c > 1),
-                 extra_copies=sum(c - 1 for c in per_customer if c > 1),
-                 cut_short=len(found), resent=sum(1 for m in found if m),
-                 seconds=time.perf_counter() - started)
+    return Storm(
+        kills=kills,
+        finished=finished,
+        lost=sum(1 for c in per_customer if c == 0),
+        duplicated=sum(1 for c in per_customer if c > 1),
+        extra_copies=sum(c - 1 for c in per_customer if c > 1),
+        cut_short=len(found),
+        resent=sum(1 for m in found if m),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storms", type=int, default=20)
     parser.add_argument("--customers", type=int, default=150)
-    parser.add_argument("--batches", type=int, default=20,
-                        help="rounds per storm: customers write, then a run that may be killed")
-    parser.add_argument("--kill-after", default="0.3,1.5",
-                        help="the SIGKILL comes this many seconds after a start, uniformly "
-                             "between the two (default 0.3,1.5)")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=20,
+        help="rounds per storm: customers write, then a run that may be killed",
+    )
+    parser.add_argument(
+        "--kill-after",
+        default="0.3,1.5",
+        help="the SIGKILL comes this many seconds after a start, uniformly "
+        "between the two (default 0.3,1.5)",
+    )
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--code", type=Path, default=None,
-                        help="run `python -m inbox_agent` from this source tree instead of "
-                             "the installed `inbox-agent` command")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="run `python -m inbox_agent` from this source tree instead of "
+        "the installed `inbox-agent` command",
+    )
     options = parser.parse_args()
     low, high = (float(x) for x in options.kill_after.split(","))
     seed = options.seed if options.seed is not None else random.randrange(1 << 30)
@@ -174,31 +221,50 @@ def main() -> None:
     kind = imap_kind()
     server = start_imap_server(root / kind, kind)
     try:
-        print(f"{options.storms} storms of {options.customers} customers in {options.batches} "
-              f"batches, SIGKILL {low}-{high} s after each start; seed {seed}")
-        print(f"agent: {' '.join(command)} (code: {options.code or ROOT}); imap: {kind}; "
-              f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-        print(f"{'storm':>5} {'kills':>5} {'lost':>5} {'dup':>5} {'extra':>5} "
-              f"{'cut short':>9} {'resent':>6} {'seconds':>8}")
+        print(
+            f"{options.storms} storms of {options.customers} customers in {options.batches} "
+            f"batches, SIGKILL {low}-{high} s after each start; seed {seed}"
+        )
+        print(
+            f"agent: {' '.join(command)} (code: {options.code or ROOT}); imap: {kind}; "
+            f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
+        )
+        print(
+            f"{'storm':>5} {'kills':>5} {'lost':>5} {'dup':>5} {'extra':>5} "
+            f"{'cut short':>9} {'resent':>6} {'seconds':>8}"
+        )
         total = []
         for number in range(1, options.storms + 1):
             work = root / f"storm-{number}"
             work.mkdir()
-            result = storm(server, work, command, env, templates, rng, options.customers,
-                           options.batches, (low, high))
+            result = storm(
+                server,
+                work,
+                command,
+                env,
+                templates,
+                rng,
+                options.customers,
+                options.batches,
+                (low, high),
+            )
             total.append(result)
-            print(f"{number:>5} {result.kills:>5} {result.lost:>5} {result.duplicated:>5} "
-                  f"{result.extra_copies:>5} {result.cut_short:>9} {result.resent:>6} "
-                  f"{result.seconds:>8.1f}",
-                  flush=True)
+            print(
+                f"{number:>5} {result.kills:>5} {result.lost:>5} {result.duplicated:>5} "
+                f"{result.extra_copies:>5} {result.cut_short:>9} {result.resent:>6} "
+                f"{result.seconds:>8.1f}",
+                flush=True,
+            )
         with_dup = sum(1 for r in total if r.duplicated)
-        print(f"\n{len(total)} storms, {sum(r.kills for r in total)} kills: "
-              f"{sum(r.lost for r in total)} customers lost, "
-              f"{sum(r.duplicated for r in total)} duplicated "
-              f"({sum(r.extra_copies for r in total)} extra mails) in {with_dup} of "
-              f"{len(total)} storms; sends found cut short on a start: "
-              f"{sum(r.cut_short for r in total)}, of which sent again (no copy in Sent): "
-              f"{sum(r.resent for r in total)}")
+        print(
+            f"\n{len(total)} storms, {sum(r.kills for r in total)} kills: "
+            f"{sum(r.lost for r in total)} customers lost, "
+            f"{sum(r.duplicated for r in total)} duplicated "
+            f"({sum(r.extra_copies for r in total)} extra mails) in {with_dup} of "
+            f"{len(total)} storms; sends found cut short on a start: "
+            f"{sum(r.cut_short for r in total)}, of which sent again (no copy in Sent): "
+            f"{sum(r.resent for r in total)}"
+        )
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -39,15 +39,26 @@ def fill(store: Store, count: int) -> None:
     for n in range(count):
         token, at = f"T{n:05d}", NOW - timedelta(days=3, minutes=n)
         customer = f"c{n}@customer.example"
-        conversation = Conversation(token, "support", customer, f"C {n}", f"Question {n}", at,
-                                    Status.ANSWERED)
+        conversation = Conversation(
+            token, "support", customer, f"C {n}", f"Question {n}", at, Status.ANSWERED
+        )
         conversation.messages += [
-            FiledMessage(f"<m{n}@c>", f"<m{n}@c>", Role.CUSTOMER, at, customer,
-                         f"Question {n}", "INBOX"),
-            FiledMessage(f"<s{n}@c>", f"<s{n}@c>", Role.STAFF, at, "alice@example.com",
-                         f"Re: Question {n}", "Sent")]
-        conversation.sent.append(SentMail(f"<ack{n}@example.com>", MailKind.ACKNOWLEDGEMENT,
-                                          customer, at))
+            FiledMessage(
+                f"<m{n}@c>", f"<m{n}@c>", Role.CUSTOMER, at, customer, f"Question {n}", "INBOX"
+            ),
+            FiledMessage(
+                f"<s{n}@c>",
+                f"<s{n}@c>",
+                Role.STAFF,
+                at,
+                "alice@example.com",
+                f"Re: Question {n}",
+                "Sent",
+            ),
+        ]
+        conversation.sent.append(
+            SentMail(f"<ack{n}@example.com>", MailKind.ACKNOWLEDGEMENT, customer, at)
+        )
         store.ledger.conversations[token] = conversation
 
 
@@ -71,8 +82,9 @@ def measure(conversations: int, count: int) -> tuple[float, float]:
         settings = make_settings(Path(folder))
         with Store(settings.agent.data_dir) as store:
             fill(store, conversations)
-            adapters = cycle.Adapters(mailbox=lambda _: MemoryMailbox(),
-                                      mailer=lambda _: MemoryMailer())
+            adapters = cycle.Adapters(
+                mailbox=lambda _: MemoryMailbox(), mailer=lambda _: MemoryMailer()
+            )
             agent = cycle.Agent(settings, store, adapters, clock=lambda: NOW)
             mailbox = settings.mailboxes[0]
             Filing(agent, mailbox, "INBOX")  # the first one builds what later ones reuse
@@ -94,8 +106,10 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, nargs="+", default=[500, 5_000])
     parser.add_argument("--mails", type=int, default=200)
     args = parser.parse_args()
-    print(f"{platform.python_implementation()} {platform.python_version()}, "
-          f"{platform.machine()}, {platform.system()} {platform.release()}")
+    print(
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}, {platform.system()} {platform.release()}"
+    )
     print(f"{'conversations':>14} {'Filing set-up':>14} {'per mail filed':>15}")
     for conversations in args.conversations:
         setup, per_mail = measure(conversations, args.mails)

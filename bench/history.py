@@ -118,8 +118,16 @@ def month_start(number: int) -> datetime:
     return datetime(number // 12, number % 12 + 1, 1, tzinfo=UTC)
 
 
-def generate(data_dir: Path, count: int, *, live: int, mails: Mix,  # noqa: PLR0915
-             seed: int, full_log: bool, archivable: int) -> dict[str, Any]:
+def generate(  # noqa: PLR0915
+    data_dir: Path,
+    count: int,
+    *,
+    live: int,
+    mails: Mix,
+    seed: int,
+    full_log: bool,
+    archivable: int,
+) -> dict[str, Any]:
     """Write the data_dir (N archived, ``live`` waiting); return the plan the mail is made
     from, and what the writing took. ``full_log``: compact the index before the last four
     months are put, so that they stay in its log (near the most it holds before compacting).
@@ -156,42 +164,86 @@ def generate(data_dir: Path, count: int, *, live: int, mails: Mix,  # noqa: PLR0
         first_id = f"<a{n}.{seed}.1@customer{n % 97}.example>"
         token = new_token(first_id, taken)
         taken.add(token)
-        t0 = archived_at - timedelta(days=15 + n % 20, hours=rng.randrange(24),
-                                     minutes=rng.randrange(60))
-        c = Conversation(id=token, mailbox="support", customer=customer,
-                         customer_name=f"Customer A{n}", subject=subject, created_at=t0,
-                         customer_utc_offset_minutes=0)
+        t0 = archived_at - timedelta(
+            days=15 + n % 20, hours=rng.randrange(24), minutes=rng.randrange(60)
+        )
+        c = Conversation(
+            id=token,
+            mailbox="support",
+            customer=customer,
+            customer_name=f"Customer A{n}",
+            subject=subject,
+            created_at=t0,
+            customer_utc_offset_minutes=0,
+        )
         ack_id = make_message_id(token, ack, f"support@{DOMAIN}")
-        c.messages.append(FiledMessage(first_id, first_id, Role.CUSTOMER, t0, customer,
-                                       subject, "INBOX"))
+        c.messages.append(
+            FiledMessage(first_id, first_id, Role.CUSTOMER, t0, customer, subject, "INBOX")
+        )
         c.sent.append(SentMail(ack_id, ack, customer, t0 + timedelta(minutes=1)))
-        c.promises.append(Promise(t0 + timedelta(minutes=1), t0 + timedelta(hours=8),
-                                  FIRST_REPLY))
+        c.promises.append(Promise(t0 + timedelta(minutes=1), t0 + timedelta(hours=8), FIRST_REPLY))
         shape = n % 3  # 0: customer, staff; 1: customer, more detail, staff; 2: four
         at = t0
         if shape == 1:  # more detail, in reply to our acknowledgement: the same promise
             at += timedelta(minutes=30)
             more = f"<a{n}.{seed}.2@customer{n % 97}.example>"
-            c.messages.append(FiledMessage(more, more, Role.CUSTOMER, at, customer,
-                                           f"[#{token}] Re: {subject}", "INBOX",
-                                           names=(ack_id, first_id)))
+            c.messages.append(
+                FiledMessage(
+                    more,
+                    more,
+                    Role.CUSTOMER,
+                    at,
+                    customer,
+                    f"[#{token}] Re: {subject}",
+                    "INBOX",
+                    names=(ack_id, first_id),
+                )
+            )
         at += timedelta(hours=3)
         staff_id = f"<s{n}.{seed}.1@{DOMAIN}>"
-        c.messages.append(FiledMessage(staff_id, staff_id, Role.STAFF, at, STAFF,
-                                       f"Re: {subject}", "Sent", names=(first_id,)))
+        c.messages.append(
+            FiledMessage(
+                staff_id,
+                staff_id,
+                Role.STAFF,
+                at,
+                STAFF,
+                f"Re: {subject}",
+                "Sent",
+                names=(first_id,),
+            )
+        )
         c.promises[-1].settled_at, c.promises[-1].outcome = at, Outcome.KEPT
         if shape == 2:  # the customer again (a new wait), staff again
             at += timedelta(days=1)
             again = f"<a{n}.{seed}.3@customer{n % 97}.example>"
-            c.messages.append(FiledMessage(again, again, Role.CUSTOMER, at, customer,
-                                           f"Re: {subject}", "INBOX",
-                                           names=(staff_id, first_id)))
+            c.messages.append(
+                FiledMessage(
+                    again,
+                    again,
+                    Role.CUSTOMER,
+                    at,
+                    customer,
+                    f"Re: {subject}",
+                    "INBOX",
+                    names=(staff_id, first_id),
+                )
+            )
             c.promises.append(Promise(at, at + timedelta(hours=8), WROTE_AGAIN))
             at += timedelta(hours=2)
             first_staff, staff_id = staff_id, f"<s{n}.{seed}.2@{DOMAIN}>"
-            c.messages.append(FiledMessage(staff_id, staff_id, Role.STAFF, at, STAFF,
-                                           f"Re: {subject}", "Sent",
-                                           names=(again, first_staff, first_id)))
+            c.messages.append(
+                FiledMessage(
+                    staff_id,
+                    staff_id,
+                    Role.STAFF,
+                    at,
+                    STAFF,
+                    f"Re: {subject}",
+                    "Sent",
+                    names=(again, first_staff, first_id),
+                )
+            )
             c.promises[-1].settled_at, c.promises[-1].outcome = at, Outcome.KEPT
         if (n // 3) % 3 == 0:  # a third closed by staff, of every shape
             c.status = Status.CLOSED
@@ -211,18 +263,25 @@ def generate(data_dir: Path, count: int, *, live: int, mails: Mix,  # noqa: PLR0
     wanted = {n: kind for kind in ("archived", "reread") for n in targets[kind]}
     for slot, numbers in enumerate(slots):
         month = this_month - (MONTHS - 1) + slot
-        moment = min(month_start(month) + timedelta(days=14, hours=12),
-                     now - timedelta(hours=2))
+        moment = min(month_start(month) + timedelta(days=14, hours=12), now - timedelta(hours=2))
         mark = time.perf_counter()
         conversations = [archived(n, moment) for n in numbers]
         built += time.perf_counter() - mark
         for n, c in zip(numbers, conversations, strict=True):
             if n in wanted:
-                plan[wanted[n]].append({
-                    "n": n, "token": c.id, "customer": c.customer, "subject": c.subject,
-                    "status": c.status.value, "ack": c.sent[0].message_id,
-                    "ids": [m.message_id for m in c.messages], "first": c.messages[0].key,
-                    "month": month})
+                plan[wanted[n]].append(
+                    {
+                        "n": n,
+                        "token": c.id,
+                        "customer": c.customer,
+                        "subject": c.subject,
+                        "status": c.status.value,
+                        "ack": c.sent[0].message_id,
+                        "ids": [m.message_id for m in c.messages],
+                        "first": c.messages[0].key,
+                        "month": month,
+                    }
+                )
         mark = time.perf_counter()
         if full_log and slot == MONTHS - 4:
             store.archive.index.compact()
@@ -235,20 +294,37 @@ def generate(data_dir: Path, count: int, *, live: int, mails: Mix,  # noqa: PLR0
         token = new_token(first_id, taken)
         taken.add(token)
         arrived = now - timedelta(minutes=rng.randrange(360))
-        c = Conversation(id=token, mailbox="support", customer=customer,
-                         customer_name=f"Customer W{n}", subject=subject, created_at=arrived,
-                         status=Status.WAITING, customer_utc_offset_minutes=0)
-        c.messages.append(FiledMessage(first_id, first_id, Role.CUSTOMER, arrived, customer,
-                                       subject, "INBOX"))
+        c = Conversation(
+            id=token,
+            mailbox="support",
+            customer=customer,
+            customer_name=f"Customer W{n}",
+            subject=subject,
+            created_at=arrived,
+            status=Status.WAITING,
+            customer_utc_offset_minutes=0,
+        )
+        c.messages.append(
+            FiledMessage(first_id, first_id, Role.CUSTOMER, arrived, customer, subject, "INBOX")
+        )
         ack_id = make_message_id(token, ack, f"support@{DOMAIN}")
         c.sent.append(SentMail(ack_id, ack, customer, arrived + timedelta(seconds=20)))
-        c.promises.append(Promise(arrived + timedelta(seconds=20), arrived + timedelta(hours=8),
-                                  FIRST_REPLY))
+        c.promises.append(
+            Promise(arrived + timedelta(seconds=20), arrived + timedelta(hours=8), FIRST_REPLY)
+        )
         store.ledger.conversations[token] = c
         if n in targets["live"]:
-            plan["live"].append({"n": n, "token": token, "customer": customer,
-                                 "subject": subject, "ack": ack_id, "ids": [first_id],
-                                 "first": first_id})
+            plan["live"].append(
+                {
+                    "n": n,
+                    "token": token,
+                    "customer": customer,
+                    "subject": subject,
+                    "ack": ack_id,
+                    "ids": [first_id],
+                    "first": first_id,
+                }
+            )
     for n in range(archivable):  # done and quiet: the cycle's archive pass moves them
         c = archived(10_000_000 + n, now - timedelta(days=2))
         store.ledger.conversations[c.id] = c
@@ -259,8 +335,14 @@ def generate(data_dir: Path, count: int, *, live: int, mails: Mix,  # noqa: PLR0
     order = {kind: {n: i for i, n in enumerate(targets[kind])} for kind in plan}
     for kind, items in plan.items():  # in the order _targets shuffled them
         items.sort(key=lambda item, kind=kind: order[kind][item["n"]])
-    return {"plan": plan, "build_s": built, "put_s": put, "commit_s": committed,
-            "total_s": time.perf_counter() - started, "tokens": len(taken)}
+    return {
+        "plan": plan,
+        "build_s": built,
+        "put_s": put,
+        "commit_s": committed,
+        "total_s": time.perf_counter() - started,
+        "tokens": len(taken),
+    }
 
 
 @dataclass(frozen=True)
@@ -288,8 +370,10 @@ def _targets(count: int, mix: Mix, rng: random.Random) -> dict[str, list[int]]:
     """Which archived conversations are written into and read again (evenly spread over the
     archive, so over every month; shuffled), and which live ones are written into."""
     if mix.archived + mix.reread > count:
-        raise SystemExit(f"{count} archived conversations are fewer than the "
-                         f"{mix.archived + mix.reread} the mail refers to")
+        raise SystemExit(
+            f"{count} archived conversations are fewer than the "
+            f"{mix.archived + mix.reread} the mail refers to"
+        )
     archived = [k * count // mix.archived for k in range(mix.archived)]
     chosen = set(archived)
     reread: list[int] = []
@@ -308,8 +392,16 @@ def _targets(count: int, mix: Mix, rng: random.Random) -> dict[str, list[int]]:
 # --- the mail ----------------------------------------------------------------------------------
 
 
-def mail(sender: str, name: str, subject: str, message_id: str, *, now: datetime, text: str,
-         replying: list[str] | None = None) -> bytes:
+def mail(
+    sender: str,
+    name: str,
+    subject: str,
+    message_id: str,
+    *,
+    now: datetime,
+    text: str,
+    replying: list[str] | None = None,
+) -> bytes:
     """A person's mail; ``replying``: the ids it answers, oldest first (References), the last
     one In-Reply-To."""
     msg = EmailMessage()
@@ -332,28 +424,64 @@ def batch(plan: dict[str, Any], mix: Mix, tag: str, now: datetime, seed: int) ->
         name = f"Customer A{t['n']}"
         mid = f"<back{k}.{tag}@{t['customer'].split('@')[1]}>"
         if k % 2:  # answering our acknowledgement (our Message-ID carries the token)
-            mails.append(mail(t["customer"], name, f"[#{t['token']}] Re: {t['subject']}", mid,
-                              now=now, text="It broke again, the same way as before.",
-                              replying=[t["ids"][0], t["ack"]]))
+            mails.append(
+                mail(
+                    t["customer"],
+                    name,
+                    f"[#{t['token']}] Re: {t['subject']}",
+                    mid,
+                    now=now,
+                    text="It broke again, the same way as before.",
+                    replying=[t["ids"][0], t["ack"]],
+                )
+            )
         else:  # answering staff's last reply (the last of the ids)
-            mails.append(mail(t["customer"], name, f"Re: {t['subject']}", mid, now=now,
-                              text="Your fix worked for a while, now it is back.",
-                              replying=t["ids"]))
+            mails.append(
+                mail(
+                    t["customer"],
+                    name,
+                    f"Re: {t['subject']}",
+                    mid,
+                    now=now,
+                    text="Your fix worked for a while, now it is back.",
+                    replying=t["ids"],
+                )
+            )
     for k, t in enumerate(plan["live"]):
-        mails.append(mail(t["customer"], f"Customer W{t['n']}",
-                          f"[#{t['token']}] Re: {t['subject']}",
-                          f"<more{k}.{tag}@{t['customer'].split('@')[1]}>", now=now,
-                          text="I forgot: the tracking number is 123456.",
-                          replying=[t["first"], t["ack"]]))
+        mails.append(
+            mail(
+                t["customer"],
+                f"Customer W{t['n']}",
+                f"[#{t['token']}] Re: {t['subject']}",
+                f"<more{k}.{tag}@{t['customer'].split('@')[1]}>",
+                now=now,
+                text="I forgot: the tracking number is 123456.",
+                replying=[t["first"], t["ack"]],
+            )
+        )
     for t in plan["reread"]:  # the very message filed before (its Message-ID), delivered again
-        mails.append(mail(t["customer"], f"Customer A{t['n']}", t["subject"], t["first"],
-                          now=now, text="My order does not work."))
+        mails.append(
+            mail(
+                t["customer"],
+                f"Customer A{t['n']}",
+                t["subject"],
+                t["first"],
+                now=now,
+                text="My order does not work.",
+            )
+        )
     for n in range(mix.new):
         item = ITEMS[n % len(ITEMS)]
-        mails.append(mail(f"n{n}.{tag}@new{n % 83}.example", f"Customer N{n}",
-                          f"My {item} from order N-{n:05d} does not work",
-                          f"<new{n}.{tag}@new{n % 83}.example>", now=now,
-                          text=f"My {item} does not switch on. Could you help?"))
+        mails.append(
+            mail(
+                f"n{n}.{tag}@new{n % 83}.example",
+                f"Customer N{n}",
+                f"My {item} from order N-{n:05d} does not work",
+                f"<new{n}.{tag}@new{n % 83}.example>",
+                now=now,
+                text=f"My {item} does not switch on. Could you help?",
+            )
+        )
     random.Random(seed).shuffle(mails)
     return mails
 
@@ -389,15 +517,22 @@ def vm_hwm(pid: int) -> float | None:
     return None
 
 
-def run_cycle(argv: list[str], env: dict[str, str], work: Path,
-              timeout: float) -> tuple[float, float, float, Path]:
+def run_cycle(
+    argv: list[str], env: dict[str, str], work: Path, timeout: float
+) -> tuple[float, float, float, Path]:
     """One agent run: seconds, peak RSS (sampled VmHWM), ru_maxrss, its log."""
     log = work / "agent.log"
     peak = 0.0
     with log.open("wb") as out:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
-                                   stderr=subprocess.STDOUT, env=env, cwd=work)
+        process = subprocess.Popen(  # noqa: S603
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=work,
+        )
         done = threading.Event()
 
         def sample() -> None:
@@ -421,8 +556,10 @@ def run_cycle(argv: list[str], env: dict[str, str], work: Path,
         sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise SystemExit(f"the agent exited {process.returncode}; its log ({log}):\n"
-                         + "\n".join(log.read_text(errors="replace").splitlines()[-20:]))
+        raise SystemExit(
+            f"the agent exited {process.returncode}; its log ({log}):\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        )
     return seconds, peak, usage.ru_maxrss / 1024, log
 
 
@@ -433,7 +570,7 @@ def index_counts(data_dir: Path) -> str:
     if (folder / "index.bin").exists():
         head = (folder / "index.bin").read_bytes()[:64]
         at = head.index(b"\n") + 1
-        base = int.from_bytes(head[at:at + 8], "little")
+        base = int.from_bytes(head[at : at + 8], "little")
     if (folder / "index.log").exists():
         log = (folder / "index.log").stat().st_size // RECORD_BYTES
     return f"{base:,} entries in index.bin, {log:,} in index.log"
@@ -453,15 +590,20 @@ def child_open(data_dir: Path, times: int = 3) -> None:
     print(statistics.median(took) * 1000)
 
 
-def child(mode: str, path: Path, agent: Any, options: argparse.Namespace,
-          *extra: str) -> str:
+def child(mode: str, path: Path, agent: Any, options: argparse.Namespace, *extra: str) -> str:
     """This script in a fresh interpreter (``--generate`` or ``--open``), with the agent's
     environment and ``--code`` first on its path; its last line of output."""
     argv = [sys.executable, str(Path(__file__).resolve()), mode, str(path), *extra]
     if options.code is not None:
         argv += ["--code", str(options.code.resolve())]
-    done = subprocess.run(argv, capture_output=True, text=True, env=agent.env,  # noqa: S603
-                          cwd=path.parent, check=False)
+    done = subprocess.run(  # noqa: S603
+        argv,
+        capture_output=True,
+        text=True,
+        env=agent.env,
+        cwd=path.parent,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{mode} {path} failed:\n{done.stderr[-3000:]}")
     return done.stdout.strip().splitlines()[-1]
@@ -473,8 +615,17 @@ def store_open_ms(data_dir: Path, agent: Any, options: argparse.Namespace) -> fl
     return float(child("--open", data_dir, agent, options))
 
 
-def one_run(server: Any, template: Path, plan: dict[str, Any], mix: Mix, work: Path, *,
-            agent: Any, options: argparse.Namespace, profile: Path | None = None) -> Run:
+def one_run(
+    server: Any,
+    template: Path,
+    plan: dict[str, Any],
+    mix: Mix,
+    work: Path,
+    *,
+    agent: Any,
+    options: argparse.Namespace,
+    profile: Path | None = None,
+) -> Run:
     from tests.servers import SmtpSink  # noqa: PLC0415
 
     work.mkdir()
@@ -489,32 +640,62 @@ def one_run(server: Any, template: Path, plan: dict[str, Any], mix: Mix, work: P
     sink = SmtpSink()
     sink.start()
     try:
-        config = write_config(work / "config.toml", data_dir=data_dir, templates=agent.templates,
-                              address=account.address, imap_port=server.port,
-                              smtp_port=sink.port)
+        config = write_config(
+            work / "config.toml",
+            data_dir=data_dir,
+            templates=agent.templates,
+            address=account.address,
+            imap_port=server.port,
+            smtp_port=sink.port,
+        )
         argv = [*agent.argv, "--config", str(config), "run", "--once"]
         if profile is not None:
-            argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "inbox_agent",
-                    *argv[len(agent.argv):]]
-        seconds, peak, maxrss, log = run_cycle(argv, {**agent.env, PASSWORD_ENV:
-                                                      account.password}, work, options.timeout)
+            argv = [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(profile),
+                "-m",
+                "inbox_agent",
+                *argv[len(agent.argv) :],
+            ]
+        seconds, peak, maxrss, log = run_cycle(
+            argv, {**agent.env, PASSWORD_ENV: account.password}, work, options.timeout
+        )
         received = sink.received
     finally:
         sink.stop()
     with session(account) as imap:
         copies = int(imap.folder_status("Sent", [b"MESSAGES"])[b"MESSAGES"])
     text = log.read_text(errors="replace")
-    summary = next((line.split("cycle done: ", 1)[1] for line in text.splitlines()
-                    if "cycle done: " in line), "?")
+    summary = next(
+        (line.split("cycle done: ", 1)[1] for line in text.splitlines() if "cycle done: " in line),
+        "?",
+    )
     acks = [r for r in received if r.message.get("Auto-Submitted") == "auto-replied"]
     closed = sum(1 for t in plan["archived"] if t["status"] == "closed")
-    moved = next((int(line.split("archived ", 1)[1].split()[0]) for line in text.splitlines()
-                  if "archived " in line and " conversations and " in line), 0)
-    run = Run(seconds, peak, maxrss, summary, text.count("brought back from the archive"),
-              len(acks), copies, (data_dir / "inbox-agent.json").stat().st_size,
-              folder_size(data_dir / "archive")[0],
-              sum(p.stat().st_size for p in (data_dir / "archive").glob("index.*")),
-              store_open_ms(data_dir, agent, options))
+    moved = next(
+        (
+            int(line.split("archived ", 1)[1].split()[0])
+            for line in text.splitlines()
+            if "archived " in line and " conversations and " in line
+        ),
+        0,
+    )
+    run = Run(
+        seconds,
+        peak,
+        maxrss,
+        summary,
+        text.count("brought back from the archive"),
+        len(acks),
+        copies,
+        (data_dir / "inbox-agent.json").stat().st_size,
+        folder_size(data_dir / "archive")[0],
+        sum(p.stat().st_size for p in (data_dir / "archive").glob("index.*")),
+        store_open_ms(data_dir, agent, options),
+    )
     checks = [
         (f"{mix.total} fetched", summary.startswith(f"{mix.total} fetched")),
         (f"{mix.reread} already filed", f", {mix.reread} already filed" in summary),
@@ -535,50 +716,102 @@ def one_run(server: Any, template: Path, plan: dict[str, Any], mix: Mix, work: P
 def child_generate(options: argparse.Namespace) -> None:
     """``--generate``: write one data_dir and its plan (a child interpreter does this)."""
     mix = Mix.of(options.mails, options.live)
-    found = generate(options.generate, options.count, live=options.live, mails=mix,
-                     seed=options.seed, full_log=options.full_log,
-                     archivable=options.archivable)
+    found = generate(
+        options.generate,
+        options.count,
+        live=options.live,
+        mails=mix,
+        seed=options.seed,
+        full_log=options.full_log,
+        archivable=options.archivable,
+    )
     (options.generate.parent / "plan.json").write_text(json.dumps(found["plan"]))
     del found["plan"]
     print(json.dumps(found))
 
 
-def make_template(count: int, work: Path, agent: Any, options: argparse.Namespace,
-                  ) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+def make_template(
+    count: int,
+    work: Path,
+    agent: Any,
+    options: argparse.Namespace,
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """The data_dir every run for ``count`` copies, written by a child interpreter."""
     template = work / "template"
     started = time.perf_counter()
-    stats = json.loads(child(
-        "--generate", template, agent, options, "--count", str(count), "--live",
-        str(options.live), "--mails", str(options.mails), "--seed", str(options.seed),
-        "--archivable", str(options.archivable), *(["--full-log"] if options.full_log else [])))
+    stats = json.loads(
+        child(
+            "--generate",
+            template,
+            agent,
+            options,
+            "--count",
+            str(count),
+            "--live",
+            str(options.live),
+            "--mails",
+            str(options.mails),
+            "--seed",
+            str(options.seed),
+            "--archivable",
+            str(options.archivable),
+            *(["--full-log"] if options.full_log else []),
+        )
+    )
     stats["wall_s"] = time.perf_counter() - started
     return template, json.loads((work / "plan.json").read_text()), stats
 
 
 def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archived", default="100,100000",
-                        help="comma-separated archive sizes (default 100,100000)")
-    parser.add_argument("--mails", type=int, default=200,
-                        help="mails in the batch each cycle reads (default 200)")
-    parser.add_argument("--live", type=int, default=200,
-                        help="live conversations waiting on a promise (default 200)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs per size, each on a fresh copy (default 3)")
+    parser.add_argument(
+        "--archived",
+        default="100,100000",
+        help="comma-separated archive sizes (default 100,100000)",
+    )
+    parser.add_argument(
+        "--mails", type=int, default=200, help="mails in the batch each cycle reads (default 200)"
+    )
+    parser.add_argument(
+        "--live",
+        type=int,
+        default=200,
+        help="live conversations waiting on a promise (default 200)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed runs per size, each on a fresh copy (default 3)",
+    )
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--profile", action="store_true",
-                        help="one more run at the largest size under cProfile; its top 15")
-    parser.add_argument("--code", type=Path, default=None,
-                        help="run `python -m inbox_agent` from this source tree")
-    parser.add_argument("--timeout", type=float, default=1800.0,
-                        help="seconds one agent run may take (default 1800)")
-    parser.add_argument("--archivable", type=int, default=0,
-                        help="live conversations besides, answered and quiet for 15 days: "
-                             "the cycle's archive pass moves them (default 0)")
-    parser.add_argument("--full-log", action="store_true",
-                        help="leave the last four months' entries in the index's log (read "
-                             "into a dict at open) rather than where the puts left them")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more run at the largest size under cProfile; its top 15",
+    )
+    parser.add_argument(
+        "--code", type=Path, default=None, help="run `python -m inbox_agent` from this source tree"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds one agent run may take (default 1800)",
+    )
+    parser.add_argument(
+        "--archivable",
+        type=int,
+        default=0,
+        help="live conversations besides, answered and quiet for 15 days: "
+        "the cycle's archive pass moves them (default 0)",
+    )
+    parser.add_argument(
+        "--full-log",
+        action="store_true",
+        help="leave the last four months' entries in the index's log (read "
+        "into a dict at open) rather than where the puts left them",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--open", type=Path, help=argparse.SUPPRESS)
@@ -594,8 +827,9 @@ def main() -> None:  # noqa: PLR0915
         return
     from tests.servers import imap_kind, start_imap_server  # noqa: PLC0415
 
-    sizes = sorted(int(part.replace("_", "")) for part in options.archived.split(",")
-                   if part.strip())
+    sizes = sorted(
+        int(part.replace("_", "")) for part in options.archived.split(",") if part.strip()
+    )
     mix = Mix.of(options.mails, options.live)
     code = options.code.resolve() if options.code else None
     agent = agent_command(code, ROOT)
@@ -606,56 +840,79 @@ def main() -> None:  # noqa: PLR0915
     rows = []
     try:
         print_machine(server, code, agent.argv, agent.env)
-        print(f"batch   : {mix.total} mails: {mix.new} new customers, {mix.archived} replies to "
-              f"archived conversations, {mix.live} to live ones, {mix.reread} read again; "
-              f"{options.live} live conversations waiting\n")
+        print(
+            f"batch   : {mix.total} mails: {mix.new} new customers, {mix.archived} replies to "
+            f"archived conversations, {mix.live} to live ones, {mix.reread} read again; "
+            f"{options.live} live conversations waiting\n"
+        )
         for count in sizes:
             work = root / f"archived-{count}"
             work.mkdir()
             print(f"--- {count:,} archived: writing the data_dir ...", flush=True)
             template, plan, stats = make_template(count, work, agent, options)
-            print(f"    {stats['wall_s']:.1f} s (conversations built {stats['build_s']:.1f} s, "
-                  f"Archive.put {stats['put_s']:.1f} s, live commit "
-                  f"{stats['commit_s'] * 1000:.0f} ms); {stats['tokens']:,} tokens; "
-                  f"data_dir {folder_size(template)[0] / 1e6:.1f} MB; index: "
-                  f"{index_counts(template)}", flush=True)
+            print(
+                f"    {stats['wall_s']:.1f} s (conversations built {stats['build_s']:.1f} s, "
+                f"Archive.put {stats['put_s']:.1f} s, live commit "
+                f"{stats['commit_s'] * 1000:.0f} ms); {stats['tokens']:,} tokens; "
+                f"data_dir {folder_size(template)[0] / 1e6:.1f} MB; index: "
+                f"{index_counts(template)}",
+                flush=True,
+            )
             runs = []
             for r in range(options.repeat):
-                run = one_run(server, template, plan, mix, work / f"run-{r}", agent=agent,
-                              options=options)
+                run = one_run(
+                    server, template, plan, mix, work / f"run-{r}", agent=agent, options=options
+                )
                 runs.append(run)
-                print(f"    run {r + 1}: {run.seconds:6.2f} s, peak RSS {run.peak_rss_mb:.0f} MB "
-                      f"(ru_maxrss {run.maxrss_mb:.0f}), {run.summary}; brought back "
-                      f"{run.brought_back}, acknowledgements {run.acks}, Sent copies "
-                      f"{run.sent_copies}: {'; '.join(run.problems) or 'OK'}; load {load()}",
-                      flush=True)
+                print(
+                    f"    run {r + 1}: {run.seconds:6.2f} s, peak RSS {run.peak_rss_mb:.0f} MB "
+                    f"(ru_maxrss {run.maxrss_mb:.0f}), {run.summary}; brought back "
+                    f"{run.brought_back}, acknowledgements {run.acks}, Sent copies "
+                    f"{run.sent_copies}: {'; '.join(run.problems) or 'OK'}; load {load()}",
+                    flush=True,
+                )
             rows.append((count, runs))
             if options.profile and count == sizes[-1]:
                 prof = work / "agent.prof"
                 print(f"--- {count:,} archived: one run under cProfile ...", flush=True)
-                profiled = one_run(server, template, plan, mix, work / "profiled",
-                                   agent=agent, options=options, profile=prof)
-                print(f"    profiled run {profiled.seconds:.2f} s (cProfile overhead "
-                      f"included)", flush=True)
+                profiled = one_run(
+                    server,
+                    template,
+                    plan,
+                    mix,
+                    work / "profiled",
+                    agent=agent,
+                    options=options,
+                    profile=prof,
+                )
+                print(
+                    f"    profiled run {profiled.seconds:.2f} s (cProfile overhead included)",
+                    flush=True,
+                )
                 print_profile(prof, top=25)
             if not options.keep:
                 shutil.rmtree(template, ignore_errors=True)
         base = statistics.median(r.seconds for r in rows[0][1])
-        print(f"\ncycle: the median of {options.repeat} runs; peak RSS: the highest VmHWM of "
-              "the runs")
-        print(f"{'archived':>9} {'cycle s':>8} {'ratio':>6} {'peak RSS':>9} {'live file':>10} "
-              f"{'archive':>9} {'index':>8} {'store open':>11}  check")
+        print(
+            f"\ncycle: the median of {options.repeat} runs; peak RSS: the highest VmHWM of the runs"
+        )
+        print(
+            f"{'archived':>9} {'cycle s':>8} {'ratio':>6} {'peak RSS':>9} {'live file':>10} "
+            f"{'archive':>9} {'index':>8} {'store open':>11}  check"
+        )
         for count, runs in rows:
             cycle = statistics.median(r.seconds for r in runs)
             last = runs[-1]
             bad = sum(1 for r in runs if r.problems)
-            print(f"{count:>9,} {cycle:>8.2f} {cycle / base:>5.2f}x "
-                  f"{max(r.peak_rss_mb for r in runs):>6.0f} MB "
-                  f"{last.live_bytes / 1024:>7.0f} KB {last.archive_bytes / 1e6:>6.1f} MB "
-                  f"{last.index_bytes / 1e6:>5.1f} MB "
-                  f"{statistics.median(r.open_ms for r in runs):>8.0f} ms  "
-                  f"{'ok' if not bad else f'{bad} BROKEN'} "
-                  f"(runs {', '.join(f'{r.seconds:.2f}' for r in runs)} s)")
+            print(
+                f"{count:>9,} {cycle:>8.2f} {cycle / base:>5.2f}x "
+                f"{max(r.peak_rss_mb for r in runs):>6.0f} MB "
+                f"{last.live_bytes / 1024:>7.0f} KB {last.archive_bytes / 1e6:>6.1f} MB "
+                f"{last.index_bytes / 1e6:>5.1f} MB "
+                f"{statistics.median(r.open_ms for r in runs):>8.0f} ms  "
+                f"{'ok' if not bad else f'{bad} BROKEN'} "
+                f"(runs {', '.join(f'{r.seconds:.2f}' for r in runs)} s)"
+            )
         print(f"load at the end: {load()}")
     finally:
         server.stop()

@@ -39,31 +39,55 @@ ITEMS = ("kettle", "lamp", "speaker", "router", "toothbrush", "scale", "fan", "c
 # --- the machine -------------------------------------------------------------------------------
 
 
-def print_machine(server: ImapServer, code: Path | None, agent: list[str], env: dict[str, str],
-                  root: Path) -> None:
+def print_machine(
+    server: ImapServer, code: Path | None, agent: list[str], env: dict[str, str], root: Path
+) -> None:
     """Machine, Python, IMAP server, libraries, the agent's command and code, the load."""
     from importlib.metadata import version  # noqa: PLC0415
 
     tree = code or root
     commit = tool_version("git", "-C", str(tree), "log", "-1", "--format=%h %s")[:72]
-    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain",  # noqa: S603, S607
-                            "--untracked-files=no", "--", "inbox_agent"],
-                           capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(  # noqa: S603
+        [  # noqa: S607
+            "git",
+            "-C",
+            str(tree),
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "inbox_agent",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     if commit.startswith("unavailable"):
         commit, dirty = "no git checkout (name the commit in the folder's name)", ""
     where = "import inbox_agent; print(inbox_agent.__file__)"
-    found = subprocess.run([sys.executable, "-c", where], capture_output=True, text=True,  # noqa: S603
-                           env=env, cwd=tempfile.gettempdir(), check=False).stdout.strip()
+    found = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", where],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        check=False,
+    ).stdout.strip()
     dovecot = tool_version("dovecot", "--version") if server.kind == "dovecot" else ""
-    print(f"machine : {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
-          f"{platform.release()}")
+    print(
+        f"machine : {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    )
     print(f"python  : {platform.python_version()} ({sys.executable})")
     print(f"imap    : {server.kind} {dovecot} on 127.0.0.1:{server.port}")
-    print(f"libs    : imapclient {version('imapclient')}, aiosmtplib {version('aiosmtplib')}, "
-          f"aiosmtpd {version('aiosmtpd')}, apscheduler {version('apscheduler')}")
+    print(
+        f"libs    : imapclient {version('imapclient')}, aiosmtplib {version('aiosmtplib')}, "
+        f"aiosmtpd {version('aiosmtpd')}, apscheduler {version('apscheduler')}"
+    )
     print(f"agent   : {' '.join(agent)}")
-    print(f"code    : {tree} at {commit}{' (uncommitted changes)' if dirty else ''}; "
-          f"inbox_agent imported from {found or '?'}")
+    print(
+        f"code    : {tree} at {commit}{' (uncommitted changes)' if dirty else ''}; "
+        f"inbox_agent imported from {found or '?'}"
+    )
     print(f"load    : {load()} (1/5/15 min) at start; this machine is shared\n", flush=True)
 
 
@@ -107,8 +131,11 @@ class RunningDaemon:
 
     def problems(self) -> list[str]:
         """Its WARNING and ERROR lines, for the report."""
-        return [str(line.get("message")) for line in self.log_lines()
-                if line.get("level") in ("WARNING", "ERROR", "CRITICAL")]
+        return [
+            str(line.get("message"))
+            for line in self.log_lines()
+            if line.get("level") in ("WARNING", "ERROR", "CRITICAL")
+        ]
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, as systemd stops it; SIGKILL after ``timeout``. Its exit status."""
@@ -122,14 +149,21 @@ class RunningDaemon:
         return self.process.returncode
 
 
-def start_daemon(command: list[str], env: dict[str, str], config: Path, data_dir: Path,
-                 work: Path) -> RunningDaemon:
+def start_daemon(
+    command: list[str], env: dict[str, str], config: Path, data_dir: Path, work: Path
+) -> RunningDaemon:
     """Start ``command --config config --log-format json run`` with its log in ``work``."""
     log = work / "daemon.log"
     argv = [*command, "--config", str(config), "--log-format", "json", "run"]
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
-                                   stderr=subprocess.STDOUT, env=env, cwd=work)
+        process = subprocess.Popen(  # noqa: S603
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=work,
+        )
     return RunningDaemon(process, log, data_dir, time.monotonic())
 
 
@@ -137,8 +171,7 @@ def polled_mailboxes(data_dir: Path) -> set[str]:
     """The mailboxes ``health.json`` says were polled at least once (missing file: none)."""
     try:
         doc = json.loads((data_dir / "health.json").read_text())
-        return {name for name, record in doc["mailboxes"].items()
-                if record.get("last_poll_at")}
+        return {name for name, record in doc["mailboxes"].items() if record.get("last_poll_at")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return set()
 
@@ -148,25 +181,35 @@ def watch_states(data_dir: Path) -> Counter[str]:
     polls, or has not written them yet)."""
     try:
         doc = json.loads((data_dir / "health.json").read_text())
-        return Counter(str(watch.get("state")) for record in doc["mailboxes"].values()
-                       for watch in record.get("watches", []))
+        return Counter(
+            str(watch.get("state"))
+            for record in doc["mailboxes"].values()
+            for watch in record.get("watches", [])
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Counter()
 
 
-def wait_first_poll(daemon: RunningDaemon, names: set[str], timeout: float,
-                    seen_elsewhere: Callable[[], set[str]] = set) -> float:
+def wait_first_poll(
+    daemon: RunningDaemon,
+    names: set[str],
+    timeout: float,
+    seen_elsewhere: Callable[[], set[str]] = set,
+) -> float:
     """Block until every mailbox in ``names`` was polled, by ``health.json`` or by
     ``seen_elsewhere()`` (the server's log); the monotonic moment it was seen."""
     deadline = time.monotonic() + timeout
     while not (names <= polled_mailboxes(daemon.data_dir) or names <= seen_elsewhere()):
         if not daemon.alive():
-            raise SystemExit(f"the daemon exited {daemon.process.returncode}; its log: "
-                             f"{daemon.log}")
+            raise SystemExit(
+                f"the daemon exited {daemon.process.returncode}; its log: {daemon.log}"
+            )
         if time.monotonic() > deadline:
             missing = len(names - polled_mailboxes(daemon.data_dir))
-            raise SystemExit(f"{missing} of {len(names)} mailboxes not polled after "
-                             f"{timeout:.0f} s; the daemon's log: {daemon.log}")
+            raise SystemExit(
+                f"{missing} of {len(names)} mailboxes not polled after "
+                f"{timeout:.0f} s; the daemon's log: {daemon.log}"
+            )
         time.sleep(0.05)
     return time.monotonic()
 
@@ -209,7 +252,7 @@ def threads(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of the whole process (every thread), seconds."""
     stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
 
 
@@ -245,8 +288,10 @@ def customer_mail(run: str, n: int, to: str) -> tuple[str, bytes]:
     msg["Subject"] = f"My {item} from order {run}-{n:05d} does not work"
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(f"{run}.{n}", domain=f"customer{n % 97}.example")
-    msg.set_content(f"Hello,\n\nthe {item} from order {run}-{n:05d} does not switch on. "
-                    f"What should I do?\n\nThank you,\n{name}\n")
+    msg.set_content(
+        f"Hello,\n\nthe {item} from order {run}-{n:05d} does not switch on. "
+        f"What should I do?\n\nThank you,\n{name}\n"
+    )
     return address, msg.as_bytes()
 
 
@@ -290,14 +335,14 @@ class AckClock:
             seen = len(received)
 
 
-def wait_acks(clock: AckClock, addresses: set[str], daemon: RunningDaemon,
-              timeout: float) -> None:
+def wait_acks(clock: AckClock, addresses: set[str], daemon: RunningDaemon, timeout: float) -> None:
     """Block until every address in ``addresses`` got its acknowledgement, or ``timeout``."""
     deadline = time.monotonic() + timeout
     while clock.seen(addresses) < len(addresses) and time.monotonic() < deadline:
         if not daemon.alive():
-            raise SystemExit(f"the daemon exited {daemon.process.returncode}; its log: "
-                             f"{daemon.log}")
+            raise SystemExit(
+                f"the daemon exited {daemon.process.returncode}; its log: {daemon.log}"
+            )
         time.sleep(0.2)
 
 
@@ -336,11 +381,17 @@ def print_pickups(pickups: list[Pickup], interval: int, label: str = "pickup") -
     if not latencies:
         print(f"{label}: none of {len(pickups)} mails was acknowledged")
         return
-    p95 = statistics.quantiles(latencies, n=20, method="inclusive")[-1] \
-        if len(latencies) > 1 else latencies[0]
-    print(f"{label}: n {len(latencies)}  p50 {statistics.median(latencies):.2f} s  "
-          f"p95 {p95:.2f} s  max {latencies[-1]:.2f} s  (min {latencies[0]:.2f} s, mean "
-          f"{statistics.fmean(latencies):.2f} s)"
-          + (f"  NOT ACKNOWLEDGED: {lost}" if lost else ""))
-    print(f"{label}: acknowledged before the next poll (every {interval} s) would have run: "
-          f"{early} of {len(pickups)}")
+    p95 = (
+        statistics.quantiles(latencies, n=20, method="inclusive")[-1]
+        if len(latencies) > 1
+        else latencies[0]
+    )
+    print(
+        f"{label}: n {len(latencies)}  p50 {statistics.median(latencies):.2f} s  "
+        f"p95 {p95:.2f} s  max {latencies[-1]:.2f} s  (min {latencies[0]:.2f} s, mean "
+        f"{statistics.fmean(latencies):.2f} s)" + (f"  NOT ACKNOWLEDGED: {lost}" if lost else "")
+    )
+    print(
+        f"{label}: acknowledged before the next poll (every {interval} s) would have run: "
+        f"{early} of {len(pickups)}"
+    )

@@ -110,11 +110,17 @@ def check_inotify(mailboxes: int) -> None:
     except (OSError, ValueError):
         return
     needed = 2 * mailboxes + 16  # two watches a mailbox, polls, the bench's own logins
-    print(f"inotify : max_user_instances {limit}" + (
-        "" if limit >= needed else
-        f" < about {needed} IDLE sessions: Dovecot checks the rest every 30 s instead of at "
-        f"once; raise it (sysctl fs.inotify.max_user_instances=1024) for figures that are "
-        f"the agent's"), flush=True)
+    print(
+        f"inotify : max_user_instances {limit}"
+        + (
+            ""
+            if limit >= needed
+            else f" < about {needed} IDLE sessions: Dovecot checks the rest every 30 s instead "
+            f"of at once; raise it (sysctl fs.inotify.max_user_instances=1024) for figures "
+            f"that are the agent's"
+        ),
+        flush=True,
+    )
 
 
 def logged_out(server: DovecotServer) -> set[str]:
@@ -155,15 +161,19 @@ def imap_processes(pids: list[int]) -> int:
 
 def print_at_rest(daemon: RunningDaemon, server: DovecotServer, label: str) -> None:
     rss, hwm = memory_mb(daemon.pid)
-    print(f"{label}: RSS {rss:.0f} MB (peak {hwm:.0f} MB), {threads(daemon.pid)} threads, "
-          f"{imap_connections(daemon.pid, server.port)} IMAP connections held "
-          f"(Dovecot: {dovecot_sessions(server)} sessions, "
-          f"{imap_processes(dovecot_processes(server))} imap processes); load {load()}",
-          flush=True)
+    print(
+        f"{label}: RSS {rss:.0f} MB (peak {hwm:.0f} MB), {threads(daemon.pid)} threads, "
+        f"{imap_connections(daemon.pid, server.port)} IMAP connections held "
+        f"(Dovecot: {dovecot_sessions(server)} sessions, "
+        f"{imap_processes(dovecot_processes(server))} imap processes); load {load()}",
+        flush=True,
+    )
     states = watch_states(daemon.data_dir)
     if states:
-        print(f"{label}: watches in health.json: "
-              + ", ".join(f"{count} {state}" for state, count in sorted(states.items())))
+        print(
+            f"{label}: watches in health.json: "
+            + ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+        )
 
 
 def measure_idle(daemon: RunningDaemon, server: DovecotServer, seconds: float) -> None:
@@ -178,12 +188,20 @@ def measure_idle(daemon: RunningDaemon, server: DovecotServer, seconds: float) -
     # A process that ended in the window is not counted (its time is gone with it); one that
     # began in it counts whole.
     theirs = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-    print(f"idle CPU: the daemon {ours:.2f} s in {wall:.0f} s = {100 * ours / wall:.2f}% of a "
-          f"core; Dovecot {100 * theirs / wall:.2f}% ({len(after)} processes)", flush=True)
+    print(
+        f"idle CPU: the daemon {ours:.2f} s in {wall:.0f} s = {100 * ours / wall:.2f}% of a "
+        f"core; Dovecot {100 * theirs / wall:.2f}% ({len(after)} processes)",
+        flush=True,
+    )
 
 
-def deliver(server: DovecotServer, logins: list[tuple[str, str]], count: int,
-            gap: tuple[float, float], rng: random.Random) -> list[tuple[str, float, str]]:
+def deliver(
+    server: DovecotServer,
+    logins: list[tuple[str, str]],
+    count: int,
+    gap: tuple[float, float],
+    rng: random.Random,
+) -> list[tuple[str, float, str]]:
     """``count`` new customers, each to a random mailbox: (customer, APPEND done, mailbox)."""
     run = secrets.token_hex(3)
     sent = []
@@ -199,25 +217,53 @@ def deliver(server: DovecotServer, logins: list[tuple[str, str]], count: int,
 
 def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mailboxes", type=int, default=200,
-                        help="mailboxes (Dovecot users) in the one daemon (default 200)")
-    parser.add_argument("--mails", type=int, default=100,
-                        help="mails, each to a random mailbox (default 100)")
-    parser.add_argument("--spacing", type=spacing, default=(0.5, 1.5),
-                        help="seconds between two mails, uniform in LOW,HIGH (default 0.5,1.5)")
-    parser.add_argument("--quiet", type=float, default=60.0,
-                        help="seconds with no mail over which idle CPU is measured (default 60)")
-    parser.add_argument("--poll-interval", type=int, default=300,
-                        help="the daemon's poll_interval_seconds (default 300)")
-    parser.add_argument("--settle", type=float, default=10.0,
-                        help="seconds the daemon's connections and threads must stay the same "
-                             "after the first full poll before measuring (default 10)")
+    parser.add_argument(
+        "--mailboxes",
+        type=int,
+        default=200,
+        help="mailboxes (Dovecot users) in the one daemon (default 200)",
+    )
+    parser.add_argument(
+        "--mails", type=int, default=100, help="mails, each to a random mailbox (default 100)"
+    )
+    parser.add_argument(
+        "--spacing",
+        type=spacing,
+        default=(0.5, 1.5),
+        help="seconds between two mails, uniform in LOW,HIGH (default 0.5,1.5)",
+    )
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=60.0,
+        help="seconds with no mail over which idle CPU is measured (default 60)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=int,
+        default=300,
+        help="the daemon's poll_interval_seconds (default 300)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        help="seconds the daemon's connections and threads must stay the same "
+        "after the first full poll before measuring (default 10)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="for the mailboxes and jitter")
-    parser.add_argument("--code", type=Path, default=None,
-                        help="run `python -m inbox_agent` from this source tree instead of "
-                             "the installed `inbox-agent` command")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the scratch folder (the daemon's log and data_dir, Dovecot's)")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="run `python -m inbox_agent` from this source tree instead of "
+        "the installed `inbox-agent` command",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the scratch folder (the daemon's log and data_dir, Dovecot's)",
+    )
     options = parser.parse_args()
     rng = random.Random(options.seed)
     code = options.code.resolve() if options.code else None
@@ -240,58 +286,96 @@ def main() -> None:  # noqa: PLR0915
         work.mkdir()
         mailboxes = {username.split("@")[0]: username for username, _ in logins}
         config = write_mailboxes_config(
-            work / "config.toml", data_dir=work / "data", templates=agent.templates,
-            mailboxes=mailboxes, imap_port=server.port, smtp_port=sink.port,
-            poll_interval_seconds=options.poll_interval)
-        daemon = start_daemon(agent.argv, {**agent.env, PASSWORD_ENV: password}, config,
-                              work / "data", work)
+            work / "config.toml",
+            data_dir=work / "data",
+            templates=agent.templates,
+            mailboxes=mailboxes,
+            imap_port=server.port,
+            smtp_port=sink.port,
+            poll_interval_seconds=options.poll_interval,
+        )
+        daemon = start_daemon(
+            agent.argv, {**agent.env, PASSWORD_ENV: password}, config, work / "data", work
+        )
         print(f"--- {options.mailboxes} mailboxes, one daemon: start-up ...", flush=True)
-        polled = wait_first_poll(daemon, set(mailboxes), timeout=600,
-                                 seen_elsewhere=lambda: logged_out(server))
+        polled = wait_first_poll(
+            daemon, set(mailboxes), timeout=600, seen_elsewhere=lambda: logged_out(server)
+        )
         started = daemon.started()
-        print(f"start-up: the first full poll of {options.mailboxes} mailboxes finished "
-              f"{polled - daemon.spawned:.1f} s after the daemon was started "
-              f"({polled - started:.1f} s after its `started` line)", flush=True)
-        settled = wait_steady(lambda: (threads(daemon.pid),
-                                       imap_connections(daemon.pid, server.port)),
-                              options.settle, timeout=300)
-        print(f"start-up: connections and threads steady for {options.settle:.0f} s, "
-              f"{settled:.1f} s after the first full poll", flush=True)
+        print(
+            f"start-up: the first full poll of {options.mailboxes} mailboxes finished "
+            f"{polled - daemon.spawned:.1f} s after the daemon was started "
+            f"({polled - started:.1f} s after its `started` line)",
+            flush=True,
+        )
+        settled = wait_steady(
+            lambda: (threads(daemon.pid), imap_connections(daemon.pid, server.port)),
+            options.settle,
+            timeout=300,
+        )
+        print(
+            f"start-up: connections and threads steady for {options.settle:.0f} s, "
+            f"{settled:.1f} s after the first full poll",
+            flush=True,
+        )
         print_at_rest(daemon, server, "at rest")
         measure_idle(daemon, server, options.quiet)
         print_at_rest(daemon, server, "at rest")
 
-        print(f"--- {options.mails} mails to random mailboxes, {options.spacing[0]:g}-"
-              f"{options.spacing[1]:g} s apart ...", flush=True)
+        print(
+            f"--- {options.mails} mails to random mailboxes, {options.spacing[0]:g}-"
+            f"{options.spacing[1]:g} s apart ...",
+            flush=True,
+        )
         cpu_before, began = cpu_seconds(daemon.pid), time.monotonic()
         sent = deliver(server, logins, options.mails, options.spacing, rng)
-        wait_acks(clock, {customer for customer, _, _ in sent}, daemon,
-                  timeout=options.poll_interval + 120)
+        wait_acks(
+            clock,
+            {customer for customer, _, _ in sent},
+            daemon,
+            timeout=options.poll_interval + 120,
+        )
         busy = cpu_seconds(daemon.pid) - cpu_before
         wall = time.monotonic() - began
-        pickups = [Pickup(appended, clock.arrived.get(customer),
-                          next_poll(started, options.poll_interval, appended))
-                   for customer, appended, _ in sent]
+        pickups = [
+            Pickup(
+                appended,
+                clock.arrived.get(customer),
+                next_poll(started, options.poll_interval, appended),
+            )
+            for customer, appended, _ in sent
+        ]
         acks = [r for r in sink.received if r.message.get("Auto-Submitted") == "auto-replied"]
-        print(f"acknowledgements at the sink: {len(acks)} for {options.mails} mails to "
-              f"{len({m for _, _, m in sent})} mailboxes "
-              f"({'OK' if len(acks) == options.mails else 'BROKEN RUN'})")
+        print(
+            f"acknowledgements at the sink: {len(acks)} for {options.mails} mails to "
+            f"{len({m for _, _, m in sent})} mailboxes "
+            f"({'OK' if len(acks) == options.mails else 'BROKEN RUN'})"
+        )
         print_pickups(pickups, options.poll_interval)
-        print(f"pickup CPU: the daemon {busy:.1f} s in {wall:.0f} s "
-              f"({1000 * busy / max(len(sent), 1):.0f} ms a mail, idle time included)")
+        print(
+            f"pickup CPU: the daemon {busy:.1f} s in {wall:.0f} s "
+            f"({1000 * busy / max(len(sent), 1):.0f} ms a mail, idle time included)"
+        )
         print_at_rest(daemon, server, "after")
     finally:
         if daemon is not None:
             status = daemon.stop()
             problems = daemon.problems()
-            print(f"daemon: exited {status} on SIGTERM; {len(problems)} warnings/errors logged"
-                  + "".join(f"\n    {line}" for line in problems[:10]))
+            print(
+                f"daemon: exited {status} on SIGTERM; {len(problems)} warnings/errors logged"
+                + "".join(f"\n    {line}" for line in problems[:10])
+            )
         clock.stop()
         sink.stop()
-        warnings = [line for line in server.log_path.read_text(errors="replace").splitlines()
-                    if "Warning" in line or "Error" in line or "Fatal" in line]
-        print(f"dovecot: {len(warnings)} warnings/errors in its log"
-              + "".join(f"\n    {line}" for line in warnings[:10]))
+        warnings = [
+            line
+            for line in server.log_path.read_text(errors="replace").splitlines()
+            if "Warning" in line or "Error" in line or "Fatal" in line
+        ]
+        print(
+            f"dovecot: {len(warnings)} warnings/errors in its log"
+            + "".join(f"\n    {line}" for line in warnings[:10])
+        )
         server.stop()
         if options.keep:
             print(f"scratch folder kept: {root}")

@@ -40,14 +40,19 @@ def main(count: int) -> None:
     sink.start()
     try:
         server.add_user("support@example.com", "bench-password")
-        account = ImapAccount(server, "support@example.com", "bench-password",
-                              "support@example.com")
-        account.append("Sent", customer_mail("Support <support@example.com>", "x", "x",
-                                             datetime.now(UTC)))
+        account = ImapAccount(
+            server, "support@example.com", "bench-password", "support@example.com"
+        )
+        account.append(
+            "Sent", customer_mail("Support <support@example.com>", "x", "x", datetime.now(UTC))
+        )
         arrived = datetime.now(UTC) - timedelta(minutes=1)
         for n in range(count):
-            account.append("INBOX", customer_mail(f"C{n} <c{n}@customer.example>", f"Q{n}",
-                                                  "Hello", arrived), arrived)
+            account.append(
+                "INBOX",
+                customer_mail(f"C{n} <c{n}@customer.example>", f"Q{n}", "Hello", arrived),
+                arrived,
+            )
         os.environ["TEST_IMAP_PASSWORD"] = "bench-password"
         os.environ["TEST_SMTP_PASSWORD"] = "anything"
         data = root / "data"
@@ -59,11 +64,15 @@ def main(count: int) -> None:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     print(f"{len(windows)} mails, IMAP server: {imap_kind()}")
-    for name, values in (("250 -> recorded (the window)", windows),
-                         ("whole send (SMTP, record, copy)", per_mail)):
+    for name, values in (
+        ("250 -> recorded (the window)", windows),
+        ("whole send (SMTP, record, copy)", per_mail),
+    ):
         ms = sorted(v * 1000 for v in values)
-        print(f"  {name:<42} median {statistics.median(ms):6.2f} ms   "
-              f"p99 {ms[int(len(ms) * 0.99) - 1]:6.2f} ms   max {ms[-1]:6.2f} ms")
+        print(
+            f"  {name:<42} median {statistics.median(ms):6.2f} ms   "
+            f"p99 {ms[int(len(ms) * 0.99) - 1]:6.2f} ms   max {ms[-1]:6.2f} ms"
+        )
 
 
 async def _measure(settings: cycle.Settings) -> tuple[list[float], list[float]]:
@@ -96,8 +105,10 @@ async def _measure(settings: cycle.Settings) -> tuple[list[float], list[float]]:
             if "start" in marks:
                 per_mail.append(time.perf_counter() - marks.pop("start"))
 
-    adapters = cycle.Adapters(mailbox=lambda m: TimedMailbox(real.mailbox(m)),  # type: ignore[arg-type, return-value]
-                            mailer=lambda m: TimedMailer(real.mailer(m)))
+    adapters = cycle.Adapters(
+        mailbox=lambda m: TimedMailbox(real.mailbox(m)),  # type: ignore[arg-type, return-value]
+        mailer=lambda m: TimedMailer(real.mailer(m)),
+    )
     with Store(settings.agent.data_dir) as store:
         agent = cycle.Agent(settings, store, adapters, clock=lambda: datetime.now(UTC))
         original = store.outbox.move

@@ -70,20 +70,39 @@ def spacing(text: str) -> tuple[float, float]:
 def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=50, help="how many mails (default 50)")
-    parser.add_argument("--spacing", type=spacing, default=(1.0, 2.0),
-                        help="seconds between two mails, uniform in LOW,HIGH (default 1,2)")
-    parser.add_argument("--poll-interval", type=int, default=300,
-                        help="the daemon's poll_interval_seconds (default 300)")
-    parser.add_argument("--settle", type=float, default=5.0,
-                        help="seconds the daemon's connections and threads must stay the same "
-                             "after its first poll before mail is sent (default 5)")
+    parser.add_argument(
+        "--spacing",
+        type=spacing,
+        default=(1.0, 2.0),
+        help="seconds between two mails, uniform in LOW,HIGH (default 1,2)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=int,
+        default=300,
+        help="the daemon's poll_interval_seconds (default 300)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="seconds the daemon's connections and threads must stay the same "
+        "after its first poll before mail is sent (default 5)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="for the spacing's jitter")
     parser.add_argument("--each", action="store_true", help="print every mail's latency")
-    parser.add_argument("--code", type=Path, default=None,
-                        help="run `python -m inbox_agent` from this source tree instead of "
-                             "the installed `inbox-agent` command")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the scratch folder (the daemon's log and data_dir)")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="run `python -m inbox_agent` from this source tree instead of "
+        "the installed `inbox-agent` command",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the scratch folder (the daemon's log and data_dir)",
+    )
     options = parser.parse_args()
     rng = random.Random(options.seed)
     code = options.code.resolve() if options.code else None
@@ -104,30 +123,45 @@ def main() -> None:  # noqa: PLR0915
         work = root / "agent"
         work.mkdir()
         config = write_mailboxes_config(
-            work / "config.toml", data_dir=work / "data", templates=agent.templates,
-            mailboxes={"support": account.address}, imap_port=server.port,
-            smtp_port=sink.port, poll_interval_seconds=options.poll_interval)
-        daemon = start_daemon(agent.argv, {**agent.env, PASSWORD_ENV: account.password},
-                              config, work / "data", work)
+            work / "config.toml",
+            data_dir=work / "data",
+            templates=agent.templates,
+            mailboxes={"support": account.address},
+            imap_port=server.port,
+            smtp_port=sink.port,
+            poll_interval_seconds=options.poll_interval,
+        )
+        daemon = start_daemon(
+            agent.argv, {**agent.env, PASSWORD_ENV: account.password}, config, work / "data", work
+        )
         polled = wait_first_poll(daemon, {"support"}, timeout=120)
-        settled = wait_steady(lambda: (threads(daemon.pid),
-                                       imap_connections(daemon.pid, server.port)),
-                              options.settle, timeout=120)
+        settled = wait_steady(
+            lambda: (threads(daemon.pid), imap_connections(daemon.pid, server.port)),
+            options.settle,
+            timeout=120,
+        )
         rss, hwm = memory_mb(daemon.pid)
-        print(f"start-up: first poll done {polled - daemon.spawned:.2f} s after the daemon "
-              f"was started; settled {settled:.1f} s later; RSS {rss:.0f} MB (peak "
-              f"{hwm:.0f} MB), {threads(daemon.pid)} threads, "
-              f"{imap_connections(daemon.pid, server.port)} IMAP connections", flush=True)
+        print(
+            f"start-up: first poll done {polled - daemon.spawned:.2f} s after the daemon "
+            f"was started; settled {settled:.1f} s later; RSS {rss:.0f} MB (peak "
+            f"{hwm:.0f} MB), {threads(daemon.pid)} threads, "
+            f"{imap_connections(daemon.pid, server.port)} IMAP connections",
+            flush=True,
+        )
         states = watch_states(daemon.data_dir)
         if states:
-            print("start-up: watches in health.json: "
-                  + ", ".join(f"{count} {state}" for state, count in sorted(states.items())))
+            print(
+                "start-up: watches in health.json: "
+                + ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+            )
         started = daemon.started()
 
         run = secrets.token_hex(3)
         sent: list[tuple[str, float]] = []
-        print(f"--- {options.mails} mails, {options.spacing[0]:g}-{options.spacing[1]:g} s "
-              f"apart ...", flush=True)
+        print(
+            f"--- {options.mails} mails, {options.spacing[0]:g}-{options.spacing[1]:g} s apart ...",
+            flush=True,
+        )
         with session(account) as imap:
             for n in range(options.mails):
                 time.sleep(rng.uniform(*options.spacing))
@@ -136,28 +170,41 @@ def main() -> None:  # noqa: PLR0915
                 sent.append((customer, time.monotonic()))
         addresses = {customer for customer, _ in sent}
         wait_acks(clock, addresses, daemon, timeout=options.poll_interval + 120)
-        pickups = [Pickup(appended, clock.arrived.get(customer),
-                          next_poll(started, options.poll_interval, appended))
-                   for customer, appended in sent]
+        pickups = [
+            Pickup(
+                appended,
+                clock.arrived.get(customer),
+                next_poll(started, options.poll_interval, appended),
+            )
+            for customer, appended in sent
+        ]
         if options.each:
             for n, pickup in enumerate(pickups):
                 latency = "never" if pickup.latency is None else f"{pickup.latency:7.2f} s"
-                print(f"    mail {n:3d}: appended at +{pickup.appended - started:7.2f} s, "
-                      f"acknowledged after {latency}; next poll at "
-                      f"+{pickup.next_poll - started:.0f} s")
+                print(
+                    f"    mail {n:3d}: appended at +{pickup.appended - started:7.2f} s, "
+                    f"acknowledged after {latency}; next poll at "
+                    f"+{pickup.next_poll - started:.0f} s"
+                )
         acks = [r for r in sink.received if r.message.get("Auto-Submitted") == "auto-replied"]
-        print(f"acknowledgements at the sink: {len(acks)} for {options.mails} mails "
-              f"({'OK' if len(acks) == options.mails else 'BROKEN RUN'})")
+        print(
+            f"acknowledgements at the sink: {len(acks)} for {options.mails} mails "
+            f"({'OK' if len(acks) == options.mails else 'BROKEN RUN'})"
+        )
         print_pickups(pickups, options.poll_interval)
         rss, hwm = memory_mb(daemon.pid)
-        print(f"after: RSS {rss:.0f} MB (peak {hwm:.0f} MB), {threads(daemon.pid)} threads; "
-              f"load {load()}")
+        print(
+            f"after: RSS {rss:.0f} MB (peak {hwm:.0f} MB), {threads(daemon.pid)} threads; "
+            f"load {load()}"
+        )
     finally:
         if daemon is not None:
             status = daemon.stop()
             problems = daemon.problems()
-            print(f"daemon: exited {status} on SIGTERM; {len(problems)} warnings/errors logged"
-                  + "".join(f"\n    {line}" for line in problems[:10]))
+            print(
+                f"daemon: exited {status} on SIGTERM; {len(problems)} warnings/errors logged"
+                + "".join(f"\n    {line}" for line in problems[:10])
+            )
         clock.stop()
         sink.stop()
         server.stop()

@@ -33,8 +33,15 @@ LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 11, 2, 8, 0, tzinfo=LONDON)  # a Monday
 
 
-def _mail(sender: str, to: str, subject: str, *, sent: datetime, message_id: str,
-          in_reply_to: str | None = None) -> bytes:
+def _mail(
+    sender: str,
+    to: str,
+    subject: str,
+    *,
+    sent: datetime,
+    message_id: str,
+    in_reply_to: str | None = None,
+) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg["Date"], msg["Message-ID"] = format_datetime(sent), message_id
@@ -62,40 +69,82 @@ def write_export(path: Path, count: int) -> None:
     for n, moment in enumerate(_moments(count)):
         customer = f"customer{n}@shop{n % 97}.example"
         message_id = f"<{n}@shop.example>"
-        mails.append((moment, _mail(f"Customer {n} <{customer}>", "support@example.com",
-                                    f"Order {1000 + n}", sent=moment, message_id=message_id)))
+        mails.append(
+            (
+                moment,
+                _mail(
+                    f"Customer {n} <{customer}>",
+                    "support@example.com",
+                    f"Order {1000 + n}",
+                    sent=moment,
+                    message_id=message_id,
+                ),
+            )
+        )
         if n % 3:
             answered = moment + timedelta(minutes=20 + n % 100)
-            mails.append((answered, _mail("support@example.com", customer,
-                                          f"Re: Order {1000 + n}", sent=answered,
-                                          message_id=f"<r{n}@example.com>",
-                                          in_reply_to=message_id)))
+            mails.append(
+                (
+                    answered,
+                    _mail(
+                        "support@example.com",
+                        customer,
+                        f"Re: Order {1000 + n}",
+                        sent=answered,
+                        message_id=f"<r{n}@example.com>",
+                        in_reply_to=message_id,
+                    ),
+                )
+            )
     with path.open("wb") as out:
         for moment, raw in sorted(mails, key=lambda m: m[0]):
             stamp = moment.astimezone(UTC).strftime("%a %b %d %H:%M:%S %Y")
-            out.write(f"From support@example.com {stamp}\n".encode() + raw.rstrip(b"\n")
-                      + b"\n\n")
+            out.write(f"From support@example.com {stamp}\n".encode() + raw.rstrip(b"\n") + b"\n\n")
 
 
 def run(count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         config = root / "config.toml"
-        config.write_text(CONFIG.format(
-            data_dir=root / "state", templates=ROOT / "templates", address="support@example.com",
-            imap_host="127.0.0.1", imap_port=9, imap_user="support@example.com", folder="INBOX",
-            smtp_host="127.0.0.1", smtp_port=9), encoding="utf-8")
+        config.write_text(
+            CONFIG.format(
+                data_dir=root / "state",
+                templates=ROOT / "templates",
+                address="support@example.com",
+                imap_host="127.0.0.1",
+                imap_port=9,
+                imap_user="support@example.com",
+                folder="INBOX",
+                smtp_host="127.0.0.1",
+                smtp_port=9,
+            ),
+            encoding="utf-8",
+        )
         export = root / "month.mbox"
         write_export(export, count)
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "inbox_agent", "--config", str(config),  # noqa: S603
-                               "replay", str(export)], capture_output=True, text=True,
-                              check=True, cwd=ROOT)
+        done = subprocess.run(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "inbox_agent",
+                "--config",
+                str(config),
+                "replay",
+                str(export),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         took = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         size = export.stat().st_size / 1e6
-        print(f"{count:>6} customers, {size:5.1f} MB mbox: {took:6.1f} s, peak RSS {peak:4.0f} MB"
-              f" (the largest child so far)\n        {done.stdout.splitlines()[-1]}")
+        print(
+            f"{count:>6} customers, {size:5.1f} MB mbox: {took:6.1f} s, peak RSS {peak:4.0f} MB"
+            f" (the largest child so far)\n        {done.stdout.splitlines()[-1]}"
+        )
 
 
 if __name__ == "__main__":

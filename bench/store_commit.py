@@ -39,16 +39,37 @@ def fill(store: Store, count: int) -> None:
     for n in range(count):
         token = f"T{n:05d}"
         at = NOW + timedelta(minutes=n)
-        conversation = Conversation(token, "support", f"c{n}@customer.example", f"C {n}",
-                                    f"Question {n}", at, Status.ANSWERED)
+        conversation = Conversation(
+            token,
+            "support",
+            f"c{n}@customer.example",
+            f"C {n}",
+            f"Question {n}",
+            at,
+            Status.ANSWERED,
+        )
         conversation.messages += [
-            FiledMessage(f"<m{n}@c>", f"<m{n}@c>", Role.CUSTOMER, at, f"c{n}@customer.example",
-                         f"Question {n}", "INBOX"),
-            FiledMessage(f"<s{n}@c>", f"<s{n}@c>", Role.STAFF, at, "alice@example.com",
-                         f"Re: Question {n}", "Sent")]
+            FiledMessage(
+                f"<m{n}@c>",
+                f"<m{n}@c>",
+                Role.CUSTOMER,
+                at,
+                f"c{n}@customer.example",
+                f"Question {n}",
+                "INBOX",
+            ),
+            FiledMessage(
+                f"<s{n}@c>",
+                f"<s{n}@c>",
+                Role.STAFF,
+                at,
+                "alice@example.com",
+                f"Re: Question {n}",
+                "Sent",
+            ),
+        ]
         mid = f"<inbox-agent.{token}.acknowledgement.{n}@example.com>"
-        conversation.sent.append(SentMail(mid, MailKind.ACKNOWLEDGEMENT,
-                                          conversation.customer, at))
+        conversation.sent.append(SentMail(mid, MailKind.ACKNOWLEDGEMENT, conversation.customer, at))
         store.ledger.conversations[token] = conversation
 
 
@@ -64,8 +85,7 @@ def main() -> None:
                 store.commit()
                 timings.append(time.perf_counter() - started)
             size = (Path(folder) / DB_FILE).stat().st_size
-            print(f"{count:>14} {size / 1e6:>7.1f}MB "
-                  f"{statistics.median(timings) * 1000:>19.1f} ms")
+            print(f"{count:>14} {size / 1e6:>7.1f}MB {statistics.median(timings) * 1000:>19.1f} ms")
 
 
 if __name__ == "__main__":

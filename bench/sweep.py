@@ -50,12 +50,28 @@ def fill(agent: cycle.Agent, count: int) -> None:
     for n in range(count):
         token = f"T{n:06d}"
         at = NOW - timedelta(minutes=n % 600)
-        c = Conversation(token, "support", f"c{n}@customer.example", f"C {n}",
-                         f"Question {n}", at, Status.WAITING)
-        c.messages.append(FiledMessage(f"<m{n}@c>", f"<m{n}@c>", Role.CUSTOMER, at,
-                                       c.customer, c.subject, "INBOX"))
-        c.sent.append(SentMail(f"<inbox-agent.{token}.acknowledgement.{n}@example.com>",
-                               MailKind.ACKNOWLEDGEMENT, c.customer, at))
+        c = Conversation(
+            token,
+            "support",
+            f"c{n}@customer.example",
+            f"C {n}",
+            f"Question {n}",
+            at,
+            Status.WAITING,
+        )
+        c.messages.append(
+            FiledMessage(
+                f"<m{n}@c>", f"<m{n}@c>", Role.CUSTOMER, at, c.customer, c.subject, "INBOX"
+            )
+        )
+        c.sent.append(
+            SentMail(
+                f"<inbox-agent.{token}.acknowledgement.{n}@example.com>",
+                MailKind.ACKNOWLEDGEMENT,
+                c.customer,
+                at,
+            )
+        )
         due = NOW + timedelta(days=1 + n % 14, hours=3, seconds=n)  # each its own moment
         c.promises.append(Promise(made_at=at, due=due, reason="first reply"))
         agent.ledger.conversations[token] = c
@@ -71,13 +87,13 @@ def timed(work: Callable[[], object], runs: int = 7) -> float:
 
 
 def main(sizes: list[int]) -> None:
-    print(f"{'open promises':>14} {'first sweep':>16} {'each one after':>17} "
-          f"{'next_chase':>12}")
+    print(f"{'open promises':>14} {'first sweep':>16} {'each one after':>17} {'next_chase':>12}")
     for count in sizes:
         with tempfile.TemporaryDirectory() as folder:
             settings = make_settings(Path(folder))
-            adapters = cycle.Adapters(mailbox=lambda _: MemoryMailbox(),
-                                      mailer=lambda _: MemoryMailer())
+            adapters = cycle.Adapters(
+                mailbox=lambda _: MemoryMailbox(), mailer=lambda _: MemoryMailer()
+            )
             chase_moment.cache_clear()  # a fresh start: nothing remembered yet
             with Store(Path(folder) / "data") as store:
                 agent = cycle.Agent(settings, store, adapters, clock=lambda: NOW)

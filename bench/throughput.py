@@ -92,12 +92,20 @@ def cpu_model() -> str:
 
 def tool_version(*command: str) -> str:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30,  # noqa: S603
-                              check=False)
+        done = subprocess.run(  # noqa: S603
+            command,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unavailable ({exc})"
-    return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 \
+    return (
+        (done.stdout or done.stderr).strip().splitlines()[0]
+        if done.returncode == 0
         else f"unavailable (exit {done.returncode})"
+    )
 
 
 def load() -> str:
@@ -105,8 +113,9 @@ def load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def print_machine(server: ImapServer, code: Path | None, agent_command: list[str],
-                  env: dict[str, str]) -> None:
+def print_machine(
+    server: ImapServer, code: Path | None, agent_command: list[str], env: dict[str, str]
+) -> None:
     from importlib.metadata import version  # noqa: PLC0415
 
     tree = code or ROOT
@@ -114,22 +123,38 @@ def print_machine(server: ImapServer, code: Path | None, agent_command: list[str
     if commit.startswith("unavailable"):
         commit = "no git checkout (name the commit in the folder's name)"
     where = "import inbox_agent; print(inbox_agent.__file__)"
-    found = subprocess.run([sys.executable, "-c", where], capture_output=True, text=True,  # noqa: S603
-                           env=env, cwd=tempfile.gettempdir(), check=False).stdout.strip()
+    found = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", where],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        check=False,
+    ).stdout.strip()
     dovecot = tool_version("dovecot", "--version") if server.kind == "dovecot" else ""
-    print(f"machine : {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
-          f"{platform.release()}")
+    print(
+        f"machine : {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    )
     print(f"python  : {platform.python_version()} ({sys.executable})")
     print(f"imap    : {server.kind} {dovecot} on 127.0.0.1:{server.port}")
-    print(f"libs    : imapclient {version('imapclient')}, aiosmtplib {version('aiosmtplib')}, "
-          f"tinydb {version('tinydb')}, aiosmtpd {version('aiosmtpd')}")
+    print(
+        f"libs    : imapclient {version('imapclient')}, aiosmtplib {version('aiosmtplib')}, "
+        f"tinydb {version('tinydb')}, aiosmtpd {version('aiosmtpd')}"
+    )
     print(f"agent   : {' '.join(agent_command)}")
     print(f"code    : {tree} at {commit}; inbox_agent imported from {found or '?'}")
     started = time.perf_counter()
-    subprocess.run([*agent_command, "--help"], capture_output=True, env=env,  # noqa: S603
-                   cwd=tempfile.gettempdir(), check=False)
-    print(f"startup : `{' '.join(agent_command)} --help` takes "
-          f"{time.perf_counter() - started:.2f} s (part of every agent figure below)")
+    subprocess.run(  # noqa: S603
+        [*agent_command, "--help"],
+        capture_output=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        check=False,
+    )
+    print(
+        f"startup : `{' '.join(agent_command)} --help` takes "
+        f"{time.perf_counter() - started:.2f} s (part of every agent figure below)"
+    )
     print(f"load    : {load()} (1/5/15 min) at start; this machine is shared\n")
 
 
@@ -204,7 +229,7 @@ def floor_fetch(account: ImapAccount, count: int) -> float:
         uids = imap.search(["UID", "1:*"])
         got = 0
         for first in range(0, len(uids), CHUNK):
-            fetched = imap.fetch(uids[first:first + CHUNK], ["BODY.PEEK[]", "INTERNALDATE"])
+            fetched = imap.fetch(uids[first : first + CHUNK], ["BODY.PEEK[]", "INTERNALDATE"])
             got += sum(1 for data in fetched.values() if data.get(b"BODY[]"))
     took = time.perf_counter() - started
     if got != count:
@@ -214,8 +239,9 @@ def floor_fetch(account: ImapAccount, count: int) -> float:
 
 async def floor_send(sink: SmtpSink, mails: list[EmailMessage]) -> float:
     started = time.perf_counter()
-    smtp = aiosmtplib.SMTP(hostname=sink.host, port=sink.port, use_tls=False,
-                           start_tls=False, timeout=60)
+    smtp = aiosmtplib.SMTP(
+        hostname=sink.host, port=sink.port, use_tls=False, start_tls=False, timeout=60
+    )
     await smtp.connect()
     for mail in mails:
         await smtp.send_message(mail)
@@ -281,28 +307,53 @@ def folder_size(path: Path) -> tuple[int, int]:
     return sum(p.stat().st_size for p in files), len(files)
 
 
-def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  # noqa: PLR0917
-              env: dict[str, str], templates: Path, timeout: float,
-              profile: Path | None = None) -> AgentRun:
+def run_agent(  # noqa: PLR0917
+    server: ImapServer,
+    work: Path,
+    count: int,
+    command: list[str],
+    env: dict[str, str],
+    templates: Path,
+    timeout: float,
+    profile: Path | None = None,
+) -> AgentRun:
     account = new_account(server, "support")
     fill_inbox(account, count, datetime.now(UTC))
     sink = SmtpSink()
     sink.start()
     try:
         data_dir = work / "data"
-        config = write_config(work / "config.toml", data_dir=data_dir, templates=templates,
-                              address=account.address, imap_port=server.port,
-                              smtp_port=sink.port)
+        config = write_config(
+            work / "config.toml",
+            data_dir=data_dir,
+            templates=templates,
+            address=account.address,
+            imap_port=server.port,
+            smtp_port=sink.port,
+        )
         argv = [*command, "--config", str(config), "run", "--once"]
         if profile is not None:
-            argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "inbox_agent",
-                    *argv[len(command):]]
+            argv = [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(profile),
+                "-m",
+                "inbox_agent",
+                *argv[len(command) :],
+            ]
         log = work / "agent.log"
         started = time.perf_counter()
         with log.open("wb") as out:
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
-                                       stderr=subprocess.STDOUT,
-                                       env={**env, PASSWORD_ENV: account.password}, cwd=work)
+            process = subprocess.Popen(  # noqa: S603
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**env, PASSWORD_ENV: account.password},
+                cwd=work,
+            )
             watchdog = threading.Timer(timeout, process.kill)
             watchdog.start()
             try:  # wait4, not wait: its rusage is this child's alone (peak RSS)
@@ -312,8 +363,10 @@ def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  #
             process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
         if process.returncode != 0:
-            raise SystemExit(f"the agent exited {process.returncode}; its log ({log}):\n"
-                             + "\n".join(log.read_text(errors="replace").splitlines()[-20:]))
+            raise SystemExit(
+                f"the agent exited {process.returncode}; its log ({log}):\n"
+                + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            )
         received = sink.received
     finally:
         sink.stop()
@@ -322,21 +375,39 @@ def run_agent(server: ImapServer, work: Path, count: int, command: list[str],  #
         copies = int(imap.folder_status("Sent", [b"MESSAGES"])[b"MESSAGES"])
     size, files = folder_size(data_dir)
     mean = sum(len(r.raw) for r in acks) // len(acks) if acks else 0
-    return AgentRun(seconds, len(acks), len({tuple(r.rcpt_tos) for r in acks}), copies, size,
-                    files, mean, usage.ru_maxrss / 1024, log)  # Linux: ru_maxrss in KiB
+    return AgentRun(
+        seconds,
+        len(acks),
+        len({tuple(r.rcpt_tos) for r in acks}),
+        copies,
+        size,
+        files,
+        mean,
+        usage.ru_maxrss / 1024,
+        log,
+    )  # Linux: ru_maxrss in KiB
 
 
 # Frames that only carry the call down to the agent's work: left out of the cumulative table.
-PLUMBING = ("runpy", "asyncio", "<frozen", "<string>", "<built-in method builtins.exec>",
-            "_contextvars", "selectors", "__main__.py", "cProfile", "profile")
+PLUMBING = (
+    "runpy",
+    "asyncio",
+    "<frozen",
+    "<string>",
+    "<built-in method builtins.exec>",
+    "_contextvars",
+    "selectors",
+    "__main__.py",
+    "cProfile",
+    "profile",
+)
 
 
 def print_profile(path: Path, top: int = 15) -> None:
     """Top ``top`` by cumulative time (the event loop and interpreter plumbing left out), then
     the top ten by own time, each with its share of the whole run."""
     stats = pstats.Stats(str(path))
-    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = \
-        stats.stats  # type: ignore[attr-defined]
+    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
     whole = max(entry[3] for entry in table.values())
 
     def name(key: tuple[str, int, str]) -> str:
@@ -344,23 +415,31 @@ def print_profile(path: Path, top: int = 15) -> None:
         if file == "~":
             return function
         parts = Path(file).parts
-        short = "/".join(parts[parts.index("inbox_agent"):]) if "inbox_agent" in parts \
+        short = (
+            "/".join(parts[parts.index("inbox_agent") :])
+            if "inbox_agent" in parts
             else "/".join(parts[-2:])
+        )
         return f"{short}:{line}({function})"
 
-    rows = [(key, entry) for key, entry in table.items()
-            if not any(mark in name(key) or mark in key[0] for mark in PLUMBING)]
+    rows = [
+        (key, entry)
+        for key, entry in table.items()
+        if not any(mark in name(key) or mark in key[0] for mark in PLUMBING)
+    ]
     print(f"    top {top} by cumulative time of {whole:.1f} s (plumbing left out):")
     print(f"    {'calls':>9} {'cumul s':>8} {'share':>6} {'own s':>7}  function")
     for key, (_, calls, own, cumulative, _) in sorted(
-            rows, key=lambda row: row[1][3], reverse=True)[:top]:
-        print(f"    {calls:>9} {cumulative:>8.2f} {cumulative / whole:>6.0%} {own:>7.2f}  "
-              f"{name(key)}")
+        rows, key=lambda row: row[1][3], reverse=True
+    )[:top]:
+        print(
+            f"    {calls:>9} {cumulative:>8.2f} {cumulative / whole:>6.0%} {own:>7.2f}  {name(key)}"
+        )
     print("    top 10 by own time:")
     for key, (_, calls, own, cumulative, _) in sorted(
-            table.items(), key=lambda row: row[1][2], reverse=True)[:10]:
-        print(f"    {calls:>9} {cumulative:>8.2f} {own / whole:>6.0%} {own:>7.2f}  "
-              f"{name(key)}")
+        table.items(), key=lambda row: row[1][2], reverse=True
+    )[:10]:
+        print(f"    {calls:>9} {cumulative:>8.2f} {own / whole:>6.0%} {own:>7.2f}  {name(key)}")
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -368,21 +447,42 @@ def print_profile(path: Path, top: int = 15) -> None:
 
 def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mails", default="1000",
-                        help="comma-separated numbers of new customer mails (default 1000)")
-    parser.add_argument("--profile", action="store_true",
-                        help="after each timed run, one more under cProfile; print its top 15")
-    parser.add_argument("--code", type=Path, default=None,
-                        help="run `python -m inbox_agent` from this source tree instead of "
-                             "the installed `inbox-agent` command")
-    parser.add_argument("--floor-runs", type=int, default=3,
-                        help="measure the floor this many times, each on a fresh account, "
-                             "and keep the fastest (default 3): on a shared machine one "
-                             "APPEND run can take 4x another, and the floor is a lower bound")
-    parser.add_argument("--timeout", type=float, default=3600.0,
-                        help="seconds one agent run may take (default 3600)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the scratch folder (logs, data_dirs, the .prof files)")
+    parser.add_argument(
+        "--mails",
+        default="1000",
+        help="comma-separated numbers of new customer mails (default 1000)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each timed run, one more under cProfile; print its top 15",
+    )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="run `python -m inbox_agent` from this source tree instead of "
+        "the installed `inbox-agent` command",
+    )
+    parser.add_argument(
+        "--floor-runs",
+        type=int,
+        default=3,
+        help="measure the floor this many times, each on a fresh account, "
+        "and keep the fastest (default 3): on a shared machine one "
+        "APPEND run can take 4x another, and the floor is a lower bound",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="seconds one agent run may take (default 3600)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the scratch folder (logs, data_dirs, the .prof files)",
+    )
     options = parser.parse_args()
     sizes = [int(part.replace("_", "")) for part in options.mails.split(",") if part.strip()]
 
@@ -402,24 +502,29 @@ def main() -> None:  # noqa: PLR0915
             work.mkdir()
             print(f"--- {count} mails: the agent ...", flush=True)
             agent = run_agent(server, work, count, command, env, templates, options.timeout)
-            ok = agent.acks == count and agent.recipients == count and \
-                agent.sent_copies == count
-            print(f"    agent   {agent.seconds:8.2f} s   peak RSS {agent.peak_rss_mb:.0f} MB, "
-                  f"acknowledgements at the sink "
-                  f"{agent.acks} (to {agent.recipients} customers), Sent copies "
-                  f"{agent.sent_copies}: {'OK' if ok else 'BROKEN RUN'}; load {load()}",
-                  flush=True)
+            ok = agent.acks == count and agent.recipients == count and agent.sent_copies == count
+            print(
+                f"    agent   {agent.seconds:8.2f} s   peak RSS {agent.peak_rss_mb:.0f} MB, "
+                f"acknowledgements at the sink "
+                f"{agent.acks} (to {agent.recipients} customers), Sent copies "
+                f"{agent.sent_copies}: {'OK' if ok else 'BROKEN RUN'}; load {load()}",
+                flush=True,
+            )
             if not ok:
                 print(f"    the agent's log: {agent.log}; this run's figures mean nothing")
-            print(f"--- {count} mails: the protocol floor, {options.floor_runs} times ...",
-                  flush=True)
+            print(
+                f"--- {count} mails: the protocol floor, {options.floor_runs} times ...", flush=True
+            )
             floors = []
             for _ in range(options.floor_runs):
                 floor = measure_floor(server, count, agent.mean_ack_bytes or 1500)
                 floors.append(floor)
-                print(f"    floor   {floor.total:8.2f} s   fetch {floor.fetch:.2f} s, SMTP "
-                      f"{floor.send:.2f} s ({agent.mean_ack_bytes or 1500} B each), APPEND "
-                      f"{floor.append:.2f} s; load {load()}", flush=True)
+                print(
+                    f"    floor   {floor.total:8.2f} s   fetch {floor.fetch:.2f} s, SMTP "
+                    f"{floor.send:.2f} s ({agent.mean_ack_bytes or 1500} B each), APPEND "
+                    f"{floor.append:.2f} s; load {load()}",
+                    flush=True,
+                )
             floor = min(floors, key=lambda f: f.total)
             rows.append((count, floor, agent, ok))
             if options.profile:
@@ -427,20 +532,28 @@ def main() -> None:  # noqa: PLR0915
                 prof_work.mkdir()
                 prof = prof_work / "agent.prof"
                 print(f"--- {count} mails: the agent under cProfile ...", flush=True)
-                profiled = run_agent(server, prof_work, count, command, env, templates,
-                                     options.timeout, profile=prof)
-                print(f"    profiled run {profiled.seconds:.2f} s (cProfile overhead "
-                      f"included), {profiled.acks} acknowledgements", flush=True)
+                profiled = run_agent(
+                    server, prof_work, count, command, env, templates, options.timeout, profile=prof
+                )
+                print(
+                    f"    profiled run {profiled.seconds:.2f} s (cProfile overhead "
+                    f"included), {profiled.acks} acknowledgements",
+                    flush=True,
+                )
                 print_profile(prof)
         print(f"\nfloor: the fastest of {options.floor_runs} runs")
-        print(f"{'mails':>6} {'floor s':>8} {'agent s':>8} {'agent/floor':>11} "
-              f"{'ms/mail':>8} {'floor ms/mail':>13} {'data_dir':>10} {'peak RSS':>9}  check")
+        print(
+            f"{'mails':>6} {'floor s':>8} {'agent s':>8} {'agent/floor':>11} "
+            f"{'ms/mail':>8} {'floor ms/mail':>13} {'data_dir':>10} {'peak RSS':>9}  check"
+        )
         for count, floor, agent, ok in rows:
-            print(f"{count:>6} {floor.total:>8.2f} {agent.seconds:>8.2f} "
-                  f"{agent.seconds / floor.total:>10.1f}x {agent.seconds * 1000 / count:>8.1f} "
-                  f"{floor.total * 1000 / count:>13.2f} "
-                  f"{agent.data_bytes / 1e6:>7.2f} MB {agent.peak_rss_mb:>6.0f} MB  "
-                  f"{'ok' if ok else 'BROKEN'} ({agent.data_files} files)")
+            print(
+                f"{count:>6} {floor.total:>8.2f} {agent.seconds:>8.2f} "
+                f"{agent.seconds / floor.total:>10.1f}x {agent.seconds * 1000 / count:>8.1f} "
+                f"{floor.total * 1000 / count:>13.2f} "
+                f"{agent.data_bytes / 1e6:>7.2f} MB {agent.peak_rss_mb:>6.0f} MB  "
+                f"{'ok' if ok else 'BROKEN'} ({agent.data_files} files)"
+            )
         print(f"load at the end: {load()}")
     finally:
         server.stop()

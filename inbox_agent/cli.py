@@ -54,46 +54,61 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inbox-agent",
         description="Looks after a support mailbox: acknowledges customers with a promise "
-                    "in business hours, and keeps it.")
-    parser.add_argument("--config", help="config file (default: $INBOX_AGENT_CONFIG, "
-                        "else ./config.toml)")
+        "in business hours, and keeps it.",
+    )
+    parser.add_argument(
+        "--config", help="config file (default: $INBOX_AGENT_CONFIG, else ./config.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
-    parser.add_argument("--log-format", choices=logs.FORMATS, default="plain",
-                        help="plain lines (default), or json: one object a line with time, "
-                             "level, mailbox, conversation, event and message")
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default="plain",
+        help="plain lines (default), or json: one object a line with time, "
+        "level, mailbox, conversation, event and message",
+    )
     parser.add_argument("--version", action="version", version=f"inbox-agent {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run_cmd = commands.add_parser("run", help="the daemon, in the foreground")
-    run_cmd.add_argument("--once", action="store_true",
-                     help="one poll of every mailbox, send what is due, exit")
-    run_cmd.add_argument("--dry-run", action="store_true",
-                     help="everything but sending (and nothing is saved)")
+    run_cmd.add_argument(
+        "--once", action="store_true", help="one poll of every mailbox, send what is due, exit"
+    )
+    run_cmd.add_argument(
+        "--dry-run", action="store_true", help="everything but sending (and nothing is saved)"
+    )
     run_cmd.set_defaults(handler=run.main)
 
     check_cmd = commands.add_parser(
-        "check", help="config, templates, data folder, IMAP and SMTP logins (sends nothing)")
+        "check", help="config, templates, data folder, IMAP and SMTP logins (sends nothing)"
+    )
     check_cmd.set_defaults(handler=check.main)
 
     templates_cmd = commands.add_parser("templates", help="check or preview the reply templates")
-    template_commands = templates_cmd.add_subparsers(dest="templates_command", required=True,
-                                                 metavar="check|preview")
+    template_commands = templates_cmd.add_subparsers(
+        dest="templates_command", required=True, metavar="check|preview"
+    )
     template_commands.add_parser(
         "check", help="compile and render every template; file:line for each mistake"
     ).set_defaults(handler=templates.check)
     preview = template_commands.add_parser(
-        "preview", help="print a mail as it would be sent (headers and text)")
-    preview.add_argument("name", help="acknowledgement, follow_up, escalation or "
-                                      "escalation_notice")
+        "preview", help="print a mail as it would be sent (headers and text)"
+    )
+    preview.add_argument("name", help="acknowledgement, follow_up, escalation or escalation_notice")
     preview.add_argument("--thread", metavar="ID", help="a real conversation instead of a sample")
     preview.add_argument("--lang", metavar="L", help="the customer's language, e.g. de")
     preview.add_argument("--html", action="store_true", help="show the HTML part instead")
     preview.set_defaults(handler=templates.show_preview)
 
     threads_cmd = commands.add_parser("threads", help="list conversations")
-    threads_cmd.add_argument("--status", choices=views.STATUSES, help=(
-        "only this status; answered, closed and all include the archive (without --status: "
-        "every conversation in the live store)"))
+    threads_cmd.add_argument(
+        "--status",
+        choices=views.STATUSES,
+        help=(
+            "only this status; answered, closed and all include the archive (without --status: "
+            "every conversation in the live store)"
+        ),
+    )
     threads_cmd.add_argument("--json", action="store_true", help="a JSON array")
     threads_cmd.set_defaults(handler=threads.list_threads)
 
@@ -102,41 +117,66 @@ def _parser() -> argparse.ArgumentParser:
     thread.add_argument("--json", action="store_true", help="a JSON object")
     thread.set_defaults(handler=threads.show_thread)
 
-    for name, text in (("close", "close a conversation by hand"),
-                       ("reopen", "reopen a closed conversation (nothing is sent)")):
+    for name, text in (
+        ("close", "close a conversation by hand"),
+        ("reopen", "reopen a closed conversation (nothing is sent)"),
+    ):
         staff_cmd = commands.add_parser(name, help=text)
         staff_cmd.add_argument("id", help="the conversation token, e.g. K7Q2")
         staff_cmd.set_defaults(handler=staff.main, until=None)
     snooze = commands.add_parser(
-        "snooze", help="no follow-ups until a moment; the customer is told nothing")
+        "snooze", help="no follow-ups until a moment; the customer is told nothing"
+    )
     snooze.add_argument("id", help="the conversation token, e.g. K7Q2")
-    snooze.add_argument("--until", required=True, metavar="WHEN",
-                        help="4h or 2d (business time from now), 2026-11-24 (its opening), "
-                             "or '2026-11-24 14:00' (business time zone)")
+    snooze.add_argument(
+        "--until",
+        required=True,
+        metavar="WHEN",
+        help="4h or 2d (business time from now), 2026-11-24 (its opening), "
+        "or '2026-11-24 14:00' (business time zone)",
+    )
     snooze.set_defaults(handler=staff.main)
 
     skipped = commands.add_parser(
-        "skipped", help="mail filed without an answer (machines, loops, old mail), with why")
-    skipped.add_argument("--since", type=threads.age, metavar="AGE",
-                         help="only what arrived in the last AGE: 7d, 24h, 30m (clock time)")
+        "skipped", help="mail filed without an answer (machines, loops, old mail), with why"
+    )
+    skipped.add_argument(
+        "--since",
+        type=threads.age,
+        metavar="AGE",
+        help="only what arrived in the last AGE: 7d, 24h, 30m (clock time)",
+    )
     skipped.add_argument("--json", action="store_true", help="a JSON array")
     skipped.set_defaults(handler=threads.list_skipped)
 
     status_cmd = commands.add_parser(
-        "status", help="at a glance: polls, waiting conversations, promises due or lapsed, "
-                       "the outbox (works while the daemon runs)")
-    status_cmd.add_argument("--within", type=threads.age, metavar="AGE",
-                            help="promises due within AGE count as due soon (default 8h)")
+        "status",
+        help="at a glance: polls, waiting conversations, promises due or lapsed, "
+        "the outbox (works while the daemon runs)",
+    )
+    status_cmd.add_argument(
+        "--within",
+        type=threads.age,
+        metavar="AGE",
+        help="promises due within AGE count as due soon (default 8h)",
+    )
     status_cmd.add_argument("--json", action="store_true", help="one JSON object")
     status_cmd.set_defaults(handler=status.main)
 
     report_cmd = commands.add_parser(
-        "report", help="for the owner: promises made, kept, extended, missed; time to first "
-                       "reply; conversations per day; machine mail by rule")
-    report_cmd.add_argument("--since", type=threads.age, metavar="AGE",
-                            help="the period: the last AGE, e.g. 30d (the default), 7d")
-    report_cmd.add_argument("--html", metavar="FILE",
-                            help="also write a self-contained HTML page with charts")
+        "report",
+        help="for the owner: promises made, kept, extended, missed; time to first "
+        "reply; conversations per day; machine mail by rule",
+    )
+    report_cmd.add_argument(
+        "--since",
+        type=threads.age,
+        metavar="AGE",
+        help="the period: the last AGE, e.g. 30d (the default), 7d",
+    )
+    report_cmd.add_argument(
+        "--html", metavar="FILE", help="also write a self-contained HTML page with charts"
+    )
     report_cmd.set_defaults(handler=report.main)
 
     _add_tryouts(commands)
@@ -146,17 +186,29 @@ def _parser() -> argparse.ArgumentParser:
 def _add_tryouts(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The commands that try the agent without a mailbox or a relay: replay and demo."""
     replay_cmd = commands.add_parser(
-        "replay", help="what the agent would have done with exported mail, the clock "
-                       "following the mail; sends nothing, writes nothing")
+        "replay",
+        help="what the agent would have done with exported mail, the clock "
+        "following the mail; sends nothing, writes nothing",
+    )
     replay_cmd.add_argument("path", help="an mbox file, or a folder of .eml files")
-    replay_cmd.add_argument("--mailbox", metavar="NAME",
-                            help="the [[mailbox]] the mail came to (default: the first)")
-    replay_cmd.add_argument("--until", metavar="WHEN", help=(
-        "run the clock on after the last message, for the follow-ups due by then: 2d "
-        "(business time after it), 2026-11-24 (its opening) or '2026-11-24 14:00'"))
-    replay_cmd.add_argument("--limit", type=replay.limit, default=replay.DEFAULT_LIMIT,
-                            metavar="N", help="refuse an export of more than N messages "
-                            f"(default {replay.DEFAULT_LIMIT})")
+    replay_cmd.add_argument(
+        "--mailbox", metavar="NAME", help="the [[mailbox]] the mail came to (default: the first)"
+    )
+    replay_cmd.add_argument(
+        "--until",
+        metavar="WHEN",
+        help=(
+            "run the clock on after the last message, for the follow-ups due by then: 2d "
+            "(business time after it), 2026-11-24 (its opening) or '2026-11-24 14:00'"
+        ),
+    )
+    replay_cmd.add_argument(
+        "--limit",
+        type=replay.limit,
+        default=replay.DEFAULT_LIMIT,
+        metavar="N",
+        help=f"refuse an export of more than N messages (default {replay.DEFAULT_LIMIT})",
+    )
     replay_cmd.add_argument("--json", action="store_true", help="one JSON object")
     replay_cmd.set_defaults(handler=replay.main)
 

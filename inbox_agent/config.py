@@ -185,8 +185,9 @@ def _run_password_command(command: str, where: str) -> str:
     try:
         password = done.stdout.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        raise ConfigError(f"{where}: password_command printed something not UTF-8; "
-                          "run it by hand to see why") from None
+        raise ConfigError(
+            f"{where}: password_command printed something not UTF-8; run it by hand to see why"
+        ) from None
     if not password:
         raise ConfigError(f"{where}: password_command printed nothing; run it by hand to see why")
     return password
@@ -238,8 +239,11 @@ def _archive_after(section: _Section) -> timedelta:
     quiet = section.duration("archive_after", "14d")
     after = timedelta(days=quiet.days, minutes=quiet.minutes)
     if after < timedelta(days=1):
-        section.fail("archive_after", "must be at least 1d (the circuit breakers count a day "
-                     "of mail, and archived conversations are not counted)")
+        section.fail(
+            "archive_after",
+            "must be at least 1d (the circuit breakers count a day "
+            "of mail, and archived conversations are not counted)",
+        )
     return after
 
 
@@ -260,9 +264,16 @@ def _calendar(section: _Section) -> Calendar:
     part_days = frozenset(_part_day(section, p) for p in section.get("closed", list, []))
     section.finish()
     try:
-        return Calendar(timezone=tz, open_days=open_days, opens=start, closes=end,
-                        holidays=closed_dates, hours=hours, country_holidays=place,
-                        closed=part_days)
+        return Calendar(
+            timezone=tz,
+            open_days=open_days,
+            opens=start,
+            closes=end,
+            holidays=closed_dates,
+            hours=hours,
+            country_holidays=place,
+            closed=part_days,
+        )
     except ValueError as exc:
         raise ConfigError(f"{section.where()}: {exc}") from exc
 
@@ -280,8 +291,10 @@ def _hours(section: _Section) -> dict[int, tuple[Period, ...]]:
         if day in hours:
             raise ConfigError(f"{where} names {WEEKDAYS[day]} a second time; keep one")
         if not isinstance(value, str):
-            raise ConfigError(f'{where} = {value!r} should be a string in quotes, e.g. '
-                              '"09:00-12:30, 13:30-17:30" or "closed"')
+            raise ConfigError(
+                f"{where} = {value!r} should be a string in quotes, e.g. "
+                '"09:00-12:30, 13:30-17:30" or "closed"'
+            )
         try:
             hours[day] = parse_hours(value)
         except ValueError as exc:
@@ -302,8 +315,10 @@ def _place(section: _Section) -> str | None:
 
 def _part_day(section: _Section, value: object) -> PartDay:
     if not isinstance(value, str):
-        section.fail("closed", f'= [{value!r}, ...]: each should be a string in quotes, e.g. '
-                     '"2026-12-24 from 12:00"')
+        section.fail(
+            "closed",
+            f'= [{value!r}, ...]: each should be a string in quotes, e.g. "2026-12-24 from 12:00"',
+        )
     try:
         return parse_part_day(value)
     except ValueError as exc:
@@ -372,8 +387,14 @@ def _language_tag(section: _Section) -> str | None:
     return tag
 
 
-_DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
-                  ("smtp", "tls"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
+_DEFAULT_PORTS = {
+    ("imap", "tls"): 993,
+    ("imap", "starttls"): 143,
+    ("imap", "none"): 143,
+    ("smtp", "tls"): 465,
+    ("smtp", "starttls"): 587,
+    ("smtp", "none"): 25,
+}
 
 
 def _server(section: _Section, kind: str) -> ServerSettings:
@@ -381,8 +402,10 @@ def _server(section: _Section, kind: str) -> ServerSettings:
     if security not in ("tls", "starttls", "none"):
         section.fail("security", f"{security!r} is not one of tls, starttls, none")
     if "password" in section.data:
-        section.fail("password", "plain passwords are not read from the file; "
-                     "use password_env or password_command")
+        section.fail(
+            "password",
+            "plain passwords are not read from the file; use password_env or password_command",
+        )
     server = ServerSettings(
         host=section.get("host", str),
         port=section.get("port", int, _DEFAULT_PORTS[(kind, security)]),
@@ -413,15 +436,24 @@ def _one_way_to_log_in(section: _Section, server: ServerSettings, kind: str) -> 
     no login) is fine too."""
     given = [key for key in _SECRET_KEYS if getattr(server, key)]
     if len(given) > 1:
-        section.fail(given[1], f"and {given[0]} are both set; keep one: a password "
-                     "(password_env or password_command) or an OAuth2 token command")
+        section.fail(
+            given[1],
+            f"and {given[0]} are both set; keep one: a password "
+            "(password_env or password_command) or an OAuth2 token command",
+        )
     if server.username is None and given:
-        section.fail("username", f"is missing; {given[0]} needs the account to log in as "
-                     "(for Gmail and Microsoft 365, the full address)")
+        section.fail(
+            "username",
+            f"is missing; {given[0]} needs the account to log in as "
+            "(for Gmail and Microsoft 365, the full address)",
+        )
     if server.username is not None and not given:
         relay = " (or remove username for a relay that needs no login)" if kind == "smtp" else ""
-        section.fail("password_env", "missing; name the environment variable holding the "
-                     f"password, or set password_command or oauth2_token_command{relay}")
+        section.fail(
+            "password_env",
+            "missing; name the environment variable holding the "
+            f"password, or set password_command or oauth2_token_command{relay}",
+        )
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -431,9 +463,12 @@ def _password_env(section: _Section) -> str | None:
     """The variable's name; a value that is no name may be the password itself, so unshown."""
     name = section.secret("password_env")
     if name is not None and not _ENV_NAME.fullmatch(name):
-        section.fail("password_env", "is not an environment variable name (letters, digits and "
-                     "_, not starting with a digit); if a password was pasted there, change "
-                     "it and export it in a variable named here")
+        section.fail(
+            "password_env",
+            "is not an environment variable name (letters, digits and "
+            "_, not starting with a digit); if a password was pasted there, change "
+            "it and export it in a variable named here",
+        )
     return name
 
 
@@ -443,9 +478,12 @@ def _refuse_clear_text(section: _Section, server: ServerSettings) -> None:
     allowed = section.flag("allow_plaintext", False)
     secret = {"password": "the password", "OAuth2": "the OAuth2 token"}.get(server.login)
     if server.security == "none" and secret and not allowed and not _is_loopback(server.host):
-        section.fail("security", f'= "none" would send {secret} to {server.host} in '
-                     "clear; use tls or starttls, or set allow_plaintext = true in this "
-                     "section if the network to it is trusted")
+        section.fail(
+            "security",
+            f'= "none" would send {secret} to {server.host} in '
+            "clear; use tls or starttls, or set allow_plaintext = true in this "
+            "section if the network to it is trusted",
+        )
 
 
 def _is_loopback(host: str) -> bool:
@@ -506,8 +544,7 @@ def parse_size(value: object) -> int:
         return value
     match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"= {value!r} is not a size; write e.g. 25MB, 500KB or 10485760 "
-                         "(bytes)")
+        raise ValueError(f"= {value!r} is not a size; write e.g. 25MB, 500KB or 10485760 (bytes)")
     unit = (match.group(2) or "").lower()
     unit = unit if unit in _SIZE_UNITS else unit[0]
     return int(float(match.group(1)) * _SIZE_UNITS[unit])
@@ -529,8 +566,11 @@ def _size(section: _Section, key: str, default: str) -> int:
     except ValueError as exc:
         section.fail(key, str(exc))
     if size < MIN_MESSAGE_SIZE:
-        section.fail(key, f"= {value!r} is below {format_size(MIN_MESSAGE_SIZE)}: ordinary mail "
-                     "would be left unread; write e.g. 25MB")
+        section.fail(
+            key,
+            f"= {value!r} is below {format_size(MIN_MESSAGE_SIZE)}: ordinary mail "
+            "would be left unread; write e.g. 25MB",
+        )
     return size
 
 
@@ -566,8 +606,7 @@ class _Section:
         unread = [k for k in self.data if k not in self._read and k != key]
         close = difflib.get_close_matches(key, unread, n=1, cutoff=0.75)
         if close:
-            raise ConfigError(f"{self.where(close[0])} is not a known key; did you mean "
-                              f"{key!r}?")
+            raise ConfigError(f"{self.where(close[0])} is not a known key; did you mean {key!r}?")
 
     def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = _MISSING) -> T:
         self._read.add(key)
@@ -630,5 +669,10 @@ class _Section:
                 raise ConfigError(f"{self.where(key)} is not a known key{hint}")
 
 
-_KIND_WORDS = {"str": "string in quotes", "int": "whole number", "list": "list [...]",
-               "dict": "table", "number": "number"}
+_KIND_WORDS = {
+    "str": "string in quotes",
+    "int": "whole number",
+    "list": "list [...]",
+    "dict": "table",
+    "number": "number",
+}

@@ -80,13 +80,23 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_signal, sig)
         scheduler = AsyncIOScheduler(event_loop=loop)
         for job in self.jobs:
-            scheduler.add_job(self.run_job, "interval", args=[job], seconds=job.seconds,
-                              next_run_time=datetime.now(UTC), misfire_grace_time=None,
-                              coalesce=True, max_instances=1, id=job.name)
+            scheduler.add_job(
+                self.run_job,
+                "interval",
+                args=[job],
+                seconds=job.seconds,
+                next_run_time=datetime.now(UTC),
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+                id=job.name,
+            )
         scheduler.start()
-        log.info("inbox-agent running: %s", ", ".join(f"{j.name} every {j.seconds}s"
-                                                      for j in self.jobs),
-                 extra=logs.fields("started"))
+        log.info(
+            "inbox-agent running: %s",
+            ", ".join(f"{j.name} every {j.seconds}s" for j in self.jobs),
+            extra=logs.fields("started"),
+        )
         services = [asyncio.create_task(self._serve(s)) for s in self.services]
         try:
             await self._stop.wait()
@@ -113,8 +123,9 @@ class Daemon:
         except asyncio.CancelledError:
             raise
         except Exception:  # a service's bug must not end the daemon: the jobs go on
-            log.exception("unexpected error in %s; the scheduled jobs go on",
-                          type(service).__name__)
+            log.exception(
+                "unexpected error in %s; the scheduled jobs go on", type(service).__name__
+            )
 
     async def run_job(self, job: Job) -> None:
         """One run; problems are logged once per outage and never end the daemon."""
@@ -135,8 +146,9 @@ class Daemon:
                     raise
                 return  # stopped after the grace (logged by _finish_run_in_flight)
             except Exception:
-                log.exception("unexpected error in the %s job; the next run will try again",
-                              job.name)
+                log.exception(
+                    "unexpected error in the %s job; the next run will try again", job.name
+                )
                 return
             finally:
                 self._in_flight = None
@@ -151,9 +163,13 @@ class Daemon:
             await asyncio.wait_for(self._idle(), STOP_GRACE_SECONDS)
             return
         running = self._in_flight
-        log.warning("the cycle in flight did not finish within %d s of the signal (a server "
-                    "not answering); stopping it: it is rolled back to its last commit, and "
-                    "nothing is lost", STOP_GRACE_SECONDS, extra=logs.fields("cancelled"))
+        log.warning(
+            "the cycle in flight did not finish within %d s of the signal (a server "
+            "not answering); stopping it: it is rolled back to its last commit, and "
+            "nothing is lost",
+            STOP_GRACE_SECONDS,
+            extra=logs.fields("cancelled"),
+        )
         for _ in range(5):
             if running is None or running.done():
                 break
@@ -173,6 +189,5 @@ class Daemon:
             self._last_problem = problem
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        log.info("%s received; finishing the current cycle", sig.name,
-                 extra=logs.fields("signal"))
+        log.info("%s received; finishing the current cycle", sig.name, extra=logs.fields("signal"))
         self.stop()

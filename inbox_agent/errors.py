@@ -95,8 +95,7 @@ class MailboxConnectionError(MailboxError, ConnectionError):
 class SendError(RemoteError):
     """Sending over SMTP failed."""
 
-    def __init__(self, message: str, *, code: int | None = None,
-                 recipient: bool = False) -> None:
+    def __init__(self, message: str, *, code: int | None = None, recipient: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.recipient = recipient  # one recipient refused; the relay itself is fine

@@ -45,8 +45,14 @@ HANDLED_LOGGERS = ("flufl.bounce",)
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # C0 and C1 controls and DEL; Unicode line and paragraph separators; bidi embeddings,
 # overrides and isolates (they reorder what the terminal shows).
-_UNSAFE = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
-           *range(0x2066, 0x206A)]
+_UNSAFE = [
+    *range(0x00, 0x20),
+    *range(0x7F, 0xA0),
+    0x2028,
+    0x2029,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+]
 
 
 def _escape(code: int) -> str:
@@ -111,8 +117,9 @@ def _messages(exc: BaseException | None) -> Iterator[str]:
         exc = exc.__cause__ or exc.__context__
 
 
-def fields(event: str, mailbox: str | None = None,
-           conversation: str | None = None) -> dict[str, str | None]:
+def fields(
+    event: str, mailbox: str | None = None, conversation: str | None = None
+) -> dict[str, str | None]:
     """``extra=`` for a log call: what happened, and to which mailbox and conversation."""
     return {"event": event, "mailbox": mailbox, "conversation": conversation}
 
@@ -128,11 +135,13 @@ class JsonFormatter(SafeFormatter):
         token = _LEADING_TOKEN.match(message)  # "[#K7Q2] ..." lines name their conversation
         line: dict[str, str | None] = {
             "time": datetime.fromtimestamp(record.created, UTC)
-                    .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "mailbox": _text(getattr(record, "mailbox", None)),
-            "conversation": _text(getattr(record, "conversation", None)
-                                  or (token.group(1) if token else None)),
+            "conversation": _text(
+                getattr(record, "conversation", None) or (token.group(1) if token else None)
+            ),
             "event": _text(getattr(record, "event", None)),
             "message": message,
         }
@@ -167,9 +176,10 @@ def setup(verbose: bool, log_format: LogFormat = "plain") -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _log_crash(kind: type[BaseException], error: BaseException,
-               traceback: TracebackType | None) -> None:
+def _log_crash(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
     """An exception nobody caught, as a JSON line (the default hook prints plain text)."""
-    logging.getLogger("inbox_agent").critical("unexpected error: %s", error,
-                                              exc_info=(kind, error, traceback),
-                                              extra=fields("crash"))
+    logging.getLogger("inbox_agent").critical(
+        "unexpected error: %s", error, exc_info=(kind, error, traceback), extra=fields("crash")
+    )

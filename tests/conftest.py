@@ -52,18 +52,25 @@ def pytest_report_header() -> list[str]:
     except ValueError as exc:
         return [f"IMAP test server: none ({exc})"]
     if kind == "pymap":
-        why = ("INBOX_AGENT_TEST_IMAP=pymap" if os.environ.get("INBOX_AGENT_TEST_IMAP")
-               else "Dovecot is not installed: apt-get install dovecot-imapd")
+        why = (
+            "INBOX_AGENT_TEST_IMAP=pymap"
+            if os.environ.get("INBOX_AGENT_TEST_IMAP")
+            else "Dovecot is not installed: apt-get install dovecot-imapd"
+        )
         return [f"IMAP test server: pymap, the pure-Python server ({why})"]
     dovecot = shutil.which("dovecot") or "dovecot"
     try:
-        version = subprocess.run([dovecot, "--version"], capture_output=True, text=True,
-                                 timeout=30, check=False).stdout.strip()
+        version = subprocess.run(
+            [dovecot, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
     except OSError:
         version = "(version unknown)"
     required = os.environ.get("INBOX_AGENT_REQUIRE_DOVECOT") == "1"
-    fallback = ("required: INBOX_AGENT_REQUIRE_DOVECOT=1" if required
-                else "if it does not start, pymap, with a warning")
+    fallback = (
+        "required: INBOX_AGENT_REQUIRE_DOVECOT=1"
+        if required
+        else "if it does not start, pymap, with a warning"
+    )
     return [f"IMAP test server: Dovecot {version} ({dovecot}; {fallback})"]
 
 
@@ -98,8 +105,10 @@ def _start(root: Path) -> ImapServer:
     chosen = bool(os.environ.get("INBOX_AGENT_TEST_IMAP"))
     if required and kind != "dovecot":
         why = "INBOX_AGENT_TEST_IMAP picks it" if chosen else "dovecot is not on PATH"
-        pytest.fail(f"INBOX_AGENT_REQUIRE_DOVECOT=1 but the IMAP tests would run on {kind} "
-                    f"({why}; apt-get install dovecot-imapd)")
+        pytest.fail(
+            f"INBOX_AGENT_REQUIRE_DOVECOT=1 but the IMAP tests would run on {kind} "
+            f"({why}; apt-get install dovecot-imapd)"
+        )
     try:
         return start_imap_server(root / kind, kind)
     except (ServerError, OSError) as exc:  # OSError: e.g. not root, cannot chown for Dovecot
@@ -167,8 +176,9 @@ def oauth2_imap(token_introspection: TokenIntrospection) -> Iterator[OAuth2Dovec
 
 
 @pytest.fixture
-def oauth2_account(oauth2_imap: OAuth2DovecotServer,
-                   token_introspection: TokenIntrospection) -> OAuth2Account:
+def oauth2_account(
+    oauth2_imap: OAuth2DovecotServer, token_introspection: TokenIntrospection
+) -> OAuth2Account:
     """A fresh mailbox on the OAuth2 Dovecot with an access token that logs it in."""
     address = f"oauth-{next(_account_numbers)}@example.com"
     password = secrets.token_hex(8)
@@ -188,13 +198,13 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def server_world(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
-                 monkeypatch: pytest.MonkeyPatch) -> ServerWorld:
+def server_world(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> ServerWorld:
     """A story's world on real servers: Dovecot (else pymap) and the aiosmtpd relay."""
     monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
-    return ServerWorld(server_settings(tmp_path, imap_account, smtp_sink), imap_account,
-                       smtp_sink)
+    return ServerWorld(server_settings(tmp_path, imap_account, smtp_sink), imap_account, smtp_sink)
 
 
 @pytest.fixture(params=["memory", "servers"])
@@ -221,8 +231,9 @@ def chromium() -> str:
     except ImportError:
         executable = None
     if executable is None:
-        why = ("chromium or playwright is missing (apt-get install chromium; "
-               "pip install -e '.[test]')")
+        why = (
+            "chromium or playwright is missing (apt-get install chromium; pip install -e '.[test]')"
+        )
         if required:
             pytest.fail(f"INBOX_AGENT_REQUIRE_BROWSER=1 but {why}")
         pytest.skip(why)
@@ -233,9 +244,26 @@ def chromium() -> str:
 def self_signed_tls_port(tmp_path: Path) -> Iterator[int]:
     """A TLS listener with a self-signed certificate, as a spoofed server would present."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))

@@ -54,8 +54,9 @@ class TokenIntrospection:
                 """Quiet: the request line is no business of the test's output."""
 
         self._server = ThreadingHTTPServer((HOST, 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="token-introspection")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="token-introspection"
+        )
 
     @property
     def url(self) -> str:
@@ -81,8 +82,7 @@ class TokenIntrospection:
         with self._lock:
             self.asked += 1
             username = self._tokens.get(token)
-        return {"active": False} if username is None else {"active": True,
-                                                           "username": username}
+        return {"active": False} if username is None else {"active": True, "username": username}
 
 
 class OAuth2DovecotServer(DovecotServer):
@@ -100,12 +100,13 @@ class OAuth2DovecotServer(DovecotServer):
             return
         conf = self.config.read_text()
         edits = {
-            "auth_mechanisms = plain login":
-                "auth_mechanisms = plain login xoauth2 oauthbearer\nauth_failure_delay = 0",
-            "passdb {\n  driver = passwd-file":
-                "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
-                f"  args = {self.root}/dovecot-oauth2.conf.ext\n}}\n"
-                "passdb {\n  driver = passwd-file\n  mechanisms = plain login",
+            "auth_mechanisms = plain login": (
+                "auth_mechanisms = plain login xoauth2 oauthbearer\nauth_failure_delay = 0"
+            ),
+            "passdb {\n  driver = passwd-file": "passdb {\n  driver = oauth2\n"
+            "  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {self.root}/dovecot-oauth2.conf.ext\n}}\n"
+            "passdb {\n  driver = passwd-file\n  mechanisms = plain login",
         }
         for old, new in edits.items():
             if old not in conf:
@@ -118,7 +119,8 @@ class OAuth2DovecotServer(DovecotServer):
             "force_introspection = yes\n"
             "username_attribute = username\n"
             "active_attribute = active\n"
-            "active_value = true\n")
+            "active_value = true\n"
+        )
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,10 @@ class TokenHelper:
     def __init__(self, folder: Path, name: str) -> None:
         self.base = folder / name
         quoted = shlex.quote(str(self.base))
-        self.command = (f"echo run >> {quoted}.runs; if [ -f {quoted}.error ]; then "
-                        f"cat {quoted}.error >&2; exit 1; fi; cat {quoted}.token")
+        self.command = (
+            f"echo run >> {quoted}.runs; if [ -f {quoted}.error ]; then "
+            f"cat {quoted}.error >&2; exit 1; fi; cat {quoted}.token"
+        )
 
     def give(self, token: str) -> None:
         """Print ``token`` from now on (and fail no more)."""
@@ -157,15 +161,23 @@ class TokenHelper:
         return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def oauth2_settings(tmp_path: Path, oauth2: OAuth2Account, sink: SmtpSink, imap: TokenHelper,
-                    smtp: TokenHelper) -> config.Settings:
+def oauth2_settings(
+    tmp_path: Path, oauth2: OAuth2Account, sink: SmtpSink, imap: TokenHelper, smtp: TokenHelper
+) -> config.Settings:
     """The stories' config with both logins by token command instead of password_env."""
     account = oauth2.account
-    settings = make_settings(tmp_path, address=account.address, imap_port=account.server.port,
-                             imap_user=account.username, smtp_port=sink.port)
+    settings = make_settings(
+        tmp_path,
+        address=account.address,
+        imap_port=account.server.port,
+        imap_user=account.username,
+        smtp_port=sink.port,
+    )
     text = settings.source.read_text(encoding="utf-8")
     for kind, helper in (("IMAP", imap), ("SMTP", smtp)):
-        text = text.replace(f'password_env = "TEST_{kind}_PASSWORD"',
-                            f"oauth2_token_command = '''{helper.command}'''")
+        text = text.replace(
+            f'password_env = "TEST_{kind}_PASSWORD"',
+            f"oauth2_token_command = '''{helper.command}'''",
+        )
     settings.source.write_text(text, encoding="utf-8")
     return config.load(settings.source)

@@ -43,8 +43,11 @@ def _business_days() -> list[datetime]:
 
 
 def _cycle_moments() -> list[datetime]:
-    return [day.replace(hour=8) + timedelta(minutes=30 * n)
-            for day in (FIRST_DAY + timedelta(days=k) for k in range(DAYS)) for n in range(21)]
+    return [
+        day.replace(hour=8) + timedelta(minutes=30 * n)
+        for day in (FIRST_DAY + timedelta(days=k) for k in range(DAYS))
+        for n in range(21)
+    ]
 
 
 def _events() -> list[_Event]:
@@ -60,15 +63,21 @@ def _conversation(day: datetime, number: int, i: int) -> list[_Event]:
     wrote = day.replace(hour=9, minute=10) + timedelta(hours=2 * i)
     customer = f"customer{number}x{i}@shop.example"
     subject = HOSTILE_SUBJECT if (number, i) == (2, 1) else f"Order {number * 10 + i}"
-    raw = customer_mail(f"Customer {number}.{i} <{customer}>", subject, "Where is my order?",
-                        wrote)
+    raw = customer_mail(f"Customer {number}.{i} <{customer}>", subject, "Where is my order?", wrote)
     events: list[_Event] = [(wrote, raw, "INBOX")]
     delay = (timedelta(minutes=25), timedelta(hours=3), timedelta(days=1, hours=1), None)[
-        (number + i) % 4]
+        (number + i) % 4
+    ]
     if delay is not None:
         message_id = _message_id(raw)
-        reply = customer_mail("Alice <alice@example.com>", f"Re: {subject}", "On its way.",
-                              wrote + delay, To=customer, In_Reply_To=message_id)
+        reply = customer_mail(
+            "Alice <alice@example.com>",
+            f"Re: {subject}",
+            "On its way.",
+            wrote + delay,
+            To=customer,
+            In_Reply_To=message_id,
+        )
         events.append((wrote + delay, reply, "INBOX"))
     return events
 
@@ -76,11 +85,21 @@ def _conversation(day: datetime, number: int, i: int) -> list[_Event]:
 def _machine(day: datetime, number: int) -> _Event:
     arrived = day.replace(hour=12, minute=40)
     if number % 2:
-        raw = customer_mail("Newsletter <news@list.example>", f"News {number}", "News",
-                            arrived, List_Id="<news.list.example>")
+        raw = customer_mail(
+            "Newsletter <news@list.example>",
+            f"News {number}",
+            "News",
+            arrived,
+            List_Id="<news.list.example>",
+        )
     else:
-        raw = customer_mail("Bob <bob@away.example>", "Out of office", "Back Monday.",
-                            arrived, Auto_Submitted="auto-replied")
+        raw = customer_mail(
+            "Bob <bob@away.example>",
+            "Out of office",
+            "Back Monday.",
+            arrived,
+            Auto_Submitted="auto-replied",
+        )
     return arrived, raw, "INBOX"
 
 

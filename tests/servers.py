@@ -153,7 +153,7 @@ def group_members(pgid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[2]) == pgid and fields[0] != "Z":
             found.append(int(entry.name))
     return found
@@ -215,12 +215,20 @@ class ImapServer(ABC):
         began = time.monotonic()
         self.prepare()
         with self.log_path.open("ab") as log:
-            proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=log, start_new_session=True)
+            proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         self.proc = proc
         try:
-            wait_until(lambda: proc.poll() is not None or imap_greets(self.port),
-                       START_TIMEOUT, f"{self.kind}'s greeting")
+            wait_until(
+                lambda: proc.poll() is not None or imap_greets(self.port),
+                START_TIMEOUT,
+                f"{self.kind}'s greeting",
+            )
         except ServerError as exc:
             self.stop()
             raise self._fail(str(exc)) from exc
@@ -278,8 +286,15 @@ class ImapServer(ABC):
             with contextlib.suppress(Exception):  # the session may be kicked: nothing to close
                 imap.logout()
 
-    def append(self, username: str, password: str, folder: str, raw: bytes,  # noqa: PLR0917
-               internaldate: datetime | None = None, flags: Iterable[str | bytes] = ()) -> int:
+    def append(  # noqa: PLR0917
+        self,
+        username: str,
+        password: str,
+        folder: str,
+        raw: bytes,
+        internaldate: datetime | None = None,
+        flags: Iterable[str | bytes] = (),
+    ) -> int:
         """Deliver ``raw`` into ``folder`` (created if missing); return the new UID.
 
         ``internaldate`` is the arrival time the server records (Dovecot keeps past dates,
@@ -341,8 +356,10 @@ class ImapServer(ABC):
 
     def _fail(self, message: str) -> ServerError:
         """An error that carries the tail of the server's log."""
-        return ServerError(f"{self.kind} on {self.host}:{self.port}: {message}\n"
-                           f"--- {self.log_path} ---\n{tail(self.log_path)}")
+        return ServerError(
+            f"{self.kind} on {self.host}:{self.port}: {message}\n"
+            f"--- {self.log_path} ---\n{tail(self.log_path)}"
+        )
 
 
 class DovecotServer(ImapServer):
@@ -374,8 +391,10 @@ class DovecotServer(ImapServer):
             (self.root / name).mkdir(exist_ok=True)
         shutil.chown(self.mail_dir, "dovecot", "dovecot")
         self.users.touch()
-        self.config.write_text(DOVECOT_CONF.replace("{root}", str(self.root))
-                               .replace("{port}", str(self.port)) + self.extra_config)
+        self.config.write_text(
+            DOVECOT_CONF.replace("{root}", str(self.root)).replace("{port}", str(self.port))
+            + self.extra_config
+        )
 
     def command(self) -> list[str]:
         return ["dovecot", "-F", "-c", str(self.config)]
@@ -395,8 +414,9 @@ class DovecotServer(ImapServer):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            wait_until(lambda: not group_members(proc.pid), STOP_TIMEOUT,
-                       "Dovecot's processes to exit")
+            wait_until(
+                lambda: not group_members(proc.pid), STOP_TIMEOUT, "Dovecot's processes to exit"
+            )
         except ServerError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -432,8 +452,13 @@ class DovecotServer(ImapServer):
 
     def doveadm(self, *args: str, ok: tuple[int, ...] = (0,)) -> str:
         """Run ``doveadm`` against this instance; raise with its output when it fails."""
-        done = subprocess.run(["doveadm", "-c", str(self.config), *args],
-                              capture_output=True, text=True, timeout=10, check=False)
+        done = subprocess.run(
+            ["doveadm", "-c", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         if done.returncode not in ok:
             raise self._fail(f"doveadm {' '.join(args)}: {done.stderr or done.stdout}")
         return done.stdout
@@ -451,16 +476,20 @@ class DovecotServer(ImapServer):
         had no session, which is fine here.
         """
         self.doveadm("kick", username, ok=(0, 68))
-        wait_until(lambda: self.sessions(username) == 0, STOP_TIMEOUT,
-                   f"{username}'s sessions to end")
+        wait_until(
+            lambda: self.sessions(username) == 0, STOP_TIMEOUT, f"{username}'s sessions to end"
+        )
 
     def maildir(self, username: str) -> Path:
         return self.mail_dir / username
 
     def uid_state_files(self, username: str) -> list[Path]:
         home = self.maildir(username)
-        return [home / "dovecot-uidlist", *home.glob("dovecot.index*"),
-                *home.glob("dovecot.list.index*")]
+        return [
+            home / "dovecot-uidlist",
+            *home.glob("dovecot.index*"),
+            *home.glob("dovecot.list.index*"),
+        ]
 
 
 class PymapServer(ImapServer):
@@ -478,10 +507,20 @@ class PymapServer(ImapServer):
     SHADOW = "pymap-etc-shadow"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-c", "from pymap.main import main; main()",
-                "--pid-file", str(self.root / "pymap.pid"),
-                "--host", self.host, "--port", str(self.port), "--no-tls",
-                "maildir", str(self.mail_dir)]
+        return [
+            sys.executable,
+            "-c",
+            "from pymap.main import main; main()",
+            "--pid-file",
+            str(self.root / "pymap.pid"),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--no-tls",
+            "maildir",
+            str(self.mail_dir),
+        ]
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -499,8 +538,15 @@ class PymapServer(ImapServer):
         salt = secrets.token_bytes(8)
         rounds = 1000
         digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
-        hashed = "$".join(["", "pbkdf2-sha256", str(rounds),
-                           base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])
+        hashed = "$".join(
+            [
+                "",
+                "pbkdf2-sha256",
+                str(rounds),
+                base64.b64encode(salt).decode(),
+                base64.b64encode(digest).decode(),
+            ]
+        )
         # passwd(5) fields: name:password:uid:gid:comment:home(the maildir):shell
         self._append_line(self.PASSWD, f"{username}:x::::{username}:")
         self._append_line(self.SHADOW, f"{username}:{hashed}")
@@ -540,11 +586,15 @@ class ImapAccount:
         """A logged-in imapclient session for this account."""
         return self.server.client(self.username, self.password)
 
-    def append(self, folder: str, raw: bytes, internaldate: datetime | None = None,
-               flags: Iterable[str | bytes] = ()) -> int:
+    def append(
+        self,
+        folder: str,
+        raw: bytes,
+        internaldate: datetime | None = None,
+        flags: Iterable[str | bytes] = (),
+    ) -> int:
         """Deliver into this account's ``folder``; return the new UID."""
-        return self.server.append(self.username, self.password, folder, raw, internaldate,
-                                  flags)
+        return self.server.append(self.username, self.password, folder, raw, internaldate, flags)
 
 
 def imap_kind() -> str:
@@ -600,19 +650,29 @@ class _Recorder:
         blob = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
         if not isinstance(blob, bytes):  # the client gave up ("*")
             return AuthResult(success=False, handled=True)
-        fields = dict(part.split("=", 1) for part in blob.decode(errors="replace").split("\x01")
-                      if "=" in part)
+        fields = dict(
+            part.split("=", 1)
+            for part in blob.decode(errors="replace").split("\x01")
+            if "=" in part
+        )
         user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
         with self.changed:
             known = self.tokens.get(token)
         if known is not None and known == user:  # the token is never kept in auth_data
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
         await server.challenge_auth('{"status":"401","schemes":"bearer"}')
-        return AuthResult(success=False, handled=False,
-                          message="535 5.7.8 Username and token not accepted")
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and token not accepted"
+        )
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(  # noqa: N802
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         with self.changed:
             code = self.refused.get(address.lower())
         if code is not None:
@@ -620,8 +680,12 @@ class _Recorder:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802
-                          envelope: Envelope) -> str:
+    async def handle_DATA(  # noqa: N802
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+    ) -> str:
         with self.changed:
             if self.failures:
                 code = self.failures.pop(0)
@@ -638,8 +702,9 @@ class _Recorder:
         return "250 OK: recorded"
 
 
-def _accept_any_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+def _accept_any_login(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
     """Let every AUTH succeed: the agent logs in to its relay; the sink records who."""
     return AuthResult(success=True, auth_data=auth_data)
 
@@ -684,9 +749,14 @@ class SmtpSink:
         if self._controller is not None:
             return
         controller = _PortZeroController(
-            self._recorder, hostname=self.host, port=self.port, server_hostname="sink.test",
-            authenticator=_accept_any_login, auth_require_tls=not self.auth,  # no TLS: no AUTH
-            auth_required=self.auth_required)
+            self._recorder,
+            hostname=self.host,
+            port=self.port,
+            server_hostname="sink.test",
+            authenticator=_accept_any_login,
+            auth_require_tls=not self.auth,  # no TLS: no AUTH
+            auth_required=self.auth_required,
+        )
         controller.start()
         self.port = controller.port
         self._controller = controller
@@ -714,7 +784,8 @@ class SmtpSink:
         """Block until ``count`` messages were received (no fixed sleep); return them all."""
         with self._recorder.changed:
             if not self._recorder.changed.wait_for(
-                    lambda: len(self._recorder.received) >= count, timeout):
+                lambda: len(self._recorder.received) >= count, timeout
+            ):
                 got = len(self._recorder.received)
                 raise AssertionError(f"SMTP sink got {got} of {count} messages in {timeout}s")
             return list(self._recorder.received)

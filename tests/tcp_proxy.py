@@ -61,11 +61,13 @@ class TcpProxy:
             with self._lock:
                 self._sockets += [client, server]
             threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, self.rewrite),
-                             daemon=True).start()
+            threading.Thread(
+                target=self._pump, args=(server, client, self.rewrite), daemon=True
+            ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket,
-              rewrite: LineRewrite | None) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, rewrite: LineRewrite | None
+    ) -> None:
         pending = b""
         with contextlib.suppress(OSError):
             while data := source.recv(65536):

@@ -24,8 +24,17 @@ def answered_by_staff(world: World) -> tuple[EmailMessage, str]:
     """Ana writes on Monday 16 November; Alice answers from the Sent folder at 15:00."""
     ack = ana_writes(world)
     address = world.settings.mailboxes[0].address
-    world.deliver(reply_to(ack, f"Example Co. Support <{address}>", "Here is the invoice.",
-                           london(16, 15, 0), To=ANA), london(16, 15, 0), folder="Sent")
+    world.deliver(
+        reply_to(
+            ack,
+            f"Example Co. Support <{address}>",
+            "Here is the invoice.",
+            london(16, 15, 0),
+            To=ANA,
+        ),
+        london(16, 15, 0),
+        folder="Sent",
+    )
     run(world, london(16, 15, 1))
     (thread,) = ledger(world.settings).conversations.values()
     assert thread.status.value == "answered"
@@ -38,7 +47,8 @@ def cli_json(world: World, *args: str, capsys: pytest.CaptureFixture[str]) -> An
 
 
 def test_an_answered_conversation_quiet_for_two_weeks_leaves_the_live_store(
-        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, token = answered_by_staff(world)
     run(world, london(30, 14, 59))  # a minute short of 14 days since the staff reply
     assert token in ledger(world.settings).conversations
@@ -47,8 +57,7 @@ def test_an_answered_conversation_quiet_for_two_weeks_leaves_the_live_store(
     live = (world.settings.agent.data_dir / DB_FILE).read_text(encoding="utf-8")
     assert "ana@customer.example" not in live  # the live file holds open work only
     listed = cli_json(world, "threads", "--status", "all", capsys=capsys)
-    assert [(t["id"], t["status"], t["archived"]) for t in listed] == [
-        (token, "answered", True)]
+    assert [(t["id"], t["status"], t["archived"]) for t in listed] == [(token, "answered", True)]
     assert cli_json(world, "threads", capsys=capsys) == []  # open work only, by default
     shown = cli_json(world, "thread", token, capsys=capsys)
     assert shown["customer"] == ANA_ADDRESS
@@ -56,12 +65,15 @@ def test_an_answered_conversation_quiet_for_two_weeks_leaves_the_live_store(
 
 
 def test_a_reply_to_an_archived_conversation_brings_it_back_and_she_waits_again(
-        world: World) -> None:
+    world: World,
+) -> None:
     ack, token = answered_by_staff(world)
     run(world, london(1, 10, 0, month=12))  # archived
     assert ledger(world.settings).conversations == {}
-    world.deliver(reply_to(ack, ANA, "The VAT number is still wrong.", london(2, 10, 0, 12)),
-                  london(2, 10, 0, 12))
+    world.deliver(
+        reply_to(ack, ANA, "The VAT number is still wrong.", london(2, 10, 0, 12)),
+        london(2, 10, 0, 12),
+    )
     report = run(world, london(2, 10, 1, month=12))
     (thread,) = ledger(world.settings).conversations.values()
     assert thread.id == token  # the same conversation, not a new one
@@ -73,15 +85,15 @@ def test_a_reply_to_an_archived_conversation_brings_it_back_and_she_waits_again(
     assert [m.role.value for m in thread.messages] == ["customer", "staff", "customer"]
 
 
-def test_writing_into_a_closed_archived_conversation_is_acknowledged_again(
-        world: World) -> None:
+def test_writing_into_a_closed_archived_conversation_is_acknowledged_again(world: World) -> None:
     ack = ana_writes(world)
     token = next(iter(ledger(world.settings).conversations))
     staff_commands.carry_out(world.settings, "close", token, None, london(16, 11, 0))
     run(world, london(17, 11, 5))  # closed and quiet for a day: archived
     assert ledger(world.settings).conversations == {}
-    world.deliver(reply_to(ack, ANA, "Sorry, it is not solved.", london(18, 9, 30)),
-                  london(18, 9, 30))
+    world.deliver(
+        reply_to(ack, ANA, "Sorry, it is not solved.", london(18, 9, 30)), london(18, 9, 30)
+    )
     run(world, london(18, 9, 31))
     (thread,) = ledger(world.settings).conversations.values()
     assert thread.id == token
@@ -117,8 +129,15 @@ def test_staff_reopen_an_archived_conversation(world: World) -> None:
 def test_a_new_customer_after_archiving_starts_a_new_conversation(world: World) -> None:
     _, token = answered_by_staff(world)
     run(world, london(1, 10, 0, month=12))
-    world.deliver(customer_mail("Ben Okafor <ben@shop.example>", "Can't log in",
-                                "The page reloads.", london(2, 9, 0, 12)), london(2, 9, 0, 12))
+    world.deliver(
+        customer_mail(
+            "Ben Okafor <ben@shop.example>",
+            "Can't log in",
+            "The page reloads.",
+            london(2, 9, 0, 12),
+        ),
+        london(2, 9, 0, 12),
+    )
     run(world, london(2, 9, 1, month=12))
     (thread,) = ledger(world.settings).conversations.values()
     assert thread.customer == "ben@shop.example"

@@ -16,8 +16,14 @@ from tests.worlds import MemoryWorld, customer_mail, london, make_settings
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inbox_agent", *args], capture_output=True,
-                          text=True, timeout=60, check=False, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "inbox_agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
 
 
 def test_bad_config_is_one_line_and_exit_1(tmp_path: Path) -> None:
@@ -36,16 +42,21 @@ def test_missing_config_says_where_it_looked(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     done = _cli("threads", env={"INBOX_AGENT_CONFIG": str(missing), "PATH": ""})
     assert done.returncode == 1
-    assert done.stderr.strip() == (f"ConfigError: {missing}: no such file; copy "
-                                   "config.example.toml there, or pass --config PATH")
+    assert done.stderr.strip() == (
+        f"ConfigError: {missing}: no such file; copy "
+        "config.example.toml there, or pass --config PATH"
+    )
 
 
-def test_threads_json_follows_the_contract(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_threads_json_follows_the_contract(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """threads --json: an array with id, status, customer, subject, promised_by, message_ids."""
     world = MemoryWorld(make_settings(tmp_path))
-    world.deliver(customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
-                                london(16, 10, 5)), london(16, 10, 5))
+    world.deliver(
+        customer_mail("Ana <ana@customer.example>", "Invoice", "Hi", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
     asyncio.run(world.run_once(london(16, 10, 6)))
     config = str(world.settings.source)
     capsys.readouterr()
@@ -80,14 +91,18 @@ def test_demo_tells_the_story() -> None:
     # Ana wrote at 10:05: 8 open hours is Tue 09:35, promised as the next quarter hour.
     assert "reply to you tomorrow (Tuesday 24 November) by 09:45 London time.”" in out
     # Ana's follow-up, an hour before Tue 09:45, as a sentence.
-    assert "Mon 23 Nov 17:15  It sends a follow-up to ana@customer.example: “You will hear " \
+    assert (
+        "Mon 23 Nov 17:15  It sends a follow-up to ana@customer.example: “You will hear "
         "from a person by Wednesday 25 November, 09:15 London time.”" in out
-    assert ("The agent files it without a reply. The reason: Auto-Submitted: auto-replied "
-            "(RFC 3834).") in out
+    )
+    assert (
+        "The agent files it without a reply. The reason: Auto-Submitted: auto-replied (RFC 3834)."
+    ) in out
     assert "It sends the report to manager@example.com: “This request is now yours:" in out
     assert "The week ends. Of its 6 promises, 4 extended" in out
-    timeline = [line for line in out.splitlines() if line[:3] in ("Mon", "Tue", "Wed", "Thu",
-                                                                  "Fri")]
+    timeline = [
+        line for line in out.splitlines() if line[:3] in ("Mon", "Tue", "Wed", "Thu", "Fri")
+    ]
     assert len(timeline) > 20
     assert all(line.endswith((".", ".”")) for line in timeline), timeline
     assert out.rstrip().endswith("goes step by step.")

@@ -26,7 +26,8 @@ from tests.worlds import body, customer_mail, ledger, london, server_settings
 LIBFAKETIME = next(iter(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1")), None)
 pytestmark = pytest.mark.skipif(
     LIBFAKETIME is None and os.environ.get("INBOX_AGENT_REQUIRE_DOVECOT") != "1",
-    reason="libfaketime is not installed (apt-get install faketime)")
+    reason="libfaketime is not installed (apt-get install faketime)",
+)
 
 
 def at(moment: datetime, *, ticking: bool = False) -> dict[str, str]:
@@ -40,8 +41,11 @@ def at(moment: datetime, *, ticking: bool = False) -> dict[str, str]:
     """
     assert LIBFAKETIME is not None, "apt-get install faketime"
     start = "@" if ticking else ""
-    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            "FAKETIME": f"{start}{moment.astimezone().strftime('%Y-%m-%d %H:%M:%S')}"}
+    return {
+        "LD_PRELOAD": LIBFAKETIME,
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME": f"{start}{moment.astimezone().strftime('%Y-%m-%d %H:%M:%S')}",
+    }
 
 
 class Agent:
@@ -49,22 +53,32 @@ class Agent:
 
     def __init__(self, config: Path, account: ImapAccount) -> None:
         self.config = config
-        self.env = {**os.environ, "TEST_IMAP_PASSWORD": account.password,
-                    "TEST_SMTP_PASSWORD": "anything"}
+        self.env = {
+            **os.environ,
+            "TEST_IMAP_PASSWORD": account.password,
+            "TEST_SMTP_PASSWORD": "anything",
+        }
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "inbox_agent", "--config", str(self.config), *args]
 
     def __call__(self, moment: datetime, *args: str) -> str:
-        done = subprocess.run(self.command(*args), env={**self.env, **at(moment)},
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            self.command(*args),
+            env={**self.env, **at(moment)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
 
 @pytest.fixture
-def setup(tmp_path: Path, imap_account: ImapAccount,
-          smtp_sink: SmtpSink) -> tuple[Agent, ImapAccount, SmtpSink, Path]:
+def setup(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> tuple[Agent, ImapAccount, SmtpSink, Path]:
     settings = server_settings(tmp_path, imap_account, smtp_sink)
     return Agent(settings.source, imap_account), imap_account, smtp_sink, settings.source
 
@@ -74,12 +88,16 @@ def _ledger(config: Path) -> Ledger:
 
 
 def test_follow_up_and_close_with_the_clock_moved(
-        setup: tuple[Agent, ImapAccount, SmtpSink, Path]) -> None:
+    setup: tuple[Agent, ImapAccount, SmtpSink, Path],
+) -> None:
     """Monday 10:05 mail (promised Tue 09:45, chased from 17:15); the process runs at 10:06,
     17:14, 17:15 and after a close."""
     agent, account, sink, config = setup
-    account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
-                                          london(16, 10, 5)), london(16, 10, 5))
+    account.append(
+        "INBOX",
+        customer_mail("Ana <ana@customer.example>", "Invoice", "Hi", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
     agent(london(16, 10, 6), "run", "--once")
     assert len(sink.wait_for(1)) == 1
     agent(london(16, 17, 14), "run", "--once")
@@ -99,16 +117,24 @@ def test_follow_up_and_close_with_the_clock_moved(
 
 
 def test_the_daemon_sweeps_a_follow_up_due_after_a_restart(
-        setup: tuple[Agent, ImapAccount, SmtpSink, Path]) -> None:
+    setup: tuple[Agent, ImapAccount, SmtpSink, Path],
+) -> None:
     """The deadline lives in the store: a daemon started at 17:20 sends the follow-up owed
     since 17:15 at once (the promise, Tuesday 09:45, has not lapsed), then stops on SIGTERM."""
     agent, account, sink, _ = setup
-    account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
-                                          london(16, 10, 5)), london(16, 10, 5))
+    account.append(
+        "INBOX",
+        customer_mail("Ana <ana@customer.example>", "Invoice", "Hi", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
     agent(london(16, 10, 6), "run", "--once")
-    daemon = subprocess.Popen(agent.command("run"),
-                              env={**agent.env, **at(london(16, 17, 20), ticking=True)},
-                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    daemon = subprocess.Popen(
+        agent.command("run"),
+        env={**agent.env, **at(london(16, 17, 20), ticking=True)},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         (_, follow_up) = sink.wait_for(2, timeout=30)
         daemon.send_signal(signal.SIGTERM)

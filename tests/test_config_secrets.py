@@ -23,17 +23,27 @@ password_env = "SMTP_PW"
 """
 
 
-@pytest.mark.parametrize(("imap", "expected"), [
-    (f'password_env = "{SECRET}"', "password_env is not an environment variable name"),
-    ('password_env = "IMAP_PW"\nsecurity = "none"', 'security = "none" would send the password'),
-])
-def test_check_prints_one_line_without_the_secret(tmp_path: Path, imap: str,
-                                                   expected: str) -> None:
+@pytest.mark.parametrize(
+    ("imap", "expected"),
+    [
+        (f'password_env = "{SECRET}"', "password_env is not an environment variable name"),
+        (
+            'password_env = "IMAP_PW"\nsecurity = "none"',
+            'security = "none" would send the password',
+        ),
+    ],
+)
+def test_check_prints_one_line_without_the_secret(tmp_path: Path, imap: str, expected: str) -> None:
     """The error names the key and the fix; the pasted password appears nowhere."""
     config = tmp_path / "config.toml"
     config.write_text(CONFIG.format(imap=imap), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "--config", str(config), "check"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(config), "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"ConfigError: {config}: [mailbox.imap] of [[mailbox]] #1 ")

@@ -30,11 +30,13 @@ per_conversation_per_day = 100000
 """
 # Human mail with no address anyone can deliver to: RT's test fixtures come from
 # root@localhost. Labelled true (a person wrote them), but no relay can take a reply there.
-UNANSWERABLE = frozenset({
-    "malformed/bestpractical-rt/new-ticket-from-gb18030.eml",
-    "malformed/bestpractical-rt/outlook-rfc822.eml",
-    "malformed/bestpractical-rt/rfc2231-attachment-filename-continuations.eml",
-})
+UNANSWERABLE = frozenset(
+    {
+        "malformed/bestpractical-rt/new-ticket-from-gb18030.eml",
+        "malformed/bestpractical-rt/outlook-rfc822.eml",
+        "malformed/bestpractical-rt/rfc2231-attachment-filename-continuations.eml",
+    }
+)
 
 
 def _folders() -> dict[str, list[tuple[str, bytes, bool | None]]]:
@@ -44,8 +46,13 @@ def _folders() -> dict[str, list[tuple[str, bytes, bool | None]]]:
         labels = json.loads(labels_file.read_text(encoding="utf-8"))
         folder = labels_file.parent
         found[folder.relative_to(CORPUS).as_posix()] = [
-            ((folder / name).relative_to(CORPUS).as_posix(), (folder / name).read_bytes(),
-             label["auto_ack_expected"]) for name, label in sorted(labels.items())]
+            (
+                (folder / name).relative_to(CORPUS).as_posix(),
+                (folder / name).read_bytes(),
+                label["auto_ack_expected"],
+            )
+            for name, label in sorted(labels.items())
+        ]
     return found
 
 
@@ -70,8 +77,11 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bool | 
         report = run(world, london(16, 10, 5))
         assert report.fetched == len(files)
         happened = _what_happened(world)
-        unexplained = [row for row in views.skipped(ledger(world.settings))
-                       if row["reason"] == "(no reason recorded)"]
+        unexplained = [
+            row
+            for row in views.skipped(ledger(world.settings))
+            if row["reason"] == "(no reason recorded)"
+        ]
         assert unexplained == [], folder  # every message filed unanswered says why
         for path, raw, label in files:
             result[path] = (label, happened[parse(raw, london(16, 10, 0)).key])
@@ -81,11 +91,13 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bool | 
 def _what_happened(world: MemoryWorld) -> dict[str, str]:
     on_the_wire = {str(m["Message-ID"]) for m in world.sent()}
     on_disk = ledger(world.settings)
-    happened = {s.key: "machine" if s.message.role is Role.MACHINE else "held"
-                for s in on_disk.skipped}
+    happened = {
+        s.key: "machine" if s.message.role is Role.MACHINE else "held" for s in on_disk.skipped
+    }
     for conversation in on_disk.conversations.values():
-        acknowledged = any(s.kind == "acknowledgement" and s.message_id in on_the_wire
-                           for s in conversation.sent)
+        acknowledged = any(
+            s.kind == "acknowledgement" and s.message_id in on_the_wire for s in conversation.sent
+        )
         for n, message in enumerate(conversation.messages):
             if message.role is not Role.CUSTOMER:
                 happened[message.key] = "machine"
@@ -99,15 +111,15 @@ def _what_happened(world: MemoryWorld) -> dict[str, str]:
 def test_every_message_is_filed(outcome: dict[str, tuple[bool | None, str]]) -> None:
     """Nothing is lost: every file is filed somewhere (or is the same message as one that is);
     the fixture fails on a file the ledger does not know."""
-    assert {what for _, what in outcome.values()} <= {"acknowledged", "joined", "held",
-                                                      "machine"}
+    assert {what for _, what in outcome.values()} <= {"acknowledged", "joined", "held", "machine"}
 
 
 def test_no_machine_mail_is_answered(outcome: dict[str, tuple[bool | None, str]]) -> None:
     """Zero acknowledgements for mail labelled false, outside the explained lists."""
     explained = {path for path, _ in DISPUTED_LABELS} | {path for path, _ in BEYOND_RULES}
-    answered = {path for path, (label, what) in outcome.items()
-                if label is False and what == "acknowledged"}
+    answered = {
+        path for path, (label, what) in outcome.items() if label is False and what == "acknowledged"
+    }
     assert answered == explained  # and every explained one still is: no stale entry
 
 
@@ -128,8 +140,9 @@ def test_report(outcome: dict[str, tuple[bool | None, str]]) -> None:
     kinds = ("acknowledged", "joined", "held", "machine")
     lines = ["", f"{'folder':<52}" + "".join(f"{k:>13}" for k in kinds)]
     for folder in folders:
-        counts = Counter(what for path, (_, what) in outcome.items()
-                         if path.rsplit("/", 1)[0] == folder)
+        counts = Counter(
+            what for path, (_, what) in outcome.items() if path.rsplit("/", 1)[0] == folder
+        )
         lines.append(f"{folder:<52}" + "".join(f"{counts[k]:>13}" for k in kinds))
     false = [what for label, what in outcome.values() if label is False]
     true = [what for label, what in outcome.values() if label is True]

@@ -57,15 +57,17 @@ SKIPPED = "skipped"
 
 # Threads kept as two conversations on purpose (the thread's first file, why).
 SPLIT: dict[tuple[str, str], str] = {
-    ("notmuch-default", "bar__new__22.eml"):
-        "three people answer list mail the agent filed as machine mail (unseen in any "
-        "conversation); each starts their own conversation, and the list mail that arrives "
-        "later joins one and leaves a note in the other",
+    (
+        "notmuch-default",
+        "bar__new__22.eml",
+    ): "three people answer list mail the agent filed as machine mail (unseen in any "
+    "conversation); each starts their own conversation, and the list mail that arrives "
+    "later joins one and leaves a note in the other",
 }
 # Dovecot's reply groups these apart where the agent files them together (script, why).
 JOINED: dict[str, str] = {
     "thread": "message 2 names message 1 in its References, so it joins 1's conversation; "
-              "Dovecot breaks the loop 2 and 3 make by moving 1 out of the tree",
+    "Dovecot breaks the loop 2 and 3 make by moving 1 out of the tree",
     "thread2": "two files with one Message-ID are one message: the second is a duplicate",
 }
 # Dovecot joins these on the subject ("foo" and "Re: foo"); the agent threads on ids only.
@@ -109,8 +111,9 @@ def _units() -> list[Unit]:
                 continue  # ORDEREDSUBJECT groups on subjects alone: see the docstring
             count = script["messages_in_mailbox_at_first_THREAD"]
             files = [f"{name}__{n:03d}.eml" for n in range(1, count + 1)]
-            units.append(Unit(name, folder, files, script["first_expected_threads_as_files"],
-                              sender))
+            units.append(
+                Unit(name, folder, files, script["first_expected_threads_as_files"], sender)
+            )
     for name in ("notmuch-default", "notmuch-threading"):
         threads = json.loads((THREADS / name / "threads.json").read_text(encoding="utf-8"))
         files = sorted(f for thread in threads["threads"] for f in thread)
@@ -136,9 +139,13 @@ def _file(unit: Unit, data_dir: Path) -> Filed:
         where[skipped.key], reasons[skipped.key] = SKIPPED, skipped.message.note
         roles[skipped.key] = skipped.message.role
     keys = {f: parse(raws[f], london(16, 10, 0)).key for f in unit.files}
-    return Filed(unit, {f: where[keys[f]] for f in unit.files},
-                 {f: reasons.get(keys[f], "") for f in unit.files},
-                 {f: roles[keys[f]] for f in unit.files}, len(on_disk.conversations))
+    return Filed(
+        unit,
+        {f: where[keys[f]] for f in unit.files},
+        {f: reasons.get(keys[f], "") for f in unit.files},
+        {f: roles[keys[f]] for f in unit.files},
+        len(on_disk.conversations),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +153,7 @@ def filed(tmp_path_factory: pytest.TempPathFactory) -> list[Filed]:
     """Every thread unit, filed."""
     if not THREADS.is_dir():
         pytest.skip(f"shared corpus not found at {THREADS.resolve()}")
-    return [_file(unit, tmp_path_factory.mktemp(f"threads-{unit.name}"))
-            for unit in _units()]
+    return [_file(unit, tmp_path_factory.mktemp(f"threads-{unit.name}")) for unit in _units()]
 
 
 def _with_sender(filed: list[Filed]) -> list[Filed]:
@@ -161,8 +167,9 @@ def test_mail_without_a_sender_is_filed_and_starts_nothing(filed: list[Filed]) -
     for unit in bare:
         assert unit.conversations == 0, unit.unit.name
         assert set(unit.where.values()) == {SKIPPED}
-        assert all(r.startswith("no sender address that can be answered")
-                   for r in unit.reasons.values())
+        assert all(
+            r.startswith("no sender address that can be answered") for r in unit.reasons.values()
+        )
 
 
 def test_only_machine_mail_is_left_out_of_the_threads(filed: list[Filed]) -> None:
@@ -194,8 +201,11 @@ def test_every_thread_is_one_conversation(filed: list[Filed]) -> None:
     for unit in _with_sender(filed):
         for thread in unit.unit.threads:
             if len(unit.thread_conversations(thread)) > 1:
-                split.add((unit.unit.name, min(thread))
-                          if unit.unit.folder.name != IMAPTEST else unit.unit.name)
+                split.add(
+                    (unit.unit.name, min(thread))
+                    if unit.unit.folder.name != IMAPTEST
+                    else unit.unit.name
+                )
     assert split == set(SPLIT) | BY_SUBJECT
 
 
@@ -207,8 +217,10 @@ def test_report(filed: list[Filed]) -> None:
     for unit in filed:
         counts = _figures(unit)
         label = unit.unit.name + (" (+From)" if unit.unit.sender else "")
-        lines.append(f"{label:<34}" + "".join(f"{n:>{w}}" for n, w in
-                                               zip(counts, (9, 12, 7, 9), strict=True)))
+        lines.append(
+            f"{label:<34}"
+            + "".join(f"{n:>{w}}" for n, w in zip(counts, (9, 12, 7, 9), strict=True))
+        )
     print("\n".join(lines))  # the figures are the point of this test
 
 

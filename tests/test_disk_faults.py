@@ -44,8 +44,10 @@ def _world(data_dir: Path) -> MemoryWorld:
     data_dir.mkdir()
     world = MemoryWorld(make_settings(data_dir))
     for n, customer in enumerate(CUSTOMERS):
-        world.deliver(customer_mail(f"Customer <{customer}>", f"Question {n}", "Hello",
-                                    london(16, 10, 0)), london(16, 10, 0))
+        world.deliver(
+            customer_mail(f"Customer <{customer}>", f"Question {n}", "Hello", london(16, 10, 0)),
+            london(16, 10, 0),
+        )
     return world
 
 

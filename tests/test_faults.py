@@ -61,8 +61,11 @@ def test_the_relay_down_for_a_while_then_up_everything_goes_once(world: ServerWo
     run(world, london(16, 10, 1))
     entries = sorted(ledger(world.settings).outbox.values(), key=lambda e: e.created_at)
     # The first found the relay down; the others were not tried, and wait as long.
-    assert [(e.state, e.attempts) for e in entries] == [("pending", 1), ("pending", 0),
-                                                        ("pending", 0)]
+    assert [(e.state, e.attempts) for e in entries] == [
+        ("pending", 1),
+        ("pending", 0),
+        ("pending", 0),
+    ]
     assert {e.next_attempt_at for e in entries} == {london(16, 10, 1) + timedelta(seconds=30)}
     run(world, london(16, 10, 1) + timedelta(seconds=20))  # before the retry: not even tried
     assert sum(e.attempts for e in ledger(world.settings).outbox.values()) == 1
@@ -90,13 +93,15 @@ def test_a_refused_recipient_is_recorded_and_never_retried(world: ServerWorld) -
     assert "550" in failed.last_error
     conversation = on_disk.conversations[failed.conversation_id]
     assert conversation.notes[-1].text.startswith(
-        "acknowledgement to c1@customer.example refused for good, not retried")
+        "acknowledgement to c1@customer.example refused for good, not retried"
+    )
 
 
 def test_a_temporary_refusal_is_retried_once_the_backoff_passes(world: ServerWorld) -> None:
     """451 on DATA: tried again after 30 s, delivered once."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
-                  london(16, 10, 0))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)), london(16, 10, 0)
+    )
     world.sink.fail_next(1, 451)
     run(world, london(16, 10, 1))
     assert received_by(world) == Counter()
@@ -121,8 +126,9 @@ class _Crashing:
     async def close(self) -> None:
         await self.inner.close()
 
-    def fetch_new(self, folder: str, uidvalidity: int | None,
-                  last_uid: int) -> AsyncIterator[FolderBatch]:
+    def fetch_new(
+        self, folder: str, uidvalidity: int | None, last_uid: int
+    ) -> AsyncIterator[FolderBatch]:
         return self.inner.fetch_new(folder, uidvalidity, last_uid)
 
     async def append(self, folder: str, raw: bytes, at: datetime) -> None:
@@ -152,8 +158,9 @@ def test_a_crash_after_the_relay_accepted_does_not_send_again(world: ServerWorld
     """The relay took the mail and the agent died before filing its copy. The 250 was
     recorded first (a rename, no network in between), so on restart the mail is not sent
     again: the Sent folder is asked, has no copy, and gets one."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
-                  london(16, 10, 0))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)), london(16, 10, 0)
+    )
     with pytest.raises(_CrashAfterRelayError):
         asyncio.run(_run_once(world.settings, london(16, 10, 1), crash=True))
     (entry,) = ledger(world.settings).outbox.values()
@@ -175,17 +182,23 @@ class _DiesBeforeRecordingThe250(OutboxQueue):
 
 
 def test_a_crash_between_the_250_and_its_record_sends_again(
-        world: ServerWorld, caplog: pytest.LogCaptureFixture) -> None:
+    world: ServerWorld, caplog: pytest.LogCaptureFixture
+) -> None:
     """The window RFC 1047 describes, now one rename wide: the mail is left ``sending``; on
     restart the Sent folder has no copy, so it goes again (the one duplicate this design
     allows), and the log says so."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
-                  london(16, 10, 0))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)), london(16, 10, 0)
+    )
     with Store(world.settings.agent.data_dir) as store:
         store.outbox = _DiesBeforeRecordingThe250(world.settings.agent.data_dir)
         store.ledger.outbox = store.outbox.load()
-        agent = cycle.Agent(world.settings, store, cycle.real_adapters(world.settings),
-                            clock=lambda: london(16, 10, 1))
+        agent = cycle.Agent(
+            world.settings,
+            store,
+            cycle.real_adapters(world.settings),
+            clock=lambda: london(16, 10, 1),
+        )
         with pytest.raises(_CrashAfterRelayError):
             asyncio.run(agent.run_cycle())
     (entry,) = ledger(world.settings).outbox.values()
@@ -201,17 +214,30 @@ def test_a_mail_found_sending_whose_copy_is_filed_is_not_repeated(world: ServerW
     """A mail left ``sending`` whose copy is in the Sent folder all the same (a rename the
     crash undid, or an older version's order): on restart it counts as sent, and the
     customer gets it once."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
-                  london(16, 10, 0))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)), london(16, 10, 0)
+    )
     run(world, london(16, 10, 1))
     [received] = world.sink.received
     (conversation,) = ledger(world.settings).conversations.values()
     (sent,) = conversation.sent
     queue = OutboxQueue(world.settings.agent.data_dir)  # the disk as such a crash leaves it
     queue.load()
-    queue.record([OutboxEntry(sent.message_id, conversation.id, "support", sent.kind,
-                              sent.to, received.raw, sent.created_at,
-                              state=OutboxState.SENDING, attempts=1)])
+    queue.record(
+        [
+            OutboxEntry(
+                sent.message_id,
+                conversation.id,
+                "support",
+                sent.kind,
+                sent.to,
+                received.raw,
+                sent.created_at,
+                state=OutboxState.SENDING,
+                attempts=1,
+            )
+        ]
+    )
     run(world, london(16, 10, 2))
     assert received_by(world) == Counter({"c0@customer.example": 1})
     assert ledger(world.settings).outbox == {}
@@ -236,8 +262,9 @@ class _KickAfterFirstChunk:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def fetch_new(self, folder: str, uidvalidity: int | None,
-                        last_uid: int) -> AsyncIterator[FolderBatch]:
+    async def fetch_new(
+        self, folder: str, uidvalidity: int | None, last_uid: int
+    ) -> AsyncIterator[FolderBatch]:
         chunks = 0
         async for batch in self.inner.fetch_new(folder, uidvalidity, last_uid):
             yield batch
@@ -252,22 +279,21 @@ class _KickAfterFirstChunk:
         return await self.inner.has_message_id(folder, message_id)
 
 
-def test_a_session_dropped_mid_poll_and_a_restarted_server_miss_nothing(
-        world: ServerWorld) -> None:
+def test_a_session_dropped_mid_poll_and_a_restarted_server_miss_nothing(world: ServerWorld) -> None:
     """1,005 messages (two chunks): 1,000 from a first start on a full mailbox (old: filed,
     not acknowledged) and five new. The server kicks the session after the first chunk, then
     Dovecot restarts: every message is filed once, each new customer acknowledged once."""
     old, new = london(2, 9, 0), london(16, 9, 0)
     for n in range(1_005):
         at = old if n < 1_000 else new
-        world.account.append("INBOX", customer_mail(f"P{n} <p{n}@customer.example>",
-                                                    f"Q{n}", "Hi", at), at)
+        world.account.append(
+            "INBOX", customer_mail(f"P{n} <p{n}@customer.example>", f"Q{n}", "Hi", at), at
+        )
     settings = world.settings
 
     def kicking(m: MailboxSettings) -> Mailbox:
         imap = ImapMailbox(m.imap, resolve_password(m.imap, "test"))
-        return _KickAfterFirstChunk(
-            imap, lambda: world.account.server.kick(world.account.username))
+        return _KickAfterFirstChunk(imap, lambda: world.account.server.kick(world.account.username))
 
     async def kicked_run() -> cycle.CycleReport:
         with Store(settings.agent.data_dir) as store:
@@ -284,24 +310,35 @@ def test_a_session_dropped_mid_poll_and_a_restarted_server_miss_nothing(
     run(world, london(16, 10, 6))
     on_disk = ledger(settings)
     assert sum(len(c.messages) for c in on_disk.conversations.values()) == 1_005
-    assert received_by(world) == Counter({f"p{n}@customer.example": 1
-                                          for n in range(1_000, 1_005)})
+    assert received_by(world) == Counter({f"p{n}@customer.example": 1 for n in range(1_000, 1_005)})
 
 
-def test_a_truncated_store_is_refused_in_one_line_and_left_alone(
-        world: ServerWorld) -> None:
+def test_a_truncated_store_is_refused_in_one_line_and_left_alone(world: ServerWorld) -> None:
     """``run --once`` on a half-written database: exit 1, one line naming the file and the
     backup, the bytes untouched."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
-                  london(16, 10, 0))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)), london(16, 10, 0)
+    )
     run(world, london(16, 10, 1))
     run(world, london(16, 10, 2))  # a second commit, so a .bak exists
     path = world.settings.agent.data_dir / DB_FILE
     path.write_bytes(path.read_bytes()[:200])
     before = path.read_bytes()
     done = subprocess.run(
-        [sys.executable, "-m", "inbox_agent", "--config", str(world.settings.source), "run",
-         "--once"], capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "inbox_agent",
+            "--config",
+            str(world.settings.source),
+            "run",
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("StoreCorruptError: ")
     assert done.stderr.count("\n") == 1
@@ -310,19 +347,22 @@ def test_a_truncated_store_is_refused_in_one_line_and_left_alone(
 
 
 def test_an_imap_outage_is_reported_once_and_the_promises_are_still_kept(
-        world: ServerWorld, caplog: pytest.LogCaptureFixture) -> None:
+    world: ServerWorld, caplog: pytest.LogCaptureFixture
+) -> None:
     """The IMAP server goes away after Ana's acknowledgement: one log line for the outage,
     polls back off, and her follow-up still goes out on time through the relay."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 5)),
-                  london(16, 10, 5))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 5)), london(16, 10, 5)
+    )
     settings = world.settings
     moments = [london(16, 17, 0) + timedelta(minutes=m) for m in range(0, 10)]
 
     async def daemon_like() -> None:  # one Agent through many cycles, as the daemon keeps it
         with Store(settings.agent.data_dir) as store:
             clock = {"now": london(16, 10, 6)}
-            agent = cycle.Agent(settings, store, cycle.real_adapters(settings),
-                              clock=lambda: clock["now"])
+            agent = cycle.Agent(
+                settings, store, cycle.real_adapters(settings), clock=lambda: clock["now"]
+            )
             await agent.run_cycle()
             world.account.server.stop()
             try:
@@ -349,8 +389,9 @@ def test_an_acknowledgement_held_up_past_its_promise_is_restated(world: ServerWo
     composes it again: it says it is late and promises a time counted from then (17:15 + 8 h
     = Tuesday 16:45), which is still true when the relay is back; nothing is chased while it
     waits."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 5)),
-                  london(16, 10, 5))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 5)), london(16, 10, 5)
+    )
     world.sink.stop()
     for moment in (london(16, 10, 6), london(16, 17, 15), london(16, 17, 40)):
         run(world, moment)
@@ -373,8 +414,9 @@ def test_a_sent_mail_leaves_the_outbox_once_its_copy_is_filed(world: ServerWorld
     """Nothing grows with every mail ever sent: once the relay took a mail and its copy is in
     the Sent folder, its file leaves the queue; the conversation keeps the record (Message-ID,
     recipient, and ``thread ID`` shows it sent)."""
-    world.deliver(customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)),
-                  london(16, 10, 0))
+    world.deliver(
+        customer_mail(CUSTOMERS[0], "Question", "Hello", london(16, 10, 0)), london(16, 10, 0)
+    )
     run(world, london(16, 10, 1))
     on_disk = ledger(world.settings)
     assert on_disk.outbox == {}

@@ -18,17 +18,25 @@ MONDAY_10 = london(16, 10, 0)
 
 
 def _raw_mail(headers: str, body: str = "Hello, my order has not arrived.") -> bytes:
-    return (headers.strip().replace("\n", "\r\n") + "\r\nTo: " + SUPPORT +
-            "\r\nSubject: Where is my order\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000"
-            "\r\n\r\n" + body + "\r\n").encode()
+    return (
+        headers.strip().replace("\n", "\r\n")
+        + "\r\nTo: "
+        + SUPPORT
+        + "\r\nSubject: Where is my order\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000"
+        "\r\n\r\n" + body + "\r\n"
+    ).encode()
 
 
-@pytest.mark.parametrize("from_header", [
-    "=?utf-8?q?victim=40example.com?= <eve@example.net>",
-    "=?UTF-8?Q?Eve=0D=0ABcc:_victim@example.com?= <eve@example.net>",
-])
+@pytest.mark.parametrize(
+    "from_header",
+    [
+        "=?utf-8?q?victim=40example.com?= <eve@example.net>",
+        "=?UTF-8?Q?Eve=0D=0ABcc:_victim@example.com?= <eve@example.net>",
+    ],
+)
 def test_an_encoded_name_cannot_redirect_the_acknowledgement(
-        server_world: ServerWorld, from_header: str) -> None:
+    server_world: ServerWorld, from_header: str
+) -> None:
     """The acknowledgement goes to the addr-spec, eve@example.net, and to nobody else."""
     raw = _raw_mail(f"From: {from_header}\nMessage-ID: <redirect@example.net>")
     server_world.deliver(raw, MONDAY_10)
@@ -43,13 +51,13 @@ def test_an_encoded_name_cannot_redirect_the_acknowledgement(
     assert conversation.customer == EVE
 
 
-def test_a_one_megabyte_message_id_is_neither_echoed_nor_stored(
-        server_world: ServerWorld) -> None:
+def test_a_one_megabyte_message_id_is_neither_echoed_nor_stored(server_world: ServerWorld) -> None:
     """Today's 2.5 MB header block and 5.5 MB of database per mail: now a small reply threaded
     by what can be trusted, and a small store."""
     huge = "<" + "x" * 1_000_000 + "@example.net>"
-    raw = _raw_mail(f"From: Eve <{EVE}>\nMessage-ID: {huge}\nReferences: {huge}\n"
-                    f"In-Reply-To: {huge}")
+    raw = _raw_mail(
+        f"From: Eve <{EVE}>\nMessage-ID: {huge}\nReferences: {huge}\nIn-Reply-To: {huge}"
+    )
     server_world.deliver(raw, MONDAY_10)
     run(server_world, MONDAY_10)
     [received] = server_world.sink.received
@@ -58,16 +66,16 @@ def test_a_one_megabyte_message_id_is_neither_echoed_nor_stored(
     assert received.message["In-Reply-To"] is None
     assert b"xxxxxxxxxx" not in header_block
     data_dir = server_world.settings.agent.data_dir
-    stored = sum(p.stat().st_size for p in Path(data_dir).rglob("*") if p.is_file()
-                 and p.suffix != ".eml")
+    stored = sum(
+        p.stat().st_size for p in Path(data_dir).rglob("*") if p.is_file() and p.suffix != ".eml"
+    )
     assert stored < 200_000, f"{stored:,} bytes in the data folder for one mail"
 
 
 def test_many_references_reach_the_reply_trimmed(server_world: ServerWorld) -> None:
     """A customer's mail with 5,000 references gets a reply whose References stays short."""
     refs = " ".join(f"<r{n}@example.net>" for n in range(5_000))
-    raw = customer_mail(f"Eve <{EVE}>", "Where is my order", "Hello", MONDAY_10,
-                        References=refs)
+    raw = customer_mail(f"Eve <{EVE}>", "Where is my order", "Hello", MONDAY_10, References=refs)
     server_world.deliver(raw, MONDAY_10)
     run(server_world, MONDAY_10)
     [received] = server_world.sink.received
@@ -75,7 +83,8 @@ def test_many_references_reach_the_reply_trimmed(server_world: ServerWorld) -> N
 
 
 def test_unreadable_mime_is_kept_byte_for_byte_and_shows_who_wrote(
-        server_world: ServerWorld) -> None:
+    server_world: ServerWorld,
+) -> None:
     """MIME nested 2,000 deep: filed as unparseable, ``unparsed/<sha256>.eml`` holds the exact
     bytes Dovecot served, and ``skipped`` shows the sender and the Message-ID."""
     raw = _deeply_nested(2_000)

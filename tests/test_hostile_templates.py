@@ -59,9 +59,15 @@ def secret_link(tmp_path: Path) -> Path:
 
 
 def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inbox_agent", "--config", "config.toml",
-                           *args], cwd=workdir, capture_output=True, text=True, timeout=30,
-                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", "config.toml", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def replace_body(path: Path, body: str) -> None:
@@ -74,8 +80,9 @@ def replace_body(path: Path, body: str) -> None:
 # -- item 5: templates cannot hang the agent ------------------------------------------------
 
 
-@pytest.mark.parametrize(("loop", "why"), [(SILENT_LOOP, "over 1,000,000 steps"),
-                                           (BUSY_LOOP, "over 2 s")])
+@pytest.mark.parametrize(
+    ("loop", "why"), [(SILENT_LOOP, "over 1,000,000 steps"), (BUSY_LOOP, "over 2 s")]
+)
 def test_templates_check_refuses_a_runaway_loop(workdir: Path, loop: str, why: str) -> None:
     """A loop that writes nothing used to keep `templates check` running for ever; now it is
     one line with file:line, exit 1 (the subprocess timeout is the guard)."""
@@ -83,25 +90,32 @@ def test_templates_check_refuses_a_runaway_loop(workdir: Path, loop: str, why: s
     done = cli(workdir, "templates", "check")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"templates/{ACK}:3: rendering took {why}; check for a runaway loop"]
+        f"templates/{ACK}:3: rendering took {why}; check for a runaway loop"
+    ]
     assert done.stdout.splitlines()[-1] == "11 template(s) fine, 1 mistake(s)"  # of 12
 
 
 @pytest.fixture
 def env(imap_account: ImapAccount) -> dict[str, str]:
     """The environment the agent runs in: passwords the way an operator sets them."""
-    return {**os.environ, "TEST_IMAP_PASSWORD": imap_account.password,
-            "TEST_SMTP_PASSWORD": "anything", "PYTHONPATH": str(ROOT)}
+    return {
+        **os.environ,
+        "TEST_IMAP_PASSWORD": imap_account.password,
+        "TEST_SMTP_PASSWORD": "anything",
+        "PYTHONPATH": str(ROOT),
+    }
 
 
-def _settings_with_templates(tmp_path: Path, imap_account: ImapAccount,
-                             smtp_sink: SmtpSink) -> Path:
+def _settings_with_templates(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> Path:
     """The agent's config on the test servers, with its own templates and a 1 s poll."""
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     settings = server_settings(tmp_path, imap_account, smtp_sink)
     text = settings.source.read_text(encoding="utf-8").replace(
         f'templates_dir = "{ROOT / "templates"}"',
-        f'templates_dir = "{tmp_path / "templates"}"\npoll_interval_seconds = 1')
+        f'templates_dir = "{tmp_path / "templates"}"\npoll_interval_seconds = 1',
+    )
     settings.source.write_text(text, encoding="utf-8")
     return settings.source
 
@@ -112,14 +126,19 @@ def _agent(config: Path, *args: str) -> list[str]:
 
 def _deliver(account: ImapAccount, name: str) -> None:
     now = datetime.now(UTC)
-    account.append("INBOX", customer_mail(f"{name} <{name.lower()}@customer.example>",
-                                          f"Question from {name}", "Hi", now), now)
+    account.append(
+        "INBOX",
+        customer_mail(
+            f"{name} <{name.lower()}@customer.example>", f"Question from {name}", "Hi", now
+        ),
+        now,
+    )
 
 
 @pytest.mark.parametrize("loop", [SILENT_LOOP, BUSY_LOOP], ids=["silent", "busy"])
 def test_run_once_with_a_runaway_acknowledgement_ends_and_keeps_the_mail_owed(
-        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
-        env: dict[str, str], loop: str) -> None:
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, env: dict[str, str], loop: str
+) -> None:
     """Broken before start: run --once files the mail, keeps its acknowledgement owed, sends
     nothing and ends with one line naming file:line (exit 1); once the template is fixed the
     customer is acknowledged, once."""
@@ -128,23 +147,40 @@ def test_run_once_with_a_runaway_acknowledgement_ends_and_keeps_the_mail_owed(
     good = template.read_text(encoding="utf-8")
     replace_body(template, loop)
     _deliver(imap_account, "Ana")
-    done = subprocess.run(_agent(config, "run", "--once"), env=env, capture_output=True,
-                          text=True, timeout=30, check=False)
+    done = subprocess.run(
+        _agent(config, "run", "--once"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 1
-    assert done.stderr.splitlines()[-1].startswith(f"TemplateError: {ACK}:3: rendering took "
-                                                   "over ")
+    assert done.stderr.splitlines()[-1].startswith(f"TemplateError: {ACK}:3: rendering took over ")
     assert "Traceback" not in done.stderr
     assert smtp_sink.received == []
     (conversation,) = ledger(load(config)).conversations.values()
     assert conversation.owed == ["acknowledgement"]
-    again = subprocess.run(_agent(config, "run", "--once"), env=env, capture_output=True,
-                           text=True, timeout=30, check=False)
+    again = subprocess.run(
+        _agent(config, "run", "--once"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert again.returncode == 1  # still owed, still said
     assert smtp_sink.received == []
     template.write_text(good, encoding="utf-8")
     template.write_text(good, encoding="utf-8")
-    fixed = subprocess.run(_agent(config, "run", "--once"), env=env, capture_output=True,
-                           text=True, timeout=30, check=False)
+    fixed = subprocess.run(
+        _agent(config, "run", "--once"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert fixed.returncode == 0, fixed.stderr
     assert [r.rcpt_tos for r in smtp_sink.wait_for(1)] == [["ana@customer.example"]]
     (conversation,) = ledger(load(config)).conversations.values()
@@ -155,8 +191,13 @@ class Daemon:
     """``inbox-agent run`` as a process, its log read as it is written."""
 
     def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(_agent(config, "run"), env=env, text=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            _agent(config, "run"),
+            env=env,
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -193,8 +234,8 @@ class Daemon:
 
 @pytest.mark.parametrize("loop", [SILENT_LOOP, BUSY_LOOP], ids=["silent", "busy"])
 def test_a_daemon_broken_before_start_stops_on_sigterm_mid_render(
-        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
-        env: dict[str, str], loop: str) -> None:
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, env: dict[str, str], loop: str
+) -> None:
     """The daemon starts with a runaway acknowledgement and a customer waiting. SIGTERM sent
     as it files her mail (the render about to run or running) ends it with exit 0: the
     render stops at its bound, nothing is sent, and the mail stays owed for later."""
@@ -211,13 +252,15 @@ def test_a_daemon_broken_before_start_stops_on_sigterm_mid_render(
     assert "SIGTERM received" in daemon.stderr
     assert f"{ACK}:3: rendering took over " in daemon.stderr
     assert smtp_sink.received == []
-    assert all(c.owed == ["acknowledgement"]  # filed, and its acknowledgement still owed
-               for c in ledger(load(config)).conversations.values())
+    assert all(
+        c.owed == ["acknowledgement"]  # filed, and its acknowledgement still owed
+        for c in ledger(load(config)).conversations.values()
+    )
 
 
 def test_a_runaway_edit_while_running_falls_back_to_the_last_good_version(
-        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
-        env: dict[str, str]) -> None:
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, env: dict[str, str]
+) -> None:
     """The daemon acknowledges Ana; staff save a silent loop; Ben and Cleo still get the last
     good acknowledgement (the runaway version is tried once, not per mail), the mistake is
     logged once with file:line, and SIGTERM stops the daemon."""
@@ -236,7 +279,10 @@ def test_a_runaway_edit_while_running_falls_back_to_the_last_good_version(
     stderr = daemon.stderr
     assert daemon.process.returncode == 0, stderr
     assert sorted(r.rcpt_tos[0] for r in received) == [
-        "ana@customer.example", "ben@customer.example", "cleo@customer.example"]
+        "ana@customer.example",
+        "ben@customer.example",
+        "cleo@customer.example",
+    ]
     assert all(b"This is an automatic confirmation" in r.raw for r in received)
     assert stderr.count(f"{ACK}:3: rendering took over 1,000,000 steps") == 1
     assert "the last version that worked is used until it is fixed" in stderr
@@ -250,36 +296,44 @@ def _folder_env(folder: Path) -> jinja2.Environment:
 
 
 def test_templates_check_refuses_an_include_of_a_link_outside(
-        workdir: Path, secret_link: Path) -> None:
+    workdir: Path, secret_link: Path
+) -> None:
     """The acknowledgement includes a link to a 0600 file outside the folder: check used to
     say ok (and the mail carried the secret); now one line with the including file:line."""
     template = workdir / "templates" / ACK
-    template.write_text(template.read_text(encoding="utf-8")
-                        + "{% include 'secrets_link.txt' %}\n", encoding="utf-8")
+    template.write_text(
+        template.read_text(encoding="utf-8") + "{% include 'secrets_link.txt' %}\n",
+        encoding="utf-8",
+    )
     line = len(template.read_text(encoding="utf-8").splitlines())
     done = cli(workdir, "templates", "check")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"templates/{ACK}:{line}: 'secrets_link.txt' is a link to {secret_link.resolve()}, "
-        "outside the templates folder; only templates in it can be included"]
+        "outside the templates folder; only templates in it can be included"
+    ]
     assert SECRET not in done.stdout + done.stderr
     preview = cli(workdir, "templates", "preview", "acknowledgement")
     assert preview.returncode == 1
     assert SECRET not in preview.stdout + preview.stderr
 
 
-@pytest.mark.parametrize(("include", "refusal"), [
-    ("secrets_link.txt", "'secrets_link.txt' is a link to .*secret.txt, outside the"),
-    ("secret.txt.j2", r"'secret.txt.j2' is a link to .*secret.txt, outside the templates"),
-    ("../secret.txt", "'../secret.txt' is outside the templates folder"),
-    ("../templates/../secret.txt.j2", ".* is outside the templates folder"),
-    ("linked/secret.txt", ".* is a link to .*, outside the templates folder"),
-    ("notes.txt", "'notes.txt' is not a template"),
-    ("fifo.j2", "'fifo.j2' is not a regular file"),
-    ("loop.j2", ".* cannot be resolved"),
-])
+@pytest.mark.parametrize(
+    ("include", "refusal"),
+    [
+        ("secrets_link.txt", "'secrets_link.txt' is a link to .*secret.txt, outside the"),
+        ("secret.txt.j2", r"'secret.txt.j2' is a link to .*secret.txt, outside the templates"),
+        ("../secret.txt", "'../secret.txt' is outside the templates folder"),
+        ("../templates/../secret.txt.j2", ".* is outside the templates folder"),
+        ("linked/secret.txt", ".* is a link to .*, outside the templates folder"),
+        ("notes.txt", "'notes.txt' is not a template"),
+        ("fifo.j2", "'fifo.j2' is not a regular file"),
+        ("loop.j2", ".* cannot be resolved"),
+    ],
+)
 def test_only_template_files_inside_the_folder_are_served(
-        tmp_path: Path, secret_link: Path, include: str, refusal: str) -> None:
+    tmp_path: Path, secret_link: Path, include: str, refusal: str
+) -> None:
     """Links out (to a file or a folder), ../ names, files that are not .j2, a FIFO (which
     would block the reader) and a loop of links: each refused, at the including line, and
     `ignore missing` does not hide the refusal."""
@@ -289,10 +343,12 @@ def test_only_template_files_inside_the_folder_are_served(
     (folder / "notes.txt").write_text("internal notes\n", encoding="utf-8")
     os.mkfifo(folder / "fifo.j2")
     (folder / "loop.j2").symlink_to(folder / "loop.j2")
-    for source in (f"Hi\n{{% include '{include}' %}}\n",
-                   f"Hi\n{{% include '{include}' ignore missing %}}\n",
-                   f"Hi\n{{% import '{include}' as x %}}\n",
-                   f"Hi\n{{% extends '{include}' %}}\n"):
+    for source in (
+        f"Hi\n{{% include '{include}' %}}\n",
+        f"Hi\n{{% include '{include}' ignore missing %}}\n",
+        f"Hi\n{{% import '{include}' as x %}}\n",
+        f"Hi\n{{% extends '{include}' %}}\n",
+    ):
         (folder / "ack.txt.j2").write_text(source, encoding="utf-8")
         env = _folder_env(folder)
         with pytest.raises(RenderError, match=rf"^ack\.txt\.j2:2: {refusal}"):
@@ -313,17 +369,19 @@ def test_a_mistake_in_an_included_template_names_that_template(tmp_path: Path) -
     """file:line is the innermost template's: the included file and its line."""
     folder = tmp_path / "templates"
     (folder / "parts").mkdir(parents=True)
-    (folder / "parts" / "sign.txt.j2").write_text("Regards,\n{{ mailbox_nam }}\n",
-                                                  encoding="utf-8")
-    (folder / "ack.txt.j2").write_text("Hi\n{% include 'parts/sign.txt.j2' %}\n",
-                                       encoding="utf-8")
+    (folder / "parts" / "sign.txt.j2").write_text("Regards,\n{{ mailbox_nam }}\n", encoding="utf-8")
+    (folder / "ack.txt.j2").write_text("Hi\n{% include 'parts/sign.txt.j2' %}\n", encoding="utf-8")
     with pytest.raises(RenderError, match=r"^parts/sign\.txt\.j2:2: 'mailbox_nam' is undefined"):
         render(_folder_env(folder), "ack", {"mailbox_name": "x"})
 
 
 def test_the_agent_never_mails_a_secret_a_template_links_to(
-        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink,
-        secret_link: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    secret_link: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """On Dovecot and aiosmtpd, one agent over three cycles: the acknowledgement includes
     the link before start (no mail, the customer stays owed), is fixed (Ana is acknowledged),
     and then staff add the include again (Ben gets the last good version). The relay never
@@ -333,10 +391,14 @@ def test_the_agent_never_mails_a_secret_a_template_links_to(
             shutil.copy(source, secret_link.parent / source.name)
     monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "anything")
-    settings = make_settings(tmp_path, address=imap_account.address,
-                             imap_port=imap_account.server.port,
-                             imap_user=imap_account.username, smtp_port=smtp_sink.port,
-                             templates=secret_link.parent)
+    settings = make_settings(
+        tmp_path,
+        address=imap_account.address,
+        imap_port=imap_account.server.port,
+        imap_user=imap_account.username,
+        smtp_port=smtp_sink.port,
+        templates=secret_link.parent,
+    )
     world = ServerWorld(settings, imap_account, smtp_sink)
     template = secret_link.parent / ACK
     good = template.read_text(encoding="utf-8")
@@ -346,8 +408,9 @@ def test_the_agent_never_mails_a_secret_a_template_links_to(
     async def cycles() -> list[str]:
         problems = []
         with Store(settings.agent.data_dir) as store:
-            agent = cycle.Agent(settings, store, cycle.real_adapters(settings),
-                              clock=lambda: datetime.now(UTC))
+            agent = cycle.Agent(
+                settings, store, cycle.real_adapters(settings), clock=lambda: datetime.now(UTC)
+            )
             for step, name in enumerate(("Ana", "Ana", "Ben")):
                 if step == 1:
                     template.write_text(good, encoding="utf-8")
@@ -367,7 +430,9 @@ def test_the_agent_never_mails_a_secret_a_template_links_to(
     assert problems[0].startswith(f"{ACK}:3: 'secrets_link.txt' is a link to ")
     received = smtp_sink.wait_for(2)
     assert sorted(r.rcpt_tos[0] for r in received) == [
-        "ana@customer.example", "ben@customer.example"]
+        "ana@customer.example",
+        "ben@customer.example",
+    ]
     assert all(SECRET.encode() not in r.raw for r in received)
     assert all(SECRET not in str(m) for m in world.sent())
     assert all(SECRET.encode() not in m.raw for m in ledger(settings).outbox.values())

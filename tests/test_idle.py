@@ -46,14 +46,27 @@ def stop() -> Iterator[StopSignal]:
 
 
 def settings_for(account: ImapAccount, port: int | None = None) -> ServerSettings:
-    return ServerSettings(host="127.0.0.1", port=port or account.server.port, security="none",
-                          username=account.username, timeout_seconds=10)
+    return ServerSettings(
+        host="127.0.0.1",
+        port=port or account.server.port,
+        security="none",
+        username=account.username,
+        timeout_seconds=10,
+    )
 
 
-def watch(account: ImapAccount, events: Events, stop: StopSignal, *, port: int | None = None,
-          folder: str = "INBOX", **timing: float) -> FolderWatch:
-    folder_watch = FolderWatch(settings_for(account, port), account.password, folder,
-                               events.report, stop, name="test")
+def watch(
+    account: ImapAccount,
+    events: Events,
+    stop: StopSignal,
+    *,
+    port: int | None = None,
+    folder: str = "INBOX",
+    **timing: float,
+) -> FolderWatch:
+    folder_watch = FolderWatch(
+        settings_for(account, port), account.password, folder, events.report, stop, name="test"
+    )
     for name, value in timing.items():
         setattr(folder_watch, name, value)
     folder_watch.start()
@@ -65,8 +78,9 @@ def deliver(account: ImapAccount, subject: str, folder: str = "INBOX") -> None:
     account.append(folder, customer_mail("Ana <ana@customer.example>", subject, "Hi", now), now)
 
 
-def test_a_watch_tells_of_each_new_mail_as_it_arrives(imap_account: ImapAccount,
-                                                      stop: StopSignal) -> None:
+def test_a_watch_tells_of_each_new_mail_as_it_arrives(
+    imap_account: ImapAccount, stop: StopSignal
+) -> None:
     events = Events()
     watch(imap_account, events, stop)
     assert events.next(WatchState.WATCHING).resumed is False
@@ -76,8 +90,9 @@ def test_a_watch_tells_of_each_new_mail_as_it_arrives(imap_account: ImapAccount,
     events.next(WatchState.CHANGED)
 
 
-def test_the_sent_folder_is_watched_the_same_way(imap_account: ImapAccount,
-                                                 stop: StopSignal) -> None:
+def test_the_sent_folder_is_watched_the_same_way(
+    imap_account: ImapAccount, stop: StopSignal
+) -> None:
     events = Events()
     deliver(imap_account, "Creates the folder", folder="Sent")
     watch(imap_account, events, stop, folder="Sent")
@@ -86,9 +101,9 @@ def test_the_sent_folder_is_watched_the_same_way(imap_account: ImapAccount,
     assert events.next(WatchState.CHANGED).folder == "Sent"
 
 
-def test_bye_ends_the_connection_and_the_watch_comes_back(imap_server: ImapServer,
-                                                          imap_account: ImapAccount,
-                                                          stop: StopSignal) -> None:
+def test_bye_ends_the_connection_and_the_watch_comes_back(
+    imap_server: ImapServer, imap_account: ImapAccount, stop: StopSignal
+) -> None:
     """``doveadm kick`` makes Dovecot say BYE: the watch says it lost the connection, waits
     its backoff, and watches again (which calls for a look: mail may have come meanwhile)."""
     events = Events()
@@ -102,16 +117,24 @@ def test_bye_ends_the_connection_and_the_watch_comes_back(imap_server: ImapServe
     events.next(WatchState.CHANGED)
 
 
-def test_a_connection_gone_silent_is_found_by_the_probe(imap_account: ImapAccount,
-                                                        stop: StopSignal) -> None:
+def test_a_connection_gone_silent_is_found_by_the_probe(
+    imap_account: ImapAccount, stop: StopSignal
+) -> None:
     """A connection that stops carrying anything without closing (a NAT that forgot it): no
     BYE, no end of stream. After ``quiet_seconds`` the watch ends IDLE and sends NOOP; no
     answer within ``probe_seconds`` means the connection is dead, and it reconnects."""
     proxy = TcpProxy(imap_account.server.port)
     try:
         events = Events()
-        folder_watch = watch(imap_account, events, stop, port=proxy.port, quiet_seconds=0.3,
-                             probe_seconds=0.5, first_delay=0.05)
+        folder_watch = watch(
+            imap_account,
+            events,
+            stop,
+            port=proxy.port,
+            quiet_seconds=0.3,
+            probe_seconds=0.5,
+            first_delay=0.05,
+        )
         events.next(WatchState.WATCHING)
         wait_until(lambda: folder_watch.probes >= 2, WAIT, "a quiet connection's probes")
         proxy.freeze()
@@ -123,8 +146,9 @@ def test_a_connection_gone_silent_is_found_by_the_probe(imap_account: ImapAccoun
         proxy.close()
 
 
-def test_the_idle_is_issued_again_before_servers_give_up_on_it(imap_account: ImapAccount,
-                                                                stop: StopSignal) -> None:
+def test_the_idle_is_issued_again_before_servers_give_up_on_it(
+    imap_account: ImapAccount, stop: StopSignal
+) -> None:
     """RFC 2177: a server may end an IDLE after 29 minutes, so the watch ends and issues it
     again every ``reissue_seconds`` even while the server keeps talking."""
     events = Events()
@@ -136,8 +160,9 @@ def test_the_idle_is_issued_again_before_servers_give_up_on_it(imap_account: Ima
     assert [e.state for e in events.seen] == [WatchState.WATCHING, WatchState.CHANGED]
 
 
-def test_a_server_without_idle_is_left_to_the_poll(imap_account: ImapAccount,
-                                                   stop: StopSignal) -> None:
+def test_a_server_without_idle_is_left_to_the_poll(
+    imap_account: ImapAccount, stop: StopSignal
+) -> None:
     """A server that does not offer IDLE (here Dovecot with IDLE taken out of its CAPABILITY
     lines): the watch says so once and ends; that folder is polled."""
     proxy = TcpProxy(imap_account.server.port, rewrite=_without_idle)
@@ -150,28 +175,38 @@ def test_a_server_without_idle_is_left_to_the_poll(imap_account: ImapAccount,
         proxy.close()
 
 
-def test_a_stop_ends_every_watch_and_logs_it_out(imap_server: ImapServer,
-                                                 imap_account: ImapAccount) -> None:
+def test_a_stop_ends_every_watch_and_logs_it_out(
+    imap_server: ImapServer, imap_account: ImapAccount
+) -> None:
     signal = StopSignal()
     events = Events()
-    watches = [watch(imap_account, events, signal, folder=folder)
-               for folder in ("INBOX", "INBOX", "Sent")]
+    watches = [
+        watch(imap_account, events, signal, folder=folder) for folder in ("INBOX", "INBOX", "Sent")
+    ]
     for _ in watches:
         events.next(WatchState.WATCHING)
     signal.set()
     assert all(w.join(WAIT) for w in watches)
     signal.close()
     if isinstance(imap_server, DovecotServer):
-        wait_until(lambda: imap_server.sessions(imap_account.username) == 0, WAIT,
-                   "the watches to log out")
+        wait_until(
+            lambda: imap_server.sessions(imap_account.username) == 0, WAIT, "the watches to log out"
+        )
     assert all(e.state is WatchState.WATCHING for e in events.seen)  # no LOST on the way out
 
 
-def test_a_refused_login_is_reported_and_retried(imap_account: ImapAccount,
-                                                 stop: StopSignal) -> None:
+def test_a_refused_login_is_reported_and_retried(
+    imap_account: ImapAccount, stop: StopSignal
+) -> None:
     events = Events()
-    wrong = FolderWatch(replace(settings_for(imap_account), username="nobody@example.com"),
-                        "wrong", "INBOX", events.report, stop, name="test")
+    wrong = FolderWatch(
+        replace(settings_for(imap_account), username="nobody@example.com"),
+        "wrong",
+        "INBOX",
+        events.report,
+        stop,
+        name="test",
+    )
     wrong.first_delay = 0.05
     wrong.start()
     first = events.next(WatchState.LOST)

@@ -21,8 +21,11 @@ WAIT = 60.0  # generous bounds on waiting, never a measure of speed
 
 
 def _events(log: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()
-            if line.startswith("{")]
+    return [
+        json.loads(line)
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if line.startswith("{")
+    ]
 
 
 def _count(log: Path, event: str) -> int:
@@ -31,47 +34,88 @@ def _count(log: Path, event: str) -> int:
 
 def _watches(config: Path, env: dict[str, str]) -> list[dict[str, Any]]:
     """What ``status --json`` says of the mailbox's watches."""
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "--config", str(config),
-                           "status", "--json"], env=env, capture_output=True, text=True,
-                          timeout=WAIT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(config), "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    )
     (mailbox,) = json.loads(done.stdout)["mailboxes"]
     return sorted(mailbox["watches"], key=lambda w: str(w["folder"]))
 
 
 def test_mail_is_picked_up_as_it_arrives_not_at_the_next_poll(
-        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink) -> None:
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
     settings = server_settings(tmp_path, imap_account, smtp_sink)
     config = settings.source
-    config.write_text(config.read_text().replace("[agent]\n", "[agent]\n"
-                                                 "poll_interval_seconds = 300\n", 1))
+    config.write_text(
+        config.read_text().replace("[agent]\n", "[agent]\npoll_interval_seconds = 300\n", 1)
+    )
     log = tmp_path / "daemon.log"
-    env = {**os.environ, "TEST_IMAP_PASSWORD": imap_account.password,
-           "TEST_SMTP_PASSWORD": "anything"}
+    env = {
+        **os.environ,
+        "TEST_IMAP_PASSWORD": imap_account.password,
+        "TEST_SMTP_PASSWORD": "anything",
+    }
     with log.open("w") as stderr:
-        daemon = subprocess.Popen([sys.executable, "-m", "inbox_agent", "--config", str(config),
-                                   "-v", "--log-format", "json", "run"],
-                                  env=env, stderr=stderr, stdout=subprocess.DEVNULL)
+        daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "inbox_agent",
+                "--config",
+                str(config),
+                "-v",
+                "--log-format",
+                "json",
+                "run",
+            ],
+            env=env,
+            stderr=stderr,
+            stdout=subprocess.DEVNULL,
+        )
     try:
         # Started: the scheduled poll ran once, and both folders are watched.
-        wait_until(lambda: _count(log, "run_poll") == 1 and
-                   sum("IDLE issued" in e["message"] for e in _events(log)) == 2,
-                   WAIT, "the first poll and both watches")
+        wait_until(
+            lambda: (
+                _count(log, "run_poll") == 1
+                and sum("IDLE issued" in e["message"] for e in _events(log)) == 2
+            ),
+            WAIT,
+            "the first poll and both watches",
+        )
         now = datetime.now(UTC)
-        imap_account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice",
-                                                   "Where is my invoice?", now), now)
+        imap_account.append(
+            "INBOX",
+            customer_mail("Ana <ana@customer.example>", "Invoice", "Where is my invoice?", now),
+            now,
+        )
         (ack,) = smtp_sink.wait_for(1, timeout=WAIT)
         assert ack.rcpt_tos == ["ana@customer.example"]
 
         # Alice answers from her mail client, which files the reply in Sent: seen as fast.
-        reply = reply_to(ack.message, f"Example Co. Support <{imap_account.address}>",
-                         "Here it is.", datetime.now(UTC), To="ana@customer.example")
+        reply = reply_to(
+            ack.message,
+            f"Example Co. Support <{imap_account.address}>",
+            "Here it is.",
+            datetime.now(UTC),
+            To="ana@customer.example",
+        )
         imap_account.append("Sent", reply, datetime.now(UTC))
-        wait_until(lambda: [c.status.value for c in ledger(settings).conversations.values()]
-                   == ["answered"], WAIT, "the staff reply to be filed")
-        assert _watches(config, env) == [{"folder": "INBOX", "state": "watching",
-                                          "problem": None},
-                                         {"folder": "Sent", "state": "watching",
-                                          "problem": None}]
+        wait_until(
+            lambda: (
+                [c.status.value for c in ledger(settings).conversations.values()] == ["answered"]
+            ),
+            WAIT,
+            "the staff reply to be filed",
+        )
+        assert _watches(config, env) == [
+            {"folder": "INBOX", "state": "watching", "problem": None},
+            {"folder": "Sent", "state": "watching", "problem": None},
+        ]
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=WAIT) == 0
     finally:

@@ -31,23 +31,36 @@ RESENT = re.compile(r"acknowledgement (<[^>]+>) to \S+ was cut short by a restar
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing_outside_the_window(
-        tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink) -> None:
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
     """Every customer ends with one acknowledgement; any second one is explained."""
     settings = server_settings(tmp_path, imap_account, smtp_sink)
-    env = {**os.environ, "TEST_IMAP_PASSWORD": imap_account.password,
-           "TEST_SMTP_PASSWORD": "anything"}
+    env = {
+        **os.environ,
+        "TEST_IMAP_PASSWORD": imap_account.password,
+        "TEST_SMTP_PASSWORD": "anything",
+    }
     arrived = datetime.now(UTC) - timedelta(minutes=1)
     seed = int(os.environ.get("INBOX_AGENT_KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    command = [sys.executable, "-m", "inbox_agent", "--config", str(settings.source), "run",
-               "--once"]
+    command = [
+        sys.executable,
+        "-m",
+        "inbox_agent",
+        "--config",
+        str(settings.source),
+        "run",
+        "--once",
+    ]
     killed = finished = 0
     logs: list[str] = []
     for round_number in range(ROUNDS):
         for n in range(round_number * PER_ROUND, (round_number + 1) * PER_ROUND):
-            imap_account.append("INBOX", customer_mail(f"C{n} <c{n}@customer.example>",
-                                                       f"Question {n}", "Hello", arrived),
-                                arrived)
+            imap_account.append(
+                "INBOX",
+                customer_mail(f"C{n} <c{n}@customer.example>", f"Question {n}", "Hello", arrived),
+                arrived,
+            )
         log_path = tmp_path / f"round-{round_number}.log"
         with log_path.open("w") as log_file:
             process = subprocess.Popen(command, env=env, stdout=log_file, stderr=log_file)
@@ -60,8 +73,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing_outside_the
                 process.wait()
                 killed += 1
         logs.append(log_path.read_text())
-    last = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    last = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert last.returncode == 0, last.stderr
     logs.append(last.stderr)
 
@@ -70,10 +84,12 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing_outside_the
     twice = Counter(str(r.message["Message-ID"]) for r in smtp_sink.received)
     duplicated = sorted(mid for mid, count in twice.items() if count > 1)
     resent = Counter(mid for log in logs for mid in RESENT.findall(log))
-    print(f"\nseed {seed}: {ROUNDS} rounds, {killed} killed, {finished} finished; "
-          f"{CUSTOMERS} customers: {CUSTOMERS - len(lost)} acknowledged, {len(lost)} lost, "
-          f"{len(duplicated)} duplicated ({sum(resent.values())} sends found cut short with no "
-          "copy filed, so sent again)")
+    print(
+        f"\nseed {seed}: {ROUNDS} rounds, {killed} killed, {finished} finished; "
+        f"{CUSTOMERS} customers: {CUSTOMERS - len(lost)} acknowledged, {len(lost)} lost, "
+        f"{len(duplicated)} duplicated ({sum(resent.values())} sends found cut short with no "
+        "copy filed, so sent again)"
+    )
     assert lost == []
     # Each extra copy of a mail matches one restart that found its send cut short.
     assert all(twice[mid] <= 1 + resent[mid] for mid in duplicated), (seed, twice, resent)

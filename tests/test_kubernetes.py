@@ -68,28 +68,37 @@ def _config_path(container: dict[str, Any], pod_name: str) -> PurePosixPath:
 def _mounts(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """mountPath -> the volume mounted there (a pod volume, or a claim template's name)."""
     volumes = {v["name"]: v for v in pod["volumes"]}
-    return {m["mountPath"]: {**volumes.get(m["name"], {"claim": m["name"]}),
-                             "readOnly": m.get("readOnly", False)}
-            for m in container["volumeMounts"]}
+    return {
+        m["mountPath"]: {
+            **volumes.get(m["name"], {"claim": m["name"]}),
+            "readOnly": m.get("readOnly", False),
+        }
+        for m in container["volumeMounts"]
+    }
 
 
 @pytest.fixture(scope="module")
-def shards(documents: list[dict[str, Any]], pod: dict[str, Any],
-           container: dict[str, Any]) -> dict[str, config.Settings]:
+def shards(
+    documents: list[dict[str, Any]], pod: dict[str, Any], container: dict[str, Any]
+) -> dict[str, config.Settings]:
     """Pod name -> its config from the ConfigMap, as the real loader reads it at its path."""
     found = {}
     for pod_name in _pod_names(documents):
         path = _config_path(container, pod_name)
         volume = _mounts(pod, container)[str(path.parent)]
-        (configmap,) = [d for d in documents if d["kind"] == "ConfigMap"
-                        and d["metadata"]["name"] == volume["configMap"]["name"]]
+        (configmap,) = [
+            d
+            for d in documents
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"] == volume["configMap"]["name"]
+        ]
         assert path.name in configmap["data"], f"pod {pod_name} finds no config {path}"
         found[pod_name] = config.parse(configmap["data"][path.name], Path(path))
     return found
 
 
-def test_one_config_per_pod_and_no_config_left_over(documents: list[dict[str, Any]],
-                                                    shards: dict[str, config.Settings]) -> None:
+def test_one_config_per_pod_and_no_config_left_over(
+    documents: list[dict[str, Any]], shards: dict[str, config.Settings]
+) -> None:
     """replicas is the number of shards: each pod finds its config, and every config in the
     ConfigMap is some pod's."""
     (configmap,) = [d for d in documents if d["metadata"]["name"] == "inbox-agent-shards"]
@@ -109,15 +118,20 @@ def test_no_mailbox_is_in_two_shards(shards: dict[str, config.Settings]) -> None
     assert any(len(s.mailboxes) > 1 for s in shards.values())  # one process, many mailboxes
 
 
-def test_data_dir_is_on_the_pods_own_volume(pod: dict[str, Any], container: dict[str, Any],
-                                            documents: list[dict[str, Any]],
-                                            shards: dict[str, config.Settings]) -> None:
+def test_data_dir_is_on_the_pods_own_volume(
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    documents: list[dict[str, Any]],
+    shards: dict[str, config.Settings],
+) -> None:
     """data_dir is a folder inside the volume claim template's mount (writable, the pod's own,
     kept across restarts), not its root (the group's, by fsGroup); templates_dir is the
     templates ConfigMap's mount."""
     mounts = _mounts(pod, container)
-    claimed = {t["metadata"]["name"] for t in
-               _kind(documents, "StatefulSet")["spec"]["volumeClaimTemplates"]}
+    claimed = {
+        t["metadata"]["name"]
+        for t in _kind(documents, "StatefulSet")["spec"]["volumeClaimTemplates"]
+    }
     for settings in shards.values():
         data_dir = PurePosixPath(settings.agent.data_dir)
         (mount,) = [m for m in mounts if data_dir.is_relative_to(m)]
@@ -128,16 +142,20 @@ def test_data_dir_is_on_the_pods_own_volume(pod: dict[str, Any], container: dict
         assert templates["configMap"]["name"] == "inbox-agent-templates"
 
 
-def test_the_passwords_come_from_the_secret(documents: list[dict[str, Any]],
-                                            container: dict[str, Any],
-                                            shards: dict[str, config.Settings]) -> None:
+def test_the_passwords_come_from_the_secret(
+    documents: list[dict[str, Any]], container: dict[str, Any], shards: dict[str, config.Settings]
+) -> None:
     """Every variable a config's password_env names is a key of the Secret the container takes
     its environment from; no password is in a config."""
     (source,) = container["envFrom"]
     secret = _kind(documents, "Secret")
     assert source["secretRef"]["name"] == secret["metadata"]["name"]
-    named = {server.password_env for s in shards.values() for m in s.mailboxes
-             for server in (m.imap, m.smtp)}
+    named = {
+        server.password_env
+        for s in shards.values()
+        for m in s.mailboxes
+        for server in (m.imap, m.smtp)
+    }
     assert named == set(secret["stringData"])
 
 
@@ -154,7 +172,8 @@ def test_the_pod_is_hardened(pod: dict[str, Any], container: dict[str, Any]) -> 
 
 
 def test_kubernetes_waits_longer_than_the_daemon_takes_to_stop_and_no_probe_kills_it(
-        pod: dict[str, Any], container: dict[str, Any]) -> None:
+    pod: dict[str, Any], container: dict[str, Any]
+) -> None:
     """SIGKILL comes after the daemon's stop grace; no liveness probe restarts a slow cycle."""
     assert pod["terminationGracePeriodSeconds"] > STOP_GRACE_SECONDS
     assert "livenessProbe" not in container

@@ -32,26 +32,52 @@ from tests.worlds import (
 
 JONAS, CHLOE = "jonas@kunde.example", "chloe@client.example"
 MANAGER = "manager@example.com"
-SUBJECTS = {JONAS: "Rechnung 2211 mit falscher USt-IdNr.",
-            CHLOE: "Facture 2211 avec un mauvais numéro de TVA"}
+SUBJECTS = {
+    JONAS: "Rechnung 2211 mit falscher USt-IdNr.",
+    CHLOE: "Facture 2211 avec un mauvais numéro de TVA",
+}
 KINDS = ["acknowledgement", "follow_up", "follow_up", "escalation_notice"]
 # Words any English sentence of ours would have; none is a German or French word.
-ENGLISH = re.compile(r"\b(the|and|you|your|we|will|reply|hello|regards|thank|request|sorry|"
-                     r"today|tomorrow|time|manager|please)\b", re.IGNORECASE)
+ENGLISH = re.compile(
+    r"\b(the|and|you|your|we|will|reply|hello|regards|thank|request|sorry|"
+    r"today|tomorrow|time|manager|please)\b",
+    re.IGNORECASE,
+)
 # How each language names the business's zone and its days in a promised moment.
-MOMENT = {JONAS: re.compile(r"bis (heute|morgen|Montag|Dienstag|Mittwoch|Donnerstag|Freitag)"
-                            r"[^\n]*? \d\d:\d\d Uhr Londoner Zeit"),
-          CHLOE: re.compile(r"(aujourd'hui, d'ici|demain \(\w+ \d+\u00a0\w+\) d'ici|d'ici le "
-                            r"\w+ \d+\u00a0\w+,) \d+\u00a0h(\u00a0\d\d)?, heure de Londres")}
+MOMENT = {
+    JONAS: re.compile(
+        r"bis (heute|morgen|Montag|Dienstag|Mittwoch|Donnerstag|Freitag)"
+        r"[^\n]*? \d\d:\d\d Uhr Londoner Zeit"
+    ),
+    CHLOE: re.compile(
+        r"(aujourd'hui, d'ici|demain \(\w+ \d+\u00a0\w+\) d'ici|d'ici le "
+        r"\w+ \d+\u00a0\w+,) \d+\u00a0h(\u00a0\d\d)?, heure de Londres"
+    ),
+}
 
 
 def both_write(world: World) -> None:
     """Jonas at 10:05 in German, Chloé at 10:07 in French; seen at 10:10."""
-    world.deliver(customer_mail(f"Jonas Becker <{JONAS}>", SUBJECTS[JONAS], "Guten Tag ...",
-                                london(16, 10, 5), Content_Language="de-DE"),
-                  london(16, 10, 5))
-    world.deliver(customer_mail(f"Chloé Martin <{CHLOE}>", SUBJECTS[CHLOE], "Bonjour ...",
-                                london(16, 10, 7), Content_Language="fr"), london(16, 10, 7))
+    world.deliver(
+        customer_mail(
+            f"Jonas Becker <{JONAS}>",
+            SUBJECTS[JONAS],
+            "Guten Tag ...",
+            london(16, 10, 5),
+            Content_Language="de-DE",
+        ),
+        london(16, 10, 5),
+    )
+    world.deliver(
+        customer_mail(
+            f"Chloé Martin <{CHLOE}>",
+            SUBJECTS[CHLOE],
+            "Bonjour ...",
+            london(16, 10, 7),
+            Content_Language="fr",
+        ),
+        london(16, 10, 7),
+    )
     run(world, london(16, 10, 10))
 
 
@@ -59,8 +85,11 @@ def run_every_chase(world: World, until: datetime) -> None:
     """Run the agent at each moment the store says a chase is due, as the sweep would."""
     while True:
         on_disk, settings = ledger(world.settings), world.settings
-        due = [m for c in on_disk.conversations.values()
-               if (m := next_chase_at(c, settings.calendar, settings.promise)) is not None]
+        due = [
+            m
+            for c in on_disk.conversations.values()
+            if (m := next_chase_at(c, settings.calendar, settings.promise)) is not None
+        ]
         if not due or min(due).astimezone(UTC) > until.astimezone(UTC):
             return
         run(world, min(due))
@@ -91,8 +120,10 @@ def test_each_customer_hears_everything_in_their_own_language(world: World) -> N
     run_every_chase(world, london(20, 17, 30))
     sent = by_recipient(world.sent())
     assert sorted(sent) == sorted([JONAS, CHLOE, MANAGER])
-    for customer, greeting in ((JONAS, "Guten Tag Jonas Becker,\n\nvielen Dank"),
-                               (CHLOE, "Bonjour Chloé Martin,\n\nMerci")):
+    for customer, greeting in (
+        (JONAS, "Guten Tag Jonas Becker,\n\nvielen Dank"),
+        (CHLOE, "Bonjour Chloé Martin,\n\nMerci"),
+    ):
         mails = sent[customer]
         assert [kind_of(m) for m in mails] == KINDS
         assert text(mails[0]).startswith(greeting)
@@ -105,8 +136,12 @@ def test_each_customer_hears_everything_in_their_own_language(world: World) -> N
     assert "ist nicht vergessen" in text(sent[JONAS][1])
     assert "n'est pas oubliée" in text(sent[CHLOE][1])
     reports = sent[MANAGER]
-    assert sorted(SUBJECTS[c] in str(r["Subject"]) for r in reports for c in (JONAS, CHLOE)) \
-        == [False, False, True, True]
+    assert sorted(SUBJECTS[c] in str(r["Subject"]) for r in reports for c in (JONAS, CHLOE)) == [
+        False,
+        False,
+        True,
+        True,
+    ]
     for report in reports:
         assert text(report).startswith("This request is now yours:")
         assert "London time (in 1 hour)" in text(report)
@@ -121,29 +156,49 @@ def test_a_promise_the_agent_missed_is_owned_in_their_language(world: World) -> 
     run(world, london(17, 12, 0))  # Tuesday noon: both first promises (Tuesday morning) lapsed
     sent = by_recipient(world.sent())
     german, french = text(sent[JONAS][-1]), text(sent[CHLOE][-1])
-    assert re.search(r"wir hatten Ihnen eine Antwort bis Dienstag, 17\. November, "
-                     r"\d\d:\d\d Uhr Londoner Zeit zugesagt und haben das nicht geschafft",
-                     german)
-    assert re.search(r"Nous vous avions promis une réponse d'ici le mardi 17\u00a0novembre, "
-                     r"\d+\u00a0h(\u00a0\d\d)?, heure de Londres, et nous n'avons pas tenu",
-                     french)
+    assert re.search(
+        r"wir hatten Ihnen eine Antwort bis Dienstag, 17\. November, "
+        r"\d\d:\d\d Uhr Londoner Zeit zugesagt und haben das nicht geschafft",
+        german,
+    )
+    assert re.search(
+        r"Nous vous avions promis une réponse d'ici le mardi 17\u00a0novembre, "
+        r"\d+\u00a0h(\u00a0\d\d)?, heure de Londres, et nous n'avons pas tenu",
+        french,
+    )
     assert english_in(sent[JONAS][-1], JONAS) == []
     assert english_in(sent[CHLOE][-1], CHLOE) == []
 
 
-@pytest.mark.parametrize(("language", "opening", "moment"), [
-    ("de", "Diese Anfrage liegt jetzt bei Ihnen:", "Londoner Zeit (in 1 Stunde)"),
-    ("fr", "Cette demande est désormais la vôtre\u00a0:", "heure de Londres (dans 1\u00a0heure)"),
-])
-def test_the_managers_report_is_in_the_shops_language(tmp_path: Path, language: str,
-                                                      opening: str, moment: str) -> None:
+@pytest.mark.parametrize(
+    ("language", "opening", "moment"),
+    [
+        ("de", "Diese Anfrage liegt jetzt bei Ihnen:", "Londoner Zeit (in 1 Stunde)"),
+        (
+            "fr",
+            "Cette demande est désormais la vôtre\u00a0:",
+            "heure de Londres (dans 1\u00a0heure)",
+        ),
+    ],
+)
+def test_the_managers_report_is_in_the_shops_language(
+    tmp_path: Path, language: str, opening: str, moment: str
+) -> None:
     """A shop with ``language = "de"`` (or ``"fr"``) gets its reports in that language, an
     English-writing customer's too; the customer's own mail stays in the customer's."""
     settings = make_settings(tmp_path)
     shop = replace(settings, mailboxes=(replace(settings.mailboxes[0], language=language),))
     world = MemoryWorld(shop)
-    world.deliver(customer_mail("Ana Silva <ana@customer.example>", "Invoice", "Hello",
-                                london(16, 10, 5), Content_Language="en"), london(16, 10, 5))
+    world.deliver(
+        customer_mail(
+            "Ana Silva <ana@customer.example>",
+            "Invoice",
+            "Hello",
+            london(16, 10, 5),
+            Content_Language="en",
+        ),
+        london(16, 10, 5),
+    )
     run(world, london(16, 10, 10))
     run_every_chase(world, london(20, 17, 30))
     sent = by_recipient(world.sent())

@@ -37,15 +37,26 @@ def test_core_imports_only_the_standard_library_and_jinja2() -> None:
             if top == "inbox_agent":
                 assert name.startswith("inbox_agent.core"), f"{path.name} imports {name}"
             else:
-                assert (top in sys.stdlib_module_names or top in allowed_third_party
-                        or name in allowed_third_party), \
-                    f"{path.name} imports {name}"
+                assert (
+                    top in sys.stdlib_module_names
+                    or top in allowed_third_party
+                    or name in allowed_third_party
+                ), f"{path.name} imports {name}"
 
 
 def test_core_does_not_use_io_modules() -> None:
     """Even from the standard library, the core takes no sockets, processes or clock reads."""
-    banned = {"socket", "ssl", "subprocess", "asyncio", "os", "shutil", "time", "imaplib",
-              "smtplib"}
+    banned = {
+        "socket",
+        "ssl",
+        "subprocess",
+        "asyncio",
+        "os",
+        "shutil",
+        "time",
+        "imaplib",
+        "smtplib",
+    }
     for path in (PACKAGE / "core").glob("*.py"):
         used = {name.split(".")[0] for name in imports_of(path)}
         assert not used & banned, f"{path.name} imports {used & banned}"
@@ -59,9 +70,14 @@ def test_adapters_never_import_the_agent_or_commands() -> None:
     daemon."""
     for path in (PACKAGE / "adapters").glob("*.py"):
         for name in imports_of(path):
-            assert not name.startswith(("inbox_agent.agent", "inbox_agent.commands",
-                                        "inbox_agent.cli", "inbox_agent.daemon")), \
-                f"{path.name} imports {name}"
+            assert not name.startswith(
+                (
+                    "inbox_agent.agent",
+                    "inbox_agent.commands",
+                    "inbox_agent.cli",
+                    "inbox_agent.daemon",
+                )
+            ), f"{path.name} imports {name}"
 
 
 def test_only_the_agent_layer_and_commands_touch_adapters() -> None:
@@ -87,8 +103,9 @@ def test_nothing_imports_commands_but_the_cli() -> None:
 def test_cli_goes_through_the_commands() -> None:
     """The CLI parses arguments and calls a command; it reaches into nothing else."""
     for name in imports_of(PACKAGE / "cli.py"):
-        assert not name.startswith(("inbox_agent.adapters", "inbox_agent.core",
-                                    "inbox_agent.agent")), name
+        assert not name.startswith(
+            ("inbox_agent.adapters", "inbox_agent.core", "inbox_agent.agent")
+        ), name
 
 
 def test_only_daemon_imports_apscheduler() -> None:

@@ -26,13 +26,22 @@ HOSTILE = "Invoice\r\n1999-12-31 ERROR fake line \x1b[31mred\x1b[0m \u202eevil"
 @pytest.fixture
 def env(imap_account: ImapAccount) -> dict[str, str]:
     """Passwords the way an operator sets them."""
-    return {**os.environ, "TEST_IMAP_PASSWORD": imap_account.password,
-            "TEST_SMTP_PASSWORD": "anything"}
+    return {
+        **os.environ,
+        "TEST_IMAP_PASSWORD": imap_account.password,
+        "TEST_SMTP_PASSWORD": "anything",
+    }
 
 
 def _agent(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inbox_agent", "--config", str(config), *args],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _json_lines(stderr: str) -> list[dict[str, str | None]]:
@@ -47,14 +56,16 @@ def _json_lines(stderr: str) -> list[dict[str, str | None]]:
     return lines
 
 
-def test_a_cycle_logs_one_json_object_a_line(tmp_path: Path, imap_account: ImapAccount,
-                                             smtp_sink: SmtpSink, env: dict[str, str]) -> None:
+def test_a_cycle_logs_one_json_object_a_line(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, env: dict[str, str]
+) -> None:
     """run --once on Dovecot and the relay: every line parses, and filing, queueing, sending
     and the cycle name their event, mailbox and conversation."""
     settings = server_settings(tmp_path, imap_account, smtp_sink)
     now = datetime.now(UTC)
-    imap_account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
-                                               now), now)
+    imap_account.append(
+        "INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi", now), now
+    )
     done = _agent(settings.source, env, "--log-format", "json", "run", "--once")
     assert done.returncode == 0, done.stderr
     lines = _json_lines(done.stderr)
@@ -70,28 +81,36 @@ def test_a_cycle_logs_one_json_object_a_line(tmp_path: Path, imap_account: ImapA
     assert len(smtp_sink.wait_for(1)) == 1
 
 
-def test_plain_lines_stay_the_default(tmp_path: Path, imap_account: ImapAccount,
-                                      smtp_sink: SmtpSink, env: dict[str, str]) -> None:
+def test_plain_lines_stay_the_default(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, env: dict[str, str]
+) -> None:
     """Without --log-format: the same cycle in plain lines, none of them JSON."""
     settings = server_settings(tmp_path, imap_account, smtp_sink)
     now = datetime.now(UTC)
-    imap_account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Hi", "Hi", now),
-                        now)
+    imap_account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Hi", "Hi", now), now)
     done = _agent(settings.source, env, "run", "--once")
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert lines
-    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) ", line)
-               for line in lines), lines
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) ", line) for line in lines
+    ), lines
     assert any(" INFO    sent acknowledgement <inbox-agent." in line for line in lines)
 
 
-def test_the_one_line_error_is_json_too(tmp_path: Path, imap_account: ImapAccount,
-                                        smtp_sink: SmtpSink, env: dict[str, str]) -> None:
+def test_the_one_line_error_is_json_too(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, env: dict[str, str]
+) -> None:
     """A refused login ends run with its one line: in JSON mode, a JSON line (event exit)."""
     settings = server_settings(tmp_path, imap_account, smtp_sink)
-    done = _agent(settings.source, {**env, "TEST_IMAP_PASSWORD": "wrong"},
-                  "--log-format", "json", "run", "--once")
+    done = _agent(
+        settings.source,
+        {**env, "TEST_IMAP_PASSWORD": "wrong"},
+        "--log-format",
+        "json",
+        "run",
+        "--once",
+    )
     assert done.returncode == 1
     (line,) = _json_lines(done.stderr)
     assert line["level"] == "error"
@@ -116,8 +135,9 @@ def _formatted(call: str) -> dict[str, str | None]:
             try:
                 raise ValueError(f"cannot read {HOSTILE}")
             except ValueError:
-                logger.exception("could not triage %s", HOSTILE,
-                                 extra=logs.fields("filed", "support"))
+                logger.exception(
+                    "could not triage %s", HOSTILE, extra=logs.fields("filed", "support")
+                )
     finally:
         logger.removeHandler(handler)
     text = stream.getvalue()
@@ -130,8 +150,10 @@ def test_customer_text_is_escaped_as_in_plain_lines() -> None:
     """CR, LF, ESC and a bidi override come out written as escapes, as SafeFormatter writes
     them, and JSON adds its own quoting on top: one line, nothing a terminal acts on."""
     line = _formatted("token")
-    assert line["message"] == ("[#K7Q2] the promise to Invoice\\r\\n1999-12-31 ERROR fake line "
-                               "\\x1b[31mred\\x1b[0m \\u202eevil lapsed")
+    assert line["message"] == (
+        "[#K7Q2] the promise to Invoice\\r\\n1999-12-31 ERROR fake line "
+        "\\x1b[31mred\\x1b[0m \\u202eevil lapsed"
+    )
     assert line["conversation"] == "K7Q2"  # read from the leading [#TOKEN]
     assert line["mailbox"] is None
     assert line["event"] is None
@@ -157,10 +179,13 @@ def test_a_traceback_goes_in_its_own_field() -> None:
 def test_a_crash_is_a_json_line() -> None:
     """An exception nobody caught, after the JSON set-up, is logged as a JSON line with its
     traceback (Python's own hook would print plain text)."""
-    code = ("from inbox_agent import cli\ncli._setup_logging(False, 'json')\n"
-            "raise RuntimeError('boom')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        "from inbox_agent import cli\ncli._setup_logging(False, 'json')\n"
+        "raise RuntimeError('boom')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 1
     (line,) = _json_lines(done.stderr)
     assert line["level"] == "critical"
@@ -175,8 +200,9 @@ def test_a_traceback_another_formatter_cached_is_escaped_all_the_same() -> None:
     try:
         raise ValueError(f"cannot read {HOSTILE}")
     except ValueError:
-        record = logging.LogRecord("inbox_agent", logging.ERROR, __file__, 1, "failed %s",
-                                   (HOSTILE,), sys.exc_info())
+        record = logging.LogRecord(
+            "inbox_agent", logging.ERROR, __file__, 1, "failed %s", (HOSTILE,), sys.exc_info()
+        )
     logging.Formatter().format(record)
     assert "\x1b" in str(record.exc_text)  # the raw copy is cached on the record
     plain = logs.SafeFormatter("%(message)s").format(record)

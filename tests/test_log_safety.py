@@ -48,8 +48,10 @@ def test_a_subject_cannot_forge_a_line_or_recolour_the_terminal() -> None:
     """CR, LF, ESC and a bidi override are written out: one line, every character visible."""
     out = _formatted("info")
     assert out.count("\n") == 1
-    assert out == ("INFO filed Invoice\\r\\n1999-12-31 ERROR fake line \\x1b[31mred\\x1b[0m "
-                   "\\u202eevil from <\\x1bid@x>\n")
+    assert out == (
+        "INFO filed Invoice\\r\\n1999-12-31 ERROR fake line \\x1b[31mred\\x1b[0m "
+        "\\u202eevil from <\\x1bid@x>\n"
+    )
 
 
 def test_a_traceback_keeps_its_lines_but_not_its_escapes() -> None:
@@ -66,10 +68,17 @@ def test_a_traceback_keeps_its_lines_but_not_its_escapes() -> None:
 
 def test_the_cli_logs_through_the_escaping_formatter() -> None:
     """inbox-agent's own logging set-up, in a real process writing to standard error."""
-    code = ("import logging, sys\nfrom inbox_agent import cli\ncli._setup_logging(True)\n"
-            "logging.getLogger('inbox_agent').warning('subject %s', sys.argv[1])\n")
-    done = subprocess.run([sys.executable, "-c", code, HOSTILE], capture_output=True,
-                          text=True, timeout=60, check=False)
+    code = (
+        "import logging, sys\nfrom inbox_agent import cli\ncli._setup_logging(True)\n"
+        "logging.getLogger('inbox_agent').warning('subject %s', sys.argv[1])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, HOSTILE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("\n") == 1
     assert "\\r\\n1999-12-31 ERROR fake line \\x1b[31m" in done.stderr
@@ -91,23 +100,29 @@ def _hostile_mail() -> bytes:
     """A customer's mail whose subject (RFC 2047, so CR LF survive transport) tries to forge a
     line and recolour the terminal, and whose body carries the marker."""
     subject = base64.b64encode(HOSTILE.encode()).decode()
-    return (f"From: Ana <ana@customer.example>\r\nTo: support@example.com\r\n"
-            f"Subject: =?utf-8?b?{subject}?=\r\nDate: Mon, 16 Nov 2026 10:05:00 +0000\r\n"
-            f"Message-ID: <hostile.1@customer.example>\r\nMIME-Version: 1.0\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n"
-            f"Hello, my order never came.\r\n{MARKER}\r\nAna\r\n").encode()
+    return (
+        f"From: Ana <ana@customer.example>\r\nTo: support@example.com\r\n"
+        f"Subject: =?utf-8?b?{subject}?=\r\nDate: Mon, 16 Nov 2026 10:05:00 +0000\r\n"
+        f"Message-ID: <hostile.1@customer.example>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Hello, my order never came.\r\n{MARKER}\r\nAna\r\n"
+    ).encode()
 
 
 def _deliver_marked_mail(world: ServerWorld) -> None:
     world.deliver(_hostile_mail(), london(16, 10, 5))
     # A Sent-folder message outside any conversation: filed with a DEBUG line of our own.
-    world.deliver(customer_mail("support@example.com", "Note", f"{MARKER} sent", london(16, 9, 0)),
-                  london(16, 9, 0), folder="Sent")
+    world.deliver(
+        customer_mail("support@example.com", "Note", f"{MARKER} sent", london(16, 9, 0)),
+        london(16, 9, 0),
+        folder="Sent",
+    )
 
 
 @pytest.mark.usefixtures("verbose_logging")
 def test_a_debug_cycle_on_real_servers_logs_no_mail_body(
-        server_world: ServerWorld, caplog: pytest.LogCaptureFixture) -> None:
+    server_world: ServerWorld, caplog: pytest.LogCaptureFixture
+) -> None:
     """imapclient logs every protocol line at DEBUG, bodies included; -v keeps it quiet."""
     caplog.set_level(logging.DEBUG)
     _deliver_marked_mail(server_world)
@@ -121,9 +136,22 @@ def test_inbox_agent_v_run_once_logs_no_mail_body(server_world: ServerWorld) -> 
     """The real command with -v, on Dovecot (else pymap) and aiosmtpd: no body text on stderr,
     nothing raw from the subject."""
     _deliver_marked_mail(server_world)
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "-v", "--config",
-                           str(server_world.settings.source), "run", "--once"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inbox_agent",
+            "-v",
+            "--config",
+            str(server_world.settings.source),
+            "run",
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert " DEBUG " in done.stderr
     assert MARKER not in done.stderr
@@ -131,30 +159,50 @@ def test_inbox_agent_v_run_once_logs_no_mail_body(server_world: ServerWorld) -> 
     assert not any(line.startswith("1999-12-31") for line in done.stderr.splitlines()), done.stderr
 
 
-def test_inbox_agent_v_run_once_logs_no_oauth2_token(tmp_path: Path,
-                                                     oauth2_account: OAuth2Account,
-                                                     smtp_sink: SmtpSink) -> None:
+def test_inbox_agent_v_run_once_logs_no_oauth2_token(
+    tmp_path: Path, oauth2_account: OAuth2Account, smtp_sink: SmtpSink
+) -> None:
     """The real command with -v reads mail and answers it with OAuth2 tokens alone (Dovecot's
     oauth2 passdb, aiosmtpd's XOAUTH2): neither token, nor its XOAUTH2 wire form, is in what
     it printed."""
     account = oauth2_account.account
     relay_token = "relay.token-5521-QUOKKA"
     smtp_sink.accept_token(account.address, relay_token)
-    settings = oauth2_settings(tmp_path, oauth2_account, smtp_sink,
-                               TokenHelper(tmp_path, "imap"), TokenHelper(tmp_path, "smtp"))
+    settings = oauth2_settings(
+        tmp_path,
+        oauth2_account,
+        smtp_sink,
+        TokenHelper(tmp_path, "imap"),
+        TokenHelper(tmp_path, "smtp"),
+    )
     TokenHelper(tmp_path, "imap").give(oauth2_account.token)
     TokenHelper(tmp_path, "smtp").give(relay_token)
     now = datetime.now(UTC)  # the command runs on the real clock: the mail is new to it
-    account.append("INBOX", customer_mail("ana@customer.example", "Order", "Where is it?", now),
-                   now)
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "-v", "--config",
-                           str(settings.source), "run", "--once"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    account.append(
+        "INBOX", customer_mail("ana@customer.example", "Order", "Where is it?", now), now
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inbox_agent",
+            "-v",
+            "--config",
+            str(settings.source),
+            "run",
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     (ack,) = smtp_sink.wait_for(1)
     assert ack.auth_user == account.address  # it went through the XOAUTH2 login
     for token in (oauth2_account.token, relay_token):
-        wire = base64.b64encode(f"user={account.address}\x01auth=Bearer {token}\x01\x01"
-                                .encode()).decode()
+        wire = base64.b64encode(
+            f"user={account.address}\x01auth=Bearer {token}\x01\x01".encode()
+        ).decode()
         assert token not in done.stderr + done.stdout
         assert wire not in done.stderr + done.stdout

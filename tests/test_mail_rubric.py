@@ -24,29 +24,39 @@ from tests.worlds import london, make_settings
 NOW = london(18, 16, 15)  # a Wednesday afternoon, inside business hours
 KINDS = ("acknowledgement", "follow_up", "escalation", "escalation_notice")
 LANGUAGES = ("en", "de", "fr")
-MOMENT = {"en": r"\d\d:\d\d London time", "de": r"\d\d:\d\d Uhr Londoner Zeit",
-          "fr": "\\d+\u00a0h(\u00a0\\d\\d)?, heure de Londres"}
+MOMENT = {
+    "en": r"\d\d:\d\d London time",
+    "de": r"\d\d:\d\d Uhr Londoner Zeit",
+    "fr": "\\d+\u00a0h(\u00a0\\d\\d)?, heure de Londres",
+}
 SOON = re.compile(r"\b(soon|shortly|asap|bald|demnächst|bientôt|prochainement)\b", re.I)
-ADD_DETAILS = {"en": "just reply to this email and keep [#K7Q2] in the subject line",
-               "de": "antworten Sie einfach auf diese E-Mail und lassen Sie [#K7Q2] im "
-                     "Betreff stehen",
-               "fr": "répondez simplement à ce courriel en gardant [#K7Q2] dans l'objet"}
-NOT_FORGOTTEN = {"en": "Your request about “{}” has not been forgotten",
-                 "de": "Ihre Anfrage „{}“ ist nicht vergessen",
-                 "fr": "Votre demande «\u202f{}\u202f» n'est pas oubliée"}
+ADD_DETAILS = {
+    "en": "just reply to this email and keep [#K7Q2] in the subject line",
+    "de": "antworten Sie einfach auf diese E-Mail und lassen Sie [#K7Q2] im Betreff stehen",
+    "fr": "répondez simplement à ce courriel en gardant [#K7Q2] dans l'objet",
+}
+NOT_FORGOTTEN = {
+    "en": "Your request about “{}” has not been forgotten",
+    "de": "Ihre Anfrage „{}“ ist nicht vergessen",
+    "fr": "Votre demande «\u202f{}\u202f» n'est pas oubliée",
+}
 SORRY = {"en": "We are sorry", "de": "bitte entschuldigen Sie", "fr": "Nous sommes désolés"}
-WHO_NOW = {"en": "is now with a manager, who has taken it over personally",
-           "de": "Eine Führungskraft aus unserem Team hat Ihre Anfrage",
-           "fr": "Un responsable de notre équipe a désormais pris en charge"}
-HOW_TO_ANSWER = {"en": "write to ana@customer.example with support@example.com in Cc and "
-                       "[#K7Q2] kept in the subject, or send it from the support@example.com "
-                       "mailbox itself",
-                 "de": "Schreiben Sie an ana@customer.example mit support@example.com in Cc "
-                       "und lassen Sie [#K7Q2] im Betreff stehen, oder senden Sie sie aus dem "
-                       "Postfach support@example.com selbst",
-                 "fr": "écrivez à ana@customer.example avec support@example.com en Cc en "
-                       "gardant [#K7Q2] dans l'objet, ou envoyez-la depuis la boîte "
-                       "support@example.com elle-même"}
+WHO_NOW = {
+    "en": "is now with a manager, who has taken it over personally",
+    "de": "Eine Führungskraft aus unserem Team hat Ihre Anfrage",
+    "fr": "Un responsable de notre équipe a désormais pris en charge",
+}
+HOW_TO_ANSWER = {
+    "en": "write to ana@customer.example with support@example.com in Cc and "
+    "[#K7Q2] kept in the subject, or send it from the support@example.com "
+    "mailbox itself",
+    "de": "Schreiben Sie an ana@customer.example mit support@example.com in Cc "
+    "und lassen Sie [#K7Q2] im Betreff stehen, oder senden Sie sie aus dem "
+    "Postfach support@example.com selbst",
+    "fr": "écrivez à ana@customer.example avec support@example.com en Cc en "
+    "gardant [#K7Q2] dans l'objet, ou envoyez-la depuis la boîte "
+    "support@example.com elle-même",
+}
 IN_ONE_HOUR = {"en": "(in 1 hour)", "de": "(in 1 Stunde)", "fr": "(dans 1\u00a0heure)"}
 
 
@@ -64,14 +74,12 @@ def _paragraphs(text: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_default_mail_passes_the_rubric(tmp_path: Path, kind: str,
-                                              language: str) -> None:
+def test_every_default_mail_passes_the_rubric(tmp_path: Path, kind: str, language: str) -> None:
     """The points of the rubric every mail shares: named request, a concrete moment in its
     language and no "soon", paragraphs one line each, the "-- " line, the length."""
     headers, text = _mail(tmp_path, kind, language)
     subject = SAMPLE_SUBJECTS[language]
-    assert f"] {subject}" in headers or f"Re: {subject}" in headers or \
-        f"AW: {subject}" in headers
+    assert f"] {subject}" in headers or f"Re: {subject}" in headers or f"AW: {subject}" in headers
     assert subject in text
     assert re.search(MOMENT[language], text), text
     assert not SOON.search(text)
@@ -82,21 +90,24 @@ def test_every_default_mail_passes_the_rubric(tmp_path: Path, kind: str,
         # Only a sign-off ("Kind regards," / name), the report's facts and the signature
         # run over several lines; every other paragraph is one line, however long.
         if len(lines) > 1:
-            assert lines[0] in ("-- ", "Kind regards,", "Mit freundlichen Grüßen",
-                                "Bien cordialement,") or kind == "escalation", lines
+            assert (
+                lines[0]
+                in ("-- ", "Kind regards,", "Mit freundlichen Grüßen", "Bien cordialement,")
+                or kind == "escalation"
+            ), lines
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", ["acknowledgement", "follow_up", "escalation_notice"])
-def test_the_customer_is_told_how_to_add_details(tmp_path: Path, kind: str,
-                                                 language: str) -> None:
+def test_the_customer_is_told_how_to_add_details(tmp_path: Path, kind: str, language: str) -> None:
     """Reply to this mail, keep the token."""
     assert ADD_DETAILS[language] in _mail(tmp_path, kind, language)[1]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_follow_up_apologises_and_names_what_is_not_forgotten(tmp_path: Path,
-                                                                language: str) -> None:
+def test_a_follow_up_apologises_and_names_what_is_not_forgotten(
+    tmp_path: Path, language: str
+) -> None:
     """A plain apology for the wait, and "not forgotten" with its referent: the request."""
     text = _mail(tmp_path, "follow_up", language)[1]
     assert SORRY[language] in text
@@ -105,8 +116,7 @@ def test_a_follow_up_apologises_and_names_what_is_not_forgotten(tmp_path: Path,
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_the_escalation_notice_says_who_has_it_and_by_when(tmp_path: Path,
-                                                           language: str) -> None:
+def test_the_escalation_notice_says_who_has_it_and_by_when(tmp_path: Path, language: str) -> None:
     """A manager has it now, and will reply by a moment."""
     text = _mail(tmp_path, "escalation_notice", language)[1]
     assert re.search(re.escape(WHO_NOW[language]) + ".*" + MOMENT[language], text), text
@@ -129,8 +139,8 @@ def test_the_report_shows_a_real_wait_and_how_to_answer(tmp_path: Path, language
 def test_every_value_a_template_gets_is_listed_for_staff(tmp_path: Path) -> None:
     """templates/README.md, the staff's reference, names every variable templates receive."""
     settings = make_settings(tmp_path)
-    data = template_data(settings, settings.mailboxes[0], sample_conversation(settings, NOW),
-                         NOW)
+    data = template_data(settings, settings.mailboxes[0], sample_conversation(settings, NOW), NOW)
     listed = (Path(__file__).resolve().parents[1] / "templates" / "README.md").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     assert [name for name in data if f"{{{{ {name}" not in listed] == []

@@ -50,12 +50,16 @@ def _cycles(agent: cycle.Agent, clock: dict[str, datetime], *moments: datetime) 
 
 
 def _errors(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.levelno == logging.ERROR and text in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR and text in r.getMessage()
+    ]
 
 
 def test_a_follow_up_whose_template_fails_changes_nothing_until_it_renders(
-        tmp_path: Path, folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Ana is acknowledged; her follow-up's template never rendered. At the follow-up moment
     and after, nothing goes and her promise is untouched (one error line); mended, the
     follow-up goes at the next sweep and the promise is extended."""
@@ -65,8 +69,10 @@ def test_a_follow_up_whose_template_fails_changes_nothing_until_it_renders(
     mailbox.deliver(customer_mail(ANA, "Invoice", "Hello", london(16, 10, 0)), london(16, 10, 0))
     adapters = cycle.Adapters(mailbox=lambda _: mailbox, mailer=lambda _: mailer)
     clock = {"now": london(16, 10, 1)}
-    with caplog.at_level(logging.WARNING, logger="inbox_agent"), \
-            Store(settings.agent.data_dir) as store:
+    with (
+        caplog.at_level(logging.WARNING, logger="inbox_agent"),
+        Store(settings.agent.data_dir) as store,
+    ):
         agent = cycle.Agent(settings, store, adapters, clock=lambda: clock["now"])
         _cycles(agent, clock, london(16, 10, 1), london(16, 17, 5), london(16, 17, 6))
         assert len(mailer.sent) == 1  # the acknowledgement
@@ -81,7 +87,8 @@ def test_a_follow_up_whose_template_fails_changes_nothing_until_it_renders(
 
 
 def test_a_late_mail_whose_template_fails_waits_unchanged_until_it_renders(
-        tmp_path: Path, folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Ana's acknowledgement is queued while the relay is down. The agent restarts after its
     promise stopped being true, with the acknowledgement's template broken: it cannot be
     restated, so it stays in the outbox unsent, her promise untouched, nothing is chased
@@ -92,13 +99,16 @@ def test_a_late_mail_whose_template_fails_waits_unchanged_until_it_renders(
     down = cycle.Adapters(mailbox=lambda _: mailbox, mailer=lambda _: RelayDown())
     with Store(settings.agent.data_dir) as store:
         clock = {"now": london(16, 10, 1)}
-        _cycles(cycle.Agent(settings, store, down, clock=lambda: clock["now"]), clock,
-                london(16, 10, 1))
+        _cycles(
+            cycle.Agent(settings, store, down, clock=lambda: clock["now"]), clock, london(16, 10, 1)
+        )
     (folder / ACK).write_text(BROKEN, encoding="utf-8")
     mailer = MemoryMailer()
     up = cycle.Adapters(mailbox=lambda _: mailbox, mailer=lambda _: mailer)
-    with caplog.at_level(logging.WARNING, logger="inbox_agent"), \
-            Store(settings.agent.data_dir) as store:
+    with (
+        caplog.at_level(logging.WARNING, logger="inbox_agent"),
+        Store(settings.agent.data_dir) as store,
+    ):
         agent = cycle.Agent(settings, store, up, clock=lambda: clock["now"])
         _cycles(agent, clock, london(16, 17, 10), london(16, 17, 11))
         assert mailer.sent == []
@@ -106,7 +116,8 @@ def test_a_late_mail_whose_template_fails_waits_unchanged_until_it_renders(
         assert [e.state for e in waiting.outbox.values()] == [OutboxState.PENDING]
         [conversation] = waiting.conversations.values()
         assert [(p.reason, p.due) for p in conversation.promises] == [
-            ("first reply", london(17, 9, 30))]
+            ("first reply", london(17, 9, 30))
+        ]
         assert len(_errors(caplog, "is late and cannot be restated")) == 1
         shutil.copy(ROOT / "templates" / ACK, folder / ACK)
         _cycles(agent, clock, london(16, 17, 12))
@@ -114,4 +125,5 @@ def test_a_late_mail_whose_template_fails_waits_unchanged_until_it_renders(
     assert "acknowledgement" in str(ack["Message-ID"])
     [conversation] = ledger(settings).conversations.values()
     assert [p.reason for p in conversation.promises] == [
-        "first reply (restated: our mail was late)"]
+        "first reply (restated: our mail was late)"
+    ]

@@ -24,10 +24,14 @@ def test_no_acknowledgement_when_staff_answered_in_the_same_poll(world: World) -
     first = customer_mail(ANA, SUBJECT, "Please reissue it.", london(16, 10, 5))
     world.deliver(first, london(16, 10, 5))
     address = world.settings.mailboxes[0].address
-    answer = customer_mail(f"Example Co. Support <{address}>", f"Re: {SUBJECT}",
-                           "Here is the new invoice.", london(16, 10, 30), To=ANA,
-                           In_Reply_To="<" + first.split(b"Message-ID: <")[1]
-                           .split(b">")[0].decode() + ">")
+    answer = customer_mail(
+        f"Example Co. Support <{address}>",
+        f"Re: {SUBJECT}",
+        "Here is the new invoice.",
+        london(16, 10, 30),
+        To=ANA,
+        In_Reply_To="<" + first.split(b"Message-ID: <")[1].split(b">")[0].decode() + ">",
+    )
     world.deliver(answer, london(16, 10, 30), folder="Sent")
     run(world, london(16, 10, 40))
     assert world.sent() == []
@@ -56,8 +60,11 @@ def test_our_copies_are_not_staff_replies_to_a_new_data_folder(world: World) -> 
 def test_a_staff_reply_after_the_acknowledgement_still_counts(world: World) -> None:
     ack = ana_writes(world)
     address = world.settings.mailboxes[0].address
-    world.deliver(reply_to(ack, f"Example Co. Support <{address}>", "Done.",
-                           london(16, 12, 0), To=ANA), london(16, 12, 0), folder="Sent")
+    world.deliver(
+        reply_to(ack, f"Example Co. Support <{address}>", "Done.", london(16, 12, 0), To=ANA),
+        london(16, 12, 0),
+        folder="Sent",
+    )
     run(world, london(16, 12, 5))
     (thread,) = ledger(world.settings).conversations.values()
     assert thread.status.value == "answered"
@@ -80,7 +87,8 @@ def test_a_staff_command_by_another_user_is_refused_not_lost(world: World) -> No
 
 
 def test_a_request_the_agent_cannot_read_is_reported(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "requests"
     folder.mkdir()
     (folder / "00000000000000000001-1.json").write_text("{not json")

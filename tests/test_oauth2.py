@@ -32,15 +32,25 @@ HELPER_ERROR = "oama: no refresh token for the account; run: oama authorize micr
 
 
 def _imap_settings(oauth2: OAuth2Account) -> config.ServerSettings:
-    return config.ServerSettings(host="127.0.0.1", port=oauth2.account.server.port,
-                                 security="none", username=oauth2.account.username,
-                                 oauth2_token_command="unused here", timeout_seconds=10.0)
+    return config.ServerSettings(
+        host="127.0.0.1",
+        port=oauth2.account.server.port,
+        security="none",
+        username=oauth2.account.username,
+        oauth2_token_command="unused here",
+        timeout_seconds=10.0,
+    )
 
 
 def _smtp_settings(sink: SmtpSink, username: str) -> config.ServerSettings:
-    return config.ServerSettings(host="127.0.0.1", port=sink.port, security="none",
-                                 username=username, oauth2_token_command="unused here",
-                                 timeout_seconds=10.0)
+    return config.ServerSettings(
+        host="127.0.0.1",
+        port=sink.port,
+        security="none",
+        username=username,
+        oauth2_token_command="unused here",
+        timeout_seconds=10.0,
+    )
 
 
 def _helper(tmp_path: Path, name: str, token: str | None = None) -> TokenHelper:
@@ -58,12 +68,14 @@ def _xoauth2(username: str, token: str) -> str:
 # --- the adapters --------------------------------------------------------------------------
 
 
-def test_a_good_token_logs_in_to_imap(tmp_path: Path, oauth2_account: OAuth2Account,
-                                      token_introspection: TokenIntrospection) -> None:
+def test_a_good_token_logs_in_to_imap(
+    tmp_path: Path, oauth2_account: OAuth2Account, token_introspection: TokenIntrospection
+) -> None:
     """XOAUTH2 with the token the command prints: Dovecot asks the endpoint and lets us in."""
     helper = _helper(tmp_path, "imap", oauth2_account.token)
-    oauth2_account.account.append("INBOX", customer_mail("ana@customer.example", "Hello", "hi",
-                                                         london(16, 10, 0)))
+    oauth2_account.account.append(
+        "INBOX", customer_mail("ana@customer.example", "Hello", "hi", london(16, 10, 0))
+    )
     asked = token_introspection.asked
 
     async def fetch() -> int:
@@ -80,7 +92,8 @@ def test_a_good_token_logs_in_to_imap(tmp_path: Path, oauth2_account: OAuth2Acco
 
 
 def test_a_refused_token_is_one_line_naming_the_mailbox(
-        tmp_path: Path, oauth2_account: OAuth2Account) -> None:
+    tmp_path: Path, oauth2_account: OAuth2Account
+) -> None:
     """A token the endpoint does not know: MailboxLoginError in one line, without the token."""
     stale = "ya29.expired-0123456789abcdef"
     helper = _helper(tmp_path, "imap", stale)
@@ -89,16 +102,19 @@ def test_a_refused_token_is_one_line_naming_the_mailbox(
         asyncio.run(mailbox.open())
     message = caught.value.one_line()
     account = oauth2_account.account
-    assert message.startswith(f"MailboxLoginError: IMAP 127.0.0.1:{account.server.port}: login "
-                              f"refused for '{account.username}': the server refused the "
-                              "OAuth2 token")
+    assert message.startswith(
+        f"MailboxLoginError: IMAP 127.0.0.1:{account.server.port}: login "
+        f"refused for '{account.username}': the server refused the "
+        "OAuth2 token"
+    )
     assert WHERE in message
     assert "\n" not in message
     assert stale not in message
 
 
-def test_a_failing_command_is_one_line_with_its_own_error(tmp_path: Path,
-                                                          oauth2_account: OAuth2Account) -> None:
+def test_a_failing_command_is_one_line_with_its_own_error(
+    tmp_path: Path, oauth2_account: OAuth2Account
+) -> None:
     """Exit 1: the mailbox, the exit status and the helper's own last line; no login tried."""
     helper = _helper(tmp_path, "imap")
     helper.fail(f"some detail\n{HELPER_ERROR}")
@@ -107,21 +123,26 @@ def test_a_failing_command_is_one_line_with_its_own_error(tmp_path: Path,
         asyncio.run(mailbox.open())
     assert caught.value.one_line() == (
         f"MailboxLoginError: {WHERE}: oauth2_token_command exited 1 ({HELPER_ERROR}); run it "
-        "by hand to see why (often: authorize it again)")
+        "by hand to see why (often: authorize it again)"
+    )
 
 
 def test_a_good_token_logs_in_to_smtp(tmp_path: Path, smtp_sink: SmtpSink) -> None:
     """AUTH XOAUTH2 on the relay with the printed token; the relay records who logged in."""
     smtp_sink.accept_token("support@example.com", "relay-token-0123456789")
     helper = _helper(tmp_path, "smtp", "relay-token-0123456789")
-    mailer = SmtpMailer(_smtp_settings(smtp_sink, "support@example.com"),
-                        TokenCommand(helper.command, WHERE.replace("imap", "smtp")))
+    mailer = SmtpMailer(
+        _smtp_settings(smtp_sink, "support@example.com"),
+        TokenCommand(helper.command, WHERE.replace("imap", "smtp")),
+    )
 
     async def send() -> None:
         try:
-            await mailer.send(customer_mail("support@example.com", "Re: Hello", "hi",
-                                            london(16, 10, 0)), "support@example.com",
-                              ["ana@customer.example"])
+            await mailer.send(
+                customer_mail("support@example.com", "Re: Hello", "hi", london(16, 10, 0)),
+                "support@example.com",
+                ["ana@customer.example"],
+            )
         finally:
             await mailer.close()
 
@@ -130,23 +151,36 @@ def test_a_good_token_logs_in_to_smtp(tmp_path: Path, smtp_sink: SmtpSink) -> No
     assert received.auth_user == "support@example.com"
 
 
-@pytest.mark.parametrize(("token", "fails", "expected"), [
-    ("relay-token-stale-99999", False, "the server refused the OAuth2 token printed by "
-                                       "oauth2_token_command (config.toml: [mailbox.smtp] of "
-                                       "'support'): 535 5.7.8 Username and token not accepted"),
-    (None, True, f"config.toml: [mailbox.smtp] of 'support': oauth2_token_command exited 1 "
-                 f"({HELPER_ERROR})"),
-])
-def test_smtp_refusals_are_one_line_and_wait(tmp_path: Path, smtp_sink: SmtpSink,
-                                             token: str | None, fails: bool,
-                                             expected: str) -> None:
+@pytest.mark.parametrize(
+    ("token", "fails", "expected"),
+    [
+        (
+            "relay-token-stale-99999",
+            False,
+            "the server refused the OAuth2 token printed by "
+            "oauth2_token_command (config.toml: [mailbox.smtp] of "
+            "'support'): 535 5.7.8 Username and token not accepted",
+        ),
+        (
+            None,
+            True,
+            f"config.toml: [mailbox.smtp] of 'support': oauth2_token_command exited 1 "
+            f"({HELPER_ERROR})",
+        ),
+    ],
+)
+def test_smtp_refusals_are_one_line_and_wait(
+    tmp_path: Path, smtp_sink: SmtpSink, token: str | None, fails: bool, expected: str
+) -> None:
     """A refused token or a failing command: SendLoginError (mail waits, never failed for
     good), one line naming the mailbox; nothing sent, no token shown."""
     helper = _helper(tmp_path, "smtp", token)
     if fails:
         helper.fail(HELPER_ERROR)
-    mailer = SmtpMailer(_smtp_settings(smtp_sink, "support@example.com"),
-                        TokenCommand(helper.command, "config.toml: [mailbox.smtp] of 'support'"))
+    mailer = SmtpMailer(
+        _smtp_settings(smtp_sink, "support@example.com"),
+        TokenCommand(helper.command, "config.toml: [mailbox.smtp] of 'support'"),
+    )
     with pytest.raises(SendLoginError) as caught:
         asyncio.run(mailer.check("support@example.com"))
     assert expected in caught.value.one_line()
@@ -169,12 +203,15 @@ def test_the_command_output_is_bounded_and_checked(tmp_path: Path) -> None:
             TokenCommand(command, WHERE).fetch()
         assert "one two" not in str(caught.value)
     assert TokenCommand("printf ' ya29.good \\n'", WHERE).fetch() == "ya29.good"
-    said = last_line(b"\n\nstarting\n" + b"x" * 5000 + b" ya29.secret-token-1 \x1b[31m\n\n",
-                     hide=b"ya29.secret-token-1\n")
+    said = last_line(
+        b"\n\nstarting\n" + b"x" * 5000 + b" ya29.secret-token-1 \x1b[31m\n\n",
+        hide=b"ya29.secret-token-1\n",
+    )
     assert said.startswith("x" * 100)
     assert len(said) == 200
-    assert "ya29.secret" not in last_line(b"bad token ya29.secret-token-1",
-                                          hide=b"ya29.secret-token-1")
+    assert "ya29.secret" not in last_line(
+        b"bad token ya29.secret-token-1", hide=b"ya29.secret-token-1"
+    )
     assert "\x1b" not in last_line(b"oops \x1b[31mred")
 
 
@@ -194,21 +231,34 @@ host = "smtp.example.com"
 """
 
 
-@pytest.mark.parametrize(("imap", "smtp", "expected"), [
-    ('password_env = "PW"\noauth2_token_command = "oama access support@example.com"',
-     'username = "support@example.com"\npassword_env = "PW"',
-     "[mailbox.imap] of [[mailbox]] #1 oauth2_token_command and password_env are both set; "
-     "keep one"),
-    ('oauth2_token_command = "oama access support@example.com"',
-     'oauth2_token_command = "oama access support@example.com"',
-     "[mailbox.smtp] of [[mailbox]] #1 username is missing; oauth2_token_command needs the "
-     "account to log in as"),
-    ('oauth2_token_command = "x"', 'username = "support@example.com"',
-     "[mailbox.smtp] of [[mailbox]] #1 password_env missing;"),
-    ('oauth2_token_command = "x"\nsecurity = "none"', 'username = "a@b.c"\npassword_env = "PW"',
-     '[mailbox.imap] of [[mailbox]] #1 security = "none" would send the OAuth2 token to '
-     "imap.example.com in clear"),
-])
+@pytest.mark.parametrize(
+    ("imap", "smtp", "expected"),
+    [
+        (
+            'password_env = "PW"\noauth2_token_command = "oama access support@example.com"',
+            'username = "support@example.com"\npassword_env = "PW"',
+            "[mailbox.imap] of [[mailbox]] #1 oauth2_token_command and password_env are both set; "
+            "keep one",
+        ),
+        (
+            'oauth2_token_command = "oama access support@example.com"',
+            'oauth2_token_command = "oama access support@example.com"',
+            "[mailbox.smtp] of [[mailbox]] #1 username is missing; oauth2_token_command needs the "
+            "account to log in as",
+        ),
+        (
+            'oauth2_token_command = "x"',
+            'username = "support@example.com"',
+            "[mailbox.smtp] of [[mailbox]] #1 password_env missing;",
+        ),
+        (
+            'oauth2_token_command = "x"\nsecurity = "none"',
+            'username = "a@b.c"\npassword_env = "PW"',
+            '[mailbox.imap] of [[mailbox]] #1 security = "none" would send the OAuth2 token to '
+            "imap.example.com in clear",
+        ),
+    ],
+)
 def test_one_way_to_log_in_per_connection(imap: str, smtp: str, expected: str) -> None:
     """Exactly one of password_env, password_command, oauth2_token_command, with a username;
     a token is not sent in clear either. Each mistake is one line."""
@@ -220,10 +270,13 @@ def test_one_way_to_log_in_per_connection(imap: str, smtp: str, expected: str) -
 
 def test_a_token_command_is_read_for_both_connections() -> None:
     """The key is accepted in both sections and says how the connection logs in."""
-    settings = config.parse(MINIMAL.format(
-        imap='oauth2_token_command = "oama access support@example.com"',
-        smtp='username = "support@example.com"\noauth2_token_command = "oama access x"'),
-        Path("c.toml"))
+    settings = config.parse(
+        MINIMAL.format(
+            imap='oauth2_token_command = "oama access support@example.com"',
+            smtp='username = "support@example.com"\noauth2_token_command = "oama access x"',
+        ),
+        Path("c.toml"),
+    )
     imap, smtp = settings.mailboxes[0].imap, settings.mailboxes[0].smtp
     assert imap.oauth2_token_command == "oama access support@example.com"
     assert (imap.login, smtp.login) == ("OAuth2", "OAuth2")
@@ -233,8 +286,12 @@ def test_a_token_command_is_read_for_both_connections() -> None:
 
 
 def test_the_agent_reads_and_answers_with_tokens_alone(
-        tmp_path: Path, oauth2_account: OAuth2Account, smtp_sink: SmtpSink,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path,
+    oauth2_account: OAuth2Account,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A whole cycle with no password anywhere: the mail is read by XOAUTH2 and the
     acknowledgement sent by XOAUTH2; neither token reaches the log, even at DEBUG."""
     monkeypatch.delenv("TEST_IMAP_PASSWORD", raising=False)
@@ -245,8 +302,11 @@ def test_the_agent_reads_and_answers_with_tokens_alone(
     imap = _helper(tmp_path, "imap", oauth2_account.token)
     smtp = _helper(tmp_path, "smtp", smtp_token)
     settings = oauth2_settings(tmp_path, oauth2_account, smtp_sink, imap, smtp)
-    account.append("INBOX", customer_mail("ana@customer.example", "Order", "Where is it?",
-                                          london(16, 10, 5)), london(16, 10, 5))
+    account.append(
+        "INBOX",
+        customer_mail("ana@customer.example", "Order", "Where is it?", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
     for name in ("", "imapclient", "aiosmtplib", "mail.log"):  # other tests may quiet some
         caplog.set_level(logging.DEBUG, logger=name)
     report = _cycles(settings, [london(16, 10, 6)])
@@ -256,21 +316,30 @@ def test_the_agent_reads_and_answers_with_tokens_alone(
     assert to_address(ack.message) == "ana@customer.example"
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "AUTHENTICATE" in logged  # imapclient's protocol lines were captured, login too
-    for secret in (oauth2_account.token, smtp_token, _xoauth2(account.address, smtp_token),
-                   _xoauth2(account.address, oauth2_account.token)):
+    for secret in (
+        oauth2_account.token,
+        smtp_token,
+        _xoauth2(account.address, smtp_token),
+        _xoauth2(account.address, oauth2_account.token),
+    ):
         assert secret not in logged
 
 
-def _cycles(settings: config.Settings, moments: list[datetime],
-            then: Callable[[], None] = lambda: None,
-            later: tuple[datetime, ...] = ()) -> cycle.CycleReport:
+def _cycles(
+    settings: config.Settings,
+    moments: list[datetime],
+    then: Callable[[], None] = lambda: None,
+    later: tuple[datetime, ...] = (),
+) -> cycle.CycleReport:
     """One Agent, as the daemon keeps it, through a cycle at each of ``moments``, then
     ``then()``, then a cycle at each of ``later``; the last cycle's report."""
+
     async def daemon_like() -> cycle.CycleReport:
         with Store(settings.agent.data_dir) as store:
             clock = {"now": moments[0]}
-            agent = cycle.Agent(settings, store, cycle.real_adapters(settings),
-                                clock=lambda: clock["now"])
+            agent = cycle.Agent(
+                settings, store, cycle.real_adapters(settings), clock=lambda: clock["now"]
+            )
             report = cycle.CycleReport()
             for n, moment in enumerate((*moments, *later)):
                 if n == len(moments):
@@ -278,6 +347,7 @@ def _cycles(settings: config.Settings, moments: list[datetime],
                 clock["now"] = moment
                 report = await agent.run_cycle()
             return report
+
     return asyncio.run(daemon_like())
 
 
@@ -293,13 +363,15 @@ def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def _recovered(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.getMessage().startswith("recovered after")]
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("recovered after")]
 
 
 def test_an_imap_token_command_that_fails_is_one_line_once_with_backoff(
-        tmp_path: Path, oauth2_account: OAuth2Account, smtp_sink: SmtpSink,
-        caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path,
+    oauth2_account: OAuth2Account,
+    smtp_sink: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The helper exits 1 for ten minutes of polls: one line naming the mailbox and the
     helper's error, the helper run five times (backoff), not ten; then it works again, the
     outage's end is logged and the customer is acknowledged."""
@@ -307,10 +379,18 @@ def test_an_imap_token_command_that_fails_is_one_line_once_with_backoff(
     smtp_sink.accept_token(account.address, "relay-token-abcdefghijkl")
     imap = _helper(tmp_path, "imap")
     imap.fail(HELPER_ERROR)
-    settings = oauth2_settings(tmp_path, oauth2_account, smtp_sink, imap,
-                               _helper(tmp_path, "smtp", "relay-token-abcdefghijkl"))
-    account.append("INBOX", customer_mail("ana@customer.example", "Order", "Where is it?",
-                                          london(16, 10, 5)), london(16, 10, 5))
+    settings = oauth2_settings(
+        tmp_path,
+        oauth2_account,
+        smtp_sink,
+        imap,
+        _helper(tmp_path, "smtp", "relay-token-abcdefghijkl"),
+    )
+    account.append(
+        "INBOX",
+        customer_mail("ana@customer.example", "Order", "Where is it?", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
     runs_in_outage = []
 
     def fixed() -> None:
@@ -321,26 +401,35 @@ def test_an_imap_token_command_that_fails_is_one_line_once_with_backoff(
         _cycles(settings, MINUTES, fixed, AFTER)
     assert runs_in_outage == [TRIES]
     (line,) = _outage_lines(caplog)
-    assert line.startswith(f"MailboxLoginError: {settings.source}: [mailbox.imap] of 'support': "
-                           f"oauth2_token_command exited 1 ({HELPER_ERROR}); run it by hand")
+    assert line.startswith(
+        f"MailboxLoginError: {settings.source}: [mailbox.imap] of 'support': "
+        f"oauth2_token_command exited 1 ({HELPER_ERROR}); run it by hand"
+    )
     problem = line.partition("; trying again in")[0]
     assert _recovered(caplog) == [f"recovered after 16 min and {TRIES} failed tries: {problem}"]
     assert len(smtp_sink.wait_for(1)) == 1
 
 
 def test_an_smtp_token_command_that_fails_is_one_line_once_and_the_mail_waits(
-        tmp_path: Path, oauth2_account: OAuth2Account, smtp_sink: SmtpSink,
-        caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path,
+    oauth2_account: OAuth2Account,
+    smtp_sink: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The relay's helper fails for ten minutes: the acknowledgement waits (backoff, five
     tries), one line names the mailbox and the helper's error; then it goes, once."""
     account = oauth2_account.account
     smtp_sink.accept_token(account.address, "relay-token-abcdefghijkl")
     smtp = _helper(tmp_path, "smtp")
     smtp.fail(HELPER_ERROR)
-    settings = oauth2_settings(tmp_path, oauth2_account, smtp_sink,
-                               _helper(tmp_path, "imap", oauth2_account.token), smtp)
-    account.append("INBOX", customer_mail("ana@customer.example", "Order", "Where is it?",
-                                          london(16, 10, 5)), london(16, 10, 5))
+    settings = oauth2_settings(
+        tmp_path, oauth2_account, smtp_sink, _helper(tmp_path, "imap", oauth2_account.token), smtp
+    )
+    account.append(
+        "INBOX",
+        customer_mail("ana@customer.example", "Order", "Where is it?", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
     seen_in_outage = []
 
     def fixed() -> None:
@@ -351,23 +440,43 @@ def test_an_smtp_token_command_that_fails_is_one_line_once_and_the_mail_waits(
         _cycles(settings, MINUTES, fixed, AFTER)
     assert seen_in_outage == [(TRIES, 0)]
     (line,) = _outage_lines(caplog)
-    assert line.startswith(f"SendLoginError: {settings.source}: [mailbox.smtp] of 'support': "
-                           f"oauth2_token_command exited 1 ({HELPER_ERROR})")
+    assert line.startswith(
+        f"SendLoginError: {settings.source}: [mailbox.smtp] of 'support': "
+        f"oauth2_token_command exited 1 ({HELPER_ERROR})"
+    )
     assert len(_recovered(caplog)) == 1
     assert len(smtp_sink.wait_for(1)) == 1
 
 
 def test_run_once_with_a_refused_token_exits_1_in_one_line(
-        tmp_path: Path, oauth2_account: OAuth2Account, smtp_sink: SmtpSink) -> None:
+    tmp_path: Path, oauth2_account: OAuth2Account, smtp_sink: SmtpSink
+) -> None:
     """The real command, -v: the refused token is one line on stderr and exit 1; no token in
     what it printed."""
     stale = "ya29.revoked-abcdefghijklmnop"
-    settings = oauth2_settings(tmp_path, oauth2_account, smtp_sink,
-                               _helper(tmp_path, "imap", stale),
-                               _helper(tmp_path, "smtp", "unused-token-123456"))
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "-v", "--config",
-                           str(settings.source), "run", "--once"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    settings = oauth2_settings(
+        tmp_path,
+        oauth2_account,
+        smtp_sink,
+        _helper(tmp_path, "imap", stale),
+        _helper(tmp_path, "smtp", "unused-token-123456"),
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inbox_agent",
+            "-v",
+            "--config",
+            str(settings.source),
+            "run",
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1
     last = done.stderr.splitlines()[-1]
     assert last.startswith("MailboxLoginError: IMAP 127.0.0.1:")
@@ -375,19 +484,30 @@ def test_run_once_with_a_refused_token_exits_1_in_one_line(
     assert stale not in done.stderr + done.stdout
 
 
-def test_check_says_oauth2(tmp_path: Path, oauth2_account: OAuth2Account,
-                           smtp_sink: SmtpSink) -> None:
+def test_check_says_oauth2(
+    tmp_path: Path, oauth2_account: OAuth2Account, smtp_sink: SmtpSink
+) -> None:
     """``check`` logs in to both with the tokens and says so."""
     account = oauth2_account.account
     smtp_sink.accept_token(account.address, "relay-token-abcdefghijkl")
-    settings = oauth2_settings(tmp_path, oauth2_account, smtp_sink,
-                               _helper(tmp_path, "imap", oauth2_account.token),
-                               _helper(tmp_path, "smtp", "relay-token-abcdefghijkl"))
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "--config",
-                           str(settings.source), "check"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    settings = oauth2_settings(
+        tmp_path,
+        oauth2_account,
+        smtp_sink,
+        _helper(tmp_path, "imap", oauth2_account.token),
+        _helper(tmp_path, "smtp", "relay-token-abcdefghijkl"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(settings.source), "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     port = account.server.port
-    assert (f"ok    IMAP 127.0.0.1:{port} as {account.address} (OAuth2), folders INBOX, Sent"
-            in done.stdout)
+    assert (
+        f"ok    IMAP 127.0.0.1:{port} as {account.address} (OAuth2), folders INBOX, Sent"
+        in done.stdout
+    )
     assert f"ok    SMTP 127.0.0.1:{smtp_sink.port} as {account.address} (OAuth2)" in done.stdout

@@ -26,8 +26,9 @@ def broken_templates(tmp_path: Path) -> Path:
     there (StrictUndefined: it never renders)."""
     folder = tmp_path / "staff-templates"
     shutil.copytree(ROOT / "templates", folder)
-    (folder / ACK).write_text("Subject: Re: {{ subject }}\n\nDear {{ no_such_name }}\n",
-                              encoding="utf-8")
+    (folder / ACK).write_text(
+        "Subject: Re: {{ subject }}\n\nDear {{ no_such_name }}\n", encoding="utf-8"
+    )
     return folder
 
 
@@ -36,23 +37,34 @@ def _with_templates(settings: Settings, folder: Path) -> Settings:
 
 
 def test_a_broken_acknowledgement_leaves_mail_owed_and_files_the_rest(
-        world: World, broken_templates: Path) -> None:
+    world: World, broken_templates: Path
+) -> None:
     """Ana's mail and an auto-reply arrive while the acknowledgement cannot render: both are
     filed (the auto-reply as machine mail), Ana's acknowledgement is owed and nothing is
     chased meanwhile; once staff fix the template it goes, once."""
     good = (ROOT / "templates" / ACK).read_text(encoding="utf-8")
     world.settings = _with_templates(world.settings, broken_templates)
-    world.deliver(customer_mail("Ana <ana@customer.example>", "Invoice", "Hello",
-                                london(16, 10, 0)), london(16, 10, 0))
-    world.deliver(customer_mail("Bot <bot@vendor.example>", "Out of office", "Away",
-                                london(16, 10, 0), Auto_Submitted="auto-replied"),
-                  london(16, 10, 0))
+    world.deliver(
+        customer_mail("Ana <ana@customer.example>", "Invoice", "Hello", london(16, 10, 0)),
+        london(16, 10, 0),
+    )
+    world.deliver(
+        customer_mail(
+            "Bot <bot@vendor.example>",
+            "Out of office",
+            "Away",
+            london(16, 10, 0),
+            Auto_Submitted="auto-replied",
+        ),
+        london(16, 10, 0),
+    )
     report = run(world, london(16, 10, 1))
     assert [type(p) for p in report.problems] == [TemplateError]
     assert "no_such_name" in str(report.problems[0])
     on_disk = ledger(world.settings)
     assert {c.customer: c.owed for c in on_disk.conversations.values()} == {
-        "ana@customer.example": ["acknowledgement"]}
+        "ana@customer.example": ["acknowledgement"]
+    }
     assert report.filed + report.skipped == 2
     run(world, london(16, 17, 10))  # past the follow-up moment: nothing is chased first
     assert world.sent() == []

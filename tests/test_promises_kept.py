@@ -49,8 +49,12 @@ MANAGER = "manager@example.com"
 
 def ana_writes(world: World) -> EmailMessage:
     """Ana's first mail, Monday 10:05, seen a minute later; returns the acknowledgement."""
-    world.deliver(customer_mail(ANA, "Invoice 2211 shows the wrong VAT number",
-                                "Please reissue it.", london(16, 10, 5)), london(16, 10, 5))
+    world.deliver(
+        customer_mail(
+            ANA, "Invoice 2211 shows the wrong VAT number", "Please reissue it.", london(16, 10, 5)
+        ),
+        london(16, 10, 5),
+    )
     run(world, london(16, 10, 6))
     (ack,) = world.sent()
     return ack
@@ -61,16 +65,22 @@ def the_thread(world: World) -> dict[str, object]:
     return thread
 
 
-def reply_to(message: EmailMessage, sender: str, body_text: str, sent: datetime,
-             **headers: str) -> bytes:
+def reply_to(
+    message: EmailMessage, sender: str, body_text: str, sent: datetime, **headers: str
+) -> bytes:
     """A reply to ``message`` as a mail client writes it (threading headers, Re: subject)."""
-    return customer_mail(sender, f"Re: {message['Subject']}", body_text, sent,
-                         In_Reply_To=str(message["Message-ID"]),
-                         References=str(message["Message-ID"]), **headers)
+    return customer_mail(
+        sender,
+        f"Re: {message['Subject']}",
+        body_text,
+        sent,
+        In_Reply_To=str(message["Message-ID"]),
+        References=str(message["Message-ID"]),
+        **headers,
+    )
 
 
-def staff(world: World, command: str, token: str, now: datetime,
-          until: str | None = None) -> str:
+def staff(world: World, command: str, token: str, now: datetime, until: str | None = None) -> str:
     return staff_commands.carry_out(world.settings, command, token, until, now)
 
 
@@ -91,8 +101,9 @@ def test_a_follow_up_goes_out_once_just_before_the_promise_lapses(world: World) 
     text = body(follow_up)
     # Sent before the promise lapses: it *will* take longer; "not forgotten" names what.
     assert "We are sorry: your request will take longer than we told you." in text
-    assert ("Your request about “Invoice 2211 shows the wrong VAT number” has not been "
-            "forgotten") in text
+    assert (
+        "Your request about “Invoice 2211 shows the wrong VAT number” has not been forgotten"
+    ) in text
     assert "You will hear from a person by Wednesday 18 November, 09:15 London time." in text
     assert follow_up["Subject"] == ack["Subject"]
     assert follow_up["In-Reply-To"] == ack["In-Reply-To"]  # Ana's own message
@@ -106,9 +117,17 @@ def test_a_follow_up_goes_out_once_just_before_the_promise_lapses(world: World) 
 def test_no_follow_up_after_a_staff_reply_from_the_sent_folder(world: World) -> None:
     """Staff answered from the shared mailbox at 15:00: answered, the promise kept, no chase."""
     ack = ana_writes(world)
-    world.deliver(reply_to(ack, f"Example Co. Support <{world.settings.mailboxes[0].address}>",
-                           "Here is the new invoice.", london(16, 15, 0), To=ANA),
-                  london(16, 15, 0), folder="Sent")
+    world.deliver(
+        reply_to(
+            ack,
+            f"Example Co. Support <{world.settings.mailboxes[0].address}>",
+            "Here is the new invoice.",
+            london(16, 15, 0),
+            To=ANA,
+        ),
+        london(16, 15, 0),
+        folder="Sent",
+    )
     run(world, london(16, 17, 15))
     run(world, london(17, 12, 0))
     assert len(world.sent()) == 1
@@ -122,8 +141,17 @@ def test_no_follow_up_after_a_staff_reply_from_the_sent_folder(world: World) -> 
 def test_no_follow_up_after_a_staff_reply_copied_to_the_mailbox(world: World) -> None:
     """Alice (a staff address) replied with the support address in Cc: that is the answer."""
     ack = ana_writes(world)
-    world.deliver(reply_to(ack, "Alice <alice@example.com>", "Sorted, see attached.",
-                           london(16, 16, 0), To=ANA, Cc=SUPPORT), london(16, 16, 0))
+    world.deliver(
+        reply_to(
+            ack,
+            "Alice <alice@example.com>",
+            "Sorted, see attached.",
+            london(16, 16, 0),
+            To=ANA,
+            Cc=SUPPORT,
+        ),
+        london(16, 16, 0),
+    )
     run(world, london(16, 17, 15))
     run(world, london(17, 12, 0))
     assert len(world.sent()) == 1
@@ -134,15 +162,24 @@ def test_the_manager_is_told_after_the_allowed_follow_ups(world: World) -> None:
     """Two follow-ups, then the escalation to the manager and a notice to Ana; then silence.
     Promises Tue 09:45, Wed 09:15, Wed 17:15, each chased an open hour before."""
     ana_writes(world)
-    for moment in (london(16, 17, 15), london(17, 16, 44), london(17, 16, 45),
-                   london(18, 16, 14), london(18, 16, 15), london(19, 9, 0), london(20, 17, 0)):
+    for moment in (
+        london(16, 17, 15),
+        london(17, 16, 44),
+        london(17, 16, 45),
+        london(18, 16, 14),
+        london(18, 16, 15),
+        london(19, 9, 0),
+        london(20, 17, 0),
+    ):
         run(world, moment)
     to_ana = mails_to(world, ANA_ADDRESS)
     (escalation,) = mails_to(world, MANAGER)
     assert len(to_ana) == 4  # acknowledgement, two follow-ups, the manager's notice
     notice = body(to_ana[-1])
-    assert ("Your request about “Invoice 2211 shows the wrong VAT number” is now with a "
-            "manager, who has taken it over personally") in notice
+    assert (
+        "Your request about “Invoice 2211 shows the wrong VAT number” is now with a "
+        "manager, who has taken it over personally"
+    ) in notice
     assert "tomorrow (Thursday 19 November) by 16:45 London time" in notice
     thread = the_thread(world)
     report = body(escalation)
@@ -150,11 +187,15 @@ def test_the_manager_is_told_after_the_allowed_follow_ups(world: World) -> None:
     assert "Subject: Invoice 2211 shows the wrong VAT number" in report
     assert "This request is now yours: nobody has answered it after 2 follow-ups" in report
     # Mon 10:05 -> Wed 16:15: 7h25 on Monday, 8h30 on Tuesday, 7h15 on Wednesday.
-    assert ("Waiting: since Monday 16 November, 10:05 London time (23 hours and 10 minutes of "
-            "business time)") in report
+    assert (
+        "Waiting: since Monday 16 November, 10:05 London time (23 hours and 10 minutes of "
+        "business time)"
+    ) in report
     support = world.settings.mailboxes[0].address  # support-N@ on the test server
-    assert (f"write to ana@customer.example with {support} in Cc and [#{thread['id']}] kept "
-            "in the subject") in report
+    assert (
+        f"write to ana@customer.example with {support} in Cc and [#{thread['id']}] kept "
+        "in the subject"
+    ) in report
     # Escalated at 16:15, an hour before the promise it extends: not "past what we promised".
     assert "Promised: a reply later today, by 17:15 London time (in 1 hour)" in report
     assert "past" not in report
@@ -184,7 +225,10 @@ def test_catch_up_after_downtime(world: World) -> None:
     assert "tomorrow (Thursday 19 November) by 11:30 London time" in text
     promises = ledger(world.settings).conversations[str(the_thread(world)["id"])].promises
     assert [p.outcome.value if p.outcome else None for p in promises] == [
-        "extended", "missed", None]
+        "extended",
+        "missed",
+        None,
+    ]
 
 
 def test_a_snoozed_conversation_is_not_chased_until_the_snooze_ends(world: World) -> None:
@@ -193,7 +237,8 @@ def test_a_snoozed_conversation_is_not_chased_until_the_snooze_ends(world: World
     ana_writes(world)
     token = str(the_thread(world)["id"])
     assert staff(world, "snooze", token, london(16, 11, 0), "2026-11-17 12:00") == (
-        f"[#{token}] snoozed until Tue 17 Nov 2026 12:00 London time")
+        f"[#{token}] snoozed until Tue 17 Nov 2026 12:00 London time"
+    )
     run(world, london(16, 17, 15))
     run(world, london(17, 11, 59))
     assert len(world.sent()) == 1
@@ -210,16 +255,16 @@ def test_closed_by_staff_then_the_customer_writes_again(world: World) -> None:
     assert staff(world, "close", token, london(16, 12, 0)) == f"[#{token}] closed"
     run(world, london(16, 17, 15))
     assert len(world.sent()) == 1
-    world.deliver(reply_to(ack, ANA, "It is still wrong.", london(17, 10, 0)),
-                  london(17, 10, 0))
+    world.deliver(reply_to(ack, ANA, "It is still wrong.", london(17, 10, 0)), london(17, 10, 0))
     run(world, london(17, 10, 1))
     (_, second_ack) = world.sent()
-    assert "reply to you tomorrow (Wednesday 18 November) by 09:30 London time" in body(
-        second_ack)
+    assert "reply to you tomorrow (Wednesday 18 November) by 09:30 London time" in body(second_ack)
     thread = the_thread(world)
     assert (thread["status"], thread["promised_by"]) == ("waiting", "2026-11-18T09:30:00+00:00")
-    outcomes = [p.outcome.value if p.outcome else None for p in
-                ledger(world.settings).conversations[token].promises]
+    outcomes = [
+        p.outcome.value if p.outcome else None
+        for p in ledger(world.settings).conversations[token].promises
+    ]
     assert outcomes == ["withdrawn", None]
 
 
@@ -237,15 +282,19 @@ def test_reopened_by_staff_nothing_is_sent(world: World) -> None:
 
 
 def test_a_customer_writing_after_the_answer_waits_again_without_an_acknowledgement(
-        world: World) -> None:
+    world: World,
+) -> None:
     """Answered on Monday; Ana writes on Tuesday: a new promise from her message, no second
     acknowledgement, and that promise is chased like the first."""
     ack = ana_writes(world)
-    world.deliver(reply_to(ack, "Alice <alice@example.com>", "Done.", london(16, 15, 0),
-                           To=ANA, Cc=SUPPORT), london(16, 15, 0))
+    world.deliver(
+        reply_to(ack, "Alice <alice@example.com>", "Done.", london(16, 15, 0), To=ANA, Cc=SUPPORT),
+        london(16, 15, 0),
+    )
     run(world, london(16, 15, 1))
-    world.deliver(reply_to(ack, ANA, "The VAT number is still wrong.", london(17, 11, 0)),
-                  london(17, 11, 0))
+    world.deliver(
+        reply_to(ack, ANA, "The VAT number is still wrong.", london(17, 11, 0)), london(17, 11, 0)
+    )
     run(world, london(17, 11, 1))
     assert len(world.sent()) == 1
     thread = the_thread(world)
@@ -259,8 +308,9 @@ def test_a_customer_writing_after_the_answer_waits_again_without_an_acknowledgem
 def test_an_unknown_conversation_is_a_one_line_error(world: World) -> None:
     """A typo in the token says so and how to find the right one."""
     ana_writes(world)
-    with pytest.raises(CommandError,
-                       match="no conversation 'ZZZZ'; `inbox-agent threads --status all`"):
+    with pytest.raises(
+        CommandError, match="no conversation 'ZZZZ'; `inbox-agent threads --status all`"
+    ):
         staff(world, "close", "ZZZZ", london(16, 12, 0))
 
 
@@ -283,7 +333,8 @@ def test_a_staff_command_while_the_daemon_runs_is_queued_then_applied(world: Wor
 
 
 def test_a_broken_follow_up_template_changes_nothing_until_it_is_fixed(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The follow-up does not render: no mail, the promise not marked extended, logged with
     file:line; once staff fix it, the follow-up goes out (in time: the promise still stands)."""
     templates = tmp_path / "templates"
@@ -312,8 +363,10 @@ def test_writing_again_after_the_last_promise_ran_out_makes_a_new_one(world: Wor
     for moment in (london(16, 17, 15), london(17, 16, 45), london(18, 16, 15), london(19, 17, 0)):
         run(world, moment)
     token = str(the_thread(world)["id"])
-    assert [p.outcome.value if p.outcome else None for p in
-            ledger(world.settings).conversations[token].promises][-1] == "missed"
+    assert [
+        p.outcome.value if p.outcome else None
+        for p in ledger(world.settings).conversations[token].promises
+    ][-1] == "missed"
     assert the_thread(world)["promised_by"] is None
     world.deliver(reply_to(ack, ANA, "Is anyone there?", london(20, 10, 0)), london(20, 10, 0))
     run(world, london(20, 10, 1))

@@ -57,21 +57,39 @@ def test_the_readme_names_no_file_outside_the_repository() -> None:
     assert "../" not in README
     for private in ("/work/", "/tmp/", "/root/"):  # noqa: S108 - looked for, not used
         assert private not in README, private
-    named = re.findall(r"`((?:inbox_agent|tests|contrib|templates|bench|\.ci)/[\w./-]*[\w])`",
-                       README)
+    named = re.findall(
+        r"`((?:inbox_agent|tests|contrib|templates|bench|\.ci)/[\w./-]*[\w])`", README
+    )
     assert "contrib/inbox-agent.service" in named
     missing = [name for name in named if not (ROOT / name).exists()]
     assert missing == []
 
 
 def _header(imap: str | None) -> list[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("INBOX_AGENT_TEST_IMAP", "INBOX_AGENT_REQUIRE_DOVECOT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("INBOX_AGENT_TEST_IMAP", "INBOX_AGENT_REQUIRE_DOVECOT")
+    }
     if imap is not None:
         env["INBOX_AGENT_TEST_IMAP"] = imap
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-p",
-                           "no:cacheprovider", str(Path(__file__))], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-p",
+            "no:cacheprovider",
+            str(Path(__file__)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return [line for line in done.stdout.splitlines() if line.startswith("IMAP test server:")]
 
@@ -79,12 +97,16 @@ def _header(imap: str | None) -> list[str]:
 def test_the_test_run_says_it_uses_pymap() -> None:
     """Chosen by INBOX_AGENT_TEST_IMAP=pymap: the header says pymap, and why."""
     assert _header("pymap") == [
-        "IMAP test server: pymap, the pure-Python server (INBOX_AGENT_TEST_IMAP=pymap)"]
+        "IMAP test server: pymap, the pure-Python server (INBOX_AGENT_TEST_IMAP=pymap)"
+    ]
 
 
 @pytest.mark.skipif(shutil.which("dovecot") is None, reason="Dovecot is not installed")
 def test_the_test_run_says_it_uses_dovecot() -> None:
     """Where Dovecot is installed: the header names it, its version, and the fallback."""
     (line,) = _header(None)
-    assert re.fullmatch(r"IMAP test server: Dovecot \d+\.\d+\S* .*\(\S*dovecot; if it does not "
-                        r"start, pymap, with a warning\)", line), line
+    assert re.fullmatch(
+        r"IMAP test server: Dovecot \d+\.\d+\S* .*\(\S*dovecot; if it does not "
+        r"start, pymap, with a warning\)",
+        line,
+    ), line

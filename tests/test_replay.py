@@ -35,12 +35,16 @@ ANSWERED = "human/redmine-mail-handler/thunderbird_with_attachment_iso-8859-1.em
 UNANSWERED = "human/redmine-mail-handler/smime_signature.eml"
 ANSWERED_BY_STAFF = "human/sisimai-set-of-emails/is-not-bounce-02.eml"
 LAST = "human/redmine-mail-handler/news_reply.eml"  # 19 Jan 2023: the clock runs past the chases
-BOUNCES = ("bounces/perl-Mail-DeliveryStatus-BounceParser/aol-senderblock.eml",
-           "bounces/perl-Mail-DeliveryStatus-BounceParser/badrcptto.eml",
-           "bounces/perl-Mail-DeliveryStatus-BounceParser/mailbox-unknown.eml")
-AUTOREPLIES = ("autoreplies/perl-Mail-DeliveryStatus-BounceParser/aol-vacation.eml",
-               "autoreplies/perl-Mail-DeliveryStatus-BounceParser/polish-autoreply.eml",
-               "autoreplies/discourse-spec-fixtures/auto_generated_header.eml")
+BOUNCES = (
+    "bounces/perl-Mail-DeliveryStatus-BounceParser/aol-senderblock.eml",
+    "bounces/perl-Mail-DeliveryStatus-BounceParser/badrcptto.eml",
+    "bounces/perl-Mail-DeliveryStatus-BounceParser/mailbox-unknown.eml",
+)
+AUTOREPLIES = (
+    "autoreplies/perl-Mail-DeliveryStatus-BounceParser/aol-vacation.eml",
+    "autoreplies/perl-Mail-DeliveryStatus-BounceParser/polish-autoreply.eml",
+    "autoreplies/discourse-spec-fixtures/auto_generated_header.eml",
+)
 THREAD = "threads/notmuch-threading"
 
 
@@ -62,18 +66,31 @@ def _staff_reply(sender: str, to: str, in_reply_to: str, sent: datetime, **extra
 
 def _export() -> dict[str, bytes]:
     """The messages to replay, by file name: corpus mail and two staff replies."""
-    chosen = [ANSWERED, UNANSWERED, ANSWERED_BY_STAFF, LAST, *BOUNCES, *AUTOREPLIES,
-              *(p.relative_to(CORPUS).as_posix() for p in sorted((CORPUS / THREAD).glob("*.eml")))]
+    chosen = [
+        ANSWERED,
+        UNANSWERED,
+        ANSWERED_BY_STAFF,
+        LAST,
+        *BOUNCES,
+        *AUTOREPLIES,
+        *(p.relative_to(CORPUS).as_posix() for p in sorted((CORPUS / THREAD).glob("*.eml"))),
+    ]
     mails = {path.replace("/", "__"): (CORPUS / path).read_bytes() for path in chosen}
     # From the support address itself (sent from the shared mailbox), an hour and a half later.
     mails["reply-1.eml"] = _staff_reply(
-        SUPPORT, "jsmith@somenet.foo", "<50AB9546.7020800@gmail.com>",
-        datetime(2012, 11, 20, 16, 5, tzinfo=UTC))
+        SUPPORT,
+        "jsmith@somenet.foo",
+        "<50AB9546.7020800@gmail.com>",
+        datetime(2012, 11, 20, 16, 5, tzinfo=UTC),
+    )
     # From a staff address, the support address in Cc, the next morning.
     mails["reply-2.eml"] = _staff_reply(
-        "alice@example.com", "dummy@example.com",
+        "alice@example.com",
+        "dummy@example.com",
         "<A3CE5E53-2501-4A47-9E48-ACB6137B9E96@example.com>",
-        datetime(2018, 11, 9, 10, 0, tzinfo=UTC), Cc=SUPPORT)
+        datetime(2018, 11, 9, 10, 0, tzinfo=UTC),
+        Cc=SUPPORT,
+    )
     return mails
 
 
@@ -83,10 +100,10 @@ def _write_mbox(path: Path, mails: dict[str, bytes]) -> None:
     with path.open("wb") as out:
         for raw in mails.values():
             lines = raw.replace(b"\r\n", b"\n").split(b"\n")
-            body = b"\n".join(b">" + line if line.startswith(b"From ") else line
-                              for line in lines)
-            out.write(b"From MAILER-DAEMON Mon Nov 16 10:00:00 2026\n" + body.rstrip(b"\n")
-                      + b"\n\n")
+            body = b"\n".join(b">" + line if line.startswith(b"From ") else line for line in lines)
+            out.write(
+                b"From MAILER-DAEMON Mon Nov 16 10:00:00 2026\n" + body.rstrip(b"\n") + b"\n\n"
+            )
 
 
 def _write_folder(folder: Path, mails: dict[str, bytes]) -> None:
@@ -98,18 +115,26 @@ def _write_folder(folder: Path, mails: dict[str, bytes]) -> None:
 def _settings(tmp_path: Path, agent_keys: str = "", extra: str = "") -> config.Settings:
     """The stories' config; its data_dir does not exist, its servers are nowhere. ``agent_keys``
     go in [agent], ``extra`` (another section) at the end."""
-    text = CONFIG.format(data_dir=tmp_path / "state", templates=ROOT / "templates",
-                         address=SUPPORT, imap_host="127.0.0.1", imap_port=9, imap_user=SUPPORT,
-                         folder="INBOX", smtp_host="127.0.0.1", smtp_port=9)
+    text = CONFIG.format(
+        data_dir=tmp_path / "state",
+        templates=ROOT / "templates",
+        address=SUPPORT,
+        imap_host="127.0.0.1",
+        imap_port=9,
+        imap_user=SUPPORT,
+        folder="INBOX",
+        smtp_host="127.0.0.1",
+        smtp_port=9,
+    )
     path = tmp_path / "config.toml"
-    path.write_text(text.replace("[agent]\n", f"[agent]\n{agent_keys}") + extra,
-                    encoding="utf-8")
+    path.write_text(text.replace("[agent]\n", f"[agent]\n{agent_keys}") + extra, encoding="utf-8")
     return config.load(path)
 
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every connection a replay might open fails the test."""
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"replay opened a connection: {args}")
 
@@ -118,8 +143,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def _replay(settings: config.Settings, path: Path, capsys: pytest.CaptureFixture[str],
-            *extra: str) -> tuple[int, str, str]:
+def _replay(
+    settings: config.Settings, path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
     status = cli.main(["--config", str(settings.source), "replay", str(path), *extra])
     out, err = capsys.readouterr()
     return status, out, err
@@ -138,8 +164,11 @@ def _files(folder: Path) -> dict[str, tuple[str, int, int]]:
     for path in [folder, *sorted(folder.rglob("*"))]:
         info = path.lstat()
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder"
-        found[str(path.relative_to(folder))] = (digest, stat.S_IMODE(info.st_mode),
-                                                info.st_mtime_ns)
+        found[str(path.relative_to(folder))] = (
+            digest,
+            stat.S_IMODE(info.st_mode),
+            info.st_mtime_ns,
+        )
     return found
 
 
@@ -156,76 +185,111 @@ def replayed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, An
 
 
 def test_a_human_customer_is_acknowledged_with_the_business_hours_promise(
-        replayed: dict[str, Any]) -> None:
+    replayed: dict[str, Any],
+) -> None:
     """Mail at Tue 20 Nov 2012 14:35:50 GMT (23:35 in Tokyo, where it was written): eight
     business hours (09:00-17:30) end on Wednesday at 14:05:50 London time, promised as the
     next quarter hour, 14:15, and the customer is told so in their own clock too."""
-    [acknowledged] = [e for e in _events(replayed, "2012-11-20T14:35:50+00:00")
-                      if e["event"] == "acknowledged"]
+    [acknowledged] = [
+        e for e in _events(replayed, "2012-11-20T14:35:50+00:00") if e["event"] == "acknowledged"
+    ]
     assert acknowledged["at"] == "2012-11-20T14:35:50+00:00"
     assert acknowledged["who"] == "jsmith@somenet.foo"
     assert acknowledged["promised_by"] == "2012-11-21T14:15:00+00:00"
-    assert acknowledged["promise_text"] == \
-        "tomorrow (Wednesday 21 November) by 14:15 London time (23:15 your time)"
+    assert (
+        acknowledged["promise_text"]
+        == "tomorrow (Wednesday 21 November) by 14:15 London time (23:15 your time)"
+    )
 
 
-def test_a_staff_reply_in_the_export_counts_and_nothing_chases_it(
-        replayed: dict[str, Any]) -> None:
+def test_a_staff_reply_in_the_export_counts_and_nothing_chases_it(replayed: dict[str, Any]) -> None:
     """A reply sent from the support address itself (the Sent folder) and one from a staff
     address with support in Cc both end the wait: the promise is kept, no follow-up, no
     escalation."""
     for started_at in ("2012-11-20T14:35:50+00:00", "2018-11-08T22:39:34+00:00"):
         assert [e["event"] for e in _events(replayed, started_at)] == [
-            "customer_wrote", "acknowledged", "staff_replied", "promise_kept"]
+            "customer_wrote",
+            "acknowledged",
+            "staff_replied",
+            "promise_kept",
+        ]
 
 
 def test_a_thread_nobody_answers_is_followed_up_when_the_promise_is_about_to_lapse(
-        replayed: dict[str, Any]) -> None:
+    replayed: dict[str, Any],
+) -> None:
     """Mail at Wed 3 Jun 2020 14:29:36 BST is promised Thu 14:00; an hour of business time
     before that (13:00 BST) the follow-up goes, promising Fri 13:30; the chases go on later
     mail in the export (three years of it) to the escalation."""
-    events = [(e["event"], e["at"], e["promised_by"])
-              for e in _events(replayed, "2020-06-03T14:29:36+01:00")]
+    events = [
+        (e["event"], e["at"], e["promised_by"])
+        for e in _events(replayed, "2020-06-03T14:29:36+01:00")
+    ]
     assert events[:3] == [
         ("customer_wrote", "2020-06-03T14:29:36+01:00", None),
         ("acknowledged", "2020-06-03T14:29:36+01:00", "2020-06-04T14:00:00+01:00"),
-        ("followed_up", "2020-06-04T13:00:00+01:00", "2020-06-05T13:30:00+01:00")]
+        ("followed_up", "2020-06-04T13:00:00+01:00", "2020-06-05T13:30:00+01:00"),
+    ]
     assert [e for e, _, _ in events].count("followed_up") == 2
     assert "escalated" in [e for e, _, _ in events]
 
 
-def test_bounces_and_auto_replies_are_skipped_with_their_reasons(
-        replayed: dict[str, Any]) -> None:
+def test_bounces_and_auto_replies_are_skipped_with_their_reasons(replayed: dict[str, Any]) -> None:
     """Every bounce and auto-reply of the export is filed without a reply, with the agent's
     reason and the rule that fired; the summary counts them by rule."""
-    machine = [s for s in replayed["skipped"]
-               if s["label"] in ("bounce-report", "bounce-sender", "failed-recipients",
-                                 "auto-submitted", "autoreply-subject", "precedence",
-                                 "null-return-path")]
+    machine = [
+        s
+        for s in replayed["skipped"]
+        if s["label"]
+        in (
+            "bounce-report",
+            "bounce-sender",
+            "failed-recipients",
+            "auto-submitted",
+            "autoreply-subject",
+            "precedence",
+            "null-return-path",
+        )
+    ]
     assert len(machine) >= len(BOUNCES) + len(AUTOREPLIES)
     assert all(s["reason"] for s in machine)
     by_reason = replayed["summary"]["skipped_by_reason"]
     assert by_reason["auto-submitted"] >= 2
     assert sum(by_reason.get(r, 0) for r in ("bounce-report", "bounce-sender")) >= 3
     assert replayed["summary"]["skipped"] == sum(by_reason.values())
-    acknowledged = {c["customer"] for c in replayed["conversations"]
-                    if any(e["event"] == "acknowledged" for e in c["events"])}
+    acknowledged = {
+        c["customer"]
+        for c in replayed["conversations"]
+        if any(e["event"] == "acknowledged" for e in c["events"])
+    }
     assert not {s["sender"] for s in machine} & acknowledged
 
 
 def test_every_message_is_accounted_for(replayed: dict[str, Any]) -> None:
     """Each distinct message of the export is in a conversation or among the skipped: the
     replay loses nothing (the corpus has two Message-IDs twice)."""
-    filed = sum(1 for c in replayed["conversations"] for e in c["events"]
-                if e["event"] in ("customer_wrote", "customer_wrote_again", "not_acknowledged",
-                                  "staff_replied", "staff_note", "machine_mail"))
+    filed = sum(
+        1
+        for c in replayed["conversations"]
+        for e in c["events"]
+        if e["event"]
+        in (
+            "customer_wrote",
+            "customer_wrote_again",
+            "not_acknowledged",
+            "staff_replied",
+            "staff_note",
+            "machine_mail",
+        )
+    )
     outside = sum(1 for s in replayed["skipped"] if s["conversation"] is None)
     assert replayed["messages"] == len(_export())
     assert filed + outside == len(_export())
 
 
 def test_the_folder_of_eml_and_the_mbox_replay_alike(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], replayed: dict[str, Any]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], replayed: dict[str, Any]
+) -> None:
     """The same mail as a folder of .eml files: the same conversations, events and skips."""
     settings = _settings(tmp_path)
     _write_folder(tmp_path / "export", _export())
@@ -238,7 +302,8 @@ def test_the_folder_of_eml_and_the_mbox_replay_alike(
 
 
 def test_the_text_report_names_the_zone_and_ends_with_the_counts(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Plain text: the zone named, one block per conversation with the promise as the
     customer read it, the skipped mail, and one summary line."""
     settings = _settings(tmp_path)
@@ -246,19 +311,25 @@ def test_the_text_report_names_the_zone_and_ends_with_the_counts(
     status, out, _ = _replay(settings, tmp_path / "export.mbox", capsys)
     assert status == 0
     lines = out.splitlines()
-    assert lines[1] == (f"Dated {len(_export())} by their Date header; times are London time "
-                        "(Europe/London). Nothing was sent, nothing saved.")
-    assert "  Tue 20 Nov 2012 14:36 London time  acknowledged, promising a reply tomorrow " \
+    assert lines[1] == (
+        f"Dated {len(_export())} by their Date header; times are London time "
+        "(Europe/London). Nothing was sent, nothing saved."
+    )
+    assert (
+        "  Tue 20 Nov 2012 14:36 London time  acknowledged, promising a reply tomorrow "
         "(Wednesday 21 November) by 14:15 London time (23:15 your time)" in lines
+    )
     assert "  Tue 20 Nov 2012 16:05 London time  staff replied (support@example.com)" in lines
     assert "Filed without a reply, in no conversation:" in lines
     summary = lines[-1]
-    assert summary.startswith("7 conversations, 7 acknowledged, 4 followed up, 4 escalated, "
-                              "8 skipped (auto-submitted 2, ")
+    assert summary.startswith(
+        "7 conversations, 7 acknowledged, 4 followed up, 4 escalated, 8 skipped (auto-submitted 2, "
+    )
 
 
 def test_a_working_data_dir_is_left_byte_for_byte(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With a store in use, replay reads and writes nothing of it: every file keeps its
     bytes, mode and time, and nothing is added."""
     settings = _settings(tmp_path)
@@ -272,7 +343,8 @@ def test_a_working_data_dir_is_left_byte_for_byte(
 
 
 def test_mail_over_max_message_size_is_read_from_its_header_as_the_agent_does(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A 2 MB mail (1.9 MiB) with max_message_size = 1MB: acknowledged from its header, and
     noted so."""
     settings = _settings(tmp_path, 'max_message_size = "1MB"\n')
@@ -281,22 +353,22 @@ def test_mail_over_max_message_size_is_read_from_its_header_as_the_agent_does(
     status, out, err = _replay(settings, tmp_path / "export", capsys, "--json")
     assert status == 0, err
     [conversation] = json.loads(out)["conversations"]
-    assert [e["event"] for e in conversation["events"]][:2] == ["customer_wrote",
-                                                                "acknowledged"]
-    assert any("too large to read: 1.9 MB" in (e["reason"] or "")
-               for e in conversation["events"])
+    assert [e["event"] for e in conversation["events"]][:2] == ["customer_wrote", "acknowledged"]
+    assert any("too large to read: 1.9 MB" in (e["reason"] or "") for e in conversation["events"])
 
 
 def test_a_path_that_is_neither_and_an_export_over_the_limit_are_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A text file, a missing path and an export past --limit: one line each, exit 1."""
     settings = _settings(tmp_path)
     (tmp_path / "notes.txt").write_text("hello\n", encoding="utf-8")
     _write_folder(tmp_path / "export", _export())
     for path, extra, expected in (
-            (tmp_path / "notes.txt", (), "is neither an mbox file"),
-            (tmp_path / "missing", (), "does not exist"),
-            (tmp_path / "export", ("--limit", "5"), "holds more than 5 messages")):
+        (tmp_path / "notes.txt", (), "is neither an mbox file"),
+        (tmp_path / "missing", (), "does not exist"),
+        (tmp_path / "export", ("--limit", "5"), "holds more than 5 messages"),
+    ):
         status, out, err = _replay(settings, path, capsys, *extra)
         assert status == 1
         assert out == ""
@@ -306,7 +378,8 @@ def test_a_path_that_is_neither_and_an_export_over_the_limit_are_one_line(
 
 
 def test_until_runs_the_clock_on_past_the_last_message(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """One unanswered customer alone in the export: without --until the replay ends when
     they wrote, still waiting; with --until 2d the follow-ups come, at their moments."""
     settings = _settings(tmp_path)
@@ -314,36 +387,42 @@ def test_until_runs_the_clock_on_past_the_last_message(
     _, out, _ = _replay(settings, tmp_path / "export", capsys, "--json")
     [alone] = json.loads(out)["conversations"]
     assert [e["event"] for e in alone["events"]] == ["customer_wrote", "acknowledged"]
-    assert alone["waiting"] == {"promised_by": "2020-06-04T14:00:00+01:00",
-                                "next_chase_at": "2020-06-04T13:00:00+01:00"}
+    assert alone["waiting"] == {
+        "promised_by": "2020-06-04T14:00:00+01:00",
+        "next_chase_at": "2020-06-04T13:00:00+01:00",
+    }
     _, out, _ = _replay(settings, tmp_path / "export", capsys, "--json", "--until", "2d")
     [chased] = json.loads(out)["conversations"]
     assert [(e["event"], e["at"]) for e in chased["events"]][2] == (
-        "followed_up", "2020-06-04T13:00:00+01:00")
+        "followed_up",
+        "2020-06-04T13:00:00+01:00",
+    )
 
 
 def test_a_chase_held_by_a_breaker_goes_when_the_hold_ends(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """per_conversation_per_day = 1: the follow-up owed Thu 13:00 is held (noted then, as
     the daemon's sweep notes it) until 24 h after the acknowledgement, Thu 14:29:36, and goes
     within the second after; the promise it let lapse is recorded as missed."""
     settings = _settings(tmp_path, extra="\n[limits]\nper_conversation_per_day = 1\n")
     _write_folder(tmp_path / "export", {"one.eml": (CORPUS / UNANSWERED).read_bytes()})
-    status, out, err = _replay(settings, tmp_path / "export", capsys, "--json", "--until",
-                               "2020-06-05")
+    status, out, err = _replay(
+        settings, tmp_path / "export", capsys, "--json", "--until", "2020-06-05"
+    )
     assert status == 0, err
     [conversation] = json.loads(out)["conversations"]
     events = [(e["event"], e["at"]) for e in conversation["events"]]
     assert events[2] == ("note", "2020-06-04T13:00:00+01:00")
-    assert conversation["events"][2]["reason"].startswith("follow-up held back: 1 automatic "
-                                                          "mails in this conversation")
+    assert conversation["events"][2]["reason"].startswith(
+        "follow-up held back: 1 automatic mails in this conversation"
+    )
     assert events[3][0] == "followed_up"
     assert "2020-06-04T14:29:36+01:00" <= events[3][1] <= "2020-06-04T14:29:37+01:00"
     assert events[4] == ("promise_missed", events[3][1])
 
 
-def test_the_export_is_read_not_changed(tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_export_is_read_not_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The mbox replayed keeps its bytes (replay never writes the mailbox it reads)."""
     settings = _settings(tmp_path)
     _write_mbox(tmp_path / "export.mbox", _export())

@@ -27,8 +27,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
     settings, now = three_weeks(data_dir)
     figures = report.gather(settings, now - PERIOD, now)
     page = data_dir / "report.html"
-    page.write_text(report_html.render(figures, LONDON, report.title(settings)),
-                    encoding="utf-8")
+    page.write_text(report_html.render(figures, LONDON, report.title(settings)), encoding="utf-8")
     return figures, page
 
 
@@ -71,8 +70,14 @@ def _render(browser: Any, path: Path) -> dict[str, Any]:
         missed: document.querySelector('#missed').textContent,
         title: document.title})""")
     page.close()
-    return {"url": path.as_uri(), "requests": requests, "failed": failed, "errors": errors,
-            "charts": charts, "dom": dom}
+    return {
+        "url": path.as_uri(),
+        "requests": requests,
+        "failed": failed,
+        "errors": errors,
+        "charts": charts,
+        "dom": dom,
+    }
 
 
 def test_the_page_loads_nothing_and_nothing_fails(opened: dict[str, Any]) -> None:
@@ -82,8 +87,9 @@ def test_the_page_loads_nothing_and_nothing_fails(opened: dict[str, Any]) -> Non
     assert opened["errors"] == []
 
 
-def test_every_chart_has_its_bars_laid_out(history: tuple[Report, Path],
-                                           opened: dict[str, Any]) -> None:
+def test_every_chart_has_its_bars_laid_out(
+    history: tuple[Report, Path], opened: dict[str, Any]
+) -> None:
     """One bar per day, per week (with a point per week that has a 90th percentile), per
     promise outcome and per machine-mail rule; each drawn, tall or wide as its figure."""
     figures, _ = history
@@ -102,9 +108,15 @@ def test_every_chart_has_its_bars_laid_out(history: tuple[Report, Path],
     assert sum(bar["height"] > 0 for bar in weeks["bars"]) == len(answered)
     promises = charts["promises"]["bars"]
     assert [bar["value"] for bar in promises] == [
-        str(n) for n in (figures.promises.kept, figures.promises.extended,
-                         figures.promises.missed, figures.promises.withdrawn,
-                         figures.promises.running)]
+        str(n)
+        for n in (
+            figures.promises.kept,
+            figures.promises.extended,
+            figures.promises.missed,
+            figures.promises.withdrawn,
+            figures.promises.running,
+        )
+    ]
     assert all((bar["width"] > 0) == (bar["value"] != "0") for bar in promises)
     machine = charts["machine-mail"]["bars"]
     assert [bar["value"] for bar in machine] == [str(n) for _, n in figures.machine_mail]
@@ -112,8 +124,9 @@ def test_every_chart_has_its_bars_laid_out(history: tuple[Report, Path],
     assert all(bar["width"] > 0 for bar in machine)
 
 
-def test_a_hostile_subject_is_only_text(history: tuple[Report, Path],
-                                        opened: dict[str, Any]) -> None:
+def test_a_hostile_subject_is_only_text(
+    history: tuple[Report, Path], opened: dict[str, Any]
+) -> None:
     """A customer's subject with a script and an image in it shows as those characters: no
     script element, no image, no request to its host."""
     figures, _ = history
@@ -130,10 +143,13 @@ def test_the_text_report_has_the_figures(history: tuple[Report, Path]) -> None:
     missed promises on London's clock."""
     figures, _ = history
     text = report.as_text(figures, LONDON)
-    assert text.startswith("inbox-agent report: Fri 30 Oct 2026 18:00 London time to "
-                           "Fri 20 Nov 2026 18:00 London time\n")
-    assert f"promises made: {figures.promises.made}\n  kept       {figures.promises.kept:>5}" \
-        in text
+    assert text.startswith(
+        "inbox-agent report: Fri 30 Oct 2026 18:00 London time to "
+        "Fri 20 Nov 2026 18:00 London time\n"
+    )
+    assert (
+        f"promises made: {figures.promises.made}\n  kept       {figures.promises.kept:>5}" in text
+    )
     assert "  Mon 02 Nov         8        25 min    9 h 30 min             3" in text
     assert "  Tue 03 Nov     4  ########################################" in text
     assert "      8  automatic (Auto-Submitted, RFC 3834) (auto-submitted)" in text
@@ -143,15 +159,18 @@ def test_the_text_report_has_the_figures(history: tuple[Report, Path]) -> None:
     assert "was due Fri 20 Nov 2026 15:45 London time" in text
 
 
-def test_report_html_writes_an_owner_only_page(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_html_writes_an_owner_only_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``report --html FILE`` on a new data_dir: the text, and the page written 0600 (it
     names customers), self-contained."""
     settings = make_settings(tmp_path)
     page = tmp_path / "out" / "report.html"
     page.parent.mkdir()
-    assert main(["--config", str(settings.source), "report", "--since", "7d",
-                 "--html", str(page)]) == 0
+    assert (
+        main(["--config", str(settings.source), "report", "--since", "7d", "--html", str(page)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("inbox-agent report: ")
     assert f"HTML report written to {page}" in out
@@ -162,8 +181,9 @@ def test_report_html_writes_an_owner_only_page(tmp_path: Path,
     assert "https://" not in html
 
 
-def test_an_unwritable_html_path_is_one_line(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_html_path_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A folder that does not exist: exit 1, one line naming the file and what to do."""
     settings = make_settings(tmp_path)
     missing = tmp_path / "no-such-folder" / "report.html"

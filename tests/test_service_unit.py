@@ -67,36 +67,44 @@ def _one(unit: dict[tuple[str, str], list[str]], key: str, section: str = "Servi
     return value
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("Restart", "on-failure"),
-    ("NoNewPrivileges", "yes"),
-    ("ProtectSystem", "strict"),
-    ("ProtectHome", "yes"),
-    ("PrivateTmp", "yes"),
-    ("StateDirectory", "inbox-agent"),
-    ("StateDirectoryMode", "0700"),  # data_dir holds customers' mail
-    ("ConfigurationDirectory", "inbox-agent"),
-    ("UMask", "0077"),
-    ("User", "inbox-agent"),
-])
-def test_the_hardening_the_service_needs(unit: dict[tuple[str, str], list[str]], key: str,
-                                         value: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("Restart", "on-failure"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("StateDirectory", "inbox-agent"),
+        ("StateDirectoryMode", "0700"),  # data_dir holds customers' mail
+        ("ConfigurationDirectory", "inbox-agent"),
+        ("UMask", "0077"),
+        ("User", "inbox-agent"),
+    ],
+)
+def test_the_hardening_the_service_needs(
+    unit: dict[tuple[str, str], list[str]], key: str, value: str
+) -> None:
     """Each directive the issue asks for is there, with its value."""
     assert _one(unit, key) == value
 
 
-def test_the_passwords_come_from_outside_the_config(
-        unit: dict[tuple[str, str], list[str]]) -> None:
+def test_the_passwords_come_from_outside_the_config(unit: dict[tuple[str, str], list[str]]) -> None:
     """An EnvironmentFile under the configuration folder (read by systemd as root, so it can
     be 0600 root), never a password in the unit itself."""
     env_file = Path(_one(unit, "EnvironmentFile").removeprefix("-"))
     assert env_file.parent == Path("/etc") / _one(unit, "ConfigurationDirectory")
-    assert not any("PASSWORD=" in value for (_, key), values in unit.items()
-                   for value in values if key == "Environment")
+    assert not any(
+        "PASSWORD=" in value
+        for (_, key), values in unit.items()
+        for value in values
+        if key == "Environment"
+    )
 
 
 def test_exec_start_is_a_command_line_the_cli_accepts(
-        unit: dict[tuple[str, str], list[str]]) -> None:
+    unit: dict[tuple[str, str], list[str]],
+) -> None:
     """The daemon (``run``, not ``--once``) from the venv under /opt, with the config in the
     configuration folder; argparse reads it as the real CLI does."""
     binary, *arguments = shlex.split(_one(unit, "ExecStart"))
@@ -109,7 +117,8 @@ def test_exec_start_is_a_command_line_the_cli_accepts(
 
 
 def test_the_config_the_unit_describes_writes_only_where_it_may(
-        unit: dict[tuple[str, str], list[str]]) -> None:
+    unit: dict[tuple[str, str], list[str]],
+) -> None:
     """data_dir = "/var/lib/inbox-agent" is the StateDirectory and is in ReadWritePaths (the
     rest of the file system is read-only to the service); templates_dir = "templates" is read
     from the configuration folder, next to the config."""
@@ -123,7 +132,8 @@ def test_the_config_the_unit_describes_writes_only_where_it_may(
 
 
 def test_systemd_waits_longer_than_the_daemon_takes_to_stop(
-        unit: dict[tuple[str, str], list[str]]) -> None:
+    unit: dict[tuple[str, str], list[str]],
+) -> None:
     """On SIGTERM the daemon gives the cycle in flight STOP_GRACE_SECONDS, then stops it;
     systemd's TimeoutStopSec must leave it that long before SIGKILL."""
     match = re.fullmatch(r"(\d+)s", _one(unit, "TimeoutStopSec"))
@@ -138,8 +148,10 @@ def test_the_unit_is_installed_for_boot(unit: dict[tuple[str, str], list[str]]) 
     assert _one(unit, "Wants", "Unit") == "network-online.target"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze is not installed (apt-get install systemd)")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze is not installed (apt-get install systemd)",
+)
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     """``systemd-analyze verify`` finds nothing to say. It insists that ExecStart's program
     exists, so the copy it reads runs this Python's ``-m inbox_agent`` instead of the venv's
@@ -148,8 +160,13 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     entry = "/opt/inbox-agent/bin/inbox-agent"
     copy = tmp_path / "inbox-agent.service"
     copy.write_text(text.replace(entry, f"{sys.executable} -m inbox_agent"), encoding="utf-8")
-    done = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout + done.stderr == ""
 
@@ -159,9 +176,14 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
 TEMPLATE = UNIT.with_name("inbox-agent@.service")
 SHARD = "shop1"
 # What differs from instance to instance; every other directive is inbox-agent.service's own.
-PER_SHARD = {("Unit", "Description"), ("Service", "ExecStart"), ("Service", "EnvironmentFile"),
-             ("Service", "StateDirectory"), ("Service", "WorkingDirectory"),
-             ("Service", "ReadWritePaths")}
+PER_SHARD = {
+    ("Unit", "Description"),
+    ("Service", "ExecStart"),
+    ("Service", "EnvironmentFile"),
+    ("Service", "StateDirectory"),
+    ("Service", "WorkingDirectory"),
+    ("Service", "ReadWritePaths"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -175,16 +197,17 @@ def _shard_config() -> str:
     single service's, with the data_dir and templates_dir lines the comment gives."""
     comment = TEMPLATE.read_text(encoding="utf-8").split("\n[Unit]")[0].replace("%i", SHARD)
     data_dir = f'data_dir = "/var/lib/inbox-agent/{SHARD}"'
-    assert f"In {SHARD}.toml: {data_dir} and templates_dir = \"templates\"" in comment
+    assert f'In {SHARD}.toml: {data_dir} and templates_dir = "templates"' in comment
     assert f"/etc/inbox-agent/{SHARD}.toml" in comment
     return SERVICE_CONFIG.replace('data_dir = "/var/lib/inbox-agent"', data_dir)
 
 
 def test_the_template_is_hardened_as_the_service_is(
-        unit: dict[tuple[str, str], list[str]],
-        instance: dict[tuple[str, str], list[str]]) -> None:
+    unit: dict[tuple[str, str], list[str]], instance: dict[tuple[str, str], list[str]]
+) -> None:
     """Every directive but the per-shard paths is the single service's, with its value: the
     same user, hardening, restart policy and stop timeout, nothing dropped or added."""
+
     def shared(directives: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], list[str]]:
         return {key: values for key, values in directives.items() if key not in PER_SHARD}
 
@@ -193,7 +216,8 @@ def test_the_template_is_hardened_as_the_service_is(
 
 
 def test_each_shard_runs_its_own_config_and_writes_only_its_data_dir(
-        instance: dict[tuple[str, str], list[str]]) -> None:
+    instance: dict[tuple[str, str], list[str]],
+) -> None:
     """``inbox-agent@shop1``: the daemon with /etc/inbox-agent/shop1.toml (argparse reads it as
     the real CLI does) and shop1.env's passwords; the config the comment describes has
     data_dir /var/lib/inbox-agent/shop1, its StateDirectory, working directory and only
@@ -213,8 +237,10 @@ def test_each_shard_runs_its_own_config_and_writes_only_its_data_dir(
     assert settings.agent.templates_dir == etc / "templates"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze is not installed (apt-get install systemd)")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze is not installed (apt-get install systemd)",
+)
 def test_systemd_analyze_verify_accepts_an_instance(tmp_path: Path) -> None:
     """``systemd-analyze verify`` of the template as ``inbox-agent@shop1.service`` (so ``%i``
     is resolved) finds nothing to say; ExecStart runs this Python, as above."""
@@ -222,7 +248,12 @@ def test_systemd_analyze_verify_accepts_an_instance(tmp_path: Path) -> None:
     entry = "/opt/inbox-agent/bin/inbox-agent"
     copy = tmp_path / f"inbox-agent@{SHARD}.service"
     copy.write_text(text.replace(entry, f"{sys.executable} -m inbox_agent"), encoding="utf-8")
-    done = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout + done.stderr == ""

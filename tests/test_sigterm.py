@@ -35,16 +35,26 @@ class HeldRelay:
         self.release = threading.Event()
         self.accepted: list[list[str]] = []
         self.port = free_port()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port,
-                                      authenticator=self._any_login, auth_require_tls=False)
+        self._controller = Controller(
+            self,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=self._any_login,
+            auth_require_tls=False,
+        )
 
     @staticmethod
-    def _any_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                   auth_data: Any) -> AuthResult:
+    def _any_login(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         return AuthResult(success=True, auth_data=auth_data)
 
-    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802 - aiosmtpd's
-                          envelope: Envelope) -> str:
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+    ) -> str:
         self.data_arrived.set()
         await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
         self.accepted.append(list(envelope.rcpt_tos))
@@ -64,8 +74,12 @@ class Daemon:
 
     def __init__(self, config: Path, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "inbox_agent", "--config", str(config), "run"], env=env,
-            text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [sys.executable, "-m", "inbox_agent", "--config", str(config), "run"],
+            env=env,
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -99,8 +113,11 @@ class Daemon:
 @pytest.fixture
 def env(imap_account: ImapAccount) -> dict[str, str]:
     """Passwords the way an operator sets them."""
-    return {**os.environ, "TEST_IMAP_PASSWORD": imap_account.password,
-            "TEST_SMTP_PASSWORD": "anything"}
+    return {
+        **os.environ,
+        "TEST_IMAP_PASSWORD": imap_account.password,
+        "TEST_SMTP_PASSWORD": "anything",
+    }
 
 
 @pytest.fixture
@@ -111,17 +128,22 @@ def held_relay() -> Iterator[HeldRelay]:
 
 
 def test_a_send_in_flight_finishes_and_is_recorded(
-        tmp_path: Path, imap_account: ImapAccount, held_relay: HeldRelay,
-        env: dict[str, str]) -> None:
+    tmp_path: Path, imap_account: ImapAccount, held_relay: HeldRelay, env: dict[str, str]
+) -> None:
     """SIGTERM while the relay holds its 250: the daemon waits for it, records the mail as
     sent and exits 0; the next start sends nothing again. (APScheduler's shutdown used to
     cancel the send: the mail was left 'sending', and sent a second time at the next start.)"""
-    settings = make_settings(tmp_path, address=imap_account.address,
-                             imap_port=imap_account.server.port,
-                             imap_user=imap_account.username, smtp_port=held_relay.port)
+    settings = make_settings(
+        tmp_path,
+        address=imap_account.address,
+        imap_port=imap_account.server.port,
+        imap_user=imap_account.username,
+        smtp_port=held_relay.port,
+    )
     now = datetime.now(UTC)
-    imap_account.append("INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
-                                               now), now)
+    imap_account.append(
+        "INBOX", customer_mail("Ana <ana@customer.example>", "Invoice", "Hi", now), now
+    )
     daemon = Daemon(settings.source, env)
     try:
         assert held_relay.data_arrived.wait(60)
@@ -135,16 +157,22 @@ def test_a_send_in_flight_finishes_and_is_recorded(
     assert "sent acknowledgement <inbox-agent." in log
     assert "did not finish within" not in log
     assert held_relay.accepted == [["ana@customer.example"]]
-    again = subprocess.run([sys.executable, "-m", "inbox_agent", "--config",
-                            str(settings.source), "run", "--once"], env=env,
-                           capture_output=True, text=True, timeout=120, check=False)
+    again = subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(settings.source), "run", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert again.returncode == 0, again.stderr
     assert "cut short" not in again.stderr
     assert held_relay.accepted == [["ana@customer.example"]]
 
 
 def test_a_cycle_stuck_on_a_silent_server_is_stopped_after_the_grace(
-        tmp_path: Path, env: dict[str, str]) -> None:
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     """An IMAP server that accepts the connection and never greets, with a read timeout of
     an hour: SIGTERM stops the cycle after STOP_GRACE_SECONDS, says so, and the process
     exits 0 (its blocked reader thread does not hold the exit for the hour)."""
@@ -153,9 +181,12 @@ def test_a_cycle_stuck_on_a_silent_server_is_stopped_after_the_grace(
         silent.listen(8)
         settings = make_settings(tmp_path, imap_port=silent.getsockname()[1], smtp_port=1)
         config = settings.source
-        config.write_text(config.read_text(encoding="utf-8").replace(
-            'sent_folder = "Sent"', 'sent_folder = "Sent"\ntimeout_seconds = 3600'),
-            encoding="utf-8")
+        config.write_text(
+            config.read_text(encoding="utf-8").replace(
+                'sent_folder = "Sent"', 'sent_folder = "Sent"\ntimeout_seconds = 3600'
+            ),
+            encoding="utf-8",
+        )
         daemon = Daemon(config, env)
         try:
             daemon.wait_for(lambda line: "inbox-agent running" in line)
@@ -164,7 +195,6 @@ def test_a_cycle_stuck_on_a_silent_server_is_stopped_after_the_grace(
         finally:
             daemon.kill()
     log = "".join(daemon.lines)
-    assert (f"the cycle in flight did not finish within {STOP_GRACE_SECONDS} s of the signal"
-            in log)
+    assert f"the cycle in flight did not finish within {STOP_GRACE_SECONDS} s of the signal" in log
     assert log.rstrip().endswith("inbox-agent stopped")
     assert "Traceback" not in log

@@ -59,7 +59,7 @@ class SlowResponder:
 
     def hear(self, world: World, now: datetime) -> None:
         sent = world.sent()
-        for mail in sent[self.heard:]:
+        for mail in sent[self.heard :]:
             if to_address(mail) == self.address and (self.wakes is None or now >= self.wakes):
                 self.due.append((now + ANSWERS_AFTER, mail))
         self.heard = len(sent)
@@ -68,12 +68,24 @@ class SlowResponder:
         while self.due and self.due[0][0] <= now:
             at, ours = self.due.pop(0)
             subject = _TOKEN.sub("", str(ours["Subject"]))
-            world.deliver(customer_mail(self.sender, f"Ticket received: {subject}",
-                                        "Thank you, your request has been logged.", at), at)
+            world.deliver(
+                customer_mail(
+                    self.sender,
+                    f"Ticket received: {subject}",
+                    "Thank you, your request has been logged.",
+                    at,
+                ),
+                at,
+            )
 
 
-def simulate(world: World, start: datetime, end: datetime, responder: SlowResponder,
-             mail: list[tuple[datetime, bytes]]) -> None:
+def simulate(
+    world: World,
+    start: datetime,
+    end: datetime,
+    responder: SlowResponder,
+    mail: list[tuple[datetime, bytes]],
+) -> None:
     """Run the agent every ``STEP`` from ``start`` to ``end``; ``mail`` arrives on time and the
     responder answers what reached it."""
     pending = sorted(mail)
@@ -89,9 +101,13 @@ def simulate(world: World, start: datetime, end: datetime, responder: SlowRespon
 
 
 def cli(world: World, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "--config",
-                           str(world.settings.source), *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(world.settings.source), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -107,7 +123,8 @@ def sent_at(world: World, address: str) -> list[datetime]:
 
 
 def test_a_slow_autoresponder_gets_two_mails_in_48_hours_and_a_person_two_acknowledgements(
-        world: World) -> None:
+    world: World,
+) -> None:
     """Monday 09:00 to Wednesday 09:00. The desk writes once and then answers everything we
     send it two hours later; Pat writes about two things, the second 2.5 h after our
     acknowledgement of the first. Without rule 4 the desk got 10 mails in these 48 h
@@ -120,39 +137,57 @@ def test_a_slow_autoresponder_gets_two_mails_in_48_hours_and_a_person_two_acknow
     first = customer_mail(DESK, "Order 5512", "Where is my order?", start)
     question = customer_mail(PAT, "Invoice address", "Please change it.", london(16, 10, 0))
     other = customer_mail(PAT, "Gift wrapping", "Can you wrap order 88?", london(16, 12, 45))
-    simulate(world, start, start + timedelta(hours=48), desk,
-             [(start, first), (london(16, 10, 0), question), (london(16, 12, 45), other)])
+    simulate(
+        world,
+        start,
+        start + timedelta(hours=48),
+        desk,
+        [(start, first), (london(16, 10, 0), question), (london(16, 12, 45), other)],
+    )
 
     assert kinds(world, DESK_ADDRESS) == ["acknowledgement", "acknowledgement"]
-    assert kinds(world, PAT_ADDRESS) == ["acknowledgement", "acknowledgement", "follow_up",
-                                         "follow_up", "follow_up"]
+    assert kinds(world, PAT_ADDRESS) == [
+        "acknowledgement",
+        "acknowledgement",
+        "follow_up",
+        "follow_up",
+        "follow_up",
+    ]
     assert MANAGER not in by_recipient(world.sent())
     on_disk = ledger(world.settings)
-    desks = sorted((c for c in on_disk.conversations.values() if c.customer == DESK_ADDRESS),
-                   key=lambda c: c.created_at)
+    desks = sorted(
+        (c for c in on_disk.conversations.values() if c.customer == DESK_ADDRESS),
+        key=lambda c: c.created_at,
+    )
     assert [c.status.value for c in desks] == ["waiting", "waiting", "open"]
     held = [n.text for c in desks[:2] for n in c.notes]
     assert len(held) == 2
-    assert all(n.startswith("follow-up held back: suspected slow autoresponder: "
-                            "help@otherdesk.example started 2 new conversations on the "
-                            "subject of our automatic mail to it") for n in held)
-    skipped = [r for r in json.loads(cli(world, "skipped", "--json"))
-               if r["role"] == "customer"]
+    assert all(
+        n.startswith(
+            "follow-up held back: suspected slow autoresponder: "
+            "help@otherdesk.example started 2 new conversations on the "
+            "subject of our automatic mail to it"
+        )
+        for n in held
+    )
+    skipped = [r for r in json.loads(cli(world, "skipped", "--json")) if r["role"] == "customer"]
     assert [(r["sender"], r["conversation"]) for r in skipped] == [(DESK_ADDRESS, desks[2].id)]
     assert skipped[0]["reason"].endswith(
         "until it replies in a conversation, or until 2026-11-18 13:00 UTC if it echoes no "
-        "more; filed for a person, not acknowledged")
-    assert "follow-up held back: suspected slow autoresponder" in cli(world, "thread",
-                                                                       desks[0].id)
+        "more; filed for a person, not acknowledged"
+    )
+    assert "follow-up held back: suspected slow autoresponder" in cli(world, "thread", desks[0].id)
 
 
 def test_the_manager_still_hears_of_a_slow_responder_and_a_reply_lifts_the_hold(
-        world: World) -> None:
+    world: World,
+) -> None:
     """The desk answers nothing at first: its conversation gets both follow-ups. Then it starts
     echoing (the second follow-up, then our acknowledgement of that echo) and is held. When
     the first conversation escalates, the manager's report goes and the desk's notice does
     not. When it replies into a conversation, as a person would, the hold ends: the follow-up
     held in its second conversation goes."""
+
     def deliver(subject: str, at: datetime, **headers: str) -> None:
         world.deliver(customer_mail(DESK, subject, "Thank you.", at, **headers), at)
         run(world, at)
@@ -161,18 +196,25 @@ def test_the_manager_still_hears_of_a_slow_responder_and_a_reply_lifts_the_hold(
     run(world, london(16, 16, 0))  # follow-up 1
     run(world, london(17, 15, 30))  # follow-up 2
     deliver("Ticket received: Re: Order 5512", london(17, 17, 30))  # echo 1: acknowledged
-    deliver("Ticket received: Re: Ticket received: Re: Order 5512",
-            london(17, 19, 30))  # echo 2: held
+    deliver(
+        "Ticket received: Re: Ticket received: Re: Order 5512", london(17, 19, 30)
+    )  # echo 2: held
     run(world, london(18, 15, 0))  # the escalation of the first
     run(world, london(18, 16, 0))  # the follow-up of the second, held
-    assert kinds(world, DESK_ADDRESS) == ["acknowledgement", "follow_up", "follow_up",
-                                          "acknowledgement"]
+    assert kinds(world, DESK_ADDRESS) == [
+        "acknowledgement",
+        "follow_up",
+        "follow_up",
+        "acknowledgement",
+    ]
     assert kinds(world, MANAGER) == ["escalation"]
     first, second, third = sorted(
-        (c for c in ledger(world.settings).conversations.values()), key=lambda c: c.created_at)
+        (c for c in ledger(world.settings).conversations.values()), key=lambda c: c.created_at
+    )
     assert third.status.value == "open"
-    assert first.notes[-1].text.startswith("escalation notice held back: suspected slow "
-                                           "autoresponder: help@otherdesk.example")
+    assert first.notes[-1].text.startswith(
+        "escalation notice held back: suspected slow autoresponder: help@otherdesk.example"
+    )
     assert second.notes[-1].text.startswith("follow-up held back: suspected slow autoresponder")
 
     ack = by_recipient(world.sent())[DESK_ADDRESS][0]
@@ -181,7 +223,8 @@ def test_the_manager_still_hears_of_a_slow_responder_and_a_reply_lifts_the_hold(
 
 
 def test_over_five_days_a_slow_responder_never_gets_more_than_two_mails_in_48_hours(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Monday 09:00 to Saturday 09:00, in memory (480 runs: on the servers it would take
     a minute).
     When the hold runs out, 48 h after the last echo, the follow-ups its two conversations are
@@ -190,10 +233,9 @@ def test_over_five_days_a_slow_responder_never_gets_more_than_two_mails_in_48_ho
     world = MemoryWorld(make_settings(tmp_path))
     start = london(16, 9, 0)
     first = customer_mail(DESK, "Order 5512", "Where is my order?", start)
-    simulate(world, start, start + timedelta(days=5), SlowResponder(DESK, DESK_ADDRESS),
-             [(start, first)])
+    simulate(
+        world, start, start + timedelta(days=5), SlowResponder(DESK, DESK_ADDRESS), [(start, first)]
+    )
     moments = sent_at(world, DESK_ADDRESS)
-    assert kinds(world, DESK_ADDRESS) == ["acknowledgement", "acknowledgement"] + [
-        "follow_up"] * 4
-    assert max(sum(1 for t in moments if m <= t < m + timedelta(hours=48))
-               for m in moments) == 2
+    assert kinds(world, DESK_ADDRESS) == ["acknowledgement", "acknowledgement"] + ["follow_up"] * 4
+    assert max(sum(1 for t in moments if m <= t < m + timedelta(hours=48)) for m in moments) == 2

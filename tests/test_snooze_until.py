@@ -15,22 +15,30 @@ from inbox_agent.core.opening_hours import PartDay, parse_hours
 from inbox_agent.errors import CommandError
 
 LONDON = ZoneInfo("Europe/London")
-SHOP = Calendar(LONDON, frozenset(range(5)), time(9), time(17, 30), frozenset({date(2026, 12, 25)}),
-                hours={0: parse_hours("08:30-12:30, 13:30-17:30"),
-                       5: parse_hours("10:00-13:00")},
-                closed=frozenset({PartDay(date(2026, 12, 31), "until", time(11))}))
+SHOP = Calendar(
+    LONDON,
+    frozenset(range(5)),
+    time(9),
+    time(17, 30),
+    frozenset({date(2026, 12, 25)}),
+    hours={0: parse_hours("08:30-12:30, 13:30-17:30"), 5: parse_hours("10:00-13:00")},
+    closed=frozenset({PartDay(date(2026, 12, 31), "until", time(11))}),
+)
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=LONDON)  # a Monday
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026-11-23", "2026-11-23T08:30:00+00:00"),  # a Monday: its own first opening
-    ("2026-11-24", "2026-11-24T09:00:00+00:00"),  # a Tuesday: the simple form
-    ("2026-11-21", "2026-11-21T10:00:00+00:00"),  # a Saturday, opened by its hours
-    ("2026-11-22", "2026-11-23T08:30:00+00:00"),  # a Sunday: Monday's opening
-    ("2026-12-25", "2026-12-26T10:00:00+00:00"),  # a holiday: the next opening, Saturday
-    ("2026-12-31", "2026-12-31T11:00:00+00:00"),  # closed until 11:00
-    ("2026-11-24 14:00", "2026-11-24T14:00:00+00:00"),  # a moment is taken as it is
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-23", "2026-11-23T08:30:00+00:00"),  # a Monday: its own first opening
+        ("2026-11-24", "2026-11-24T09:00:00+00:00"),  # a Tuesday: the simple form
+        ("2026-11-21", "2026-11-21T10:00:00+00:00"),  # a Saturday, opened by its hours
+        ("2026-11-22", "2026-11-23T08:30:00+00:00"),  # a Sunday: Monday's opening
+        ("2026-12-25", "2026-12-26T10:00:00+00:00"),  # a holiday: the next opening, Saturday
+        ("2026-12-31", "2026-12-31T11:00:00+00:00"),  # closed until 11:00
+        ("2026-11-24 14:00", "2026-11-24T14:00:00+00:00"),  # a moment is taken as it is
+    ],
+)
 def test_a_date_means_its_first_opening(text: str, expected: str) -> None:
     """A date alone is that day's first opening, whatever the day's hours."""
     assert parse_until(text, SHOP, NOW).isoformat() == expected

@@ -25,8 +25,10 @@ SECOND = timedelta(seconds=1)
 
 
 def _ana_writes(world: MemoryWorld) -> None:
-    world.deliver(customer_mail("Ana <ana@customer.example>", "Invoice", "Hi",
-                                london(16, 10, 5)), london(16, 10, 5))
+    world.deliver(
+        customer_mail("Ana <ana@customer.example>", "Invoice", "Hi", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
 
 
 def test_a_poll_is_recorded_in_a_private_file(tmp_path: Path) -> None:
@@ -37,7 +39,10 @@ def test_a_poll_is_recorded_in_a_private_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     (record,) = read_health(tmp_path).values()
     assert (record.name, record.last_poll_at, record.last_error) == (
-        "support", london(16, 10, 8), None)
+        "support",
+        london(16, 10, 8),
+        None,
+    )
 
 
 def test_quiet_polls_rewrite_the_file_at_most_once_a_minute(tmp_path: Path) -> None:
@@ -61,15 +66,17 @@ def test_quiet_polls_rewrite_the_file_at_most_once_a_minute(tmp_path: Path) -> N
 
 
 def test_a_failing_mailbox_shows_its_error_then_its_recovery(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A real connection refused (nobody listens on the port) is the mailbox's last error and
     it is FAILING; after a good poll the error stays, marked recovered."""
     monkeypatch.setenv("TEST_IMAP_PASSWORD", "secret")
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "secret")
     settings = make_settings(tmp_path, imap_port=free_port(), smtp_port=free_port())
     with Store(settings.agent.data_dir) as store:
-        agent = cycle.Agent(settings, store, cycle.real_adapters(settings),
-                            clock=lambda: london(16, 10, 0))
+        agent = cycle.Agent(
+            settings, store, cycle.real_adapters(settings), clock=lambda: london(16, 10, 0)
+        )
         assert asyncio.run(agent.run_cycle()).problems
     failing = status.gather(settings, london(16, 10, 1), timedelta(hours=8))
     (mailbox,) = failing.mailboxes
@@ -80,8 +87,9 @@ def test_a_failing_mailbox_shows_its_error_then_its_recovery(
     assert "  support: FAILING; no good poll recorded yet" in text
     assert "    last error Mon 16 Nov 2026 10:00 London time: MailboxConnectionError: " in text
     asyncio.run(MemoryWorld(settings).run_once(london(16, 10, 5)))
-    recovered = status.as_text(status.gather(settings, london(16, 10, 9), timedelta(hours=8)),
-                               LONDON)
+    recovered = status.as_text(
+        status.gather(settings, london(16, 10, 9), timedelta(hours=8)), LONDON
+    )
     assert "  support: last good poll Mon 16 Nov 2026 10:05 London time (4 min ago)" in recovered
     assert "    last error Mon 16 Nov 2026 10:00 London time (recovered since): " in recovered
 
@@ -92,20 +100,32 @@ def test_status_json_follows_the_contract(tmp_path: Path) -> None:
     world = MemoryWorld(make_settings(tmp_path))
     _ana_writes(world)
     asyncio.run(world.run_once(london(16, 10, 8)))
-    soon = status.as_json(status.gather(world.settings, london(17, 9, 0), timedelta(hours=8)),
-                          LONDON)
-    assert soon["mailboxes"] == [{"name": "support", "last_poll_at": "2026-11-16T10:08:00+00:00",
-                                  "last_error": None, "last_error_at": None, "failing": False,
-                                  "watches": [], "quiet_too_long": False}]
+    soon = status.as_json(
+        status.gather(world.settings, london(17, 9, 0), timedelta(hours=8)), LONDON
+    )
+    assert soon["mailboxes"] == [
+        {
+            "name": "support",
+            "last_poll_at": "2026-11-16T10:08:00+00:00",
+            "last_error": None,
+            "last_error_at": None,
+            "failing": False,
+            "watches": [],
+            "quiet_too_long": False,
+        }
+    ]
     assert soon["open"] == 1
     (due,) = soon["due_next"]
     assert (due["promised_by"], due["customer"]) == (
-        "2026-11-17T09:45:00+00:00", "ana@customer.example")  # 09:35 computed
+        "2026-11-17T09:45:00+00:00",
+        "ana@customer.example",
+    )  # 09:35 computed
     assert soon["lapsed"] == []
     assert soon["outbox_pending"] == 0
     assert soon["outbox"] == {"pending": 0, "waiting_to_retry": 0, "sending": 0, "failed": 0}
-    late = status.as_json(status.gather(world.settings, london(17, 9, 50), timedelta(hours=8)),
-                          LONDON)
+    late = status.as_json(
+        status.gather(world.settings, london(17, 9, 50), timedelta(hours=8)), LONDON
+    )
     assert late["due_next"] == []
     assert [p["id"] for p in late["lapsed"]] == [due["id"]]
 
@@ -115,8 +135,9 @@ def test_status_text_lists_what_is_due_in_business_time(tmp_path: Path) -> None:
     world = MemoryWorld(make_settings(tmp_path))
     _ana_writes(world)
     asyncio.run(world.run_once(london(16, 10, 8)))
-    text = status.as_text(status.gather(world.settings, london(17, 9, 0), timedelta(hours=8)),
-                          LONDON)
+    text = status.as_text(
+        status.gather(world.settings, london(17, 9, 0), timedelta(hours=8)), LONDON
+    )
     assert text.startswith("inbox-agent status at Tue 17 Nov 2026 09:00 London time\n")
     assert "conversations waiting for a person: 1" in text
     assert "promises due in the next 8h: 1\n  #" in text
@@ -141,7 +162,8 @@ def test_a_mailbox_left_unpolled_asks_whether_the_agent_runs(tmp_path: Path) -> 
 
 
 def test_status_works_while_the_daemon_holds_the_store(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With the data_dir locked by a running agent, ``status --json`` still answers."""
     world = MemoryWorld(make_settings(tmp_path))
     _ana_writes(world)
@@ -160,32 +182,61 @@ def test_a_dry_run_records_no_health(tmp_path: Path) -> None:
     world = MemoryWorld(make_settings(tmp_path))
     _ana_writes(world)
     adapters = cycle.Adapters(mailbox=lambda _: world.mailbox, mailer=lambda _: world.mailer)
-    asyncio.run(cycle.run(world.settings, once=True, dry_run=True, adapters=adapters,
-                          clock=lambda: london(16, 10, 8).astimezone(UTC)))
+    asyncio.run(
+        cycle.run(
+            world.settings,
+            once=True,
+            dry_run=True,
+            adapters=adapters,
+            clock=lambda: london(16, 10, 8).astimezone(UTC),
+        )
+    )
     assert not (tmp_path / HEALTH_FILE).exists()
-    assert status.gather(world.settings, london(16, 10, 9), timedelta(hours=1)).mailboxes[0] \
-        .last_poll_at is None
+    assert (
+        status.gather(world.settings, london(16, 10, 9), timedelta(hours=1))
+        .mailboxes[0]
+        .last_poll_at
+        is None
+    )
 
 
 def test_status_says_how_new_mail_is_noticed(tmp_path: Path) -> None:
     """Rule 7 in the text view: the folders watched with IDLE, one reconnecting, and one on
     a server without IDLE."""
-    health = MailboxHealth("support", last_poll_at=london(17, 9, 0), watches=(
-        FolderWatchShown("INBOX", "watching"),
-        FolderWatchShown("Sent", "reconnecting", "IMAP imap.example.com:993: timed out")))
-    plain = MailboxHealth("sales", last_poll_at=london(17, 9, 0), watches=(
-        FolderWatchShown("INBOX", "unsupported", "IMAP mail.example.net:993 offers no IDLE"),))
-    shown = status.as_text(overview([], [], [health, plain], london(17, 9, 1),
-                                     timedelta(hours=8)), LONDON)
-    assert ("    new mail seen as it arrives (IMAP IDLE on INBOX)\n"
-            "    IMAP IDLE on Sent reconnecting (IMAP imap.example.com:993: timed out); "
-            "polled meanwhile\n") in shown
+    health = MailboxHealth(
+        "support",
+        last_poll_at=london(17, 9, 0),
+        watches=(
+            FolderWatchShown("INBOX", "watching"),
+            FolderWatchShown("Sent", "reconnecting", "IMAP imap.example.com:993: timed out"),
+        ),
+    )
+    plain = MailboxHealth(
+        "sales",
+        last_poll_at=london(17, 9, 0),
+        watches=(
+            FolderWatchShown("INBOX", "unsupported", "IMAP mail.example.net:993 offers no IDLE"),
+        ),
+    )
+    shown = status.as_text(
+        overview([], [], [health, plain], london(17, 9, 1), timedelta(hours=8)), LONDON
+    )
+    assert (
+        "    new mail seen as it arrives (IMAP IDLE on INBOX)\n"
+        "    IMAP IDLE on Sent reconnecting (IMAP imap.example.com:993: timed out); "
+        "polled meanwhile\n"
+    ) in shown
     assert "    INBOX polled: IMAP mail.example.net:993 offers no IDLE\n" in shown
 
 
 def test_watches_survive_the_health_file(tmp_path: Path) -> None:
-    record = MailboxHealth("support", last_poll_at=london(17, 9, 0), watches=(
-        FolderWatchShown("INBOX", "watching"),
-        FolderWatchShown("Sent", "reconnecting", "timed out")))
+    record = MailboxHealth(
+        "support",
+        last_poll_at=london(17, 9, 0),
+        watches=(
+            FolderWatchShown("INBOX", "watching"),
+            FolderWatchShown("Sent", "reconnecting", "timed out"),
+        ),
+    )
     write_health(tmp_path, [record])
     assert read_health(tmp_path) == {"support": record}

@@ -33,19 +33,26 @@ CHLOE = "Chloé Martin <chloe@client.example>"
 def three_customers_write(world: World) -> None:
     """Chloé on Saturday, Ben on Sunday night, Ana on Monday morning; the agent runs as each
     mail arrives, as the daemon would."""
-    world.deliver(customer_mail(CHLOE, "Commande 88", "Où est ma commande ?",
-                                london(14, 11, 0)), london(14, 11, 0))
+    world.deliver(
+        customer_mail(CHLOE, "Commande 88", "Où est ma commande ?", london(14, 11, 0)),
+        london(14, 11, 0),
+    )
     run(world, london(14, 11, 1))
-    world.deliver(customer_mail(BEN, "Can't log in", "The page reloads.", london(15, 22, 40)),
-                  london(15, 22, 40))
+    world.deliver(
+        customer_mail(BEN, "Can't log in", "The page reloads.", london(15, 22, 40)),
+        london(15, 22, 40),
+    )
     run(world, london(15, 22, 41))
-    world.deliver(customer_mail(ANA, "Invoice 2211 shows the wrong VAT number",
-                                "Please reissue it.", london(16, 10, 5)), london(16, 10, 5))
+    world.deliver(
+        customer_mail(
+            ANA, "Invoice 2211 shows the wrong VAT number", "Please reissue it.", london(16, 10, 5)
+        ),
+        london(16, 10, 5),
+    )
     run(world, london(16, 10, 6))
 
 
-def test_three_customers_get_one_acknowledgement_each_with_the_right_promise(
-        world: World) -> None:
+def test_three_customers_get_one_acknowledgement_each_with_the_right_promise(world: World) -> None:
     """Three new customers, three acknowledgements, each promising the right business moment."""
     three_customers_write(world)
     sent = by_recipient(world.sent())
@@ -54,23 +61,27 @@ def test_three_customers_get_one_acknowledgement_each_with_the_right_promise(
     # Chloé wrote on Saturday: counted from Monday 09:00, so Monday 17:00.
     assert "by Monday 16 November, 17:00 London time" in body(sent["chloe@client.example"][0])
     # Ben wrote on Sunday night: also counted from Monday 09:00, which is tomorrow for him.
-    assert "tomorrow (Monday 16 November) by 17:00 London time" in body(
-        sent["ben@shop.example"][0])
+    assert "tomorrow (Monday 16 November) by 17:00 London time" in body(sent["ben@shop.example"][0])
     # Ana: Mon 10:05 + 8h of open time = Mon 17:30 (7h25) + Tue 09:35, promised as the next
     # quarter hour, 09:45.
     assert "reply to you tomorrow (Tuesday 17 November) by 09:45 London time." in body(
-        sent["ana@customer.example"][0])
+        sent["ana@customer.example"][0]
+    )
     promised = {c["customer"]: c["promised_by"] for c in threads(world)}
-    assert promised == {"ana@customer.example": "2026-11-17T09:45:00+00:00",
-                        "ben@shop.example": "2026-11-16T17:00:00+00:00",
-                        "chloe@client.example": "2026-11-16T17:00:00+00:00"}
+    assert promised == {
+        "ana@customer.example": "2026-11-17T09:45:00+00:00",
+        "ben@shop.example": "2026-11-16T17:00:00+00:00",
+        "chloe@client.example": "2026-11-16T17:00:00+00:00",
+    }
 
 
 def test_mail_first_seen_late_is_promised_from_then(world: World) -> None:
     """The agent was down from Saturday to Monday night: Chloé's Monday 17:00 has passed, so
     she is promised a moment counted from now, in one mail, not a stale one and an apology."""
-    world.deliver(customer_mail(CHLOE, "Commande 88", "Où est ma commande ?",
-                                london(14, 11, 0)), london(14, 11, 0))
+    world.deliver(
+        customer_mail(CHLOE, "Commande 88", "Où est ma commande ?", london(14, 11, 0)),
+        london(14, 11, 0),
+    )
     run(world, london(16, 23, 0))
     (ack,) = world.sent()
     assert "tomorrow (Tuesday 17 November) by 17:00 London time" in body(ack)
@@ -94,7 +105,9 @@ def test_acknowledgement_carries_the_contract_headers(world: World) -> None:
     assert ack["Date"] is not None
     (sender,) = ack["From"].addresses
     assert (sender.display_name, sender.addr_spec) == (
-        "Example Co. Support", world.settings.mailboxes[0].address)
+        "Example Co. Support",
+        world.settings.mailboxes[0].address,
+    )
 
 
 def test_a_second_run_sends_nothing(world: World) -> None:
@@ -108,13 +121,23 @@ def test_a_second_run_sends_nothing(world: World) -> None:
 
 def test_a_customer_reply_joins_without_a_second_acknowledgement(world: World) -> None:
     """A reply to the acknowledgement joins the conversation; nothing more is sent."""
-    world.deliver(customer_mail(ANA, "Invoice 2211", "Please reissue it.", london(16, 10, 5)),
-                  london(16, 10, 5))
+    world.deliver(
+        customer_mail(ANA, "Invoice 2211", "Please reissue it.", london(16, 10, 5)),
+        london(16, 10, 5),
+    )
     run(world, london(16, 10, 6))
     (ack,) = world.sent()
-    world.deliver(customer_mail(ANA, "Re: " + str(ack["Subject"]), "VAT no. GB123",
-                                london(16, 11, 0), In_Reply_To=str(ack["Message-ID"]),
-                                References=str(ack["Message-ID"])), london(16, 11, 0))
+    world.deliver(
+        customer_mail(
+            ANA,
+            "Re: " + str(ack["Subject"]),
+            "VAT no. GB123",
+            london(16, 11, 0),
+            In_Reply_To=str(ack["Message-ID"]),
+            References=str(ack["Message-ID"]),
+        ),
+        london(16, 11, 0),
+    )
     run(world, london(16, 11, 1))
     assert len(world.sent()) == 1
     (thread,) = threads(world)
@@ -161,10 +184,10 @@ def test_uidvalidity_change_refiles_nothing(world: World) -> None:
 
 def test_old_mail_is_filed_without_acknowledgement(world: World) -> None:
     """Mail older than skip_older_than when first seen is filed open, not acknowledged."""
-    world.deliver(customer_mail(ANA, "Old question", "Hello?", london(2, 10, 0)),
-                  london(2, 10, 0))
-    world.deliver(customer_mail(BEN, "New question", "Hello!", london(16, 10, 0)),
-                  london(16, 10, 0))
+    world.deliver(customer_mail(ANA, "Old question", "Hello?", london(2, 10, 0)), london(2, 10, 0))
+    world.deliver(
+        customer_mail(BEN, "New question", "Hello!", london(16, 10, 0)), london(16, 10, 0)
+    )
     run(world, london(16, 10, 5))
     assert [to_address(m) for m in world.sent()] == ["ben@shop.example"]
     status = {t["customer"]: t["status"] for t in threads(world)}
@@ -173,13 +196,18 @@ def test_old_mail_is_filed_without_acknowledgement(world: World) -> None:
 
 def test_a_malformed_message_does_not_stop_the_ones_after_it(world: World) -> None:
     """Broken mail is filed and the good mail behind it is still acknowledged."""
-    broken = [b"", b"\x00\xff\xfe garbage with no headers at all",
-              b"From: =?bogus?q?x?= <\r\nSubject: =?utf-8?b?!!!?=\r\nContent-Type: multipart/"
-              b"mixed; boundary=\"never-closed\"\r\n\r\n--never-closed\r\nContent-Type: text/"
-              b"plain; charset=no-such-charset\r\n\r\n\xe9\xe9\r\n"]
+    broken = [
+        b"",
+        b"\x00\xff\xfe garbage with no headers at all",
+        b"From: =?bogus?q?x?= <\r\nSubject: =?utf-8?b?!!!?=\r\nContent-Type: multipart/"
+        b'mixed; boundary="never-closed"\r\n\r\n--never-closed\r\nContent-Type: text/'
+        b"plain; charset=no-such-charset\r\n\r\n\xe9\xe9\r\n",
+    ]
     delivered = sum(world.deliver(raw, london(16, 10, n)) for n, raw in enumerate(broken))
-    world.deliver(customer_mail(BEN, "After the garbage", "Still here", london(16, 10, 30)),
-                  london(16, 10, 30))
+    world.deliver(
+        customer_mail(BEN, "After the garbage", "Still here", london(16, 10, 30)),
+        london(16, 10, 30),
+    )
     report = run(world, london(16, 10, 31))
     assert [to_address(m) for m in world.sent()] == ["ben@shop.example"]
     assert report.fetched == delivered + 1
@@ -196,8 +224,9 @@ def test_a_malformed_message_does_not_stop_the_ones_after_it(world: World) -> No
 def test_the_malformed_corpus_is_all_filed(world: World) -> None:
     """Every file in the shared malformed corpus is filed; none crashes the cycle."""
     files = sorted((CORPUS / "malformed").rglob("*.eml"))
-    delivered = sum(world.deliver(path.read_bytes(), london(16, 9, n % 60))
-                    for n, path in enumerate(files))
+    delivered = sum(
+        world.deliver(path.read_bytes(), london(16, 9, n % 60)) for n, path in enumerate(files)
+    )
     assert delivered >= len(files) - 2  # only empty files cannot be stored on a server
     report = run(world, london(16, 12, 0))
     assert report.fetched == delivered

@@ -44,12 +44,17 @@ def test_templates_check_names_each_misspelt_subject_with_file_and_line(tmp_path
     _misspell(folder / ACK, "Subjet:")
     _misspell(folder / "follow_up.de.txt.j2", "Betreff:")
     _misspell(folder / "escalation.txt.j2", "Subject :")
-    done = subprocess.run([sys.executable, "-m", "inbox_agent", "--config", "config.toml",
-                           "templates", "check"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", "config.toml", "templates", "check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 1
-    mistakes = sorted(line for line in done.stderr.splitlines()
-                      if not line.startswith("warning:"))
+    mistakes = sorted(line for line in done.stderr.splitlines() if not line.startswith("warning:"))
     assert mistakes == [
         "templates/acknowledgement.txt.j2:1: 'Subjet:' is not a header the agent knows; the "
         "first line must be 'Subject: ...', in English whatever the mail's language, or it "
@@ -63,7 +68,8 @@ def test_templates_check_names_each_misspelt_subject_with_file_and_line(tmp_path
 
 
 def test_a_misspelt_subject_is_never_sent_and_the_mail_goes_once_it_is_fixed(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The acknowledgement's first line misspelt before the agent ever rendered it: Ana's mail
     is filed, the acknowledgement owed (a template mistake, file:line), nothing sent with
     "Subjet:" in it; fixed, it goes with its subject and a body that starts with the greeting."""
@@ -71,8 +77,12 @@ def test_a_misspelt_subject_is_never_sent_and_the_mail_goes_once_it_is_fixed(
     good = (folder / ACK).read_text(encoding="utf-8")
     _misspell(folder / ACK, "Subjet:")
     world = MemoryWorld(make_settings(tmp_path, templates=folder))
-    world.deliver(customer_mail("Ana Silva <ana@customer.example>", "Invoice 2211", "Hello",
-                                london(16, 10, 0)), london(16, 10, 0))
+    world.deliver(
+        customer_mail(
+            "Ana Silva <ana@customer.example>", "Invoice 2211", "Hello", london(16, 10, 0)
+        ),
+        london(16, 10, 0),
+    )
     report = run(world, london(16, 10, 1))
     assert [type(p) for p in report.problems] == [TemplateError]
     assert str(report.problems[0]).startswith(f"{ACK}:1: 'Subjet:' is not a header")

@@ -51,37 +51,62 @@ def customer(name: str, subject: str, at: datetime, **headers: str) -> Event:
 
 def staff_reply(customer_address: str, at: datetime, *, via: str) -> Event:
     """Staff answer the customer's latest conversation, from the Sent folder or in Cc."""
+
     def act(world: ServerWorld) -> None:
         conversation = _conversation_of(world, customer_address)
         support = world.settings.mailboxes[0].address
         last = [m for m in conversation.messages if m.role is Role.CUSTOMER][-1]
-        sender, folder, extra = ((f"Support <{support}>", "Sent", {})
-                                 if via == "sent" else (ALICE, "INBOX", {"Cc": support}))
-        raw = customer_mail(sender, f"Re: [#{conversation.id}] {conversation.subject}",
-                            "Here is what we found.", at, To=customer_address,
-                            In_Reply_To=str(last.message_id), **extra)
+        sender, folder, extra = (
+            (f"Support <{support}>", "Sent", {})
+            if via == "sent"
+            else (ALICE, "INBOX", {"Cc": support})
+        )
+        raw = customer_mail(
+            sender,
+            f"Re: [#{conversation.id}] {conversation.subject}",
+            "Here is what we found.",
+            at,
+            To=customer_address,
+            In_Reply_To=str(last.message_id),
+            **extra,
+        )
         world.deliver(raw, at, folder)
+
     return Event(at, act)
 
 
 def staff_note(customer_address: str, at: datetime) -> Event:
     """Alice writes to the team about it: filed, but the customer is still waiting."""
+
     def act(world: ServerWorld) -> None:
         conversation = _conversation_of(world, customer_address)
         support = world.settings.mailboxes[0].address
-        raw = customer_mail(ALICE, f"Re: [#{conversation.id}] {conversation.subject}",
-                            "I will look at this tomorrow.", at, To=support)
+        raw = customer_mail(
+            ALICE,
+            f"Re: [#{conversation.id}] {conversation.subject}",
+            "I will look at this tomorrow.",
+            at,
+            To=support,
+        )
         world.deliver(raw, at)
+
     return Event(at, act)
 
 
 def customer_reply(name: str, address: str, at: datetime) -> Event:
     """The customer replies to the last mail in their conversation, as a mail client does."""
+
     def act(world: ServerWorld) -> None:
         conversation = _conversation_of(world, address)
-        raw = customer_mail(name, f"Re: [#{conversation.id}] {conversation.subject}",
-                            "One more thing.", at, In_Reply_To=conversation.message_ids[-1])
+        raw = customer_mail(
+            name,
+            f"Re: [#{conversation.id}] {conversation.subject}",
+            "One more thing.",
+            at,
+            In_Reply_To=conversation.message_ids[-1],
+        )
         world.deliver(raw, at)
+
     return Event(at, act)
 
 
@@ -91,21 +116,24 @@ def _conversation_of(world: ServerWorld, address: str) -> Conversation:
     return max(found, key=lambda c: c.created_at)
 
 
-EVENTS = sorted([
-    customer("Old Customer <old@customer.example>", "From last month", london(2, 10, 0)),
-    customer("Ben Okafor <ben@shop.example>", "Refund", london(14, 14, 0)),  # Saturday
-    customer("Chloé Martin <chloe@client.example>", "Commande 88", london(15, 23, 50)),
-    customer("Ana Silva <ana@customer.example>", "Order missing", london(16, 9, 15)),
-    customer("Dev Patel <dev@firm.example>", "API keys", london(16, 13, 0)),
-    customer("Eve Moreau <eve@home.example>", "Password reset", london(16, 22, 0)),
-    staff_reply("ben@shop.example", london(16, 11, 0), via="sent"),
-    staff_reply("chloe@client.example", london(16, 16, 30), via="cc"),  # after a follow-up
-    staff_note("dev@firm.example", london(16, 14, 0)),
-    staff_reply("dev@firm.example", london(17, 14, 0), via="sent"),
-    customer_reply("Dev Patel <dev@firm.example>", "dev@firm.example", london(17, 15, 0)),
-    customer_reply("Eve Moreau <eve@home.example>", "eve@home.example", london(17, 10, 0)),
-    staff_reply("eve@home.example", london(18, 10, 0), via="cc"),
-], key=lambda e: e.at)
+EVENTS = sorted(
+    [
+        customer("Old Customer <old@customer.example>", "From last month", london(2, 10, 0)),
+        customer("Ben Okafor <ben@shop.example>", "Refund", london(14, 14, 0)),  # Saturday
+        customer("Chloé Martin <chloe@client.example>", "Commande 88", london(15, 23, 50)),
+        customer("Ana Silva <ana@customer.example>", "Order missing", london(16, 9, 15)),
+        customer("Dev Patel <dev@firm.example>", "API keys", london(16, 13, 0)),
+        customer("Eve Moreau <eve@home.example>", "Password reset", london(16, 22, 0)),
+        staff_reply("ben@shop.example", london(16, 11, 0), via="sent"),
+        staff_reply("chloe@client.example", london(16, 16, 30), via="cc"),  # after a follow-up
+        staff_note("dev@firm.example", london(16, 14, 0)),
+        staff_reply("dev@firm.example", london(17, 14, 0), via="sent"),
+        customer_reply("Dev Patel <dev@firm.example>", "dev@firm.example", london(17, 15, 0)),
+        customer_reply("Eve Moreau <eve@home.example>", "eve@home.example", london(17, 10, 0)),
+        staff_reply("eve@home.example", london(18, 10, 0), via="cc"),
+    ],
+    key=lambda e: e.at,
+)
 
 
 @pytest.fixture
@@ -114,8 +142,7 @@ def world(server_world: ServerWorld) -> ServerWorld:
     return server_world
 
 
-def test_two_business_days_every_promise_is_kept_or_restated_in_time(
-        world: ServerWorld) -> None:
+def test_two_business_days_every_promise_is_kept_or_restated_in_time(world: ServerWorld) -> None:
     """Saturday to Wednesday evening, a run every 10 minutes: no promise lapses unannounced."""
     pending = list(EVENTS)
     now, runs = START, 0
@@ -126,14 +153,15 @@ def test_two_business_days_every_promise_is_kept_or_restated_in_time(
         now, runs = now + STEP, runs + 1
     on_disk = ledger(world.settings)
     wire = _sent_by_conversation(world.sent())
-    kinds = {c.customer: [kind for _, kind, to in wire[c.id] if to == c.customer]
-             for c in on_disk.conversations.values()}
+    kinds = {
+        c.customer: [kind for _, kind, to in wire[c.id] if to == c.customer]
+        for c in on_disk.conversations.values()
+    }
     assert kinds == {
         "old@customer.example": [],  # already older than skip_older_than: filed, open
         "ben@shop.example": ["acknowledgement"],  # answered from the Sent folder in time
         "chloe@client.example": ["acknowledgement", "follow_up"],  # answered after it
-        "ana@customer.example": ["acknowledgement", "follow_up", "follow_up",
-                                 "escalation_notice"],
+        "ana@customer.example": ["acknowledgement", "follow_up", "follow_up", "escalation_notice"],
         "dev@firm.example": ["acknowledgement", "follow_up", "follow_up"],  # wrote again
         "eve@home.example": ["acknowledgement", "follow_up"],
     }
@@ -149,11 +177,14 @@ def test_two_business_days_every_promise_is_kept_or_restated_in_time(
         assert re.search(r"\[#[A-Z0-9]{4}\]", str(message["Subject"]))
     for conversation in on_disk.conversations.values():
         _each_promise_kept_or_restated_in_time(conversation, wire[conversation.id])
-    customer_mail_filed = sum(1 for c in on_disk.conversations.values() for m in c.messages
-                              if m.role is Role.CUSTOMER)
+    customer_mail_filed = sum(
+        1 for c in on_disk.conversations.values() for m in c.messages if m.role is Role.CUSTOMER
+    )
     assert customer_mail_filed == 8
-    print(f"\n{runs} runs from {START:%a %H:%M} to {END:%a %H:%M}; "
-          f"{len(message_ids)} mails sent; every promise kept or restated in time")
+    print(
+        f"\n{runs} runs from {START:%a %H:%M} to {END:%a %H:%M}; "
+        f"{len(message_ids)} mails sent; every promise kept or restated in time"
+    )
 
 
 def _sent_by_conversation(sent: list[EmailMessage]) -> dict[str, list[tuple[datetime, str, str]]]:
@@ -167,13 +198,18 @@ def _sent_by_conversation(sent: list[EmailMessage]) -> dict[str, list[tuple[date
     return by_token
 
 
-def _each_promise_kept_or_restated_in_time(conversation: Conversation,
-                                           wire: list[tuple[datetime, str, str]]) -> None:
+def _each_promise_kept_or_restated_in_time(
+    conversation: Conversation, wire: list[tuple[datetime, str, str]]
+) -> None:
     staff_replies = [m.arrived_at for m in conversation.messages if m.role is Role.STAFF]
     for promise in conversation.promises:
         if promise.due > END or promise.reason.startswith(ESCALATED):
             continue  # still running when the run ended, or the manager's to keep
         kept = any(promise.made_at <= at <= promise.due for at in staff_replies)
-        restated = any(promise.made_at < at < promise.due and kind != "acknowledgement"
-                       and to == conversation.customer for at, kind, to in wire)
+        restated = any(
+            promise.made_at < at < promise.due
+            and kind != "acknowledgement"
+            and to == conversation.customer
+            for at, kind, to in wire
+        )
         assert kept or restated, (conversation.id, conversation.customer, promise)

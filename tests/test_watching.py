@@ -37,8 +37,9 @@ class StandInWatch:
 
     def tell(self, state: WatchState, detail: str = "") -> None:
         """From a thread of its own, as a real watch does."""
-        thread = threading.Thread(target=self.report, args=(WatchEvent(self.folder, state,
-                                                                       detail),))
+        thread = threading.Thread(
+            target=self.report, args=(WatchEvent(self.folder, state, detail),)
+        )
         thread.start()
         thread.join()
 
@@ -64,14 +65,18 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
-async def _serve(boxes: list[MailboxSettings],
-                 body: Callable[[dict[tuple[str, str], StandInWatch], list[frozenset[str]],
-                                 Watching], Awaitable[None]]) -> Watching:
+async def _serve(
+    boxes: list[MailboxSettings],
+    body: Callable[
+        [dict[tuple[str, str], StandInWatch], list[frozenset[str]], Watching], Awaitable[None]
+    ],
+) -> Watching:
     watches: dict[tuple[str, str], StandInWatch] = {}
     picked: list[frozenset[str]] = []
 
-    def make(mailbox: MailboxSettings, folder: str, report: Report,
-             stop: StopSignal) -> StandInWatch:
+    def make(
+        mailbox: MailboxSettings, folder: str, report: Report, stop: StopSignal
+    ) -> StandInWatch:
         watches[mailbox.name, folder] = StandInWatch(mailbox.name, folder, report, stop)
         return watches[mailbox.name, folder]
 
@@ -90,8 +95,9 @@ async def _serve(boxes: list[MailboxSettings],
 
 
 def test_each_folder_of_each_mailbox_is_watched(tmp_path: Path) -> None:
-    async def body(watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]],
-                   _: Watching) -> None:
+    async def body(
+        watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]], _: Watching
+    ) -> None:
         assert sorted(watches) == [("a", "INBOX"), ("a", "Sent"), ("b", "INBOX"), ("b", "Sent")]
         assert all(w.started for w in watches.values())
         assert picked == []
@@ -100,8 +106,9 @@ def test_each_folder_of_each_mailbox_is_watched(tmp_path: Path) -> None:
 
 
 def test_a_mailbox_with_idle_off_is_not_watched(tmp_path: Path) -> None:
-    async def body(watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]],
-                   _: Watching) -> None:
+    async def body(
+        watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]], _: Watching
+    ) -> None:
         assert sorted(watches) == [("a", "INBOX"), ("a", "Sent")]
 
     boxes = mailboxes(tmp_path, "a") + mailboxes(tmp_path, "quiet", idle=False)
@@ -109,8 +116,11 @@ def test_a_mailbox_with_idle_off_is_not_watched(tmp_path: Path) -> None:
 
 
 def test_news_from_many_watches_becomes_one_pickup_of_those_mailboxes(tmp_path: Path) -> None:
-    async def body(watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]],
-                   watching: Watching) -> None:
+    async def body(
+        watches: dict[tuple[str, str], StandInWatch],
+        picked: list[frozenset[str]],
+        watching: Watching,
+    ) -> None:
         watches["a", "INBOX"].tell(WatchState.CHANGED)
         watches["a", "Sent"].tell(WatchState.CHANGED)
         watches["c", "INBOX"].tell(WatchState.CHANGED)
@@ -126,8 +136,10 @@ def test_news_from_many_watches_becomes_one_pickup_of_those_mailboxes(tmp_path: 
 
 def test_watching_again_calls_for_a_look(tmp_path: Path) -> None:
     """Mail that came while the watch logged in or reconnected sent no notification."""
-    async def body(watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]],
-                   _: Watching) -> None:
+
+    async def body(
+        watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]], _: Watching
+    ) -> None:
         watches["a", "INBOX"].tell(WatchState.WATCHING)
         await _settle()
         assert picked == [frozenset({"a"})]
@@ -136,9 +148,11 @@ def test_watching_again_calls_for_a_look(tmp_path: Path) -> None:
 
 
 def test_a_lost_connection_is_logged_once_per_outage(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    async def body(watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]],
-                   _: Watching) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body(
+        watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]], _: Watching
+    ) -> None:
         inbox = watches["a", "INBOX"]
         inbox.tell(WatchState.WATCHING)
         for _attempt in range(3):
@@ -153,17 +167,18 @@ def test_a_lost_connection_is_logged_once_per_outage(
     assert lines == [
         "a/INBOX: the IDLE connection failed (IMAP 127.0.0.1:143: connection refused); "
         "reconnecting, and the poll every 300 s goes on",
-        "a/INBOX: IDLE again after the connection failed (IMAP 127.0.0.1:143: connection "
-        "refused)",
+        "a/INBOX: IDLE again after the connection failed (IMAP 127.0.0.1:143: connection refused)",
         "a/INBOX: the IDLE connection failed (IMAP 127.0.0.1:143: timed out); reconnecting, "
         "and the poll every 300 s goes on",
     ]
 
 
-def test_a_server_without_idle_is_said_once(tmp_path: Path,
-                                            caplog: pytest.LogCaptureFixture) -> None:
-    async def body(watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]],
-                   _: Watching) -> None:
+def test_a_server_without_idle_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body(
+        watches: dict[tuple[str, str], StandInWatch], picked: list[frozenset[str]], _: Watching
+    ) -> None:
         watches["a", "INBOX"].tell(WatchState.UNSUPPORTED, "IMAP 127.0.0.1:143 offers no IDLE")
         await _settle()
         assert picked == []
@@ -171,7 +186,8 @@ def test_a_server_without_idle_is_said_once(tmp_path: Path,
     caplog.set_level(logging.INFO, logger="inbox_agent")
     asyncio.run(_serve(mailboxes(tmp_path, "a"), body))
     assert [r.getMessage() for r in caplog.records if "offers no IDLE" in r.getMessage()] == [
-        "a/INBOX: IMAP 127.0.0.1:143 offers no IDLE; this folder is polled every 300 s"]
+        "a/INBOX: IMAP 127.0.0.1:143 offers no IDLE; this folder is polled every 300 s"
+    ]
 
 
 def test_the_open_files_limit_is_raised_for_many_mailboxes() -> None:
@@ -188,8 +204,9 @@ def test_the_open_files_limit_is_raised_for_many_mailboxes() -> None:
         allow_open_files(200)
         print(resource.getrlimit(resource.RLIMIT_NOFILE))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert done.stdout.splitlines() == [
         "(1256, 4096)",
         "200 mailboxes need about 1256 open files, and the limit is 300: raise it "

@@ -80,8 +80,7 @@ def london(day: int, hour: int, minute: int, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=LONDON)
 
 
-def customer_mail(sender: str, subject: str, body: str, sent: datetime,
-                  **headers: str) -> bytes:
+def customer_mail(sender: str, subject: str, body: str, sent: datetime, **headers: str) -> bytes:
     """A message as a person's mail client writes it."""
     msg = EmailMessage()
     msg["From"] = sender
@@ -97,15 +96,35 @@ def customer_mail(sender: str, subject: str, body: str, sent: datetime,
     return msg.as_bytes()
 
 
-def make_settings(data_dir: Path, *, address: str = SUPPORT, imap_host: str = "127.0.0.1",
-                  imap_port: int = 143, imap_user: str = SUPPORT, folder: str = "INBOX",
-                  smtp_host: str = "127.0.0.1", smtp_port: int = 25,
-                  templates: Path = ROOT / "templates", extra: str = "") -> config.Settings:
+def make_settings(
+    data_dir: Path,
+    *,
+    address: str = SUPPORT,
+    imap_host: str = "127.0.0.1",
+    imap_port: int = 143,
+    imap_user: str = SUPPORT,
+    folder: str = "INBOX",
+    smtp_host: str = "127.0.0.1",
+    smtp_port: int = 25,
+    templates: Path = ROOT / "templates",
+    extra: str = "",
+) -> config.Settings:
     """The story's config, written to ``data_dir/config.toml`` and read by the real loader;
     ``extra`` is TOML added at the end (another section)."""
-    text = CONFIG.format(data_dir=data_dir, templates=templates, address=address,
-                         imap_host=imap_host, imap_port=imap_port, imap_user=imap_user,
-                         folder=folder, smtp_host=smtp_host, smtp_port=smtp_port) + extra
+    text = (
+        CONFIG.format(
+            data_dir=data_dir,
+            templates=templates,
+            address=address,
+            imap_host=imap_host,
+            imap_port=imap_port,
+            imap_user=imap_user,
+            folder=folder,
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
+        )
+        + extra
+    )
     path = data_dir / "config.toml"
     path.write_text(text, encoding="utf-8")
     return config.load(path)
@@ -132,8 +151,9 @@ def ledger(settings: config.Settings) -> Ledger:
     return read_ledger(settings)
 
 
-async def run_once(settings: config.Settings, adapters: cycle.Adapters,
-                   now: datetime) -> cycle.CycleReport:
+async def run_once(
+    settings: config.Settings, adapters: cycle.Adapters, now: datetime
+) -> cycle.CycleReport:
     """One ``run --once``: open the store from disk, one cycle, close."""
     with Store(settings.agent.data_dir) as store:
         agent = cycle.Agent(settings, store, adapters, clock=lambda: now)
@@ -185,8 +205,7 @@ class ServerWorld:
 
     def renumber(self) -> None:
         # Rebuilding a folder empties it; deliver the same mail again, as a restore would.
-        self.account.server.recreate_folder(self.account.username, self.account.password,
-                                            "INBOX")
+        self.account.server.recreate_folder(self.account.username, self.account.password, "INBOX")
         for raw, arrived_at in self.delivered:
             self.account.append("INBOX", raw, arrived_at)
 
@@ -199,8 +218,13 @@ class ServerWorld:
 
 def server_settings(data_dir: Path, account: ImapAccount, sink: SmtpSink) -> config.Settings:
     """The story's config pointed at the test servers."""
-    return make_settings(data_dir, address=account.address, imap_port=account.server.port,
-                         imap_user=account.username, smtp_port=sink.port)
+    return make_settings(
+        data_dir,
+        address=account.address,
+        imap_port=account.server.port,
+        imap_user=account.username,
+        smtp_port=sink.port,
+    )
 
 
 def run(world: World, now: datetime) -> cycle.CycleReport:
@@ -240,8 +264,12 @@ def reshaped(world: ServerWorld, business_hours: str, **lines: str) -> ServerWor
     ``key = ...`` lines named in ``lines`` given new values (``first_reply_within='"2h"'``);
     the file is rewritten and read again by the real loader."""
     path = world.settings.source
-    text = re.sub(r"\[business_hours\].*?(?=\n\[promise\])", business_hours.strip(),
-                  path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    text = re.sub(
+        r"\[business_hours\].*?(?=\n\[promise\])",
+        business_hours.strip(),
+        path.read_text(encoding="utf-8"),
+        flags=re.DOTALL,
+    )
     for key, value in lines.items():
         text, count = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
         assert count == 1, f"no single {key} line in the config"

@@ -68,10 +68,15 @@ class Archive:
             self.index.load()
         except (ValueError, OSError) as exc:
             if self.read_only:
-                raise StoreError(f"{self.folder}: its index cannot be read ({exc}); start the "
-                                 "agent once to build it again from the month files") from exc
-            log.warning("%s: the index cannot be read (%s); building it again from the month "
-                        "files", self.folder, exc)
+                raise StoreError(
+                    f"{self.folder}: its index cannot be read ({exc}); start the "
+                    "agent once to build it again from the month files"
+                ) from exc
+            log.warning(
+                "%s: the index cannot be read (%s); building it again from the month files",
+                self.folder,
+                exc,
+            )
             self.rebuild_index()
         if not self.read_only and self.index.log_is_large():
             self.index.compact()  # a log read into memory costs ~320 bytes an entry
@@ -128,8 +133,12 @@ class Archive:
             raise StoreCorruptError(corrupt_message(path, str(exc))) from exc
         return doc  # type: ignore[no-any-return]
 
-    def put(self, conversations: Sequence[Conversation], skipped: Sequence[SkippedMessage],
-            now: datetime) -> None:
+    def put(
+        self,
+        conversations: Sequence[Conversation],
+        skipped: Sequence[SkippedMessage],
+        now: datetime,
+    ) -> None:
         """Add ``conversations`` and ``skipped`` to this month's file, then to the index."""
         if self.read_only or not (conversations or skipped):
             return
@@ -140,11 +149,16 @@ class Archive:
         docs.update({c.id: conversation_to_doc(c) for c in conversations})
         kept = {d["key"]: d for d in tables.get("skipped", {}).values()}
         kept.update({s.key: skipped_to_doc(s) for s in skipped})
-        tables = {"meta": {"1": {"schema": SCHEMA_VERSION}},
-                  "conversations": _numbered(docs.values()), "skipped": _numbered(kept.values())}
+        tables = {
+            "meta": {"1": {"schema": SCHEMA_VERSION}},
+            "conversations": _numbered(docs.values()),
+            "skipped": _numbered(kept.values()),
+        }
         self._storage(month).write(tables)
-        self.index.add([(e, c.id, month) for c in conversations for e in entries(c)]
-                       + [(e, "", month) for e in skipped_entries(skipped)])
+        self.index.add(
+            [(e, c.id, month) for c in conversations for e in entries(c)]
+            + [(e, "", month) for e in skipped_entries(skipped)]
+        )
 
     def months(self) -> list[int]:
         """The months with an archive file, oldest first."""

@@ -99,12 +99,12 @@ class ArchiveIndex:
         if len(raw) != ends[2]:
             raise ValueError(f"{path}: cut short ({len(raw)} bytes, {ends[2]} expected)")
         view = memoryview(raw)  # slices of a view copy nothing: the index is loaded once
-        self._hashes.frombytes(view[start:ends[0]])
-        self._months.frombytes(view[ends[0]:ends[1]])
+        self._hashes.frombytes(view[start : ends[0]])
+        self._months.frombytes(view[ends[0] : ends[1]])
         if sys.byteorder == "big":  # the file is little-endian wherever it was written
             self._hashes.byteswap()
             self._months.byteswap()
-        self._tokens = bytes(view[ends[1]:ends[2]])
+        self._tokens = bytes(view[ends[1] : ends[2]])
 
     def find(self, entry: str) -> list[tuple[str, int]]:
         """(token, month) for every conversation ``entry`` may lead to; newest month first."""
@@ -112,7 +112,7 @@ class ArchiveIndex:
         found = list(self._recent.get(hashed, ()))
         at = bisect.bisect_left(self._hashes, hashed)
         while at < len(self._hashes) and self._hashes[at] == hashed:
-            token = self._tokens[at * TOKEN_BYTES:(at + 1) * TOKEN_BYTES]
+            token = self._tokens[at * TOKEN_BYTES : (at + 1) * TOKEN_BYTES]
             found.append((token.rstrip(b"\0").decode("ascii"), self._months[at]))
             at += 1
         return sorted(set(found), key=lambda f: -f[1])
@@ -137,26 +137,30 @@ class ArchiveIndex:
     def compact(self) -> None:
         """Fold the log into a new sorted base, written atomically, then empty the log (a
         crash between the two leaves entries in both: found twice, returned once)."""
-        recent = sorted((hashed, month, token.encode("ascii").ljust(TOKEN_BYTES, b"\0"))
-                        for hashed, found in self._recent.items() for token, month in found)
+        recent = sorted(
+            (hashed, month, token.encode("ascii").ljust(TOKEN_BYTES, b"\0"))
+            for hashed, found in self._recent.items()
+            for token, month in found
+        )
         hashes, months, tokens = array("Q"), array("H"), bytearray()
         done = 0  # base entries copied so far
         for hashed, month, token in recent:
             at = bisect.bisect_left(self._hashes, hashed, done)
             hashes.extend(self._hashes[done:at])
             months.extend(self._months[done:at])
-            tokens += self._tokens[done * TOKEN_BYTES:at * TOKEN_BYTES]
+            tokens += self._tokens[done * TOKEN_BYTES : at * TOKEN_BYTES]
             hashes.append(hashed)
             months.append(month)
             tokens += token
             done = at
         hashes.extend(self._hashes[done:])
         months.extend(self._months[done:])
-        tokens += self._tokens[done * TOKEN_BYTES:]
+        tokens += self._tokens[done * TOKEN_BYTES :]
         self._hashes, self._months, self._tokens = hashes, months, bytes(tokens)
         self._recent, self._recent_count = {}, 0
-        payload = b"".join([_MAGIC, _COUNT.pack(len(hashes)), _little(hashes), _little(months),
-                            self._tokens])
+        payload = b"".join(
+            [_MAGIC, _COUNT.pack(len(hashes)), _little(hashes), _little(months), self._tokens]
+        )
         write_whole(self.folder / BASE_FILE, payload, _OUTCOME)
         write_whole(self.folder / LOG_FILE, b"", _OUTCOME)
 

@@ -54,8 +54,9 @@ class FolderBatch:
     messages: list[FetchedMessage]
 
 
-def byte_chunks(costs: Sequence[tuple[int, int]], budget: int,
-                count: int = FETCH_CHUNK) -> Iterator[list[int]]:
+def byte_chunks(
+    costs: Sequence[tuple[int, int]], budget: int, count: int = FETCH_CHUNK
+) -> Iterator[list[int]]:
     """Group ``(uid, bytes)`` pairs, in the order given, into runs of at most ``count`` UIDs
     whose bytes add up to at most ``budget``; one message over the budget makes a run alone.
 
@@ -76,9 +77,12 @@ def byte_chunks(costs: Sequence[tuple[int, int]], budget: int,
 def header_block(raw: bytes) -> bytes:
     """The header of a message, up to and including the blank line that ends it (at most
     ``MAX_HEADER_BYTES``); all of ``raw`` (so capped) when there is no body."""
-    ends = [at + len(sep) for sep in (b"\r\n\r\n", b"\n\n")
-            if (at := raw.find(sep, 0, MAX_HEADER_BYTES)) >= 0]
-    return raw[:min(ends)] if ends else raw[:MAX_HEADER_BYTES]
+    ends = [
+        at + len(sep)
+        for sep in (b"\r\n\r\n", b"\n\n")
+        if (at := raw.find(sep, 0, MAX_HEADER_BYTES)) >= 0
+    ]
+    return raw[: min(ends)] if ends else raw[:MAX_HEADER_BYTES]
 
 
 class Mailbox(Protocol):

@@ -89,8 +89,9 @@ def claim_name(mailbox: MailboxSettings) -> bytes:
     INBOX is case-insensitive in IMAP (RFC 3501), other folder names are not."""
     imap = mailbox.imap
     folder = "INBOX" if imap.folder.upper() == "INBOX" else imap.folder
-    key = "\0".join((imap.host.casefold(), str(imap.port), (imap.username or "").casefold(),
-                     folder))
+    key = "\0".join(
+        (imap.host.casefold(), str(imap.port), (imap.username or "").casefold(), folder)
+    )
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
     return b"\0" + (NAME_PREFIX + digest).encode("ascii")
 
@@ -98,8 +99,7 @@ def claim_name(mailbox: MailboxSettings) -> bytes:
 def where(mailbox: MailboxSettings) -> str:
     """``mailbox 'support' (support@example.com at imap.example.com:993, INBOX)``."""
     imap = mailbox.imap
-    return (f"mailbox {mailbox.name!r} ({imap.username} at {imap.host}:{imap.port}, "
-            f"{imap.folder})")
+    return f"mailbox {mailbox.name!r} ({imap.username} at {imap.host}:{imap.port}, {imap.folder})"
 
 
 @contextlib.contextmanager
@@ -118,8 +118,9 @@ def held(settings: Settings, *, dry_run: bool) -> Iterator[None]:
             listener = _claim(settings, mailbox)
             if listener is not None:
                 listeners.append(listener)
-                loop.add_reader(listener.fileno(), _answer, listener,
-                                _self_description(settings, mailbox))
+                loop.add_reader(
+                    listener.fileno(), _answer, listener, _self_description(settings, mailbox)
+                )
         yield
     finally:
         for listener in listeners:
@@ -163,8 +164,11 @@ def _claim(settings: Settings, mailbox: MailboxSettings) -> socket.socket | None
             listener = _listen(name)
         except OSError as exc:  # EAFNOSUPPORT in a sandbox, EMFILE out of descriptors, ...
             if exc.errno != errno.EADDRINUSE:
-                log.warning("%s: not claimed (%s); make sure no other agent on this host "
-                            "looks after it", where(mailbox), exc.strerror or exc)
+                log.warning(
+                    "%s: not claimed (%s); make sure no other agent on this host looks after it",
+                    where(mailbox),
+                    exc.strerror or exc,
+                )
                 return None
         else:
             return listener
@@ -187,9 +191,11 @@ def _listen(name: bytes) -> socket.socket:
 
 
 def _refusal(mailbox: MailboxSettings, holder: Holder) -> str:
-    return (f"{where(mailbox)} is already looked after by another inbox-agent on this host "
-            f"({holder.describe(mailbox)}); two agents on one mailbox would both answer every "
-            "customer: give each mailbox to one agent (one config per shard)")
+    return (
+        f"{where(mailbox)} is already looked after by another inbox-agent on this host "
+        f"({holder.describe(mailbox)}); two agents on one mailbox would both answer every "
+        "customer: give each mailbox to one agent (one config per shard)"
+    )
 
 
 def _refuse_one_folder_twice(settings: Settings) -> None:
@@ -198,17 +204,24 @@ def _refuse_one_folder_twice(settings: Settings) -> None:
     for mailbox in settings.mailboxes:
         first = seen.setdefault(claim_name(mailbox), mailbox)
         if first is not mailbox:
-            raise ConfigError(f"{settings.source}: [[mailbox]] {first.name!r} and "
-                              f"{mailbox.name!r} read the same folder ({where(mailbox)}); "
-                              "keep one of them")
+            raise ConfigError(
+                f"{settings.source}: [[mailbox]] {first.name!r} and "
+                f"{mailbox.name!r} read the same folder ({where(mailbox)}); "
+                "keep one of them"
+            )
 
 
 def _self_description(settings: Settings, mailbox: MailboxSettings) -> bytes:
     data_dir = settings.agent.data_dir.resolve()
     found = os.stat(data_dir)
-    answer = {"program": "inbox-agent", "pid": os.getpid(),
-              "config": str(settings.source.resolve()), "data_dir": str(data_dir),
-              "data_dir_id": [found.st_dev, found.st_ino], "mailbox": mailbox.name}
+    answer = {
+        "program": "inbox-agent",
+        "pid": os.getpid(),
+        "config": str(settings.source.resolve()),
+        "data_dir": str(data_dir),
+        "data_dir_id": [found.st_dev, found.st_ino],
+        "mailbox": mailbox.name,
+    }
     return json.dumps(answer).encode("utf-8") + b"\n"
 
 
@@ -258,9 +271,11 @@ def _holder(answer: bytes, pid: int | None) -> Holder:
         pid=pid or (said_pid if isinstance(said_pid, int) else None),
         config=_text(found.get("config")),
         data_dir=_text(found.get("data_dir")),
-        data_dir_id=(ident[0], ident[1]) if isinstance(ident, list) and len(ident) == 2
-        and all(isinstance(n, int) for n in ident) else None,
-        mailbox=_text(found.get("mailbox")))
+        data_dir_id=(ident[0], ident[1])
+        if isinstance(ident, list) and len(ident) == 2 and all(isinstance(n, int) for n in ident)
+        else None,
+        mailbox=_text(found.get("mailbox")),
+    )
 
 
 def _text(value: object) -> str | None:

@@ -56,27 +56,32 @@ class TokenCommand:
         try:
             status, out, err = run_bounded(self.command, TOKEN_COMMAND_SECONDS)
         except TokenCommandError as exc:
-            raise TokenCommandError(f"{self.where}: oauth2_token_command {exc}; run it by "
-                                    "hand to see why") from None
+            raise TokenCommandError(
+                f"{self.where}: oauth2_token_command {exc}; run it by hand to see why"
+            ) from None
         if status != 0:
             reason = f"exited {status}" if status > 0 else f"was killed by signal {-status}"
             said = last_line(err, hide=out)
             raise TokenCommandError(
                 f"{self.where}: oauth2_token_command {reason}"
                 + (f" ({said})" if said else "")
-                + "; run it by hand to see why (often: authorize it again)")
+                + "; run it by hand to see why (often: authorize it again)"
+            )
         return self._token(out)
 
     def _token(self, out: bytes) -> str:
         text = out.decode("ascii", "replace").strip()
         if not text:
-            raise TokenCommandError(f"{self.where}: oauth2_token_command printed nothing; run "
-                                    "it by hand: it should print the access token alone")
+            raise TokenCommandError(
+                f"{self.where}: oauth2_token_command printed nothing; run "
+                "it by hand: it should print the access token alone"
+            )
         if not _TOKEN.fullmatch(text):
             raise TokenCommandError(
                 f"{self.where}: oauth2_token_command printed something that is not an access "
                 "token (more than one word or line, or characters a token does not have; not "
-                "shown); run it by hand: it should print the access token alone")
+                "shown); run it by hand: it should print the access token alone"
+            )
         return text
 
 
@@ -105,7 +110,7 @@ def last_line(err: bytes, *, hide: bytes = b"") -> str:
         return ""
     printable = "".join(c if c.isprintable() else "?" for c in lines[-1])
     if len(printable) > MAX_ERROR_CHARS:
-        printable = printable[:MAX_ERROR_CHARS - 3] + "..."
+        printable = printable[: MAX_ERROR_CHARS - 3] + "..."
     return printable
 
 
@@ -117,8 +122,13 @@ def run_bounded(command: str, timeout: float) -> tuple[int, bytes, bytes]:
     ``MAX_ERROR_BYTES`` of error output. Raises ``TokenCommandError`` on timeout or overflow.
     """
     with subprocess.Popen(  # noqa: S602 - the operator's own command, like isync's PassCmd
-            command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True) as proc:
+        command,
+        shell=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    ) as proc:
         deadline = time.monotonic() + timeout
         try:
             out, err = _read_both(proc, deadline)
@@ -150,8 +160,9 @@ def _read_both(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, b
                 if key.data is err:
                     del err[:-MAX_ERROR_BYTES]  # its end says what went wrong
                 elif len(out) > MAX_TOKEN_BYTES:
-                    raise TokenCommandError(f"printed over {MAX_TOKEN_BYTES // 1024} KB, which "
-                                            "is no access token")
+                    raise TokenCommandError(
+                        f"printed over {MAX_TOKEN_BYTES // 1024} KB, which is no access token"
+                    )
     return bytes(out), bytes(err)
 
 

@@ -66,8 +66,10 @@ class ExportedMail:
                     return file.read(self.size)
                 return header_block(file.read(min(self.size, MAX_HEADER_BYTES)))
         except OSError as exc:
-            raise CommandError(f"{self.where}: cannot be read any more ({exc.strerror}); "
-                               "leave the export as it is while it is replayed") from exc
+            raise CommandError(
+                f"{self.where}: cannot be read any more ({exc.strerror}); "
+                "leave the export as it is while it is replayed"
+            ) from exc
 
 
 def read_export(path: Path, limit: int, latest: datetime) -> list[ExportedMail]:
@@ -79,29 +81,47 @@ def read_export(path: Path, limit: int, latest: datetime) -> list[ExportedMail]:
         elif path.is_file() and _starts_like_mbox(path):
             mails = _mbox(path, limit, latest)
         else:
-            what = "does not exist" if not path.exists() else "is neither an mbox file (its " \
+            what = (
+                "does not exist"
+                if not path.exists()
+                else "is neither an mbox file (its "
                 "first line is not a 'From ' line) nor a folder of .eml files"
-            raise CommandError(f"{path}: {what}; export the mail as mbox, or save it as .eml "
-                               "files in one folder, and give that path")
+            )
+            raise CommandError(
+                f"{path}: {what}; export the mail as mbox, or save it as .eml "
+                "files in one folder, and give that path"
+            )
     except OSError as exc:
-        raise CommandError(f"{exc.filename or path}: cannot be read ({exc.strerror}); let this "
-                           "user read it") from exc
+        raise CommandError(
+            f"{exc.filename or path}: cannot be read ({exc.strerror}); let this user read it"
+        ) from exc
     return sorted(mails, key=lambda m: (m.moment, m.order))
 
 
 def _eml_folder(folder: Path, limit: int, latest: datetime) -> list[ExportedMail]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".eml" and p.is_file())
     if not files:
-        raise CommandError(f"{folder}: holds no .eml files; save the mail to replay there, one "
-                           "message a file, or give an mbox file")
+        raise CommandError(
+            f"{folder}: holds no .eml files; save the mail to replay there, one "
+            "message a file, or give an mbox file"
+        )
     _within_limit(folder, len(files), limit)
     mails = []
     for order, file in enumerate(files):
         stat = file.stat()
         with file.open("rb") as handle:
             head = header_block(handle.read(HEADER_SCAN_BYTES))
-        mails.append(_mail(file, (0, stat.st_size), head, from_line=None, mtime=stat.st_mtime,
-                           order=order, latest=latest))
+        mails.append(
+            _mail(
+                file,
+                (0, stat.st_size),
+                head,
+                from_line=None,
+                mtime=stat.st_mtime,
+                order=order,
+                latest=latest,
+            )
+        )
     return mails
 
 
@@ -110,8 +130,17 @@ def _mbox(path: Path, limit: int, latest: datetime) -> list[ExportedMail]:
     mails = []
     for order, (from_line, start, end, head) in enumerate(_mbox_messages(path)):
         _within_limit(path, order + 1, limit)
-        mails.append(_mail(path, (start, end - start), head, from_line=from_line, mtime=mtime,
-                           order=order, latest=latest))
+        mails.append(
+            _mail(
+                path,
+                (start, end - start),
+                head,
+                from_line=from_line,
+                mtime=mtime,
+                order=order,
+                latest=latest,
+            )
+        )
     return mails
 
 
@@ -150,21 +179,41 @@ def _starts_like_mbox(path: Path) -> bool:
 
 def _within_limit(path: Path, count: int, limit: int) -> None:
     if count > limit:
-        raise CommandError(f"{path}: holds more than {limit:,} messages; replay a shorter "
-                           f"export, or raise the bound with --limit")
+        raise CommandError(
+            f"{path}: holds more than {limit:,} messages; replay a shorter "
+            f"export, or raise the bound with --limit"
+        )
 
 
-def _mail(path: Path, span: tuple[int, int], head: bytes, *, from_line: bytes | None,
-          mtime: float, order: int, latest: datetime) -> ExportedMail:
+def _mail(
+    path: Path,
+    span: tuple[int, int],
+    head: bytes,
+    *,
+    from_line: bytes | None,
+    mtime: float,
+    order: int,
+    latest: datetime,
+) -> ExportedMail:
     """``span``: (offset, size) of its bytes in ``path``."""
     header = parse(header_block(head), EARLIEST)
     moment, dated_by = _moment(header.date, from_line, mtime, latest)
-    return ExportedMail(path, span[0], span[1], moment, dated_by, header.from_address,
-                        header.message_id, order, in_mbox=from_line is not None)
+    return ExportedMail(
+        path,
+        span[0],
+        span[1],
+        moment,
+        dated_by,
+        header.from_address,
+        header.message_id,
+        order,
+        in_mbox=from_line is not None,
+    )
 
 
-def _moment(date: datetime | None, from_line: bytes | None, mtime: float,
-            latest: datetime) -> tuple[datetime, str]:
+def _moment(
+    date: datetime | None, from_line: bytes | None, mtime: float, latest: datetime
+) -> tuple[datetime, str]:
     for moment, source in ((date, "Date"), (_from_line_date(from_line), "From_ line")):
         if moment is not None and EARLIEST <= moment <= latest:
             return moment.astimezone(UTC), source
@@ -189,4 +238,3 @@ def _from_line_date(line: bytes | None) -> datetime | None:
         except ValueError:
             continue
     return None
-

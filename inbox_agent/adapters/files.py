@@ -38,8 +38,12 @@ def private_dir(path: Path, outcome: tuple[str, str]) -> None:
         raise StoreWriteError(write_failed(path, exc, outcome)) from exc
 
 
-def write_whole(path: Path, payload: bytes, outcome: tuple[str, str],
-                 before_replace: Callable[[], None] | None = None) -> None:
+def write_whole(
+    path: Path,
+    payload: bytes,
+    outcome: tuple[str, str],
+    before_replace: Callable[[], None] | None = None,
+) -> None:
     """``payload`` becomes ``path`` whole or not at all: an owner-only temp file, fsynced,
     renamed over ``path``, the folder fsynced. On failure the old file is as it was, and no
     temp file is left to hold space a full disk needs; ``outcome`` is what the failure means
@@ -64,7 +68,7 @@ def write_temp(tmp: Path, payload: bytes) -> None:
         os.fchmod(fd, FILE_MODE)
         view = memoryview(payload)
         while view:  # os.write may write less than asked
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)  # a full disk may only say so here (delayed allocation)
     finally:
         os.close(fd)

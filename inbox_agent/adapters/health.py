@@ -26,8 +26,10 @@ from inbox_agent.core.status import FolderWatchShown, MailboxHealth
 HEALTH_FILE = "health.json"
 MAX_HEALTH_BYTES = 1 << 20  # a few hundred bytes a mailbox; anything bigger is not ours
 _MAX_WATCHES = 8  # a mailbox watches two folders
-_OUTCOME = ("the mail is handled as usual; only `inbox-agent status` shows an older poll",
-            "the agent writes it again after the next poll")
+_OUTCOME = (
+    "the mail is handled as usual; only `inbox-agent status` shows an older poll",
+    "the agent writes it again after the next poll",
+)
 
 
 def read_health(data_dir: Path) -> dict[str, MailboxHealth]:
@@ -51,22 +53,31 @@ def write_health(data_dir: Path, records: Iterable[MailboxHealth]) -> None:
 
 
 def _to_doc(record: MailboxHealth) -> dict[str, Any]:
-    return {"last_poll_at": _iso(record.last_poll_at), "last_error": record.last_error,
-            "last_error_at": _iso(record.last_error_at),
-            "watches": [{"folder": w.folder, "state": w.state, "problem": w.problem}
-                        for w in record.watches]}
+    return {
+        "last_poll_at": _iso(record.last_poll_at),
+        "last_error": record.last_error,
+        "last_error_at": _iso(record.last_error_at),
+        "watches": [
+            {"folder": w.folder, "state": w.state, "problem": w.problem} for w in record.watches
+        ],
+    }
 
 
 def _from_doc(name: str, doc: dict[str, Any]) -> MailboxHealth:
     error = doc.get("last_error")
-    return MailboxHealth(str(name), _moment(doc.get("last_poll_at")),
-                         _text(error), _moment(doc.get("last_error_at")),
-                         tuple(_watch(w) for w in doc.get("watches", [])[:_MAX_WATCHES]))
+    return MailboxHealth(
+        str(name),
+        _moment(doc.get("last_poll_at")),
+        _text(error),
+        _moment(doc.get("last_error_at")),
+        tuple(_watch(w) for w in doc.get("watches", [])[:_MAX_WATCHES]),
+    )
 
 
 def _watch(doc: dict[str, Any]) -> FolderWatchShown:
-    return FolderWatchShown(str(doc["folder"])[:200], str(doc["state"])[:20],
-                            _text(doc.get("problem")))
+    return FolderWatchShown(
+        str(doc["folder"])[:200], str(doc["state"])[:20], _text(doc.get("problem"))
+    )
 
 
 def _text(value: Any) -> str | None:

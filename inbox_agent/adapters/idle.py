@@ -126,8 +126,16 @@ class FolderWatch:
     first_delay = 1.0  # the first reconnect; doubled after each failure, up to max_delay
     max_delay = 120.0
 
-    def __init__(self, settings: ServerSettings, secret: Secret, folder: str, report: Report,
-                 stop: StopSignal, *, name: str) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        secret: Secret,
+        folder: str,
+        report: Report,
+        stop: StopSignal,
+        *,
+        name: str,
+    ) -> None:
         self.settings = settings
         self.folder = folder
         self._secret = secret
@@ -199,8 +207,7 @@ class FolderWatch:
                     raise _ConnectionEndedError("the server closed the connection")
                 self._take(responses)
                 heard = time.monotonic()
-            if time.monotonic() >= min(heard + self.quiet_seconds,
-                                       issued + self.reissue_seconds):
+            if time.monotonic() >= min(heard + self.quiet_seconds, issued + self.reissue_seconds):
                 self._probe(client)
                 issued = heard = time.monotonic()
 

@@ -72,8 +72,9 @@ class ImapMailbox:
 
     fetch_bytes = FETCH_BYTES  # the bodies of one FETCH add up to at most this (tests lower it)
 
-    def __init__(self, settings: ServerSettings, secret: Secret, *,
-                 max_message_size: int | None = None) -> None:
+    def __init__(
+        self, settings: ServerSettings, secret: Secret, *, max_message_size: int | None = None
+    ) -> None:
         self.settings = settings
         self._secret = secret  # the password, or the command printing an OAuth2 token
         self.max_message_size = max_message_size  # [agent] max_message_size; None: no limit
@@ -98,29 +99,39 @@ class ImapMailbox:
         current, uids = await self._call(lambda: self._new_uids(folder, uidvalidity, last_uid))
         limit = self.max_message_size
         for start in range(0, len(uids), FETCH_CHUNK):
-            window = uids[start:start + FETCH_CHUNK]
+            window = uids[start : start + FETCH_CHUNK]
             sizes = await self._call(functools.partial(self._sizes, window))
             too_large = {uid for uid, size in sizes.items() if limit is not None and size > limit}
-            costs = [(uid, MAX_HEADER_BYTES if uid in too_large else size)
-                     for uid, size in sizes.items()]
+            costs = [
+                (uid, MAX_HEADER_BYTES if uid in too_large else size) for uid, size in sizes.items()
+            ]
             for run in byte_chunks(costs, self.fetch_bytes):
-                messages = await self._call(functools.partial(
-                    self._fetch, [u for u in run if u not in too_large],
-                    [u for u in run if u in too_large]))
+                messages = await self._call(
+                    functools.partial(
+                        self._fetch,
+                        [u for u in run if u not in too_large],
+                        [u for u in run if u in too_large],
+                    )
+                )
                 yield FolderBatch(folder, current, messages)
                 del messages  # the next run's bytes are not added to this one's
 
     async def append(self, folder: str, raw: bytes, at: datetime) -> None:
         """APPEND ``raw`` to ``folder``, flagged \\Seen (staff should not see it as new)."""
         client = self._require_client()
-        await self._call(lambda: self._in_folder(
-            folder, lambda: client.append(folder, raw, flags=(SEEN,), msg_time=at)))
+        await self._call(
+            lambda: self._in_folder(
+                folder, lambda: client.append(folder, raw, flags=(SEEN,), msg_time=at)
+            )
+        )
 
     async def has_message_id(self, folder: str, message_id: str) -> bool:
         """SEARCH ``folder`` for the Message-ID (read-only; nothing is flagged)."""
+
         def search() -> bool:
             self._select(folder)
             return bool(self._require_client().search(["HEADER", "Message-ID", message_id]))
+
         return await self._call(search)
 
     async def _call(self, work: Callable[[], T]) -> T:
@@ -149,8 +160,11 @@ class ImapMailbox:
     def _sizes(self, uids: list[int]) -> dict[int, int]:
         """RFC822.SIZE of each UID still there, in UID order (expunged ones are left out)."""
         response = self._require_client().fetch(uids, ["RFC822.SIZE"])
-        return {uid: int(response[uid].get(b"RFC822.SIZE") or 0) for uid in sorted(response)
-                if b"RFC822.SIZE" in response[uid]}
+        return {
+            uid: int(response[uid].get(b"RFC822.SIZE") or 0)
+            for uid in sorted(response)
+            if b"RFC822.SIZE" in response[uid]
+        }
 
     def _fetch(self, whole: list[int], headers_only: list[int]) -> list[FetchedMessage]:
         """The messages ``whole`` in full and, of ``headers_only``, the header, the size and
@@ -162,18 +176,24 @@ class ImapMailbox:
             for uid, data in response.items():
                 raw = data.pop(b"BODY[]", None)  # popped: the response does not hold it too
                 if raw is not None:  # None: expunged since the SEARCH, nothing to file
-                    messages.append(FetchedMessage(uid, _aware(data.get(b"INTERNALDATE")),
-                                                   bytes(raw)))
+                    messages.append(
+                        FetchedMessage(uid, _aware(data.get(b"INTERNALDATE")), bytes(raw))
+                    )
             del response
         if headers_only:
             response = client.fetch(headers_only, [_HEADER, "RFC822.SIZE", "INTERNALDATE"])
             for uid, data in response.items():
-                header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER]")),
-                              None)
+                header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER]")), None)
                 if header is not None:
-                    messages.append(FetchedMessage(
-                        uid, _aware(data.get(b"INTERNALDATE")), bytes(header),
-                        size=int(data.get(b"RFC822.SIZE") or 0), headers_only=True))
+                    messages.append(
+                        FetchedMessage(
+                            uid,
+                            _aware(data.get(b"INTERNALDATE")),
+                            bytes(header),
+                            size=int(data.get(b"RFC822.SIZE") or 0),
+                            headers_only=True,
+                        )
+                    )
         return sorted(messages, key=lambda m: m.uid)
 
     def _select(self, folder: str) -> dict[bytes, Any]:
@@ -202,13 +222,19 @@ class ImapMailbox:
         names = [name for _, _, name in listing]
         flagged = [name for flags, _, name in listing if _SENT in _flags(flags)]
         guess = (flagged[:1] if key == "sent_folder" else []) or _close_name(folder, names)
-        shown = ", ".join(_shown(name) + (r" (\Sent)" if name in flagged else "")
-                          for name in names[:_MAX_LISTED])
+        shown = ", ".join(
+            _shown(name) + (r" (\Sent)" if name in flagged else "") for name in names[:_MAX_LISTED]
+        )
         more = f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
-        fix = (f"did you mean {_shown(guess[0])}? The server has" if guess
-               else "set it to one of the server's")
-        return (f"{self._where()} has no folder {_shown(folder)} ({key} in [mailbox.imap]); "
-                f"{fix}: {shown}{more}")
+        fix = (
+            f"did you mean {_shown(guess[0])}? The server has"
+            if guess
+            else "set it to one of the server's"
+        )
+        return (
+            f"{self._where()} has no folder {_shown(folder)} ({key} in [mailbox.imap]); "
+            f"{fix}: {shown}{more}"
+        )
 
     def _require_client(self) -> IMAPClient:
         if self._client is None:
@@ -232,20 +258,32 @@ def _aware(moment: Any) -> datetime:
 
 
 # What imapclient, imaplib, ssl and sockets raise; ``translated`` turns each into ours.
-LIBRARY_ERRORS = (LoginError, TokenCommandError, CapabilityError, imaplib.IMAP4.error, OSError,
-                  EOFError)
+LIBRARY_ERRORS = (
+    LoginError,
+    TokenCommandError,
+    CapabilityError,
+    imaplib.IMAP4.error,
+    OSError,
+    EOFError,
+)
 
 
-def connect(settings: ServerSettings, secret: Secret, *,
-            read_timeout: float | None = None) -> IMAPClient:
+def connect(
+    settings: ServerSettings, secret: Secret, *, read_timeout: float | None = None
+) -> IMAPClient:
     """A connection secured as configured and logged in (blocking: call it in a thread).
 
     ``read_timeout`` shortens the configured timeout for reads (a watch's probe)."""
     s = settings
     context = None if s.security == "none" else shared_context()
     reads = s.timeout_seconds if read_timeout is None else min(s.timeout_seconds, read_timeout)
-    client = IMAPClient(s.host, port=s.port, ssl=s.security == "tls", ssl_context=context,
-                        timeout=SocketTimeout(connect=s.timeout_seconds, read=reads))
+    client = IMAPClient(
+        s.host,
+        port=s.port,
+        ssl=s.security == "tls",
+        ssl_context=context,
+        timeout=SocketTimeout(connect=s.timeout_seconds, read=reads),
+    )
     client.normalise_times = False  # keep INTERNALDATE's offset instead of local naive time
     if s.security == "starttls":
         client.starttls(context)
@@ -276,7 +314,8 @@ def translated(settings: ServerSettings, secret: Secret, exc: BaseException) -> 
     if isinstance(exc, CapabilityError):
         return MailboxConnectionError(
             f"{where}: {_reason(exc)}; the connection is not secured, so nothing was sent: "
-            "check security and port in [mailbox.imap]")
+            "check security and port in [mailbox.imap]"
+        )
     if isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError):
         return MailboxConnectionError(_connection_failure(settings, exc))
     if isinstance(exc, MailboxError):
@@ -288,9 +327,11 @@ def _refused(settings: ServerSettings, secret: Secret, exc: LoginError) -> str:
     who = f"IMAP {settings.host}:{settings.port}: login refused for {settings.username!r}"
     if not isinstance(secret, TokenCommand):
         return f"{who}; check the username and the password"
-    return (f"{who}: the server refused the OAuth2 token printed by oauth2_token_command "
-            f"({secret.where}): {_reason(exc)[:200]}; check that the command prints "
-            "a current access token for this account, with the mail scope")
+    return (
+        f"{who}: the server refused the OAuth2 token printed by oauth2_token_command "
+        f"({secret.where}): {_reason(exc)[:200]}; check that the command prints "
+        "a current access token for this account, with the mail scope"
+    )
 
 
 _SENT = b"\\sent"
@@ -319,16 +360,24 @@ def _connection_failure(settings: ServerSettings, exc: BaseException) -> str:
     """What went wrong reaching the server, and what to change in [mailbox.imap]."""
     where = f"IMAP {settings.host}:{settings.port}"
     if isinstance(exc, ConnectionRefusedError):
-        return (f"{where}: connection refused; is the server running, and is the port right? "
-                "check host and port in [mailbox.imap]")
+        return (
+            f"{where}: connection refused; is the server running, and is the port right? "
+            "check host and port in [mailbox.imap]"
+        )
     if isinstance(exc, imaplib.IMAP4.abort) and _SMTP_GREETING.search(str(exc)):
-        return (f"{settings.host}:{settings.port} is not an IMAP server (it greeted like "
-                "SMTP); check [mailbox.imap] port (IMAP is usually 993, or 143 for starttls)")
+        return (
+            f"{settings.host}:{settings.port} is not an IMAP server (it greeted like "
+            "SMTP); check [mailbox.imap] port (IMAP is usually 993, or 143 for starttls)"
+        )
     if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
-        return (f'{where}: no TLS on this port (security = "tls"); check port and security '
-                'in [mailbox.imap]: 993 is "tls", 143 is "starttls"')
-    return (f"{where}: connection failed ({_reason(exc)}); check host, port and security, "
-            "or wait for the server to come back")
+        return (
+            f'{where}: no TLS on this port (security = "tls"); check port and security '
+            'in [mailbox.imap]: 993 is "tls", 143 is "starttls"'
+        )
+    return (
+        f"{where}: connection failed ({_reason(exc)}); check host, port and security, "
+        "or wait for the server to come back"
+    )
 
 
 def _logout(client: IMAPClient) -> None:

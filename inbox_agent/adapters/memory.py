@@ -39,16 +39,16 @@ class MemoryMailbox:
     UIDs of every batch handed out, for tests about chunking.
     """
 
-    def __init__(self, max_message_size: int | None = None,
-                 fetch_bytes: int = FETCH_BYTES) -> None:
+    def __init__(self, max_message_size: int | None = None, fetch_bytes: int = FETCH_BYTES) -> None:
         self.folders: dict[str, _Folder] = {}
         self.opened = 0
         self.max_message_size = max_message_size
         self.fetch_bytes = fetch_bytes
         self.batches: list[list[int]] = []
 
-    def deliver(self, raw: bytes, arrived_at: datetime, folder: str = "INBOX",
-                size: int | None = None) -> int:
+    def deliver(
+        self, raw: bytes, arrived_at: datetime, folder: str = "INBOX", size: int | None = None
+    ) -> int:
         """Put a message in ``folder`` as the server would; returns its UID. ``size`` is the
         whole message's size when ``raw`` is only its start (``replay`` reads no more of a
         mail over ``max_message_size`` than the IMAP reader would)."""
@@ -89,13 +89,16 @@ class MemoryMailbox:
         new = {m.uid: m for m in box.messages if m.uid > last_uid}
         limit = self.max_message_size
         too_large = {uid for uid, m in new.items() if limit is not None and m.full_size > limit}
-        costs = [(uid, MAX_HEADER_BYTES if uid in too_large else m.full_size)
-                 for uid, m in new.items()]
+        costs = [
+            (uid, MAX_HEADER_BYTES if uid in too_large else m.full_size) for uid, m in new.items()
+        ]
         for run in byte_chunks(costs, self.fetch_bytes):
             self.batches.append(run)
-            yield FolderBatch(folder, box.uidvalidity,
-                              [_headers_only(new[uid]) if uid in too_large else new[uid]
-                               for uid in run])
+            yield FolderBatch(
+                folder,
+                box.uidvalidity,
+                [_headers_only(new[uid]) if uid in too_large else new[uid] for uid in run],
+            )
 
     async def append(self, folder: str, raw: bytes, at: datetime) -> None:
         """Store a copy, as an IMAP APPEND would."""
@@ -106,13 +109,20 @@ class MemoryMailbox:
         box = self.folders.get(folder)
         return box is not None and any(
             message_from_bytes(m.raw, policy=policy.compat32).get("Message-ID", "").strip()
-            == message_id for m in box.messages)
+            == message_id
+            for m in box.messages
+        )
 
 
 def _headers_only(message: FetchedMessage) -> FetchedMessage:
     """What the IMAP reader hands on for a message over the limit: header, size, date."""
-    return FetchedMessage(message.uid, message.arrived_at, header_block(message.raw),
-                          size=message.full_size, headers_only=True)
+    return FetchedMessage(
+        message.uid,
+        message.arrived_at,
+        header_block(message.raw),
+        size=message.full_size,
+        headers_only=True,
+    )
 
 
 @dataclass(frozen=True)

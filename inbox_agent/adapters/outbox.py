@@ -209,23 +209,40 @@ def _digest(message_id: str) -> str:
 
 
 def _to_doc(e: OutboxEntry) -> dict[str, Any]:
-    return {"message_id": e.message_id, "conversation_id": e.conversation_id,
-            "mailbox": e.mailbox, "kind": str(e.kind), "to": e.to,
-            "raw": base64.b64encode(e.raw).decode("ascii"), "created_at": _iso(e.created_at),
-            "attempts": e.attempts, "sent_at": _iso(e.sent_at), "last_error": e.last_error,
-            "next_attempt_at": _iso(e.next_attempt_at), "deliver_by": _iso(e.deliver_by)}
+    return {
+        "message_id": e.message_id,
+        "conversation_id": e.conversation_id,
+        "mailbox": e.mailbox,
+        "kind": str(e.kind),
+        "to": e.to,
+        "raw": base64.b64encode(e.raw).decode("ascii"),
+        "created_at": _iso(e.created_at),
+        "attempts": e.attempts,
+        "sent_at": _iso(e.sent_at),
+        "last_error": e.last_error,
+        "next_attempt_at": _iso(e.next_attempt_at),
+        "deliver_by": _iso(e.deliver_by),
+    }
 
 
 def _from_doc(d: dict[str, Any], state: OutboxState) -> OutboxEntry:
     return OutboxEntry(
-        message_id=str(d["message_id"]), conversation_id=str(d["conversation_id"]),
-        mailbox=str(d["mailbox"]), kind=MailKind(d["kind"]), to=str(d["to"]),
-        raw=base64.b64decode(d["raw"], validate=True), created_at=_when(d["created_at"]),
-        state=state, attempts=int(d["attempts"]), sent_at=_maybe(d.get("sent_at")),
+        message_id=str(d["message_id"]),
+        conversation_id=str(d["conversation_id"]),
+        mailbox=str(d["mailbox"]),
+        kind=MailKind(d["kind"]),
+        to=str(d["to"]),
+        raw=base64.b64decode(d["raw"], validate=True),
+        created_at=_when(d["created_at"]),
+        state=state,
+        attempts=int(d["attempts"]),
+        sent_at=_maybe(d.get("sent_at")),
         last_error=str(d.get("last_error", "")),
-        next_attempt_at=_maybe(d.get("next_attempt_at")), deliver_by=_maybe(d.get("deliver_by")),
+        next_attempt_at=_maybe(d.get("next_attempt_at")),
+        deliver_by=_maybe(d.get("deliver_by")),
         # 250 recorded, copy not known to be filed: the Sent folder is asked before another.
-        copy_pending=state is OutboxState.SENT)
+        copy_pending=state is OutboxState.SENT,
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -46,15 +46,17 @@ def parse_file(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreError(f"{path}: could not read ({why(exc)}); let the agent's user read "
-                         "it") from exc
+        raise StoreError(
+            f"{path}: could not read ({why(exc)}); let the agent's user read it"
+        ) from exc
     if not raw.strip():
         raise DamagedError("the file is empty")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise DamagedError(f"not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
-                            f"{exc.start})") from exc
+        raise DamagedError(
+            f"not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})"
+        ) from exc
     except (ValueError, RecursionError) as exc:
         raise DamagedError(f"not valid JSON ({exc})") from exc
     tables = _check_tables(data)
@@ -65,6 +67,7 @@ def parse_file(path: Path) -> dict[str, Any] | None:
 # The schema, checked at load so that a damaged file is one line naming what is wrong, not a
 # KeyError or TypeError deep inside a cycle. Each record type lists its keys; what the loader
 # reads with .get() is optional.
+
 
 @dataclass(frozen=True)
 class _Field:
@@ -101,8 +104,7 @@ def _one_of(*allowed: str) -> _Field:
 
 
 def _or_null(want: _Field) -> _Field:
-    return replace(want, expected=f"{want.expected} or null",
-                   ok=lambda v: v is None or want.ok(v))
+    return replace(want, expected=f"{want.expected} or null", ok=lambda v: v is None or want.ok(v))
 
 
 def _optional(want: _Field) -> _Field:
@@ -110,8 +112,9 @@ def _optional(want: _Field) -> _Field:
 
 
 def _list_of(item: _Field) -> _Field:
-    return _Field(f"a list of {item.expected}",
-                  lambda v: isinstance(v, list) and all(item.ok(i) for i in v))
+    return _Field(
+        f"a list of {item.expected}", lambda v: isinstance(v, list) and all(item.ok(i) for i in v)
+    )
 
 
 def _records(shape: Mapping[str, _Field]) -> _Field:
@@ -123,42 +126,76 @@ _WHOLE = _Field("a whole number", lambda v: isinstance(v, int) and not isinstanc
 _FLAG = _Field("true or false", lambda v: isinstance(v, bool))
 _MOMENT = _Field("a moment (ISO 8601 with a UTC offset)", _is_moment)
 _MESSAGE = {
-    "key": _TEXT, "message_id": _or_null(_TEXT), "role": _one_of(*Role), "arrived_at": _MOMENT,
-    "sender": _or_null(_TEXT), "subject": _TEXT, "folder": _TEXT, "note": _TEXT,
+    "key": _TEXT,
+    "message_id": _or_null(_TEXT),
+    "role": _one_of(*Role),
+    "arrived_at": _MOMENT,
+    "sender": _or_null(_TEXT),
+    "subject": _TEXT,
+    "folder": _TEXT,
+    "note": _TEXT,
     # What it names (In-Reply-To, References); stores written before it was kept lack it.
     "names": _optional(_list_of(_TEXT)),
 }
 _CONVERSATION = {
-    "id": _TEXT, "mailbox": _TEXT, "customer": _TEXT, "customer_name": _TEXT, "subject": _TEXT,
-    "status": _one_of(*Status), "created_at": _MOMENT,
+    "id": _TEXT,
+    "mailbox": _TEXT,
+    "customer": _TEXT,
+    "customer_name": _TEXT,
+    "subject": _TEXT,
+    "status": _one_of(*Status),
+    "created_at": _MOMENT,
     "customer_utc_offset_minutes": _optional(_or_null(_WHOLE)),
-    "snoozed_until": _optional(_or_null(_MOMENT)), "language": _optional(_or_null(_TEXT)),
+    "snoozed_until": _optional(_or_null(_MOMENT)),
+    "language": _optional(_or_null(_TEXT)),
     "messages": _records(_MESSAGE),
     "notes": _optional(_records({"at": _MOMENT, "text": _TEXT})),
-    "promises": _records({
-        "made_at": _MOMENT, "due": _MOMENT, "reason": _TEXT, "settled_at": _or_null(_MOMENT),
-        "outcome": _optional(_or_null(_one_of(*Outcome)))}),
-    "sent": _records({"message_id": _TEXT, "kind": _one_of(*MailKind), "to": _TEXT,
-                      "created_at": _MOMENT}),
+    "promises": _records(
+        {
+            "made_at": _MOMENT,
+            "due": _MOMENT,
+            "reason": _TEXT,
+            "settled_at": _or_null(_MOMENT),
+            "outcome": _optional(_or_null(_one_of(*Outcome))),
+        }
+    ),
+    "sent": _records(
+        {"message_id": _TEXT, "kind": _one_of(*MailKind), "to": _TEXT, "created_at": _MOMENT}
+    ),
     "owed": _optional(_list_of(_one_of(*MailKind))),
 }
 _OUTBOX = {
-    "message_id": _TEXT, "conversation_id": _TEXT, "mailbox": _TEXT,
-    "kind": _one_of(*MailKind), "to": _TEXT,
-    "raw": _Field("base64 text", _is_base64), "created_at": _MOMENT,
-    "state": _one_of(*OUTBOX_STATES), "attempts": _WHOLE, "sent_at": _or_null(_MOMENT),
-    "last_error": _TEXT, "next_attempt_at": _optional(_or_null(_MOMENT)),
-    "copy_pending": _optional(_FLAG), "deliver_by": _optional(_or_null(_MOMENT)),
+    "message_id": _TEXT,
+    "conversation_id": _TEXT,
+    "mailbox": _TEXT,
+    "kind": _one_of(*MailKind),
+    "to": _TEXT,
+    "raw": _Field("base64 text", _is_base64),
+    "created_at": _MOMENT,
+    "state": _one_of(*OUTBOX_STATES),
+    "attempts": _WHOLE,
+    "sent_at": _or_null(_MOMENT),
+    "last_error": _TEXT,
+    "next_attempt_at": _optional(_or_null(_MOMENT)),
+    "copy_pending": _optional(_FLAG),
+    "deliver_by": _optional(_or_null(_MOMENT)),
 }
 _TABLES: dict[str, Mapping[str, _Field]] = {
     "meta": {"schema": _WHOLE},
     "conversations": _CONVERSATION,
-    "skipped": {"key": _TEXT, "mailbox": _TEXT,
-                "message": _Field("an object", lambda v: isinstance(v, dict), record=_MESSAGE)},
+    "skipped": {
+        "key": _TEXT,
+        "mailbox": _TEXT,
+        "message": _Field("an object", lambda v: isinstance(v, dict), record=_MESSAGE),
+    },
     "outbox": _OUTBOX,
     "checkpoints": {"folder_key": _TEXT, "uidvalidity": _WHOLE, "last_uid": _WHOLE},
-    "undeliverable": {"address": _TEXT, "since": _MOMENT, "conversation_id": _TEXT,
-                      "reason": _TEXT},
+    "undeliverable": {
+        "address": _TEXT,
+        "since": _MOMENT,
+        "conversation_id": _TEXT,
+        "reason": _TEXT,
+    },
 }
 
 
@@ -172,8 +209,9 @@ def _check_tables(data: Any) -> dict[str, Any]:
             raise DamagedError(f"table {name!r} is {_kind(table)}, not an object of documents")
         for doc_id, doc in table.items():
             if not (doc_id.isascii() and doc_id.isdigit()):
-                raise DamagedError(f"table {name!r} has a document id {_show(doc_id)}, not "
-                                    "a number")
+                raise DamagedError(
+                    f"table {name!r} has a document id {_show(doc_id)}, not a number"
+                )
             _check(doc, shape, f"{name}[{doc_id}]")
     return data
 
@@ -207,14 +245,23 @@ def _check_version(path: Path, data: dict[str, Any]) -> None:
     """A file from a newer version is not damaged, but this one cannot know what it means."""
     versions = [doc["schema"] for doc in data.get("meta", {}).values()]
     if any(v > SCHEMA_VERSION for v in versions):
-        raise StoreError(f"{path}: written by a newer inbox-agent (schema {max(versions)}; "
-                         f"this one reads {SCHEMA_VERSION}); run that version, or restore a "
-                         "backup made by this one")
+        raise StoreError(
+            f"{path}: written by a newer inbox-agent (schema {max(versions)}; "
+            f"this one reads {SCHEMA_VERSION}); run that version, or restore a "
+            "backup made by this one"
+        )
 
 
 def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false",
-             int: "a number", float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -222,8 +269,6 @@ def _show(value: Any) -> str:
     """A value from the file for a one-line message: JSON, ASCII-escaped, cut short."""
     text = json.dumps(value, ensure_ascii=True)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -241,22 +286,36 @@ def at(text: str) -> datetime:
 def conversation_to_doc(c: Conversation) -> dict[str, Any]:
     """A conversation as JSON-ready data (also what ``thread --json`` builds on)."""
     return {
-        "id": c.id, "mailbox": c.mailbox, "customer": c.customer,
-        "customer_name": c.customer_name, "subject": c.subject, "status": c.status.value,
+        "id": c.id,
+        "mailbox": c.mailbox,
+        "customer": c.customer,
+        "customer_name": c.customer_name,
+        "subject": c.subject,
+        "status": c.status.value,
         "created_at": iso(c.created_at),
         "customer_utc_offset_minutes": c.customer_utc_offset_minutes,
-        "snoozed_until": iso(c.snoozed_until), "language": c.language,
+        "snoozed_until": iso(c.snoozed_until),
+        "language": c.language,
         "messages": [_message_to_doc(m) for m in c.messages],
         "notes": [{"at": iso(n.at), "text": n.text} for n in c.notes],
         "promises": [
-            {"made_at": iso(p.made_at), "due": iso(p.due), "reason": p.reason,
-             "settled_at": iso(p.settled_at),
-             "outcome": p.outcome.value if p.outcome else None, "kept": p.kept}
+            {
+                "made_at": iso(p.made_at),
+                "due": iso(p.due),
+                "reason": p.reason,
+                "settled_at": iso(p.settled_at),
+                "outcome": p.outcome.value if p.outcome else None,
+                "kept": p.kept,
+            }
             for p in c.promises
         ],
         "sent": [
-            {"message_id": s.message_id, "kind": s.kind, "to": s.to,
-             "created_at": iso(s.created_at)}
+            {
+                "message_id": s.message_id,
+                "kind": s.kind,
+                "to": s.to,
+                "created_at": iso(s.created_at),
+            }
             for s in c.sent
         ],
         "owed": [kind.value for kind in c.owed],
@@ -266,22 +325,35 @@ def conversation_to_doc(c: Conversation) -> dict[str, Any]:
 def conversation_from_doc(d: dict[str, Any]) -> Conversation:
     """The inverse of ``conversation_to_doc``."""
     return Conversation(
-        id=d["id"], mailbox=d["mailbox"], customer=d["customer"],
-        customer_name=d["customer_name"], subject=d["subject"], status=Status(d["status"]),
+        id=d["id"],
+        mailbox=d["mailbox"],
+        customer=d["customer"],
+        customer_name=d["customer_name"],
+        subject=d["subject"],
+        status=Status(d["status"]),
         created_at=at(d["created_at"]),
         customer_utc_offset_minutes=d.get("customer_utc_offset_minutes"),
-        snoozed_until=when(d.get("snoozed_until")), language=d.get("language"),
+        snoozed_until=when(d.get("snoozed_until")),
+        language=d.get("language"),
         messages=[_message_from_doc(m) for m in d["messages"]],
         notes=[Note(at(n["at"]), n["text"]) for n in d.get("notes", [])],
         promises=[
-            Promise(made_at=at(p["made_at"]), due=at(p["due"]), reason=p["reason"],
-                    settled_at=when(p["settled_at"]),
-                    outcome=Outcome(p["outcome"]) if p.get("outcome") else None)
+            Promise(
+                made_at=at(p["made_at"]),
+                due=at(p["due"]),
+                reason=p["reason"],
+                settled_at=when(p["settled_at"]),
+                outcome=Outcome(p["outcome"]) if p.get("outcome") else None,
+            )
             for p in d["promises"]
         ],
         sent=[
-            SentMail(message_id=s["message_id"], kind=MailKind(s["kind"]), to=s["to"],
-                     created_at=at(s["created_at"]))
+            SentMail(
+                message_id=s["message_id"],
+                kind=MailKind(s["kind"]),
+                to=s["to"],
+                created_at=at(s["created_at"]),
+            )
             for s in d["sent"]
         ],
         owed=[MailKind(kind) for kind in d.get("owed", [])],
@@ -289,16 +361,31 @@ def conversation_from_doc(d: dict[str, Any]) -> Conversation:
 
 
 def _message_to_doc(m: FiledMessage) -> dict[str, Any]:
-    return {"key": m.key, "message_id": m.message_id, "role": m.role.value,
-            "arrived_at": iso(m.arrived_at), "sender": m.sender, "subject": m.subject,
-            "folder": m.folder, "note": m.note, "names": list(m.names)}
+    return {
+        "key": m.key,
+        "message_id": m.message_id,
+        "role": m.role.value,
+        "arrived_at": iso(m.arrived_at),
+        "sender": m.sender,
+        "subject": m.subject,
+        "folder": m.folder,
+        "note": m.note,
+        "names": list(m.names),
+    }
 
 
 def _message_from_doc(d: dict[str, Any]) -> FiledMessage:
-    return FiledMessage(key=d["key"], message_id=d["message_id"], role=Role(d["role"]),
-                        arrived_at=at(d["arrived_at"]), sender=d["sender"],
-                        subject=d["subject"], folder=d["folder"], note=d["note"],
-                        names=tuple(d.get("names", ())))
+    return FiledMessage(
+        key=d["key"],
+        message_id=d["message_id"],
+        role=Role(d["role"]),
+        arrived_at=at(d["arrived_at"]),
+        sender=d["sender"],
+        subject=d["subject"],
+        folder=d["folder"],
+        note=d["note"],
+        names=tuple(d.get("names", ())),
+    )
 
 
 def skipped_to_doc(s: SkippedMessage) -> dict[str, Any]:
@@ -310,12 +397,19 @@ def skipped_from_doc(d: dict[str, Any]) -> SkippedMessage:
 
 
 def outbox_from_doc(d: dict[str, Any]) -> OutboxEntry:
-    return OutboxEntry(message_id=d["message_id"], conversation_id=d["conversation_id"],
-                       mailbox=d["mailbox"], kind=MailKind(d["kind"]), to=d["to"],
-                       raw=base64.b64decode(d["raw"]), created_at=at(d["created_at"]),
-                       state=OutboxState(d["state"]), attempts=d["attempts"],
-                       sent_at=when(d["sent_at"]),
-                       last_error=d["last_error"],
-                       next_attempt_at=when(d.get("next_attempt_at")),
-                       copy_pending=bool(d.get("copy_pending", False)),
-                       deliver_by=when(d.get("deliver_by")))
+    return OutboxEntry(
+        message_id=d["message_id"],
+        conversation_id=d["conversation_id"],
+        mailbox=d["mailbox"],
+        kind=MailKind(d["kind"]),
+        to=d["to"],
+        raw=base64.b64decode(d["raw"]),
+        created_at=at(d["created_at"]),
+        state=OutboxState(d["state"]),
+        attempts=d["attempts"],
+        sent_at=when(d["sent_at"]),
+        last_error=d["last_error"],
+        next_attempt_at=when(d.get("next_attempt_at")),
+        copy_pending=bool(d.get("copy_pending", False)),
+        deliver_by=when(d.get("deliver_by")),
+    )

@@ -52,8 +52,11 @@ class SmtpMailer:
             raise
         if refused:
             raise _refusal(
-                [aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr)
-                 for addr, r in refused.items()])
+                [
+                    aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr)
+                    for addr, r in refused.items()
+                ]
+            )
 
     async def check(self, sender: str) -> None:
         """Connect, secure and log in as configured, then QUIT: ``inbox-agent check``.
@@ -83,9 +86,14 @@ class SmtpMailer:
             return self._client
         s = self.settings
         client = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, timeout=s.timeout_seconds, use_tls=s.security == "tls",
-            start_tls=s.security == "starttls", validate_certs=True,
-            tls_context=None if s.security == "none" else shared_context())
+            hostname=s.host,
+            port=s.port,
+            timeout=s.timeout_seconds,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls",
+            validate_certs=True,
+            tls_context=None if s.security == "none" else shared_context(),
+        )
         await _translated(self._where(), client.connect())
         try:
             await _translated(self._where(), self._log_in(client), s.username or "")
@@ -106,7 +114,8 @@ class SmtpMailer:
             raise SendLoginError(
                 f"{self._where()} wants a login (it answered 530 to MAIL FROM); set username "
                 "and password_env, password_command or oauth2_token_command in [mailbox.smtp]",
-                code=530) from exc
+                code=530,
+            ) from exc
 
     async def _log_in(self, client: aiosmtplib.SMTP) -> None:
         """AUTH as configured, over the connection secured above; none without a login."""
@@ -122,7 +131,8 @@ class SmtpMailer:
             raise SendLoginError(
                 f"{self._where()} does not offer XOAUTH2 (needed by oauth2_token_command of "
                 f"{secret.where}); check host and port: smtp.gmail.com:587 or "
-                "smtp.office365.com:587, security = \"starttls\"")
+                'smtp.office365.com:587, security = "starttls"'
+            )
         try:
             token = await asyncio.to_thread(secret.fetch)
         except TokenCommandError as exc:
@@ -134,7 +144,9 @@ class SmtpMailer:
                 f"{self._where()}: login refused for {username!r}: the server refused the "
                 f"OAuth2 token printed by oauth2_token_command ({secret.where}): {exc.code} "
                 f"{exc.message[:200]}; check that the command prints a current access token "
-                "for this account, with the mail scope", code=exc.code) from exc
+                "for this account, with the mail scope",
+                code=exc.code,
+            ) from exc
 
     def _where(self) -> str:
         return f"SMTP {self.settings.host}:{self.settings.port}"
@@ -147,7 +159,9 @@ async def _translated(where: str, call: Awaitable[T], username: str = "") -> T:
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise SendLoginError(
             f"{where}: login refused for {username!r} ({exc.code}); check the username and "
-            "password", code=exc.code) from exc
+            "password",
+            code=exc.code,
+        ) from exc
     except aiosmtplib.SMTPRecipientsRefused as exc:
         raise _refusal(exc.recipients) from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
@@ -169,18 +183,26 @@ def _connection_problem(where: str, exc: BaseException) -> str | None:
     (``where`` is ``SMTP host:port``); None for anything else."""
     cause = exc.__cause__
     if isinstance(exc, aiosmtplib.SMTPResponseException) and _IMAP_GREETING.match(exc.message):
-        return (f"{where.removeprefix('SMTP ')} is not an SMTP server (it greeted like IMAP); "
-                "check [mailbox.smtp] port (SMTP is usually 465, or 587 for starttls)")
+        return (
+            f"{where.removeprefix('SMTP ')} is not an SMTP server (it greeted like IMAP); "
+            "check [mailbox.smtp] port (SMTP is usually 465, or 587 for starttls)"
+        )
     if isinstance(cause, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError):
-        return (f"{where}: connection refused; is the server running, and is the port right? "
-                "check host and port in [mailbox.smtp]")
+        return (
+            f"{where}: connection refused; is the server running, and is the port right? "
+            "check host and port in [mailbox.smtp]"
+        )
     if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
-        return (f'{where}: no TLS on this port (security = "tls"); check port and security '
-                'in [mailbox.smtp]: 465 is "tls", 587 is "starttls"')
+        return (
+            f'{where}: no TLS on this port (security = "tls"); check port and security '
+            'in [mailbox.smtp]: 465 is "tls", 587 is "starttls"'
+        )
     if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
-        return (f'{where} does not offer STARTTLS, which security = "starttls" requires; '
-                "nothing was sent: check port and security in [mailbox.smtp] (465 is "
-                'security = "tls")')
+        return (
+            f'{where} does not offer STARTTLS, which security = "starttls" requires; '
+            "nothing was sent: check port and security in [mailbox.smtp] (465 is "
+            'security = "tls")'
+        )
     return None
 
 
@@ -192,8 +214,9 @@ def _refusal(
     return _by_code(worst.code, f"recipient refused: {names}", recipient=True)
 
 
-def _by_code(code: int, message: str,
-             recipient: bool = False) -> TemporarySendError | PermanentSendError:
+def _by_code(
+    code: int, message: str, recipient: bool = False
+) -> TemporarySendError | PermanentSendError:
     if 500 <= code < 600:
         return PermanentSendError(message, code=code, recipient=recipient)
     return TemporarySendError(message, code=code, recipient=recipient)

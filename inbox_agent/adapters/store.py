@@ -84,6 +84,8 @@ DB_FILE = "inbox-agent.json"
 LOCK_FILE = "inbox-agent.lock"
 REQUESTS_DIR = "requests"  # staff commands waiting for the running daemon
 RAW_DIR = "unparsed"  # the bytes of mail that could not be read, kept for a person
+
+
 @dataclass(frozen=True)
 class StaffRequest:
     """A staff command (close, reopen, snooze) for the process that owns the store."""
@@ -100,8 +102,11 @@ def queue_request(data_dir: Path, request: StaffRequest) -> Path:
     outcome = ("the request was not queued", "then run the command again")
     private_dir(folder, outcome)
     path = folder / f"{time.time_ns():020d}-{os.getpid()}.json"
-    payload = {"command": request.command, "conversation_id": request.conversation_id,
-               "until": iso(request.until)}
+    payload = {
+        "command": request.command,
+        "conversation_id": request.conversation_id,
+        "until": iso(request.until),
+    }
     write_whole(path, json.dumps(payload).encode("utf-8"), outcome)
     return path
 
@@ -150,8 +155,11 @@ class Store:
         self.outbox.record(moving)
         ledger.outbox.update({e.message_id: e for e in moving})
         listed = {s.message_id for c in ledger.conversations.values() for s in c.sent}
-        orphans = [e for e in ledger.outbox.values()
-                   if e.state is OutboxState.PENDING and e.message_id not in listed]
+        orphans = [
+            e
+            for e in ledger.outbox.values()
+            if e.state is OutboxState.PENDING and e.message_id not in listed
+        ]
         self.outbox.forget(orphans)
         for entry in orphans:
             del ledger.outbox[entry.message_id]
@@ -169,8 +177,9 @@ class Store:
             self.ledger.conversations[token] = conversation
         return conversation
 
-    def move_to_archive(self, conversations: list[Conversation], skipped: list[SkippedMessage],
-                        now: datetime) -> None:
+    def move_to_archive(
+        self, conversations: list[Conversation], skipped: list[SkippedMessage], now: datetime
+    ) -> None:
         """Write ``conversations`` and ``skipped`` to the archive, then drop them from the
         live ledger (the next commit writes it without them)."""
         self.archive.put(conversations, skipped, now)
@@ -201,8 +210,11 @@ class Store:
             return
         if self.read_only or self._db is None or self._writes is None:
             raise RuntimeError("commit on a store that is not open for writing")
-        new = [e for e in self.ledger.outbox.values() if not self.outbox.holds(e.message_id)
-               and e.state in KEPT_STATES]
+        new = [
+            e
+            for e in self.ledger.outbox.values()
+            if not self.outbox.holds(e.message_id) and e.state in KEPT_STATES
+        ]
         try:
             self.outbox.record(new)  # first: the database written next refers to them
             _dump(self._db, self.ledger)
@@ -262,8 +274,9 @@ class Store:
             try:
                 request.path.unlink(missing_ok=True)
             except OSError as exc:  # one line, not a traceback; removed at the next cycle
-                raise StoreWriteError(write_failed(
-                    request.path, exc, ("its effect is saved", "the agent retries"))) from exc
+                raise StoreWriteError(
+                    write_failed(request.path, exc, ("its effect is saved", "the agent retries"))
+                ) from exc
 
     def __enter__(self) -> Store:
         return self.open()
@@ -282,13 +295,17 @@ def _still_owed(entry: OutboxEntry) -> bool:
 def _read_request(path: Path) -> StaffRequest | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return StaffRequest(str(data["command"]), str(data["conversation_id"]),
-                            when(data.get("until")), path)
+        return StaffRequest(
+            str(data["command"]), str(data["conversation_id"]), when(data.get("until")), path
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("staff request %s could not be read (%s); it is not applied and is kept "
-                    "as %s: run the command again as the user the agent runs as", path,
-                    why(exc) if isinstance(exc, OSError) else exc,
-                    path.with_suffix(".unreadable").name)
+        log.warning(
+            "staff request %s could not be read (%s); it is not applied and is kept "
+            "as %s: run the command again as the user the agent runs as",
+            path,
+            why(exc) if isinstance(exc, OSError) else exc,
+            path.with_suffix(".unreadable").name,
+        )
         with contextlib.suppress(OSError):  # a read-only disk: looked at again next cycle
             path.rename(path.with_suffix(".unreadable"))  # kept for a person, never retried
         return None
@@ -314,8 +331,9 @@ def _take_lock(data_dir: Path) -> _Lock:
     try:
         folder = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise StoreError(f"{data_dir}: cannot be opened ({why(exc)}); let the agent's user "
-                         "read and write it") from exc
+        raise StoreError(
+            f"{data_dir}: cannot be opened ({why(exc)}); let the agent's user read and write it"
+        ) from exc
     try:
         _lock_or_refuse(folder, data_dir)
         return _Lock(folder, _claim_pid_file(data_dir))
@@ -330,8 +348,9 @@ def _lock_or_refuse(fd: int, data_dir: Path) -> None:
     except BlockingIOError:
         raise StoreLockedError(_in_use(data_dir)) from None
     except OSError as exc:  # ENOLCK, or EBADF where NFS emulates flock with fcntl locks
-        raise StoreError(f"{data_dir}: cannot be locked ({why(exc)}); put data_dir on a "
-                         "local disk") from exc
+        raise StoreError(
+            f"{data_dir}: cannot be locked ({why(exc)}); put data_dir on a local disk"
+        ) from exc
 
 
 def _claim_pid_file(data_dir: Path) -> int | None:
@@ -360,8 +379,10 @@ def _in_use(data_dir: Path) -> str:
     except (OSError, UnicodeDecodeError):
         owner = ""
     who = f"pid {owner}" if owner.isdigit() else "pid unknown"
-    return (f"{data_dir}: in use by inbox-agent ({who}); stop it first, or give this one "
-            "another data_dir")
+    return (
+        f"{data_dir}: in use by inbox-agent ({who}); stop it first, or give this one "
+        "another data_dir"
+    )
 
 
 def _own_data_dir(data_dir: Path) -> None:
@@ -377,18 +398,28 @@ def _close_to_others(data_dir: Path) -> None:
     mode = stat.S_IMODE(data_dir.stat().st_mode)
     if not mode & 0o077:
         return
-    own = [data_dir / name for name in (DB_FILE, DB_FILE + ".bak", LOCK_FILE, RAW_DIR,
-                                        REQUESTS_DIR, ARCHIVE_DIR)]
+    own = [
+        data_dir / name
+        for name in (DB_FILE, DB_FILE + ".bak", LOCK_FILE, RAW_DIR, REQUESTS_DIR, ARCHIVE_DIR)
+    ]
     try:
         for path in (data_dir, *(p for p in own if p.exists())):
             os.chmod(path, stat.S_IMODE(path.stat().st_mode) & ~0o077)
     except OSError as exc:
-        log.warning("%s can be read by other users (mode %o) and this process cannot change "
-                    "that (%s); it holds customers' mail: chmod 700 it", data_dir, mode,
-                    why(exc))
+        log.warning(
+            "%s can be read by other users (mode %o) and this process cannot change "
+            "that (%s); it holds customers' mail: chmod 700 it",
+            data_dir,
+            mode,
+            why(exc),
+        )
         return
-    log.warning("%s could be read by other users (mode %o); it holds customers' mail, so it "
-                "is now %o", data_dir, mode, mode & ~0o077)
+    log.warning(
+        "%s could be read by other users (mode %o); it holds customers' mail, so it is now %o",
+        data_dir,
+        mode,
+        mode & ~0o077,
+    )
 
 
 def _load(db: TinyDB) -> Ledger:
@@ -404,7 +435,8 @@ def _load(db: TinyDB) -> Ledger:
         ledger.checkpoints[doc["folder_key"]] = Checkpoint(doc["uidvalidity"], doc["last_uid"])
     for doc in db.table("undeliverable").all():
         ledger.undeliverable[doc["address"]] = Undeliverable(
-            doc["address"], at(doc["since"]), doc["conversation_id"], doc["reason"])
+            doc["address"], at(doc["since"]), doc["conversation_id"], doc["reason"]
+        )
     return ledger
 
 
@@ -419,8 +451,12 @@ def _dump(db: TinyDB, ledger: Ledger) -> None:
             for key, c in ledger.checkpoints.items()
         ],
         "undeliverable": [
-            {"address": u.address, "since": iso(u.since), "conversation_id": u.conversation_id,
-             "reason": u.reason}
+            {
+                "address": u.address,
+                "since": iso(u.since),
+                "conversation_id": u.conversation_id,
+                "reason": u.reason,
+            }
             for u in ledger.undeliverable.values()
         ],
     }
@@ -428,5 +464,3 @@ def _dump(db: TinyDB, ledger: Ledger) -> None:
         table = db.table(name)
         table.truncate()
         table.insert_multiple(docs)
-
-

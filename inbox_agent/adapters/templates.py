@@ -36,8 +36,9 @@ class TemplatesFolder(jinja2.BaseLoader):
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder).resolve()
 
-    def get_source(self, environment: jinja2.Environment,
-                   template: str) -> tuple[str, str, Callable[[], bool]]:
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
         real = self._real_path(template)
         try:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -77,16 +78,23 @@ class TemplatesFolder(jinja2.BaseLoader):
         except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links
             raise SecurityError(f"'{template}' cannot be resolved: {exc}") from exc
         if not real.is_relative_to(self.folder):
-            what = "is outside" if ".." in Path(template).parts or template.startswith("/") \
+            what = (
+                "is outside"
+                if ".." in Path(template).parts or template.startswith("/")
                 else f"is a link to {real}, outside"
-            raise SecurityError(f"'{template}' {what} the templates folder; only templates "
-                                "in it can be included")
+            )
+            raise SecurityError(
+                f"'{template}' {what} the templates folder; only templates in it can be included"
+            )
         if not template.endswith(".j2"):
-            raise SecurityError(f"'{template}' is not a template (a .j2 file); only templates "
-                                "in the templates folder can be included")
+            raise SecurityError(
+                f"'{template}' is not a template (a .j2 file); only templates "
+                "in the templates folder can be included"
+            )
         if not real.name.endswith(".j2"):
-            raise SecurityError(f"'{template}' is a link to {real.name}, not to a template "
-                                "(a .j2 file)")
+            raise SecurityError(
+                f"'{template}' is a link to {real.name}, not to a template (a .j2 file)"
+            )
         if not os.path.lexists(wanted) or not real.exists():
             raise jinja2.TemplateNotFound(template)
         return real
@@ -96,13 +104,17 @@ def _check_file(template: str, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise SecurityError(f"'{template}' is not a regular file")
     if info.st_size > MAX_TEMPLATE_BYTES:
-        raise SecurityError(f"'{template}' is {info.st_size:,} bytes; a template is at most "
-                            f"{MAX_TEMPLATE_BYTES:,}")
+        raise SecurityError(
+            f"'{template}' is {info.st_size:,} bytes; a template is at most {MAX_TEMPLATE_BYTES:,}"
+        )
 
 
 def _text(template: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise jinja2.TemplateSyntaxError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                         "save the file as UTF-8", 1, template) from exc
+        raise jinja2.TemplateSyntaxError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8",
+            1,
+            template,
+        ) from exc

@@ -81,7 +81,6 @@ class CommitOnFlush(CachingMiddleware):
     WRITE_CACHE_SIZE = 2**62
 
 
-
 def backup_of(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 
@@ -91,16 +90,22 @@ def corrupt_message(path: Path, why: str) -> str:
     backup = backup_of(path)
     head = f"{path}: {why}; the file was left as it is. "
     if not backup.exists():
-        return head + (f"There is no {backup.name} to go back to: repair it, or move it aside "
-                       "to start empty (which forgets every conversation)")
+        return head + (
+            f"There is no {backup.name} to go back to: repair it, or move it aside "
+            "to start empty (which forgets every conversation)"
+        )
     trouble = _damage(backup)
     if trouble is None:
-        return head + (f"The previous commit is in {backup.name}: check it, then move it over "
-                       f"{path.name} (or move both aside to start empty, which forgets every "
-                       "conversation)")
-    return head + (f"The previous commit, {backup.name}, is damaged too ({trouble}): repair "
-                   "one of them, or move both aside to start empty (which forgets every "
-                   "conversation)")
+        return head + (
+            f"The previous commit is in {backup.name}: check it, then move it over "
+            f"{path.name} (or move both aside to start empty, which forgets every "
+            "conversation)"
+        )
+    return head + (
+        f"The previous commit, {backup.name}, is damaged too ({trouble}): repair "
+        "one of them, or move both aside to start empty (which forgets every "
+        "conversation)"
+    )
 
 
 def _damage(path: Path) -> str | None:

@@ -34,8 +34,7 @@ class WorkerThread(Executor):
     def __init__(self, name: str) -> None:
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._shut_down = False
-        self._thread = threading.Thread(target=_run, args=(self._queue,), name=name,
-                                        daemon=True)
+        self._thread = threading.Thread(target=_run, args=(self._queue,), name=name, daemon=True)
         self._thread.start()
         weakref.finalize(self, self._queue.put, None)
 

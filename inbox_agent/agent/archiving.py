@@ -42,14 +42,20 @@ class Archiving:
         self._last_pass = now
         ledger = self.store.ledger
         in_outbox = {e.conversation_id for e in ledger.outbox.values()}
-        done = [c for c in ledger.conversations.values()
-                if archivable(c, now, self.archive_after, in_outbox)]
+        done = [
+            c
+            for c in ledger.conversations.values()
+            if archivable(c, now, self.archive_after, in_outbox)
+        ]
         skipped = [s for s in ledger.skipped if skipped_archivable(s, now, self.archive_after)]
         if done or skipped:
             self.store.move_to_archive(done, skipped, now)
-            log.info("%s %s and %s filed without a reply",
-                     "would archive" if self.store.dry_run else "archived",
-                     _count(len(done), "conversation"), _count(len(skipped), "message"))
+            log.info(
+                "%s %s and %s filed without a reply",
+                "would archive" if self.store.dry_run else "archived",
+                _count(len(done), "conversation"),
+                _count(len(skipped), "message"),
+            )
         return len(done)
 
 
@@ -62,8 +68,11 @@ def already_archived(store: Store, email: InboundEmail) -> str | None:
     if archive.holds(KEY + email.key):
         return "already filed (archived)"
     token = our_token(email.message_id or "")
-    if token is not None and token not in store.ledger.conversations \
-            and archive.holds(TOKEN + token):
+    if (
+        token is not None
+        and token not in store.ledger.conversations
+        and archive.holds(TOKEN + token)
+    ):
         return "the agent's own mail of an archived conversation"
     return None
 
@@ -89,7 +98,8 @@ class TokensTaken:
 
     def __contains__(self, token: object) -> bool:
         return token in self._store.ledger.conversations or (
-            isinstance(token, str) and self._store.archive.holds(TOKEN + token))
+            isinstance(token, str) and self._store.archive.holds(TOKEN + token)
+        )
 
 
 def _count(n: int, noun: str) -> str:

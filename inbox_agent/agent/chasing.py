@@ -71,8 +71,9 @@ class SweepIndex:
     def conversations_of(self, address: str) -> list[Conversation]:
         """The conversations ``address`` is the customer of."""
         conversations = self._ledger.conversations
-        return [conversations[c] for c in self.index.by_customer.get(address, ())
-                if c in conversations]
+        return [
+            conversations[c] for c in self.index.by_customer.get(address, ()) if c in conversations
+        ]
 
 
 class Chasing:
@@ -92,8 +93,12 @@ class Chasing:
                 self._chase(conversation, decision, now, report)
             elif isinstance(decision, Hold):
                 if conversation.note(now, decision.reason):
-                    log.warning("[#%s] %s", conversation.id, decision.reason, extra=logs.fields(
-                        "held", conversation.mailbox, conversation.id))
+                    log.warning(
+                        "[#%s] %s",
+                        conversation.id,
+                        decision.reason,
+                        extra=logs.fields("held", conversation.mailbox, conversation.id),
+                    )
             else:
                 self._record_missed(conversation, decision)
 
@@ -104,9 +109,11 @@ class Chasing:
     def next_chase(self) -> datetime | None:
         """The earliest moment a follow-up or escalation becomes owed, from the store."""
         settings = self.agent.settings
-        moments = [moment for c in self.agent.ledger.conversations.values()
-                   if (moment := next_chase_at(c, settings.calendar, settings.promise))
-                   is not None]
+        moments = [
+            moment
+            for c in self.agent.ledger.conversations.values()
+            if (moment := next_chase_at(c, settings.calendar, settings.promise)) is not None
+        ]
         return min(moments, key=lambda m: m.astimezone(UTC)) if moments else None
 
     def decisions(self, now: datetime) -> list[Decision]:
@@ -114,24 +121,33 @@ class Chasing:
         attention has come (none, the common case, costs a pass over remembered moments)."""
         ledger, settings = self.agent.ledger, self.agent.settings
         if len(self._attention) > len(ledger.conversations):  # some were archived
-            self._attention = {c: known for c, known in self._attention.items()
-                               if c in ledger.conversations}
+            self._attention = {
+                c: known for c, known in self._attention.items() if c in ledger.conversations
+            }
         utc = now.astimezone(UTC)
-        attention = [c for c in list(ledger.conversations.values())
-                     if (moment := self._attention_at(c)) is not None
-                     and utc >= moment.astimezone(UTC)]
+        attention = [
+            c
+            for c in list(ledger.conversations.values())
+            if (moment := self._attention_at(c)) is not None and utc >= moment.astimezone(UTC)
+        ]
         if not attention:
             return []
         index = SweepIndex(ledger)
-        return decide(attention, self._unsent(), now,
-                      Rules(settings.calendar, settings.promise, settings.limits),
-                      Lookups(ledger.undeliverable, index.sent_to, index.conversations_of))
+        return decide(
+            attention,
+            self._unsent(),
+            now,
+            Rules(settings.calendar, settings.promise, settings.limits),
+            Lookups(ledger.undeliverable, index.sent_to, index.conversations_of),
+        )
 
     def _unsent(self) -> set[str]:
         """The conversations whose last mail to the customer has not gone out yet."""
-        return {e.conversation_id for e in self.agent.ledger.outbox.values()
-                if e.state in (OutboxState.PENDING, OutboxState.SENDING)
-                and e.kind != ESCALATION}
+        return {
+            e.conversation_id
+            for e in self.agent.ledger.outbox.values()
+            if e.state in (OutboxState.PENDING, OutboxState.SENDING) and e.kind != ESCALATION
+        }
 
     def _attention_at(self, conversation: Conversation) -> datetime | None:
         """``promises.attention_at``, worked out again only when the conversation changed."""
@@ -146,32 +162,38 @@ class Chasing:
 
     def _record_missed(self, conversation: Conversation, lapse: RecordLapse) -> None:
         conversation.settle(lapse.due, PromiseOutcome.MISSED)
-        log.warning("[#%s] the promise to %s lapsed at %s", conversation.id,
-                    conversation.customer,
-                    local_moment(lapse.due, self.agent.settings.calendar.timezone),
-                    extra=logs.fields("lapsed", conversation.mailbox, conversation.id))
+        log.warning(
+            "[#%s] the promise to %s lapsed at %s",
+            conversation.id,
+            conversation.customer,
+            local_moment(lapse.due, self.agent.settings.calendar.timezone),
+            extra=logs.fields("lapsed", conversation.mailbox, conversation.id),
+        )
 
-    def _chase(self, conversation: Conversation, chase: SendChase, now: datetime,
-               report: CycleReport) -> None:
+    def _chase(
+        self, conversation: Conversation, chase: SendChase, now: datetime, report: CycleReport
+    ) -> None:
         """Extend the promise and queue the mails, or, if a template fails, change nothing:
         the chase stays due and is tried again on the next sweep."""
+
         def change(chased: Conversation) -> None:
             apply_chase(chased, chase.due, now)
             if chase.note is not None:
                 chased.note(now, chase.note)
 
         mailing = self.agent.mailing
-        mails = mailing.compose_all(conversation, chase.mails, now,
-                                    self._extra(chase.due), change)
+        mails = mailing.compose_all(conversation, chase.mails, now, self._extra(chase.due), change)
         if mails is None:
             return
         for mail in mails:
             mailing.record(conversation, mail, now)
         report.queued += len(mails)
         new_promise = local_moment(chase.due.new_due, self.agent.settings.calendar.timezone)
-        report.notes.append(f"[#{conversation.id}] {conversation.promises[-1].reason}"
-                            + (" (the promise had lapsed)" if chase.due.lapsed else "")
-                            + f"; new promise {new_promise}")
+        report.notes.append(
+            f"[#{conversation.id}] {conversation.promises[-1].reason}"
+            + (" (the promise had lapsed)" if chase.due.lapsed else "")
+            + f"; new promise {new_promise}"
+        )
 
     @staticmethod
     def _extra(due: ChaseDue) -> dict[str, Any]:

@@ -76,47 +76,65 @@ class Composer:
         self.templates = rendering.Templates(self.env, stopwatch=time.monotonic)
         self._reported: dict[str, str] = {}
 
-    def compose(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
-                extra: dict[str, Any] | None = None) -> Composed:
+    def compose(
+        self,
+        conversation: Conversation,
+        kind: MailKind,
+        to: str,
+        now: datetime,
+        extra: dict[str, Any] | None = None,
+    ) -> Composed:
         """The mail of template ``kind`` to ``to`` in ``conversation``."""
         mailbox = self.settings.mailbox(conversation.mailbox)
         message_id = make_message_id(conversation.id, kind, mailbox.address)
-        data = {**template_data(self.settings, mailbox, conversation, now, kind),
-                **(extra or {})}
+        data = {**template_data(self.settings, mailbox, conversation, now, kind), **(extra or {})}
         try:
-            rendered = self.templates.render(kind, data, mailbox.name,
-                                             mail_language(mailbox, conversation, kind))
+            rendered = self.templates.render(
+                kind, data, mailbox.name, mail_language(mailbox, conversation, kind)
+            )
         except rendering.RenderError as exc:
-            raise TemplateError(f"{exc}; fix the template, the mail is sent once it renders") \
-                from exc
+            raise TemplateError(
+                f"{exc}; fix the template, the mail is sent once it renders"
+            ) from exc
         self._report_fallbacks()
         envelope = _envelope(conversation, mailbox, to, message_id, now)
         message = rendering.build_message(
-            rendered, envelope, subject_with_token(conversation.subject, conversation.id))
+            rendered, envelope, subject_with_token(conversation.subject, conversation.id)
+        )
         return Composed(message_id, kind, to, message.as_bytes(policy=policy.SMTP))
-
 
     def _report_fallbacks(self) -> None:
         """A broken staff edit, covered by the last good version: said once per mistake."""
         for filename, problem in self.templates.problems.items():
             if self._reported.get(filename) != problem:
-                log.error("%s; the last version that worked is used until it is fixed "
-                          "(inbox-agent templates check)", problem)
+                log.error(
+                    "%s; the last version that worked is used until it is fixed "
+                    "(inbox-agent templates check)",
+                    problem,
+                )
                 self._reported[filename] = problem
         for filename in set(self._reported) - set(self.templates.problems):
             log.warning("%s works again", self._reported.pop(filename).split(":")[0])
 
 
-def _envelope(conversation: Conversation, mailbox: MailboxSettings, to: str, message_id: str,
-              now: datetime) -> rendering.Envelope:
-    customer = [m.message_id for m in conversation.messages
-                if m.role is Role.CUSTOMER and m.message_id]
+def _envelope(
+    conversation: Conversation, mailbox: MailboxSettings, to: str, message_id: str, now: datetime
+) -> rendering.Envelope:
+    customer = [
+        m.message_id for m in conversation.messages if m.role is Role.CUSTOMER and m.message_id
+    ]
     to_name = customer_display_name(conversation) if to == conversation.customer else ""
     return rendering.Envelope(
-        from_address=mailbox.address, from_name=mailbox.display_name, to=to, to_name=to_name,
-        token=conversation.id, message_id=message_id, date=now,
+        from_address=mailbox.address,
+        from_name=mailbox.display_name,
+        to=to,
+        to_name=to_name,
+        token=conversation.id,
+        message_id=message_id,
+        date=now,
         in_reply_to=customer[-1] if customer else None,
-        references=_references(conversation, to))
+        references=_references(conversation, to),
+    )
 
 
 def _references(conversation: Conversation, to: str) -> tuple[str, ...]:
@@ -134,8 +152,9 @@ def make_message_id(token: str, kind: str, address: str) -> str:
     return f"<inbox-agent.{token}.{kind}.{uuid.uuid4().hex[:16]}@{domain}>"
 
 
-def mail_language(mailbox: MailboxSettings, conversation: Conversation,
-                  kind: MailKind) -> str | None:
+def mail_language(
+    mailbox: MailboxSettings, conversation: Conversation, kind: MailKind
+) -> str | None:
     """The language a mail is written in: the customer's for their mail (their
     ``Content-Language``, else the mailbox's), the mailbox's for the manager's report, which
     is read in the shop, not by the customer."""
@@ -144,8 +163,13 @@ def mail_language(mailbox: MailboxSettings, conversation: Conversation,
     return conversation.language or mailbox.language
 
 
-def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Conversation,
-                  now: datetime, kind: MailKind = MailKind.ACKNOWLEDGEMENT) -> dict[str, Any]:
+def template_data(
+    settings: Settings,
+    mailbox: MailboxSettings,
+    conversation: Conversation,
+    now: datetime,
+    kind: MailKind = MailKind.ACKNOWLEDGEMENT,
+) -> dict[str, Any]:
     """Everything a template may use (templates/README.md lists it for staff), every text in
     the mail's language (``mail_language``)."""
     language = mail_language(mailbox, conversation, kind)
@@ -161,25 +185,38 @@ def template_data(settings: Settings, mailbox: MailboxSettings, conversation: Co
         "token": conversation.id,
         "language": language_of(language),
         "promised_by": conversation.promised_by,
-        "promised_by_text": _describe(settings, conversation, conversation.promised_by, now,
-                                      language=language, for_customer=for_customer),
+        "promised_by_text": _describe(
+            settings,
+            conversation,
+            conversation.promised_by,
+            now,
+            language=language,
+            for_customer=for_customer,
+        ),
         "mailbox_name": mailbox.display_name or mailbox.name,
         "mailbox_address": mailbox.address,
         "opening_hours": wording.opening_hours_words(settings.calendar, language),
         "waiting_since": since,
         "waiting_since_text": moment_words(settings, since, now, language),
         "waited_text": duration_words(
-            business_minutes_between(settings.calendar, since, now), language),
+            business_minutes_between(settings.calendar, since, now), language
+        ),
         "follow_up_number": follow_ups_in(current_wait(conversation)),
         "promise_missed": False,
         "delivery_late": False,
         "previous_promised_by": previous.due if previous else None,
-        "previous_promise_text": _describe(settings, conversation,
-                                           previous.due if previous else None, now,
-                                           language=language, for_customer=for_customer),
+        "previous_promise_text": _describe(
+            settings,
+            conversation,
+            previous.due if previous else None,
+            now,
+            language=language,
+            for_customer=for_customer,
+        ),
         "previous_promise_minutes_left": _minutes_left(previous, now),
-        "previous_promise_relative": "" if previous is None else relative_words(
-            _minutes_left(previous, now), language),
+        "previous_promise_relative": ""
+        if previous is None
+        else relative_words(_minutes_left(previous, now), language),
         "thread_command": f"inbox-agent thread {conversation.id}",
     }
 
@@ -204,8 +241,11 @@ def wait_began(conversation: Conversation) -> datetime:
         return conversation.created_at
     before = conversation.promises[-len(wait) - 1]
     boundary = before.settled_at or before.made_at
-    arrivals = [m.arrived_at for m in conversation.messages if m.role is Role.CUSTOMER
-                and boundary < m.arrived_at <= wait[0].made_at]
+    arrivals = [
+        m.arrived_at
+        for m in conversation.messages
+        if m.role is Role.CUSTOMER and boundary < m.arrived_at <= wait[0].made_at
+    ]
     return min(arrivals) if arrivals else wait[0].made_at
 
 
@@ -217,15 +257,23 @@ def _minutes_left(promise: Promise | None, now: datetime) -> int:
     return int(math.copysign(math.ceil(abs(seconds) / 60), seconds))
 
 
-def describe(settings: Settings, conversation: Conversation, moment: datetime | None,
-             now: datetime) -> str:
+def describe(
+    settings: Settings, conversation: Conversation, moment: datetime | None, now: datetime
+) -> str:
     """A promised moment in the customer's words (their own clock too, where it differs)."""
     language = conversation.language or settings.mailbox(conversation.mailbox).language
     return _describe(settings, conversation, moment, now, language=language, for_customer=True)
 
 
-def _describe(settings: Settings, conversation: Conversation, moment: datetime | None,
-              now: datetime, *, language: str | None, for_customer: bool) -> str:
+def _describe(
+    settings: Settings,
+    conversation: Conversation,
+    moment: datetime | None,
+    now: datetime,
+    *,
+    language: str | None,
+    for_customer: bool,
+) -> str:
     """``moment`` in ``language``; the customer's own clock only in mail ``for_customer``
     (the manager's report has no "your time")."""
     if moment is None:
@@ -235,8 +283,7 @@ def _describe(settings: Settings, conversation: Conversation, moment: datetime |
     return wording.describe_moment(moment, settings.calendar, now, offset, language)
 
 
-def moment_words(settings: Settings, moment: datetime, now: datetime,
-                 language: str | None) -> str:
+def moment_words(settings: Settings, moment: datetime, now: datetime, language: str | None) -> str:
     """A moment in the business's zone with its date: "Monday 16 November, 10:05 London time",
     "Montag, 16. November, 10:05 Uhr Londoner Zeit", "lundi 16 novembre, 10 h 05, heure de
     Londres"."""
@@ -245,14 +292,19 @@ def moment_words(settings: Settings, moment: datetime, now: datetime,
     return f"{parts.date}, {parts.clock}{comma} {parts.zone}"
 
 
-SAMPLE_SUBJECTS = {"en": "Invoice 2211 shows the wrong VAT number",
-                   "de": "Rechnung 2211 mit falscher USt-IdNr.",
-                   "fr": "Facture 2211 avec un mauvais numéro de TVA"}
+SAMPLE_SUBJECTS = {
+    "en": "Invoice 2211 shows the wrong VAT number",
+    "de": "Rechnung 2211 mit falscher USt-IdNr.",
+    "fr": "Facture 2211 avec un mauvais numéro de TVA",
+}
 
 
-def sample_conversation(settings: Settings, now: datetime,
-                        kind: MailKind = MailKind.ACKNOWLEDGEMENT,
-                        language: str | None = None) -> Conversation:
+def sample_conversation(
+    settings: Settings,
+    now: datetime,
+    kind: MailKind = MailKind.ACKNOWLEDGEMENT,
+    language: str | None = None,
+) -> Conversation:
     """A made-up conversation for ``templates check`` and ``preview``, every value present,
     with the history a mail of ``kind`` has at ``now``: a follow-up extends the first
     promise, which is an hour (``follow_up_before``) from lapsing; an escalation comes after
@@ -260,25 +312,38 @@ def sample_conversation(settings: Settings, now: datetime,
     customer writes in ``language`` (their subject too)."""
     cal, policy, mailbox = settings.calendar, settings.promise, settings.mailboxes[0]
     chases = {MailKind.ACKNOWLEDGEMENT: 0, MailKind.FOLLOW_UP: 1}.get(
-        MailKind(kind), policy.max_follow_ups + 1)
+        MailKind(kind), policy.max_follow_ups + 1
+    )
     # Backwards from now: the promise this chase extends lapses follow_up_before from now
     # (on the quarter hour, as every promise is), each earlier one extend_by before it, and
     # the first counted from the customer's mail.
-    dues = [promised_moment(add_business_time(cal, now, policy.follow_up_before))] \
-        if chases else []
+    dues = [promised_moment(add_business_time(cal, now, policy.follow_up_before))] if chases else []
     for _ in range(chases - 1):
         dues.insert(0, subtract_business_time(cal, dues[0], policy.extend_by))
     arrived = subtract_business_time(cal, dues[0], policy.first_reply_within) if dues else now
-    sample = Conversation(id="K7Q2", mailbox=mailbox.name, customer="ana@customer.example",
-                          customer_name="Ana Silva",
-                          subject=SAMPLE_SUBJECTS[language_of(language)], created_at=arrived,
-                          status=Status.WAITING, customer_utc_offset_minutes=60,
-                          language=language)
-    sample.messages.append(FiledMessage("<sample@customer.example>", "<sample@customer.example>",
-                                        Role.CUSTOMER, arrived, sample.customer, sample.subject,
-                                        mailbox.imap.folder))
-    made = [arrived] + [subtract_business_time(cal, due, policy.follow_up_before)
-                        for due in dues]
+    sample = Conversation(
+        id="K7Q2",
+        mailbox=mailbox.name,
+        customer="ana@customer.example",
+        customer_name="Ana Silva",
+        subject=SAMPLE_SUBJECTS[language_of(language)],
+        created_at=arrived,
+        status=Status.WAITING,
+        customer_utc_offset_minutes=60,
+        language=language,
+    )
+    sample.messages.append(
+        FiledMessage(
+            "<sample@customer.example>",
+            "<sample@customer.example>",
+            Role.CUSTOMER,
+            arrived,
+            sample.customer,
+            sample.subject,
+            mailbox.imap.folder,
+        )
+    )
+    made = [arrived] + [subtract_business_time(cal, due, policy.follow_up_before) for due in dues]
     for n, due in enumerate(dues):
         reason = FIRST_REPLY if n == 0 else follow_up_reason(n)
         sample.promises.append(Promise(made[n], due, reason, made[n + 1], Outcome.EXTENDED))
@@ -286,6 +351,7 @@ def sample_conversation(settings: Settings, now: datetime,
         sample.promises.append(Promise(now, first_reply_due(now, cal, policy), FIRST_REPLY))
         return sample
     reason = follow_up_reason(chases) if chases <= policy.max_follow_ups else ESCALATED
-    sample.promises.append(Promise(
-        now, promised_moment(add_business_time(cal, dues[-1], policy.extend_by)), reason))
+    sample.promises.append(
+        Promise(now, promised_moment(add_business_time(cal, dues[-1], policy.extend_by)), reason)
+    )
     return sample

@@ -45,10 +45,15 @@ class CycleReport:
 
     def summary(self) -> str:
         """One line for the log."""
-        sending = f"{self.would_send} would send" if self.rehearsal else \
-            f"{self.sent} sent, {self.failed} refused"
-        return (f"{self.fetched} fetched, {self.filed} filed, {self.skipped} filed without "
-                f"reply, {self.duplicates} already filed, {self.queued} queued, {sending}")
+        sending = (
+            f"{self.would_send} would send"
+            if self.rehearsal
+            else f"{self.sent} sent, {self.failed} refused"
+        )
+        return (
+            f"{self.fetched} fetched, {self.filed} filed, {self.skipped} filed without "
+            f"reply, {self.duplicates} already filed, {self.queued} queued, {sending}"
+        )
 
 
 @dataclass
@@ -81,8 +86,14 @@ class Host(Protocol):
         """The store's in-memory state."""
         ...
 
-    def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
-              extra: dict[str, Any] | None = None) -> bool:
+    def queue(
+        self,
+        conversation: Conversation,
+        kind: MailKind,
+        to: str,
+        now: datetime,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
         """Compose a mail and record it in the outbox; False when it stays owed (its
         template does not render)."""
         ...

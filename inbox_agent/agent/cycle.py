@@ -67,8 +67,15 @@ from inbox_agent.errors import (
 )
 
 # Adapters and CycleReport live in ``context``; whoever builds an Agent gets them here too.
-__all__ = ["Adapters", "Agent", "CycleReport", "LoggingMailer", "real_adapters", "run",
-           "system_clock"]
+__all__ = [
+    "Adapters",
+    "Agent",
+    "CycleReport",
+    "LoggingMailer",
+    "real_adapters",
+    "run",
+    "system_clock",
+]
 log = logging.getLogger("inbox_agent")
 SWEEP_INTERVAL_SECONDS = 30  # how often promises are checked, whatever the poll interval
 
@@ -76,8 +83,14 @@ SWEEP_INTERVAL_SECONDS = 30  # how often promises are checked, whatever the poll
 class Agent:
     """The support agent: files mail into conversations, keeps promises, keeps the outbox."""
 
-    def __init__(self, settings: Settings, store: Store, adapters: Adapters, clock: Clock,
-                 templates: jinja2.BaseLoader | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        adapters: Adapters,
+        clock: Clock,
+        templates: jinja2.BaseLoader | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.adapters = adapters
@@ -139,8 +152,9 @@ class Agent:
         requests = self.store.pending_requests()
         for request in requests:
             try:
-                note = staff.apply(self.store, request, self.clock(),
-                                   self.settings.calendar.timezone)
+                note = staff.apply(
+                    self.store, request, self.clock(), self.settings.calendar.timezone
+                )
             except OperatorError as exc:
                 log.warning("staff request not applied: %s", exc)
             else:
@@ -149,8 +163,9 @@ class Agent:
             self.store.commit()
             self.store.forget_requests(requests)
 
-    async def _poll_unless_down(self, settings: MailboxSettings, report: CycleReport, *,
-                                called: bool = False) -> None:
+    async def _poll_unless_down(
+        self, settings: MailboxSettings, report: CycleReport, *, called: bool = False
+    ) -> None:
         """Poll one mailbox; if its server fails, report it once, back off, and go on: the
         other mailboxes, the sweep and the outbox do not wait for it. A poll a watch
         ``called`` for does not wait for the backoff: that watch has just reached the server."""
@@ -175,13 +190,13 @@ class Agent:
         try:
             await self._poll_folder(mailbox, settings, settings.imap.folder, report)
             if settings.imap.sent_folder:
-                await self._poll_sent_folder(mailbox, settings, settings.imap.sent_folder,
-                                             report)
+                await self._poll_sent_folder(mailbox, settings, settings.imap.sent_folder, report)
         finally:
             await mailbox.close()
 
-    async def _poll_sent_folder(self, mailbox: Mailbox, settings: MailboxSettings, folder: str,
-                                report: CycleReport) -> None:
+    async def _poll_sent_folder(
+        self, mailbox: Mailbox, settings: MailboxSettings, folder: str, report: CycleReport
+    ) -> None:
         """The Sent folder only tells of staff replies: a server that refuses it (a name that
         does not exist) must not stop the customers' mail, so it is reported, once."""
         problem_key = f"{settings.name}/{folder}"
@@ -190,22 +205,31 @@ class Agent:
         except (MailboxConnectionError, MailboxLoginError):
             raise
         except MailboxError as exc:
-            self.report_once(problem_key, f"{problem_key}: the sent folder cannot be read "
-                              f"({exc}); staff replies sent from it are not seen: check "
-                              "sent_folder in [mailbox.imap]", logging.WARNING)
+            self.report_once(
+                problem_key,
+                f"{problem_key}: the sent folder cannot be read "
+                f"({exc}); staff replies sent from it are not seen: check "
+                "sent_folder in [mailbox.imap]",
+                logging.WARNING,
+            )
         else:
             self.reported_problems.discard(problem_key)
 
-    async def _poll_folder(self, mailbox: Mailbox, settings: MailboxSettings, folder: str,
-                           report: CycleReport) -> None:
+    async def _poll_folder(
+        self, mailbox: Mailbox, settings: MailboxSettings, folder: str, report: CycleReport
+    ) -> None:
         key = f"{settings.name}/{folder}"
         known = self.ledger.checkpoints.get(key)
         uidvalidity, last_uid = (known.uidvalidity, known.last_uid) if known else (None, 0)
         filing = Filing(self, settings, folder)
         async for batch in mailbox.fetch_new(folder, uidvalidity, last_uid):
             if uidvalidity is not None and batch.uidvalidity != uidvalidity:
-                log.warning("%s: UIDVALIDITY changed (%s -> %s); re-reading, nothing is "
-                            "filed twice", key, uidvalidity, batch.uidvalidity)
+                log.warning(
+                    "%s: UIDVALIDITY changed (%s -> %s); re-reading, nothing is filed twice",
+                    key,
+                    uidvalidity,
+                    batch.uidvalidity,
+                )
                 uidvalidity = batch.uidvalidity
             for fetched in batch.messages:
                 filing.file(fetched, self.clock(), report)
@@ -221,8 +245,14 @@ class Agent:
             log.log(level, "%s", problem)
             self.reported_problems.add(key)
 
-    def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
-              extra: dict[str, Any] | None = None) -> bool:
+    def queue(
+        self,
+        conversation: Conversation,
+        kind: MailKind,
+        to: str,
+        now: datetime,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
         """Compose a mail and record it in the outbox (``mailing``); False when its template
         does not render and it stays owed."""
         return self.mailing.queue(conversation, kind, to, now, extra)
@@ -249,22 +279,31 @@ class LoggingMailer:
 def real_adapters(settings: Settings, *, dry_run: bool = False) -> Adapters:
     """IMAP and SMTP as configured; passwords are looked up once, here (an OAuth2 token
     command is run at each login instead)."""
-    imap_secrets = {m.name: secret_for(m.imap, f"{settings.source}: [mailbox.imap] "
-                                       f"of {m.name!r}") for m in settings.mailboxes}
-    smtp_secrets = {} if dry_run else {
-        m.name: secret_for(m.smtp, f"{settings.source}: [mailbox.smtp] of {m.name!r}")
-        for m in settings.mailboxes}
+    imap_secrets = {
+        m.name: secret_for(m.imap, f"{settings.source}: [mailbox.imap] of {m.name!r}")
+        for m in settings.mailboxes
+    }
+    smtp_secrets = (
+        {}
+        if dry_run
+        else {
+            m.name: secret_for(m.smtp, f"{settings.source}: [mailbox.smtp] of {m.name!r}")
+            for m in settings.mailboxes
+        }
+    )
 
     def mailer(m: MailboxSettings) -> Mailer:
         return LoggingMailer() if dry_run else SmtpMailer(m.smtp, smtp_secrets[m.name])
 
     def mailbox(m: MailboxSettings) -> Mailbox:
-        return ImapMailbox(m.imap, imap_secrets[m.name],
-                           max_message_size=settings.agent.max_message_size)
+        return ImapMailbox(
+            m.imap, imap_secrets[m.name], max_message_size=settings.agent.max_message_size
+        )
 
     def watch(m: MailboxSettings, folder: str, report: Report, stop: StopSignal) -> Watch:
-        return FolderWatch(m.imap, imap_secrets[m.name], folder, report, stop,
-                           name=f"{m.name}/{folder}")
+        return FolderWatch(
+            m.imap, imap_secrets[m.name], folder, report, stop, name=f"{m.name}/{folder}"
+        )
 
     return Adapters(mailbox=mailbox, mailer=mailer, watch=watch)
 
@@ -274,15 +313,23 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = system_clock,
-              adapters: Adapters | None = None) -> None:
+async def run(
+    settings: Settings,
+    *,
+    once: bool,
+    dry_run: bool,
+    clock: Clock = system_clock,
+    adapters: Adapters | None = None,
+) -> None:
     """``inbox-agent run``: the daemon, or a single cycle with ``once``."""
     adapters = adapters or real_adapters(settings, dry_run=dry_run)
     if dry_run:  # whatever adapters it is given, a dry run hands no mail to a relay
         adapters = replace(adapters, mailer=lambda _: LoggingMailer(), rehearsal=True)
     allow_open_files(len(settings.mailboxes))
-    with (Store(settings.agent.data_dir, dry_run=dry_run) as store,
-          claims.held(settings, dry_run=dry_run)):  # one mailbox, one agent, per host
+    with (
+        Store(settings.agent.data_dir, dry_run=dry_run) as store,
+        claims.held(settings, dry_run=dry_run),
+    ):  # one mailbox, one agent, per host
         agent = Agent(settings, store, adapters, clock)
         if once:
             agent.outages = Outages(quiet=True)
@@ -292,12 +339,17 @@ async def run(settings: Settings, *, once: bool, dry_run: bool, clock: Clock = s
             log.info("cycle done: %s", report.summary(), extra=logs.fields("cycle"))
             return
         due = agent.next_chase()
-        log.info("promises running: the next follow-up or escalation is due %s",
-                 local_moment(due, settings.calendar.timezone) if due else "never (none waiting)")
-        await Daemon([
-            Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
-            Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
-        ], services=_watching(settings, adapters, agent)).serve()
+        log.info(
+            "promises running: the next follow-up or escalation is due %s",
+            local_moment(due, settings.calendar.timezone) if due else "never (none waiting)",
+        )
+        await Daemon(
+            [
+                Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
+                Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
+            ],
+            services=_watching(settings, adapters, agent),
+        ).serve()
         agent.health.stopped_watching(agent.clock())
 
 
@@ -306,6 +358,12 @@ def _watching(settings: Settings, adapters: Adapters, agent: Agent) -> list[Watc
     default) when the adapters can watch."""
     if adapters.watch is None or not any(m.imap.idle for m in settings.mailboxes):
         return []
-    return [Watching(settings.mailboxes, adapters.watch, agent.run_cycle,
-                     poll_interval_seconds=settings.agent.poll_interval_seconds,
-                     shown=agent.health.watched)]
+    return [
+        Watching(
+            settings.mailboxes,
+            adapters.watch,
+            agent.run_cycle,
+            poll_interval_seconds=settings.agent.poll_interval_seconds,
+            shown=agent.health.watched,
+        )
+    ]

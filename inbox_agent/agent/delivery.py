@@ -88,8 +88,7 @@ class Delivery:
         self._started = True
         for name in dict.fromkeys(e.mailbox for e in unsure):
             settings = self.agent.settings.mailbox(name)
-            answers = await self._in_sent_folder([e for e in unsure if e.mailbox == name],
-                                                 settings)
+            answers = await self._in_sent_folder([e for e in unsure if e.mailbox == name], settings)
             for entry, copied in answers:
                 if entry.state is OutboxState.SENT:
                     entry.copy_pending = not copied
@@ -100,10 +99,15 @@ class Delivery:
     def _settle_cut_short(self, entry: OutboxEntry, copied: bool) -> None:
         self.queue.move([entry], OutboxEvent.ACCEPTED if copied else OutboxEvent.DEFERRED)
         entry.sent_at = self.agent.clock() if copied else None
-        log.warning("%s %s to %s was cut short by a restart: %s", entry.kind,
-                    entry.message_id, entry.to,
-                    "its copy is in the Sent folder, so it went" if copied else
-                    "no copy was filed, so it goes again (it may arrive twice)")
+        log.warning(
+            "%s %s to %s was cut short by a restart: %s",
+            entry.kind,
+            entry.message_id,
+            entry.to,
+            "its copy is in the Sent folder, so it went"
+            if copied
+            else "no copy was filed, so it goes again (it may arrive twice)",
+        )
 
     @property
     def rehearsal(self) -> bool:
@@ -116,18 +120,29 @@ class Delivery:
         owed; then one commit if the ledger changed, and the finished mail leaves the queue."""
         report.rehearsal = self.rehearsal
         now = self.agent.clock()
-        due = [e for e in self.agent.ledger.in_state(OutboxState.PENDING)
-               if e.next_attempt_at is None or e.next_attempt_at <= now]
+        due = [
+            e
+            for e in self.agent.ledger.in_state(OutboxState.PENDING)
+            if e.next_attempt_at is None or e.next_attempt_at <= now
+        ]
         due = self._still_true(due, now)
         copies = [e for e in self.agent.ledger.in_state(OutboxState.SENT) if e.copy_pending]
         for name in dict.fromkeys(e.mailbox for e in (*due, *copies)):
-            await self._drain_mailbox(self.agent.settings.mailbox(name),
-                                      [e for e in due if e.mailbox == name],
-                                      [e for e in copies if e.mailbox == name], report)
+            await self._drain_mailbox(
+                self.agent.settings.mailbox(name),
+                [e for e in due if e.mailbox == name],
+                [e for e in copies if e.mailbox == name],
+                report,
+            )
         self._close_the_books()
 
-    async def _drain_mailbox(self, settings: MailboxSettings, waiting: list[OutboxEntry],
-                             copies: list[OutboxEntry], report: CycleReport) -> None:
+    async def _drain_mailbox(
+        self,
+        settings: MailboxSettings,
+        waiting: list[OutboxEntry],
+        copies: list[OutboxEntry],
+        report: CycleReport,
+    ) -> None:
         mailer = self.agent.adapters.mailer(settings)
         async with _SentFolder(self.agent, settings) as sent_folder:
             if waiting:
@@ -136,7 +151,7 @@ class Delivery:
             try:
                 for n, entry in enumerate(waiting):
                     if not await self._send(entry, mailer, settings, sent_folder, report):
-                        self._all_wait(waiting[n + 1:], entry)
+                        self._all_wait(waiting[n + 1 :], entry)
                         break
             finally:
                 await mailer.close()
@@ -154,8 +169,14 @@ class Delivery:
     def _done(self) -> list[OutboxEntry]:
         return [e for e in self.agent.ledger.in_state(OutboxState.SENT) if not e.copy_pending]
 
-    async def _send(self, entry: OutboxEntry, mailer: Mailer, settings: MailboxSettings,
-                    sent_folder: _SentFolder, report: CycleReport) -> bool:
+    async def _send(
+        self,
+        entry: OutboxEntry,
+        mailer: Mailer,
+        settings: MailboxSettings,
+        sent_folder: _SentFolder,
+        report: CycleReport,
+    ) -> bool:
         """One mail; False when the relay is to be left alone for now."""
         entry.attempts += 1
         try:
@@ -186,9 +207,15 @@ class Delivery:
             report.would_send += 1
         else:
             report.sent += 1
-        log.info("%s %s %s to %s%s", "would send" if self.rehearsal else "sent", entry.kind,
-                 entry.message_id, entry.to, self._promising(entry), extra=_fields(
-                     "would_send" if self.rehearsal else "sent", entry))
+        log.info(
+            "%s %s %s to %s%s",
+            "would send" if self.rehearsal else "sent",
+            entry.kind,
+            entry.message_id,
+            entry.to,
+            self._promising(entry),
+            extra=_fields("would_send" if self.rehearsal else "sent", entry),
+        )
 
     def _promising(self, entry: OutboxEntry) -> str:
         """What the mail tells of, for its log line: `` promising Tue 24 Nov 2026 10:05 London
@@ -215,10 +242,16 @@ class Delivery:
         # the same poll that queued it, after downtime or at a first start, and a promise
         # "a person will reply by ..." must not reach a customer who already has the reply.
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
-        if conversation is None or conversation.running_promise is None \
-                or conversation.status is not Status.WAITING:
-            self._supersede(entry, None, "no longer needed: the conversation moved on "
-                            "(answered or closed) before it went")
+        if (
+            conversation is None
+            or conversation.running_promise is None
+            or conversation.status is not Status.WAITING
+        ):
+            self._supersede(
+                entry,
+                None,
+                "no longer needed: the conversation moved on (answered or closed) before it went",
+            )
             return None
         if entry.deliver_by is None or now < entry.deliver_by:
             return entry
@@ -236,12 +269,16 @@ class Delivery:
         entry.last_error = why
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
         if conversation is not None:
-            conversation.sent = [s for s in conversation.sent
-                                 if s.message_id != entry.message_id]
+            conversation.sent = [s for s in conversation.sent if s.message_id != entry.message_id]
         self._retired.append(entry)
         self._ledger_changed = True
-        log.warning("%s %s to %s %s", entry.kind, entry.message_id, entry.to,
-                    why if by is None else f"was {why}")
+        log.warning(
+            "%s %s to %s %s",
+            entry.kind,
+            entry.message_id,
+            entry.to,
+            why if by is None else f"was {why}",
+        )
 
     def _all_wait(self, rest: list[OutboxEntry], failed: OutboxEntry) -> None:
         """The relay itself is in trouble: the rest of its mail, not tried (so not counted as
@@ -259,27 +296,39 @@ class Delivery:
         self.queue.save(entry)
         if isinstance(exc, SendLoginError):
             return  # an outage of the relay's: logged once, by the caller
-        log.warning("%s to %s not sent yet (attempt %d), next try in %s: %s", entry.kind,
-                    entry.to, entry.attempts, _words(delay), exc,
-                    extra=_fields("send_deferred", entry))
+        log.warning(
+            "%s to %s not sent yet (attempt %d), next try in %s: %s",
+            entry.kind,
+            entry.to,
+            entry.attempts,
+            _words(delay),
+            exc,
+            extra=_fields("send_deferred", entry),
+        )
 
-    def _refused(self, entry: OutboxEntry, exc: PermanentSendError,
-                 report: CycleReport) -> None:
+    def _refused(self, entry: OutboxEntry, exc: PermanentSendError, report: CycleReport) -> None:
         now = self.agent.clock()
         self.queue.move([entry], OutboxEvent.REFUSED)
         entry.last_error = str(exc)
         self.queue.save(entry)
         conversation = self.agent.ledger.conversations.get(entry.conversation_id)
         if conversation is not None:
-            conversation.note(now, f"{entry.kind} to {entry.to} refused for good, not "
-                              f"retried: {exc}")
+            conversation.note(
+                now, f"{entry.kind} to {entry.to} refused for good, not retried: {exc}"
+            )
             self._ledger_changed = True
         report.failed += 1
-        log.error("%s to %s refused for good: %s", entry.kind, entry.to, exc,
-                  extra=_fields("send_refused", entry))
+        log.error(
+            "%s to %s refused for good: %s",
+            entry.kind,
+            entry.to,
+            exc,
+            extra=_fields("send_refused", entry),
+        )
 
-    async def _in_sent_folder(self, entries: list[OutboxEntry], settings: MailboxSettings
-                              ) -> list[tuple[OutboxEntry, bool]]:
+    async def _in_sent_folder(
+        self, entries: list[OutboxEntry], settings: MailboxSettings
+    ) -> list[tuple[OutboxEntry, bool]]:
         """Whether each mail's copy is in the Sent folder, over one connection; the ones it
         cannot tell now are left out, to be asked on a later cycle."""
         folder = sent_copies_folder(settings)
@@ -305,8 +354,9 @@ class _SentFolder:
         self.agent = agent
         self.settings = settings
         self.folder = sent_copies_folder(settings)
-        self.enabled = self.folder is not None and not (agent.store.dry_run
-                                                        or agent.adapters.rehearsal)
+        self.enabled = self.folder is not None and not (
+            agent.store.dry_run or agent.adapters.rehearsal
+        )
         self._mailbox: Mailbox | None = None
         self._broken = False
 
@@ -347,8 +397,7 @@ class _SentFolder:
     def _give_up(self, exc: MailboxError) -> None:
         """One warning a cycle, not one a mail; the copies stay owed."""
         self._broken = True
-        log.warning("%s: copies of sent mail wait for the next cycle: %s", self.settings.name,
-                    exc)
+        log.warning("%s: copies of sent mail wait for the next cycle: %s", self.settings.name, exc)
 
 
 def _fields(event: str, entry: OutboxEntry) -> dict[str, str | None]:
@@ -360,4 +409,3 @@ def _fields(event: str, entry: OutboxEntry) -> dict[str, str | None]:
 def _words(delay: timedelta) -> str:
     seconds = int(delay.total_seconds())
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
-

@@ -81,8 +81,9 @@ class Filing:
             addresses=frozenset(m.address for m in agent.settings.mailboxes),
             message_ids=self.identity_ids,
         )
-        self.links = Links(self.index.received, self.index.named,
-                           self.staff | self.identity.addresses)
+        self.links = Links(
+            self.index.received, self.index.named, self.staff | self.identity.addresses
+        )
 
     def file(self, fetched: FetchedMessage, now: datetime, report: CycleReport) -> None:
         """Parse, triage and file one message; the ledger changes, nothing is sent here."""
@@ -101,15 +102,29 @@ class Filing:
             return
         if decision.outcome is Outcome.IGNORED:
             # Named by Message-ID (or content hash) and size, never by content.
-            log.debug("%s/%s: %s: %s (%d bytes)", self.mailbox.name, self.folder,
-                      decision.note, email.key, email.size)
+            log.debug(
+                "%s/%s: %s: %s (%d bytes)",
+                self.mailbox.name,
+                self.folder,
+                decision.note,
+                email.key,
+                email.size,
+            )
             return
         note = decision.note
         if too_large is not None and note:
             note = f"{note}; {too_large}"
-        filed = FiledMessage(email.key, email.message_id, decision.role, email.arrived_at,
-                             email.from_address, email.subject, self.folder, note,
-                             named_ids(email))
+        filed = FiledMessage(
+            email.key,
+            email.message_id,
+            decision.role,
+            email.arrived_at,
+            email.from_address,
+            email.subject,
+            self.folder,
+            note,
+            named_ids(email),
+        )
         if decision.outcome is Outcome.SKIPPED:
             if too_large is None:  # a header alone is not "the bytes" of a broken message
                 filed = self._keep_if_broken(email, filed)
@@ -123,15 +138,22 @@ class Filing:
         conversation.messages.append(filed)
         self.index.add(conversation)
         if too_large is not None and not note:
-            conversation.note(email.arrived_at, f"the mail from {email.from_address or '?'} "
-                              f"({email.subject!r}) was filed from its headers, {too_large}")
+            conversation.note(
+                email.arrived_at,
+                f"the mail from {email.from_address or '?'} "
+                f"({email.subject!r}) was filed from its headers, {too_large}",
+            )
         self._delivery_news(conversation, decision, email)
         report.filed += 1
         verb = "started" if decision.outcome is Outcome.STARTED else "filed into"
-        self._note(report, f"{verb} [#{conversation.id}] as {decision.role.value} mail"
-                   + (f", no reply: {note}" if note else "")
-                   + (f" ({too_large})" if too_large is not None and not note else ""),
-                   "filed", conversation.id)
+        self._note(
+            report,
+            f"{verb} [#{conversation.id}] as {decision.role.value} mail"
+            + (f", no reply: {note}" if note else "")
+            + (f" ({too_large})" if too_large is not None and not note else ""),
+            "filed",
+            conversation.id,
+        )
         if decision.event is not None:
             self._apply(conversation, decision.event, email, now, report)
 
@@ -150,8 +172,12 @@ class Filing:
         for conversation in bring_back_for(store, email, email.arrived_at):
             self.index.add(conversation)
             self.identity_ids.update(s.message_id for s in conversation.sent)
-            self._note(report, f"[#{conversation.id}] brought back from the archive",
-                       "unarchived", conversation.id)
+            self._note(
+                report,
+                f"[#{conversation.id}] brought back from the archive",
+                "unarchived",
+                conversation.id,
+            )
         return False
 
     def _too_large(self, fetched: FetchedMessage) -> str | None:
@@ -159,8 +185,10 @@ class Filing:
         limit = self.agent.settings.agent.max_message_size
         if not fetched.headers_only and fetched.full_size <= limit:
             return None
-        return (f"too large to read: {format_size(fetched.full_size)} (max_message_size = "
-                f"{format_size(limit)}); left in the mailbox for a person")
+        return (
+            f"too large to read: {format_size(fetched.full_size)} (max_message_size = "
+            f"{format_size(limit)}); left in the mailbox for a person"
+        )
 
     def _keep_if_broken(self, email: InboundEmail, filed: FiledMessage) -> FiledMessage:
         """Mail the parser could not make sense of is kept byte for byte, for a person."""
@@ -181,18 +209,31 @@ class Filing:
             log.exception("could not triage %s; filed without a reply", email.key)
             return Decision(Outcome.SKIPPED, Role.MACHINE, note=f"internal error: {exc!r}")
 
-    def _note(self, report: CycleReport, text: str, event: str,
-              conversation: str | None = None) -> None:
+    def _note(
+        self, report: CycleReport, text: str, event: str, conversation: str | None = None
+    ) -> None:
         report.notes.append(text)
-        log.info("%s: %s", self.mailbox.name, text,
-                 extra=logs.fields(event, self.mailbox.name, conversation))
+        log.info(
+            "%s: %s",
+            self.mailbox.name,
+            text,
+            extra=logs.fields(event, self.mailbox.name, conversation),
+        )
 
     def _context(self) -> Context:
         agent = self.agent
-        return Context(self.identity, self.staff, self.links,
-                       agent.ledger.conversations, self.index.keys,
-                       agent.settings.calendar, agent.settings.promise,
-                       agent.settings.limits, self.index.sent_to, self.index.by_customer)
+        return Context(
+            self.identity,
+            self.staff,
+            self.links,
+            agent.ledger.conversations,
+            self.index.keys,
+            agent.settings.calendar,
+            agent.settings.promise,
+            agent.settings.limits,
+            self.index.sent_to,
+            self.index.by_customer,
+        )
 
     def _note_other_links(self, conversation: Conversation, email: InboundEmail) -> None:
         """A message whose Message-IDs lead to other conversations too joins one of them only
@@ -202,26 +243,38 @@ class Filing:
             if other == conversation.id:
                 continue
             who = email.from_address or "?"
-            conversation.note(email.arrived_at, f"the mail from {who} ({email.subject!r}) "
-                              f"also answers mail of [#{other}]; filed here only")
-            conversations[other].note(email.arrived_at, f"the mail from {who} "
-                                      f"({email.subject!r}) answers mail of this conversation "
-                                      f"too; filed in [#{conversation.id}]")
+            conversation.note(
+                email.arrived_at,
+                f"the mail from {who} ({email.subject!r}) "
+                f"also answers mail of [#{other}]; filed here only",
+            )
+            conversations[other].note(
+                email.arrived_at,
+                f"the mail from {who} "
+                f"({email.subject!r}) answers mail of this conversation "
+                f"too; filed in [#{conversation.id}]",
+            )
 
-    def _delivery_news(self, conversation: Conversation, decision: Decision,
-                       email: InboundEmail) -> None:
+    def _delivery_news(
+        self, conversation: Conversation, decision: Decision, email: InboundEmail
+    ) -> None:
         """A bounce marks the addresses it names undeliverable; the customer writing again
         shows their address works, and clears the mark."""
         undeliverable = self.agent.ledger.undeliverable
         for address in decision.undeliverable:
-            undeliverable[address] = Undeliverable(address, email.arrived_at, conversation.id,
-                                                   decision.note)
-            conversation.note(email.arrived_at, f"mail to {address} bounced: no automatic mail "
-                              "goes there until they write again")
+            undeliverable[address] = Undeliverable(
+                address, email.arrived_at, conversation.id, decision.note
+            )
+            conversation.note(
+                email.arrived_at,
+                f"mail to {address} bounced: no automatic mail goes there until they write again",
+            )
         if decision.role is Role.CUSTOMER and email.customer_address in undeliverable:
             del undeliverable[email.customer_address]
-            conversation.note(email.arrived_at, f"{email.customer_address} wrote again: "
-                              "automatic mail to it resumes")
+            conversation.note(
+                email.arrived_at,
+                f"{email.customer_address} wrote again: automatic mail to it resumes",
+            )
 
     def _conversation(self, decision: Decision, email: InboundEmail) -> Conversation:
         conversations = self.agent.ledger.conversations
@@ -230,16 +283,26 @@ class Filing:
         offset = email.date.utcoffset() if email.date else None
         offset_minutes = None if offset is None else int(offset.total_seconds()) // 60
         conversation = Conversation(
-            id=new_token(email.key, TokensTaken(self.agent.store)), mailbox=self.mailbox.name,
-            customer=email.customer_address or "", customer_name=email.from_name,
-            subject=email.subject, created_at=email.arrived_at,
-            customer_utc_offset_minutes=offset_minutes, language=email.content_language,
+            id=new_token(email.key, TokensTaken(self.agent.store)),
+            mailbox=self.mailbox.name,
+            customer=email.customer_address or "",
+            customer_name=email.from_name,
+            subject=email.subject,
+            created_at=email.arrived_at,
+            customer_utc_offset_minutes=offset_minutes,
+            language=email.content_language,
         )
         conversations[conversation.id] = conversation
         return conversation
 
-    def _apply(self, conversation: Conversation, event: Event, email: InboundEmail,
-               now: datetime, report: CycleReport) -> None:
+    def _apply(
+        self,
+        conversation: Conversation,
+        event: Event,
+        email: InboundEmail,
+        now: datetime,
+        report: CycleReport,
+    ) -> None:
         conversation.status, actions = transition(conversation.status, event)
         for action in actions:
             if action is Action.END_PROMISE:
@@ -251,7 +314,8 @@ class Filing:
                 # or the manager's lapsed): the customer writing again gets a new one.
                 self._promise(conversation, email, now)
             elif action is Action.ACKNOWLEDGE and self.agent.queue(
-                    conversation, MailKind.ACKNOWLEDGEMENT, conversation.customer, now):
+                conversation, MailKind.ACKNOWLEDGEMENT, conversation.customer, now
+            ):
                 self.index.add(conversation)
                 report.queued += 1
 

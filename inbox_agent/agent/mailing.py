@@ -70,8 +70,14 @@ class Mailing:
         # Mail left owed since the last take_owing: (conversation, kind) -> why.
         self._owing: dict[tuple[str, MailKind], TemplateError] = {}
 
-    def queue(self, conversation: Conversation, kind: MailKind, to: str, now: datetime,
-              extra: dict[str, Any] | None = None) -> bool:
+    def queue(
+        self,
+        conversation: Conversation,
+        kind: MailKind,
+        to: str,
+        now: datetime,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
         """Compose a mail and record it in the outbox; False when its template does not
         render (broken before the agent started, so no last good version): then it stays
         owed on the conversation, and a later sweep composes it once the template renders."""
@@ -97,40 +103,67 @@ class Mailing:
         owing, self._owing = list(self._owing.values()), {}
         return owing
 
-    def compose_all(self, conversation: Conversation, wanted: Wanted, now: datetime,
-                    extra: dict[str, Any] | None = None,
-                    change: Change | None = None) -> list[Composed] | None:
+    def compose_all(
+        self,
+        conversation: Conversation,
+        wanted: Wanted,
+        now: datetime,
+        extra: dict[str, Any] | None = None,
+        change: Change | None = None,
+    ) -> list[Composed] | None:
         """The mails ``wanted``, composed as ``conversation`` is once ``change`` is made to
         it; the change is made only if they all compose. None when a template fails: nothing
         changed, the mails stay due, and the mistake is logged once."""
-        mails = self._composed(conversation, wanted, now, extra) if change is None \
+        mails = (
+            self._composed(conversation, wanted, now, extra)
+            if change is None
             else self._composed_after(conversation, change, wanted, now, extra)
+        )
         problem = f"template for {conversation.id}"
         if isinstance(mails, TemplateError):
             what = wanted[0][0].replace("_", "-")
-            self.desk.report_once(problem, f"[#{conversation.id}] {mails}; the {what} is sent "
-                                  "once the template renders")
+            self.desk.report_once(
+                problem,
+                f"[#{conversation.id}] {mails}; the {what} is sent once the template renders",
+            )
             return None
         self.desk.reported_problems.discard(problem)
         return mails
 
-    def record(self, conversation: Conversation, mail: Composed, now: datetime,
-               send_by: datetime | None = None) -> OutboxEntry:
+    def record(
+        self,
+        conversation: Conversation,
+        mail: Composed,
+        now: datetime,
+        send_by: datetime | None = None,
+    ) -> OutboxEntry:
         """Put a composed mail in the outbox and on the conversation, before it is sent;
         ``send_by`` is when it stops being true (``promises.deliver_by`` unless given)."""
         settings = self.desk.settings
         entry = self.desk.ledger.outbox[mail.message_id] = OutboxEntry(
-            message_id=mail.message_id, conversation_id=conversation.id,
-            mailbox=conversation.mailbox, kind=mail.kind, to=mail.to, raw=mail.raw,
-            created_at=now, deliver_by=send_by or deliver_by(
-                conversation, mail.kind, settings.calendar, settings.promise))
+            message_id=mail.message_id,
+            conversation_id=conversation.id,
+            mailbox=conversation.mailbox,
+            kind=mail.kind,
+            to=mail.to,
+            raw=mail.raw,
+            created_at=now,
+            deliver_by=send_by
+            or deliver_by(conversation, mail.kind, settings.calendar, settings.promise),
+        )
         conversation.sent.append(SentMail(mail.message_id, mail.kind, mail.to, now))
-        log.info("queued %s %s for %s", mail.kind, mail.message_id, mail.to,
-                 extra=logs.fields("queued", conversation.mailbox, conversation.id))
+        log.info(
+            "queued %s %s for %s",
+            mail.kind,
+            mail.message_id,
+            mail.to,
+            extra=logs.fields("queued", conversation.mailbox, conversation.id),
+        )
         return entry
 
-    def restate(self, conversation: Conversation, late: OutboxEntry,
-                now: datetime) -> OutboxEntry | None:
+    def restate(
+        self, conversation: Conversation, late: OutboxEntry, now: datetime
+    ) -> OutboxEntry | None:
         """A late mail composed again (``promises`` rule 6): the promise it was to tell, never
         told, is moved to count from ``now``, and the mail says it comes late. None when its
         template does not render: nothing changes, the late mail stays in the outbox unsent,
@@ -139,19 +172,22 @@ class Mailing:
         due = restated_due(late.kind, now, settings.calendar, settings.promise)
         extra = self._late_extra(conversation, late, now)
         problem = f"restate {late.message_id}"
-        mails = self._composed_after(conversation, _restated(due), [(late.kind, late.to)],
-                                     now, extra)
+        mails = self._composed_after(
+            conversation, _restated(due), [(late.kind, late.to)], now, extra
+        )
         if isinstance(mails, TemplateError):
-            self.desk.report_once(problem, f"{late.kind} to {late.to} is late and cannot be "
-                                  f"restated: {mails}")
+            self.desk.report_once(
+                problem, f"{late.kind} to {late.to} is late and cannot be restated: {mails}"
+            )
             return None
         self.desk.reported_problems.discard(problem)
         # It now states a promise of its own: true until that promise's follow-up moment.
         send_by = chase_moment(due, settings.calendar, settings.promise)
         return self.record(conversation, mails[0], now, send_by)
 
-    def _late_extra(self, conversation: Conversation, late: OutboxEntry,
-                    now: datetime) -> dict[str, Any]:
+    def _late_extra(
+        self, conversation: Conversation, late: OutboxEntry, now: datetime
+    ) -> dict[str, Any]:
         """What a restated mail's template is told: it is late, and for a follow-up or
         notice, whether the promise the customer was last told has passed by now (that
         promise's moment ``composing.template_data`` finds on the conversation)."""
@@ -159,13 +195,15 @@ class Mailing:
         told = last_told(conversation)
         if late.kind == MailKind.ACKNOWLEDGEMENT or told is conversation.running_promise:
             return extra
-        return extra | {"promise_missed": now >= told.due,
-                        "follow_up_number": follow_ups_in(current_wait(conversation))}
+        return extra | {
+            "promise_missed": now >= told.due,
+            "follow_up_number": follow_ups_in(current_wait(conversation)),
+        }
 
-    def _compose_one_owed(self, conversation: Conversation, kind: MailKind,
-                          now: datetime) -> bool:
-        mails = self._composed(conversation, [(kind, self._recipient(conversation, kind))],
-                               now, None)
+    def _compose_one_owed(self, conversation: Conversation, kind: MailKind, now: datetime) -> bool:
+        mails = self._composed(
+            conversation, [(kind, self._recipient(conversation, kind))], now, None
+        )
         if isinstance(mails, TemplateError):
             self._owe(conversation, kind, now, mails)  # logged once; tried next sweep
             return False
@@ -174,12 +212,15 @@ class Mailing:
         self.record(conversation, mails[0], now)
         return True
 
-    def _owe(self, conversation: Conversation, kind: MailKind, now: datetime,
-             problem: TemplateError) -> None:
+    def _owe(
+        self, conversation: Conversation, kind: MailKind, now: datetime, problem: TemplateError
+    ) -> None:
         if kind not in conversation.owed:
             conversation.owed.append(kind)
-            conversation.note(now, f"{kind} not sent yet: its template does not render; it "
-                              "goes as soon as it does")
+            conversation.note(
+                now,
+                f"{kind} not sent yet: its template does not render; it goes as soon as it does",
+            )
         self.desk.report_once(f"owed {kind}", problem.one_line())
         self._owing[conversation.id, kind] = problem
 
@@ -187,9 +228,14 @@ class Mailing:
         manager = self.desk.settings.promise.escalate_to
         return manager if kind is MailKind.ESCALATION and manager else conversation.customer
 
-    def _composed_after(self, conversation: Conversation, change: Change, wanted: Wanted,
-                        now: datetime, extra: dict[str, Any] | None
-                        ) -> list[Composed] | TemplateError:
+    def _composed_after(
+        self,
+        conversation: Conversation,
+        change: Change,
+        wanted: Wanted,
+        now: datetime,
+        extra: dict[str, Any] | None,
+    ) -> list[Composed] | TemplateError:
         """``_composed`` on a copy changed by ``change``; the change is made to
         ``conversation`` itself only if every mail composed."""
         trial = copy.deepcopy(conversation)
@@ -199,22 +245,30 @@ class Mailing:
             change(conversation)
         return mails
 
-    def _composed(self, conversation: Conversation, wanted: Wanted, now: datetime,
-                  extra: dict[str, Any] | None) -> list[Composed] | TemplateError:
+    def _composed(
+        self,
+        conversation: Conversation,
+        wanted: Wanted,
+        now: datetime,
+        extra: dict[str, Any] | None,
+    ) -> list[Composed] | TemplateError:
         """Every mail of ``wanted``, or the mistake of the first template that failed: the
         one place in the agent layer a template error is caught."""
         try:
-            return [self.composer.compose(conversation, kind, to, now, extra)
-                    for kind, to in wanted]
+            return [
+                self.composer.compose(conversation, kind, to, now, extra) for kind, to in wanted
+            ]
         except TemplateError as exc:
             return exc
 
 
 def _restated(due: datetime) -> Change:
     """The change a restated mail tells of: the running promise counts from now."""
+
     def change(conversation: Conversation) -> None:
         running = conversation.running_promise
         assert running is not None  # the caller checked
         running.due = due
         running.reason += RESTATED
+
     return change

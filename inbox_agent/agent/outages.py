@@ -47,8 +47,12 @@ class Outages:
         failures = 1 if outage is None else outage.failures + 1
         wait = min(FIRST_WAIT * (1 << min(failures - 1, 10)), LONGEST_WAIT)
         if not self.quiet and (outage is None or outage.problem != problem):
-            log.error("%s; trying again in %d s, then less often until it works (reported "
-                      "once)", problem, wait.total_seconds(), extra=logs.fields("outage"))
+            log.error(
+                "%s; trying again in %d s, then less often until it works (reported once)",
+                problem,
+                wait.total_seconds(),
+                extra=logs.fields("outage"),
+            )
         since = now if outage is None else outage.since
         self.running[key] = Outage(problem, since, failures, now + wait)
 
@@ -56,7 +60,13 @@ class Outages:
         """``key`` works again: log the end of its outage, if it had one."""
         outage = self.running.pop(key, None)
         if outage is not None:
-            minutes = int((now.astimezone(UTC) - outage.since.astimezone(UTC)).total_seconds()
-                          // 60)
-            log.warning("recovered after %d min and %d failed tries: %s", minutes,
-                        outage.failures, outage.problem, extra=logs.fields("recovered"))
+            minutes = int(
+                (now.astimezone(UTC) - outage.since.astimezone(UTC)).total_seconds() // 60
+            )
+            log.warning(
+                "recovered after %d min and %d failed tries: %s",
+                minutes,
+                outage.failures,
+                outage.problem,
+                extra=logs.fields("recovered"),
+            )

@@ -51,8 +51,13 @@ SENT_FOLDER = "Sent"  # where mail from the mailbox's address goes when sent_fol
 _SECOND = timedelta(seconds=1)
 
 
-async def replay(settings: Settings, mails: Sequence[ExportedMail], *, mailbox: str | None = None,
-                 until: datetime | None = None) -> Replayed:
+async def replay(
+    settings: Settings,
+    mails: Sequence[ExportedMail],
+    *,
+    mailbox: str | None = None,
+    until: datetime | None = None,
+) -> Replayed:
     """Replay ``mails`` (sorted by moment) into ``mailbox`` (default: the first), the clock
     going on to ``until`` if that is after the last message."""
     chosen = settings.mailbox(mailbox) if mailbox else settings.mailboxes[0]
@@ -67,9 +72,12 @@ class Replay:
         imap = replace(mailbox.imap, sent_folder=mailbox.imap.sent_folder or SENT_FOLDER)
         self.mailbox = replace(mailbox, imap=imap)
         self.settings = replace(
-            settings, agent=replace(settings.agent, data_dir=data_dir),
-            mailboxes=tuple(self.mailbox if m.name == mailbox.name else m
-                            for m in settings.mailboxes))
+            settings,
+            agent=replace(settings.agent, data_dir=data_dir),
+            mailboxes=tuple(
+                self.mailbox if m.name == mailbox.name else m for m in settings.mailboxes
+            ),
+        )
         limit = settings.agent.max_message_size
         self.boxes = {m.name: MemoryMailbox(max_message_size=limit) for m in settings.mailboxes}
         self.relay = MemoryMailer()
@@ -79,8 +87,9 @@ class Replay:
 
     async def run(self, mails: Sequence[ExportedMail], until: datetime | None) -> Replayed:
         """Every message at its moment, the chases between them; then what was decided."""
-        adapters = Adapters(mailbox=lambda m: self.boxes[m.name], mailer=lambda _: self.relay,
-                            rehearsal=True)
+        adapters = Adapters(
+            mailbox=lambda m: self.boxes[m.name], mailer=lambda _: self.relay, rehearsal=True
+        )
         with Store(self.settings.agent.data_dir, dry_run=True) as store:
             agent = Agent(self.settings, store, adapters, clock=lambda: self.now)
             for moment, group in groupby(mails, key=lambda m: m.moment):
@@ -147,24 +156,35 @@ class Replay:
     def _read_back(self, store: Store, mails: Sequence[ExportedMail]) -> Replayed:
         """What the agent decided: live and archived conversations, mail filed without one."""
         ledger = store.ledger
-        archived = [c for c in store.archive.all_conversations()
-                    if c.id not in ledger.conversations]
-        conversations = sorted([*ledger.conversations.values(), *archived],
-                               key=lambda c: (c.created_at.astimezone(UTC), c.id))
+        archived = [
+            c for c in store.archive.all_conversations() if c.id not in ledger.conversations
+        ]
+        conversations = sorted(
+            [*ledger.conversations.values(), *archived],
+            key=lambda c: (c.created_at.astimezone(UTC), c.id),
+        )
         skipped = [*ledger.skipped, *store.archive.all_skipped()]
         filed = [*(m for c in conversations for m in c.messages), *(s.message for s in skipped)]
         return Replayed(
-            settings=self.settings, mailbox=self.mailbox, conversations=conversations,
-            skipped=skipped, rules=self._rules(filed, ledger), messages=len(mails),
+            settings=self.settings,
+            mailbox=self.mailbox,
+            conversations=conversations,
+            skipped=skipped,
+            rules=self._rules(filed, ledger),
+            messages=len(mails),
             dated_by=dict(Counter(m.dated_by for m in mails)),
-            started=mails[0].moment if mails else None, ended=self.now,
-            problems=list(self.problems))
+            started=mails[0].moment if mails else None,
+            ended=self.now,
+            problems=list(self.problems),
+        )
 
     def _rules(self, filed: Iterable[FiledMessage], ledger: Ledger) -> dict[str, str]:
         """For mail filed as a machine's, the ``machine_mail`` rule that said so (its id, e.g.
         ``bounce-report``), read again from the export: the ledger keeps only the sentence."""
-        identity = Identity(addresses=frozenset(m.address for m in self.settings.mailboxes),
-                            message_ids=ledger.sent_message_ids())
+        identity = Identity(
+            addresses=frozenset(m.address for m in self.settings.mailboxes),
+            message_ids=ledger.sent_message_ids(),
+        )
         rules = {}
         for message in filed:
             mail = self.exported.get(message.key)

@@ -57,8 +57,10 @@ def apply(store: Store, command: StaffRequest, now: datetime, zone: ZoneInfo) ->
     live store first); returns what was done, its moment in the business's ``zone``."""
     conversation = store.bring_back(command.conversation_id, now)
     if conversation is None:
-        raise CommandError(f"no conversation {command.conversation_id!r}; "
-                           "`inbox-agent threads --status all` lists them")
+        raise CommandError(
+            f"no conversation {command.conversation_id!r}; "
+            "`inbox-agent threads --status all` lists them"
+        )
     try:
         status, actions = transition(conversation.status, EVENTS[command.command])
     except IllegalTransition as exc:
@@ -86,8 +88,10 @@ def _as_the_owner(data_dir: Path) -> None:
             name = pwd.getpwuid(owner).pw_name
         except KeyError:
             name = str(owner)
-        raise CommandError(f"{data_dir} belongs to {name}, the agent's user; run the command "
-                           f"as {name} (e.g. runuser -u {name} -- inbox-agent ...)")
+        raise CommandError(
+            f"{data_dir} belongs to {name}, the agent's user; run the command "
+            f"as {name} (e.g. runuser -u {name} -- inbox-agent ...)"
+        )
 
 
 def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
@@ -103,8 +107,9 @@ def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"--until {text!r} is not a moment; write e.g. 4h, 2d, 2026-11-24 "
-                           "or '2026-11-24 14:00'") from None
+        raise CommandError(
+            f"--until {text!r} is not a moment; write e.g. 4h, 2d, 2026-11-24 or '2026-11-24 14:00'"
+        ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=calendar.timezone)
     if len(text) <= len("2026-11-24"):  # the day's start: next_open finds its first opening
         try:
@@ -120,5 +125,3 @@ def _done(command: StaffRequest, zone: ZoneInfo) -> str:
     verb = {"close": "closed", "reopen": "reopened", "snooze": "snoozed"}[command.command]
     until = f" until {local_moment(command.until, zone)}" if command.until else ""
     return f"[#{command.conversation_id}] {verb}{until}"
-
-

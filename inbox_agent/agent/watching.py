@@ -66,9 +66,15 @@ class _Folder:
 class Watching:
     """The daemon service: starts the watches, turns their events into pickups."""
 
-    def __init__(self, mailboxes: Sequence[MailboxSettings], watch: WatchFactory,
-                 pickup: Pickup, *, poll_interval_seconds: int,
-                 shown: WatchShown | None = None) -> None:
+    def __init__(
+        self,
+        mailboxes: Sequence[MailboxSettings],
+        watch: WatchFactory,
+        pickup: Pickup,
+        *,
+        poll_interval_seconds: int,
+        shown: WatchShown | None = None,
+    ) -> None:
         self.mailboxes = [m for m in mailboxes if m.imap.idle]
         self._make_watch = watch
         self._pickup = pickup
@@ -104,19 +110,28 @@ class Watching:
         self._signal.set()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        folders = [(m, f) for m in self.mailboxes
-                   for f in dict.fromkeys([m.imap.folder, m.imap.sent_folder]) if f]
+        folders = [
+            (m, f)
+            for m in self.mailboxes
+            for f in dict.fromkeys([m.imap.folder, m.imap.sent_folder])
+            if f
+        ]
         for mailbox, folder in folders:
             self._folders[mailbox.name, folder] = _Folder(mailbox.name, folder)
-            watch = self._make_watch(mailbox, folder, _handed_to(loop, self._on_event,
-                                                                 mailbox.name), self._signal)
+            watch = self._make_watch(
+                mailbox, folder, _handed_to(loop, self._on_event, mailbox.name), self._signal
+            )
             watch.start()
             self._watches.append(watch)
         if folders:
-            log.info("watching %d folders of %d mailboxes with IMAP IDLE: new mail is picked "
-                     "up as it arrives (and every mailbox is still polled every %d s)",
-                     len(folders), len(self.mailboxes), self._poll_interval,
-                     extra=logs.fields("watching"))
+            log.info(
+                "watching %d folders of %d mailboxes with IMAP IDLE: new mail is picked "
+                "up as it arrives (and every mailbox is still polled every %d s)",
+                len(folders),
+                len(self.mailboxes),
+                self._poll_interval,
+                extra=logs.fields("watching"),
+            )
 
     def _join_all(self) -> bool:
         """Wait up to JOIN_SECONDS in all for the watches to end; True if every one has."""
@@ -135,8 +150,11 @@ class Watching:
         if event.state is not WatchState.CHANGED:
             self._note(folder, event)
             if self._shown is not None:
-                self._shown(mailbox, event.folder, FolderWatchShown(
-                    event.folder, _SHOWN[event.state], event.detail or None))
+                self._shown(
+                    mailbox,
+                    event.folder,
+                    FolderWatchShown(event.folder, _SHOWN[event.state], event.detail or None),
+                )
 
     def _note(self, folder: _Folder, event: WatchEvent) -> None:
         """Log a change of state, once: a lost connection once per outage."""
@@ -144,33 +162,52 @@ class Watching:
         before, folder.state = folder.state, event.state
         if event.state is WatchState.LOST:
             if before is not WatchState.LOST or event.detail != folder.problem:
-                log.warning("%s: the IDLE connection failed (%s); reconnecting, and the poll "
-                            "every %d s goes on", where, event.detail, self._poll_interval,
-                            extra=logs.fields("idle_lost", mailbox=folder.mailbox))
+                log.warning(
+                    "%s: the IDLE connection failed (%s); reconnecting, and the poll "
+                    "every %d s goes on",
+                    where,
+                    event.detail,
+                    self._poll_interval,
+                    extra=logs.fields("idle_lost", mailbox=folder.mailbox),
+                )
             folder.problem = event.detail
         elif event.state is WatchState.WATCHING:
             if before is WatchState.LOST:
-                log.info("%s: IDLE again after the connection failed (%s)", where,
-                         folder.problem, extra=logs.fields("idle_back", mailbox=folder.mailbox))
+                log.info(
+                    "%s: IDLE again after the connection failed (%s)",
+                    where,
+                    folder.problem,
+                    extra=logs.fields("idle_back", mailbox=folder.mailbox),
+                )
             else:
                 log.debug("%s: IDLE issued", where)
             folder.problem = ""
         elif event.state is WatchState.UNSUPPORTED and before is not WatchState.UNSUPPORTED:
-            log.info("%s: %s; this folder is polled every %d s", where, event.detail,
-                     self._poll_interval, extra=logs.fields("idle_unsupported",
-                                                            mailbox=folder.mailbox))
+            log.info(
+                "%s: %s; this folder is polled every %d s",
+                where,
+                event.detail,
+                self._poll_interval,
+                extra=logs.fields("idle_unsupported", mailbox=folder.mailbox),
+            )
 
 
-_SHOWN = {WatchState.WATCHING: "watching", WatchState.LOST: "reconnecting",
-          WatchState.UNSUPPORTED: "unsupported"}
+_SHOWN = {
+    WatchState.WATCHING: "watching",
+    WatchState.LOST: "reconnecting",
+    WatchState.UNSUPPORTED: "unsupported",
+}
 
 
-def _handed_to(loop: asyncio.AbstractEventLoop,
-               on_event: Callable[[str, WatchEvent], None], mailbox: str) -> Report:
+def _handed_to(
+    loop: asyncio.AbstractEventLoop, on_event: Callable[[str, WatchEvent], None], mailbox: str
+) -> Report:
     """The watch's callback: hands the event to the loop, from the watch's thread."""
+
     def report(event: WatchEvent) -> None:
         with contextlib.suppress(RuntimeError):  # a closed loop: the daemon is gone
             loop.call_soon_threadsafe(on_event, mailbox, event)
+
     return report
 
 
@@ -183,6 +220,10 @@ def allow_open_files(mailboxes: int) -> None:
         raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
         resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
         if raised < wanted:
-            log.warning("%d mailboxes need about %d open files, and the limit is %d: raise it "
-                        "(LimitNOFILE= in the systemd unit, ulimit -n)", mailboxes, wanted,
-                        raised)
+            log.warning(
+                "%d mailboxes need about %d open files, and the limit is %d: raise it "
+                "(LimitNOFILE= in the systemd unit, ulimit -n)",
+                mailboxes,
+                wanted,
+                raised,
+            )

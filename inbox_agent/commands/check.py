@@ -66,24 +66,39 @@ class Result:
 
 async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     """Every check, in order; a failing one does not stop the ones after it."""
-    results = [Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)"),
-               _attempt(f"templates: {templates_in_use(settings)}",
-                        partial(need_templates_folder, settings))]
+    results = [
+        Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)"),
+        _attempt(
+            f"templates: {templates_in_use(settings)}", partial(need_templates_folder, settings)
+        ),
+    ]
     results += _calendar(settings, now)
-    results += [_attempt(f"template {name}", partial(_render, settings, name, now))
-                for name in MailKind]
-    results.append(_attempt(f"data folder {settings.agent.data_dir}",
-                            partial(_data_folder, settings)))
+    results += [
+        _attempt(f"template {name}", partial(_render, settings, name, now)) for name in MailKind
+    ]
+    results.append(
+        _attempt(f"data folder {settings.agent.data_dir}", partial(_data_folder, settings))
+    )
     for mailbox in settings.mailboxes:
         results.append(_claim(settings, mailbox))
-        results.append(await _attempt_async(
-            f"IMAP {mailbox.imap.host}:{mailbox.imap.port} as {_login(mailbox.imap)}, "
-            f"folders {', '.join(_folders(mailbox))}", partial(_imap, settings, mailbox)))
-        results.append(await _attempt_async(
-            f"SMTP {mailbox.smtp.host}:{mailbox.smtp.port} " + (
-                f"as {_login(mailbox.smtp)}" if mailbox.smtp.username else
-                f"needs no login: it takes mail from {mailbox.address} without one"),
-            partial(_smtp, settings, mailbox)))
+        results.append(
+            await _attempt_async(
+                f"IMAP {mailbox.imap.host}:{mailbox.imap.port} as {_login(mailbox.imap)}, "
+                f"folders {', '.join(_folders(mailbox))}",
+                partial(_imap, settings, mailbox),
+            )
+        )
+        results.append(
+            await _attempt_async(
+                f"SMTP {mailbox.smtp.host}:{mailbox.smtp.port} "
+                + (
+                    f"as {_login(mailbox.smtp)}"
+                    if mailbox.smtp.username
+                    else f"needs no login: it takes mail from {mailbox.address} without one"
+                ),
+                partial(_smtp, settings, mailbox),
+            )
+        )
     return results
 
 
@@ -107,8 +122,11 @@ def _place_words(place: str) -> str:
     parts = subdivisions(place)
     if "-" in place or not parts:
         return place
-    named = (", ".join(f"{place}-{p}" for p in parts) if len(parts) <= 6
-             else f"{len(parts)} of them, e.g. {place}-{parts[0]}")
+    named = (
+        ", ".join(f"{place}-{p}" for p in parts)
+        if len(parts) <= 6
+        else f"{len(parts)} of them, e.g. {place}-{parts[0]}"
+    )
     return f"{place}, the holidays all of {place} shares (a subdivision adds its own: {named})"
 
 
@@ -136,13 +154,16 @@ def _claim(settings: Settings, mailbox: MailboxSettings) -> Result:
     except InboxAgentError as exc:
         return Result("", exc.one_line())
     if not claims.SUPPORTED:
-        return Result(f"mailbox {mailbox.name!r}: other agents on this host not looked for "
-                      "(claims need Linux)")
+        return Result(
+            f"mailbox {mailbox.name!r}: other agents on this host not looked for "
+            "(claims need Linux)"
+        )
     if holder is None:
-        return Result(f"mailbox {mailbox.name!r}: no other inbox-agent on this host looks "
-                      "after it")
-    return Result(f"mailbox {mailbox.name!r}: looked after by this config's running agent "
-                  f"(pid {holder.pid or 'unknown'})")
+        return Result(f"mailbox {mailbox.name!r}: no other inbox-agent on this host looks after it")
+    return Result(
+        f"mailbox {mailbox.name!r}: looked after by this config's running agent "
+        f"(pid {holder.pid or 'unknown'})"
+    )
 
 
 def _render(settings: Settings, name: MailKind, now: datetime) -> None:
@@ -162,13 +183,14 @@ def _login(server: ServerSettings) -> str:
 
 
 def _folders(mailbox: MailboxSettings) -> list[str]:
-    return [mailbox.imap.folder] + ([mailbox.imap.sent_folder] if mailbox.imap.sent_folder
-                                    else [])
+    return [mailbox.imap.folder] + ([mailbox.imap.sent_folder] if mailbox.imap.sent_folder else [])
 
 
 async def _imap(settings: Settings, mailbox: MailboxSettings) -> None:
-    imap = ImapMailbox(mailbox.imap, secret_for(
-        mailbox.imap, f"{settings.source}: [mailbox.imap] of {mailbox.name!r}"))
+    imap = ImapMailbox(
+        mailbox.imap,
+        secret_for(mailbox.imap, f"{settings.source}: [mailbox.imap] of {mailbox.name!r}"),
+    )
     try:
         await imap.open()
         for folder in _folders(mailbox):
@@ -178,6 +200,8 @@ async def _imap(settings: Settings, mailbox: MailboxSettings) -> None:
 
 
 async def _smtp(settings: Settings, mailbox: MailboxSettings) -> None:
-    smtp = SmtpMailer(mailbox.smtp, secret_for(
-        mailbox.smtp, f"{settings.source}: [mailbox.smtp] of {mailbox.name!r}"))
+    smtp = SmtpMailer(
+        mailbox.smtp,
+        secret_for(mailbox.smtp, f"{settings.source}: [mailbox.smtp] of {mailbox.name!r}"),
+    )
     await smtp.check(mailbox.address)

@@ -31,11 +31,15 @@ def need_templates_folder(settings: config.Settings) -> None:
         return
     packaged = config.packaged_templates()
     if folder.resolve() == packaged.resolve():
-        raise ConfigError(f"the default templates that come with inbox-agent are not in "
-                          f"{folder}; reinstall inbox-agent")
-    raise ConfigError(f"{settings.source}: [agent] templates_dir: no folder {folder}; copy the "
-                      f"default templates there to edit them ({packaged}), or remove "
-                      "templates_dir to use them as they are")
+        raise ConfigError(
+            f"the default templates that come with inbox-agent are not in "
+            f"{folder}; reinstall inbox-agent"
+        )
+    raise ConfigError(
+        f"{settings.source}: [agent] templates_dir: no folder {folder}; copy the "
+        f"default templates there to edit them ({packaged}), or remove "
+        "templates_dir to use them as they are"
+    )
 
 
 def read_ledger(settings: config.Settings) -> Ledger:

@@ -107,8 +107,7 @@ class Story:
     def say(self, moment: datetime, text: str) -> None:
         print(f"{moment:%a %d %b %H:%M}  {text}")
 
-    async def arrives(self, raw: bytes, moment: datetime, what: str,
-                      folder: str = "INBOX") -> None:
+    async def arrives(self, raw: bytes, moment: datetime, what: str, folder: str = "INBOX") -> None:
         """Mail arrives at ``moment``; the agent first keeps what fell due before it."""
         await self.sweep_until(moment)
         self.mailbox.deliver(raw, moment, folder)
@@ -130,28 +129,43 @@ class Story:
 
     def message_id_sent_to(self, address: str) -> str:
         """The Message-ID of the last mail the agent sent to ``address`` (to reply to it)."""
-        return str([r for r in self.mailer.sent if r.recipients == [address]][-1]
-                   .message["Message-ID"])
+        return str(
+            [r for r in self.mailer.sent if r.recipients == [address]][-1].message["Message-ID"]
+        )
 
 
 # The agent's notes (one per message filed or promise chased, as the log has them), told as
 # sentences; a note of another shape is shown as it is, made a sentence.
 _NOTES = (
-    (re.compile(r"started \[#(\w+)\] as customer mail"),
-     "The agent files it as a new conversation, [#{0}]."),
-    (re.compile(r"filed into \[#(\w+)\] as (\w+) mail"),
-     "The agent files it into [#{0}] as {1} mail."),
-    (re.compile(r"filed without a reply: (.+)"),
-     "The agent files it without a reply. The reason: {0}."),
-    (re.compile(r"\[#(\w+)\] (follow-up \d+); new promise (.+)"),
-     "Nobody has answered [#{0}] and its promise is an hour away, so the agent sends {1} "
-     "with a new promise, {2}."),
-    (re.compile(r"\[#(\w+)\] escalation; new promise (.+)"),
-     "Still nobody has answered [#{0}], so the agent hands it to the manager, who is to "
-     "reply by {1}."),
+    (
+        re.compile(r"started \[#(\w+)\] as customer mail"),
+        "The agent files it as a new conversation, [#{0}].",
+    ),
+    (
+        re.compile(r"filed into \[#(\w+)\] as (\w+) mail"),
+        "The agent files it into [#{0}] as {1} mail.",
+    ),
+    (
+        re.compile(r"filed without a reply: (.+)"),
+        "The agent files it without a reply. The reason: {0}.",
+    ),
+    (
+        re.compile(r"\[#(\w+)\] (follow-up \d+); new promise (.+)"),
+        "Nobody has answered [#{0}] and its promise is an hour away, so the agent sends {1} "
+        "with a new promise, {2}.",
+    ),
+    (
+        re.compile(r"\[#(\w+)\] escalation; new promise (.+)"),
+        "Still nobody has answered [#{0}], so the agent hands it to the manager, who is to "
+        "reply by {1}.",
+    ),
 )
-_KINDS = {"acknowledgement": "the acknowledgement", "follow_up": "a follow-up",
-          "escalation": "the report", "escalation_notice": "the escalation notice"}
+_KINDS = {
+    "acknowledgement": "the acknowledgement",
+    "follow_up": "a follow-up",
+    "escalation": "the report",
+    "escalation_notice": "the escalation notice",
+}
 
 
 def sentence(note: str) -> str:
@@ -183,72 +197,123 @@ def _gist(record: SentRecord) -> str:
 async def tell(story: Story) -> None:
     """The week, in order."""
     ana, ben = "Ana Silva <ana@customer.example>", "Ben Okafor <ben@shop.example>"
-    await story.arrives(mail(ana, "Invoice 2211 shows the wrong VAT number",
-                             "Hello, our invoice lists last year's VAT number. Can you "
-                             "reissue it?", at(23, 10, 5)),
-                        at(23, 10, 5), "Ana Silva writes: “Invoice 2211 shows the wrong VAT "
-                        "number”.")
+    await story.arrives(
+        mail(
+            ana,
+            "Invoice 2211 shows the wrong VAT number",
+            "Hello, our invoice lists last year's VAT number. Can you reissue it?",
+            at(23, 10, 5),
+        ),
+        at(23, 10, 5),
+        "Ana Silva writes: “Invoice 2211 shows the wrong VAT number”.",
+    )
     await story.poll(at(23, 10, 6))
 
-    await story.arrives(mail(ben, "Can't log in since the update",
-                             "The login page just reloads.", at(23, 22, 40)),
-                        at(23, 22, 40), "Ben Okafor writes, late at night: “Can't log in since "
-                        "the update”.")
+    await story.arrives(
+        mail(ben, "Can't log in since the update", "The login page just reloads.", at(23, 22, 40)),
+        at(23, 22, 40),
+        "Ben Okafor writes, late at night: “Can't log in since the update”.",
+    )
     await story.poll(at(23, 22, 41))
 
-    await story.arrives(mail("Mail Delivery System <MAILER-DAEMON@mx.example.net>",
-                             "Undelivered Mail Returned to Sender",
-                             "This is the mail system...", at(24, 9, 1),
-                             Auto_Submitted="auto-replied"),
-                        at(24, 9, 1), "A mail server sends a bounce.")
+    await story.arrives(
+        mail(
+            "Mail Delivery System <MAILER-DAEMON@mx.example.net>",
+            "Undelivered Mail Returned to Sender",
+            "This is the mail system...",
+            at(24, 9, 1),
+            Auto_Submitted="auto-replied",
+        ),
+        at(24, 9, 1),
+        "A mail server sends a bounce.",
+    )
     chloe = "Chloé Martin <chloe@client.example>"
-    await story.arrives(mail(chloe, "Out of Office: your order", "Je suis absente jusqu'au 30.",
-                             at(24, 9, 2), Auto_Submitted="auto-replied"),
-                        at(24, 9, 2), "Chloé Martin's mail program sends an out-of-office "
-                        "reply.")
+    await story.arrives(
+        mail(
+            chloe,
+            "Out of Office: your order",
+            "Je suis absente jusqu'au 30.",
+            at(24, 9, 2),
+            Auto_Submitted="auto-replied",
+        ),
+        at(24, 9, 2),
+        "Chloé Martin's mail program sends an out-of-office reply.",
+    )
     await story.poll(at(24, 9, 3))
 
     to_ana = story.message_id_sent_to("ana@customer.example")
-    await story.arrives(mail(ana, "Re: Invoice 2211 shows the wrong VAT number",
-                             "The right number is GB123456789.", at(24, 9, 5),
-                             In_Reply_To=to_ana, References=to_ana),
-                        at(24, 9, 5), "Ana replies with the right VAT number.")
+    await story.arrives(
+        mail(
+            ana,
+            "Re: Invoice 2211 shows the wrong VAT number",
+            "The right number is GB123456789.",
+            at(24, 9, 5),
+            In_Reply_To=to_ana,
+            References=to_ana,
+        ),
+        at(24, 9, 5),
+        "Ana replies with the right VAT number.",
+    )
     await story.poll(at(24, 9, 6))
 
-    await story.arrives(mail("Alice <alice@example.com>",
-                             "Re: Invoice 2211 shows the wrong VAT number",
-                             "Reissued, see attached.", at(24, 9, 25), To=ana,
-                             Cc="support@example.com", In_Reply_To=to_ana, References=to_ana),
-                        at(24, 9, 25), "Alice, of the staff, answers Ana with the support "
-                        "address in Cc.")
+    await story.arrives(
+        mail(
+            "Alice <alice@example.com>",
+            "Re: Invoice 2211 shows the wrong VAT number",
+            "Reissued, see attached.",
+            at(24, 9, 25),
+            To=ana,
+            Cc="support@example.com",
+            In_Reply_To=to_ana,
+            References=to_ana,
+        ),
+        at(24, 9, 25),
+        "Alice, of the staff, answers Ana with the support address in Cc.",
+    )
     await story.poll(at(24, 9, 26))
 
     # Nobody answers Ben: two follow-ups, each before its promise lapses, then the manager,
     # who writes to him on Friday with support in Cc, so that it counts as the answer.
     to_ben = story.message_id_sent_to("ben@shop.example")
-    await story.arrives(mail("Maria <manager@example.com>", "Re: Can't log in since the update",
-                             "Sorry for the wait: your account is unlocked now.",
-                             at(27, 10, 0), To=ben, Cc="support@example.com",
-                             In_Reply_To=to_ben, References=to_ben),
-                        at(27, 10, 0), "Maria, the manager, answers Ben with the support "
-                        "address in Cc.")
+    await story.arrives(
+        mail(
+            "Maria <manager@example.com>",
+            "Re: Can't log in since the update",
+            "Sorry for the wait: your account is unlocked now.",
+            at(27, 10, 0),
+            To=ben,
+            Cc="support@example.com",
+            In_Reply_To=to_ben,
+            References=to_ben,
+        ),
+        at(27, 10, 0),
+        "Maria, the manager, answers Ben with the support address in Cc.",
+    )
     await story.poll(at(27, 10, 1))
     await story.poll(at(27, 17, 30))
     story.say(at(27, 17, 30), _promises_kept(story))
 
 
-_OUTCOMES = {"kept": "staff replied in time",
-             "extended": "the customer was told a new moment before it lapsed",
-             "missed": "the moment passed first", "withdrawn": "closed by staff",
-             "running": "still running"}
+_OUTCOMES = {
+    "kept": "staff replied in time",
+    "extended": "the customer was told a new moment before it lapsed",
+    "missed": "the moment passed first",
+    "withdrawn": "closed by staff",
+    "running": "still running",
+}
 
 
 def _promises_kept(story: Story) -> str:
     """How the week's promises ended, counted from the ledger, as a sentence."""
-    outcomes = Counter(p.outcome.value if p.outcome else "running"
-                       for c in story.agent.ledger.conversations.values() for p in c.promises)
-    told = [f"{count} {outcome} ({_OUTCOMES[outcome]})"
-            for outcome, count in sorted(outcomes.items(), key=lambda item: -item[1])]
+    outcomes = Counter(
+        p.outcome.value if p.outcome else "running"
+        for c in story.agent.ledger.conversations.values()
+        for p in c.promises
+    )
+    told = [
+        f"{count} {outcome} ({_OUTCOMES[outcome]})"
+        for outcome, count in sorted(outcomes.items(), key=lambda item: -item[1])
+    ]
     listed = told[0] if len(told) == 1 else ", ".join(told[:-1]) + " and " + told[-1]
     return f"The week ends. Of its {outcomes.total()} promises, {listed}."
 
@@ -265,11 +330,15 @@ async def main() -> int:
     with tempfile.TemporaryDirectory(prefix="inbox-agent-demo-") as tmp:
         settings = config.parse(DEMO_CONFIG, Path(tmp) / "demo.toml")
         settings = _with_templates(settings, config.packaged_templates())
-        print("A week at Example Co. Support, with inbox-agent running on a mailbox, a mail "
-              "relay and a clock inside this program: no account is needed, and no mail "
-              "leaves it.")
-        print("The shop is open Monday to Friday, 09:00–17:30 London time, and promises a "
-              "reply within 8 business hours.\n")
+        print(
+            "A week at Example Co. Support, with inbox-agent running on a mailbox, a mail "
+            "relay and a clock inside this program: no account is needed, and no mail "
+            "leaves it."
+        )
+        print(
+            "The shop is open Monday to Friday, 09:00–17:30 London time, and promises a "
+            "reply within 8 business hours.\n"
+        )
         with Store(settings.agent.data_dir) as store:
             story = Story(settings, store)
             await tell(story)
@@ -277,8 +346,10 @@ async def main() -> int:
             conversations = views.select(story.agent.ledger, "all")
             zone = settings.calendar.timezone
             print(views.threads_table(conversations, zone=zone))
-            print(f"\nBen's conversation in full, as `inbox-agent thread "
-                  f"{conversations[-1].id}` shows it:\n")
+            print(
+                f"\nBen's conversation in full, as `inbox-agent thread "
+                f"{conversations[-1].id}` shows it:\n"
+            )
             print(views.thread_text(conversations[-1], story.agent.ledger, zone))
             print("\nThe acknowledgement Ana got, as her mail program shows it:\n")
             print(_as_read(story.mailer.sent[0].message))
@@ -297,14 +368,20 @@ def _as_read(message: EmailMessage) -> str:
 def next_step() -> str:
     """Where to go from the demo: a config of one's own, then ``check``."""
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
-    steps = [(f"cp {_shown(example) if example.is_file() else 'config.example.toml'} "
-              "config.toml", "then fill in your address, staff and servers"),
-             ("inbox-agent check", "logs in to both servers and says what to fix")]
+    steps = [
+        (
+            f"cp {_shown(example) if example.is_file() else 'config.example.toml'} config.toml",
+            "then fill in your address, staff and servers",
+        ),
+        ("inbox-agent check", "logs in to both servers and says what to fix"),
+    ]
     width = max(len(command) for command, _ in steps) + 3
     lines = [f"    {command:<{width}}# {why}" for command, why in steps]
     where = "" if example.is_file() else "; config.example.toml is in the inbox-agent source"
-    return ("\nNext, to point it at your own mailbox:\n\n" + "\n".join(lines) + "\n\n"
-            f"README.md, “Pointing it at a real mailbox”, goes step by step{where}.")
+    return (
+        "\nNext, to point it at your own mailbox:\n\n" + "\n".join(lines) + "\n\n"
+        f"README.md, “Pointing it at a real mailbox”, goes step by step{where}."
+    )
 
 
 def _shown(path: Path) -> str:

@@ -34,22 +34,30 @@ from inbox_agent.errors import CommandError
 from inbox_agent.logs import escape_controls
 
 DEFAULT_LIMIT = 10_000
-_WORDS = {"customer_wrote": "customer wrote", "customer_wrote_again": "customer wrote again",
-          "acknowledged": "acknowledged", "followed_up": "followed up",
-          "escalated": "escalated to",
-          "escalation_notice": "told the customer a manager has taken over",
-          "staff_replied": "staff replied", "staff_note": "staff note",
-          "machine_mail": "machine mail", "not_acknowledged": "customer wrote, not acknowledged",
-          "note": "note"}
-_DATED = {"Date": "their Date header", "From_ line": "the mbox From_ line",
-          "file time": "the file's time"}
+_WORDS = {
+    "customer_wrote": "customer wrote",
+    "customer_wrote_again": "customer wrote again",
+    "acknowledged": "acknowledged",
+    "followed_up": "followed up",
+    "escalated": "escalated to",
+    "escalation_notice": "told the customer a manager has taken over",
+    "staff_replied": "staff replied",
+    "staff_note": "staff note",
+    "machine_mail": "machine mail",
+    "not_acknowledged": "customer wrote, not acknowledged",
+    "note": "note",
+}
+_DATED = {
+    "Date": "their Date header",
+    "From_ line": "the mbox From_ line",
+    "file time": "the file's time",
+}
 
 
 def limit(text: str) -> int:
     """``--limit``: a whole number of messages, at least 1."""
     if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages; write e.g. "
-                                         "10000")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages; write e.g. 10000")
     return int(text)
 
 
@@ -79,8 +87,10 @@ def _until(text: str, calendar: Calendar, last: datetime) -> datetime:
     try:
         return staff.parse_until(text, calendar, last)
     except CommandError as exc:
-        raise CommandError(f"{exc} (for replay: after the export's last message, "
-                           f"{local_moment(last, calendar.timezone)})") from None
+        raise CommandError(
+            f"{exc} (for replay: after the export's last message, "
+            f"{local_moment(last, calendar.timezone)})"
+        ) from None
 
 
 def as_text(result: Replayed, source: str) -> Iterator[str]:
@@ -104,13 +114,19 @@ def as_text(result: Replayed, source: str) -> Iterator[str]:
 
 def _heading(result: Replayed, source: str) -> Iterator[str]:
     zone = result.settings.calendar.timezone
-    span = "" if result.started is None else \
-        f", {local_moment(result.started, zone)} to {local_moment(result.ended, zone)}"
+    span = (
+        ""
+        if result.started is None
+        else f", {local_moment(result.started, zone)} to {local_moment(result.ended, zone)}"
+    )
     dated = ", ".join(f"{n} by {_DATED[how]}" for how, n in result.dated_by.items())
-    yield (f"Replay of {source}: {_count(result.messages, 'message')} into mailbox "
-           f"{result.mailbox.name}{span}")
-    yield (f"Dated {dated}; times are {zone_name(zone)} ({zone.key}). Nothing was sent, nothing "
-           "saved.")
+    yield (
+        f"Replay of {source}: {_count(result.messages, 'message')} into mailbox "
+        f"{result.mailbox.name}{span}"
+    )
+    yield (
+        f"Dated {dated}; times are {zone_name(zone)} ({zone.key}). Nothing was sent, nothing saved."
+    )
 
 
 def _story_lines(story: Story, zone: ZoneInfo) -> Iterator[str]:
@@ -120,10 +136,15 @@ def _story_lines(story: Story, zone: ZoneInfo) -> Iterator[str]:
     for event in story.events:
         yield f"  {local_moment(event.at, zone)}  {_event_text(event, zone)}"
     if story.waiting is not None:
-        nxt = f"; next chase due {local_moment(story.next_chase, zone)}" \
-            if story.next_chase is not None else "; nothing more would be sent"
-        yield (f"  still waiting when the replay ends: promised "
-               f"{local_moment(story.waiting.due, zone)}{nxt}")
+        nxt = (
+            f"; next chase due {local_moment(story.next_chase, zone)}"
+            if story.next_chase is not None
+            else "; nothing more would be sent"
+        )
+        yield (
+            f"  still waiting when the replay ends: promised "
+            f"{local_moment(story.waiting.due, zone)}{nxt}"
+        )
 
 
 def _event_text(event: Event, zone: ZoneInfo) -> str:
@@ -143,16 +164,20 @@ def _event_text(event: Event, zone: ZoneInfo) -> str:
 
 def _skip_line(skip: Skip, zone: ZoneInfo) -> str:
     label = "" if skip.reason.startswith(skip.label) else f"{skip.label}: "
-    return (f"  {local_moment(skip.at, zone)}  {skip.sender or '?'}  {skip.subject!r}  "
-            f"{label}{skip.reason or '(no reason recorded)'}")
+    return (
+        f"  {local_moment(skip.at, zone)}  {skip.sender or '?'}  {skip.subject!r}  "
+        f"{label}{skip.reason or '(no reason recorded)'}"
+    )
 
 
 def _summary_line(counts: dict[str, Any]) -> str:
     reasons = ", ".join(f"{label} {n}" for label, n in counts["skipped_by_reason"].items())
-    return (f"{_count(counts['conversations'], 'conversation')}, "
-            f"{counts['acknowledged']} acknowledged, "
-            f"{counts['followed_up']} followed up, {counts['escalated']} escalated, "
-            f"{counts['skipped']} skipped" + (f" ({reasons})" if reasons else ""))
+    return (
+        f"{_count(counts['conversations'], 'conversation')}, "
+        f"{counts['acknowledged']} acknowledged, "
+        f"{counts['followed_up']} followed up, {counts['escalated']} escalated, "
+        f"{counts['skipped']} skipped" + (f" ({reasons})" if reasons else "")
+    )
 
 
 def _count(n: int, thing: str) -> str:
@@ -163,35 +188,62 @@ def as_json(result: Replayed, source: str) -> dict[str, Any]:
     """The replay as one object: the same content, moments in ISO 8601 with their offset."""
     zone = result.settings.calendar.timezone
     return {
-        "source": source, "mailbox": result.mailbox.name,
-        "timezone": result.settings.calendar.timezone.key, "messages": result.messages,
-        "dated_by": result.dated_by, "from": _iso(result.started, zone),
+        "source": source,
+        "mailbox": result.mailbox.name,
+        "timezone": result.settings.calendar.timezone.key,
+        "messages": result.messages,
+        "dated_by": result.dated_by,
+        "from": _iso(result.started, zone),
         "until": _iso(result.ended, zone),
         "conversations": [_story_json(s, zone) for s in shown.stories(result)],
         "skipped": [_skip_json(s, zone) for s in shown.skips(result)],
-        "problems": result.problems, "summary": shown.summary(result)}
+        "problems": result.problems,
+        "summary": shown.summary(result),
+    }
 
 
 def _story_json(story: Story, zone: ZoneInfo) -> dict[str, Any]:
     c = story.conversation
-    waiting = None if story.waiting is None else {
-        "promised_by": _iso(story.waiting.due, zone),
-        "next_chase_at": _iso(story.next_chase, zone)}
-    return {"id": c.id, "customer": c.customer, "customer_name": c.customer_name,
-            "subject": c.subject, "started_at": _iso(c.created_at, zone),
-            "status": str(c.status), "events": [_event_json(e, zone) for e in story.events],
-            "waiting": waiting}
+    waiting = (
+        None
+        if story.waiting is None
+        else {
+            "promised_by": _iso(story.waiting.due, zone),
+            "next_chase_at": _iso(story.next_chase, zone),
+        }
+    )
+    return {
+        "id": c.id,
+        "customer": c.customer,
+        "customer_name": c.customer_name,
+        "subject": c.subject,
+        "started_at": _iso(c.created_at, zone),
+        "status": str(c.status),
+        "events": [_event_json(e, zone) for e in story.events],
+        "waiting": waiting,
+    }
 
 
 def _event_json(event: Event, zone: ZoneInfo) -> dict[str, Any]:
-    return {"at": _iso(event.at, zone), "event": event.event, "who": event.who or None,
-            "promised_by": _iso(event.promised_by, zone),
-            "promise_text": event.promise_text or None, "reason": event.reason or None}
+    return {
+        "at": _iso(event.at, zone),
+        "event": event.event,
+        "who": event.who or None,
+        "promised_by": _iso(event.promised_by, zone),
+        "promise_text": event.promise_text or None,
+        "reason": event.reason or None,
+    }
 
 
 def _skip_json(skip: Skip, zone: ZoneInfo) -> dict[str, Any]:
-    return {"at": _iso(skip.at, zone), "sender": skip.sender, "subject": skip.subject,
-            "reason": skip.reason, "label": skip.label, "conversation": skip.conversation}
+    return {
+        "at": _iso(skip.at, zone),
+        "sender": skip.sender,
+        "subject": skip.subject,
+        "reason": skip.reason,
+        "label": skip.label,
+        "conversation": skip.conversation,
+    }
 
 
 def _iso(moment: datetime | None, zone: ZoneInfo) -> str | None:

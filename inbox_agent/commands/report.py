@@ -37,8 +37,10 @@ def main(args: argparse.Namespace) -> int:
         path = Path(args.html)
         page = report_html.render(report, zone, title(settings))
         write_whole(path, page.encode("utf-8"), _WRITE_OUTCOME)
-        print(f"\nHTML report written to {path} (open it in a browser; it loads nothing "
-              "from the network)")
+        print(
+            f"\nHTML report written to {path} (open it in a browser; it loads nothing "
+            "from the network)"
+        )
     return 0
 
 
@@ -58,26 +60,40 @@ def title(settings: Settings) -> str:
 
 def as_text(report: figures.Report, zone: ZoneInfo) -> str:
     """The report for a terminal."""
-    lines = [f"inbox-agent report: {local_moment(report.since, zone)} to "
-             f"{local_moment(report.now, zone)}", ""]
+    lines = [
+        f"inbox-agent report: {local_moment(report.since, zone)} to "
+        f"{local_moment(report.now, zone)}",
+        "",
+    ]
     lines += _promise_lines(report.promises)
-    lines += ["", "time to first staff reply, in business hours, by the week it started:",
-              f"  {'week of':<10}  {'answered':>8}  {'median':>12}  {'90th pct':>12}  "
-              f"{'no reply yet':>12}"]
-    lines += [f"  {short_day(w.week):<10}  {w.answered:>8}  "
-              f"{report_html.duration(w.median_minutes):>12}  "
-              f"{report_html.duration(w.p90_minutes):>12}  {w.unanswered:>12}"
-              for w in report.first_reply]
+    lines += [
+        "",
+        "time to first staff reply, in business hours, by the week it started:",
+        f"  {'week of':<10}  {'answered':>8}  {'median':>12}  {'90th pct':>12}  "
+        f"{'no reply yet':>12}",
+    ]
+    lines += [
+        f"  {short_day(w.week):<10}  {w.answered:>8}  "
+        f"{report_html.duration(w.median_minutes):>12}  "
+        f"{report_html.duration(w.p90_minutes):>12}  {w.unanswered:>12}"
+        for w in report.first_reply
+    ]
     lines += ["", "new conversations per day:"]
     top = max([n for _, n in report.per_day] + [1])
-    lines += [f"  {short_day(day)}  {n:>4}  {'#' * round(40 * n / top)}"
-              for day, n in report.per_day]
+    lines += [
+        f"  {short_day(day)}  {n:>4}  {'#' * round(40 * n / top)}" for day, n in report.per_day
+    ]
     lines += ["", "machine mail filed without a reply, by rule:"]
-    lines += [f"  {n:>5}  {figures.KIND_LABELS.get(kind, kind)} ({kind})"
-              for kind, n in report.machine_mail] or ["  none"]
+    lines += [
+        f"  {n:>5}  {figures.KIND_LABELS.get(kind, kind)} ({kind})"
+        for kind, n in report.machine_mail
+    ] or ["  none"]
     lines += ["", "missed promises, latest first:"]
-    lines += [f"  #{m.conversation_id:<6} was due {local_moment(m.due, zone)}  {m.customer}  "
-              f"{_cut(m.subject, 50)}" for m in report.missed] or ["  none"]
+    lines += [
+        f"  #{m.conversation_id:<6} was due {local_moment(m.due, zone)}  {m.customer}  "
+        f"{_cut(m.subject, 50)}"
+        for m in report.missed
+    ] or ["  none"]
     if report.missed_total > len(report.missed):
         lines.append(f"  and {report.missed_total - len(report.missed)} more")
     return "\n".join(lines)
@@ -85,14 +101,17 @@ def as_text(report: figures.Report, zone: ZoneInfo) -> str:
 
 def _promise_lines(counts: figures.PromiseCounts) -> list[str]:
     settled = counts.kept + counts.missed
-    share = f" ({100 * counts.kept // settled}% of those a reply or a lapse settled)" \
-        if settled else ""
-    return [f"promises made: {counts.made}",
-            f"  kept       {counts.kept:>5}{share}",
-            f"  extended   {counts.extended:>5}  (a follow-up gave a new moment first)",
-            f"  missed     {counts.missed:>5}",
-            f"  withdrawn  {counts.withdrawn:>5}  (closed by staff first)",
-            f"  running    {counts.running:>5}"]
+    share = (
+        f" ({100 * counts.kept // settled}% of those a reply or a lapse settled)" if settled else ""
+    )
+    return [
+        f"promises made: {counts.made}",
+        f"  kept       {counts.kept:>5}{share}",
+        f"  extended   {counts.extended:>5}  (a follow-up gave a new moment first)",
+        f"  missed     {counts.missed:>5}",
+        f"  withdrawn  {counts.withdrawn:>5}  (closed by staff first)",
+        f"  running    {counts.running:>5}",
+    ]
 
 
 def _cut(text: str, width: int) -> str:

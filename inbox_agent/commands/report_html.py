@@ -55,29 +55,49 @@ def render(report: Report, zone: ZoneInfo, title: str) -> str:
     source = importlib.resources.files("inbox_agent.commands").joinpath(TEMPLATE)
     template = env.from_string(source.read_text(encoding="utf-8"))
     promises = report.promises
-    outcomes = [("kept", promises.kept), ("extended", promises.extended),
-                ("missed", promises.missed), ("withdrawn", promises.withdrawn),
-                ("still running", promises.running)]
+    outcomes = [
+        ("kept", promises.kept),
+        ("extended", promises.extended),
+        ("missed", promises.missed),
+        ("withdrawn", promises.withdrawn),
+        ("still running", promises.running),
+    ]
     weeks = report.first_reply
     return template.render(
-        title=title, report=report, width=WIDTH,
-        since=local_moment(report.since, zone), now=local_moment(report.now, zone),
+        title=title,
+        report=report,
+        width=WIDTH,
+        since=local_moment(report.since, zone),
+        now=local_moment(report.now, zone),
         outcomes=outcomes,
         promise_chart=row_chart([(name, n, str(n)) for name, n in outcomes]),
         day_chart=column_chart([(short_day(d), n, str(n)) for d, n in report.per_day]),
         reply_chart=column_chart(
-            [(f"week of {short_day(w.week)}", w.median_minutes or 0, duration(w.median_minutes))
-             for w in weeks],
-            points=[(f"week of {short_day(w.week)}, 90th percentile", w.p90_minutes,
-                     duration(w.p90_minutes)) for w in weeks]),
-        weeks=[(short_day(w.week), w) for w in weeks], duration=duration,
-        machine_chart=row_chart([(KIND_LABELS.get(kind, kind), n, str(n))
-                                 for kind, n in report.machine_mail]),
-        missed=[(m, local_moment(m.due, zone)) for m in report.missed])
+            [
+                (f"week of {short_day(w.week)}", w.median_minutes or 0, duration(w.median_minutes))
+                for w in weeks
+            ],
+            points=[
+                (
+                    f"week of {short_day(w.week)}, 90th percentile",
+                    w.p90_minutes,
+                    duration(w.p90_minutes),
+                )
+                for w in weeks
+            ],
+        ),
+        weeks=[(short_day(w.week), w) for w in weeks],
+        duration=duration,
+        machine_chart=row_chart(
+            [(KIND_LABELS.get(kind, kind), n, str(n)) for kind, n in report.machine_mail]
+        ),
+        missed=[(m, local_moment(m.due, zone)) for m in report.missed],
+    )
 
 
-def column_chart(columns: Sequence[tuple[str, float, str]],
-                 points: Sequence[tuple[str, float | None, str]] = ()) -> Chart:
+def column_chart(
+    columns: Sequence[tuple[str, float, str]], points: Sequence[tuple[str, float | None, str]] = ()
+) -> Chart:
     """Vertical bars, one per (label, value, value as text), left to right, with every
     ``step``-th label under its bar; ``points`` (same count) as dots on the same scale."""
     top = max([v for _, v, _ in columns] + [v or 0 for _, v, _ in points] + [1])
@@ -91,12 +111,20 @@ def column_chart(columns: Sequence[tuple[str, float, str]],
     def x_of(i: int) -> float:  # the middle of column i; the margins keep edge labels whole
         return MARGIN + (i + 0.5) * slot
 
-    bars = tuple(Bar(x_of(i) - slot * 0.4, y_of(v), slot * 0.8, base - y_of(v), label, text)
-                 for i, (label, v, text) in enumerate(columns))
-    dots = tuple(Bar(x_of(i), y_of(v), 0, 0, label, text)
-                 for i, (label, v, text) in enumerate(points) if v is not None)
-    ticks = tuple((x_of(i), base + 16, label.removeprefix("week of "))
-                  for i, (label, _, _) in enumerate(columns) if i % step == 0)
+    bars = tuple(
+        Bar(x_of(i) - slot * 0.4, y_of(v), slot * 0.8, base - y_of(v), label, text)
+        for i, (label, v, text) in enumerate(columns)
+    )
+    dots = tuple(
+        Bar(x_of(i), y_of(v), 0, 0, label, text)
+        for i, (label, v, text) in enumerate(points)
+        if v is not None
+    )
+    ticks = tuple(
+        (x_of(i), base + 16, label.removeprefix("week of "))
+        for i, (label, _, _) in enumerate(columns)
+        if i % step == 0
+    )
     return Chart(base + 24, bars, dots, ticks)
 
 
@@ -105,10 +133,14 @@ def row_chart(rows: Sequence[tuple[str, float, str]]) -> Chart:
     left."""
     top = max([v for _, v, _ in rows] + [1])
     room = WIDTH - LABEL_WIDTH - 60
-    bars = tuple(Bar(LABEL_WIDTH, i * ROW_HEIGHT + 3, room * v / top, ROW_HEIGHT - 6, label,
-                     text) for i, (label, v, text) in enumerate(rows))
-    ticks = tuple((LABEL_WIDTH - 8, i * ROW_HEIGHT + ROW_HEIGHT * 0.7, label)
-                  for i, (label, _, _) in enumerate(rows))
+    bars = tuple(
+        Bar(LABEL_WIDTH, i * ROW_HEIGHT + 3, room * v / top, ROW_HEIGHT - 6, label, text)
+        for i, (label, v, text) in enumerate(rows)
+    )
+    ticks = tuple(
+        (LABEL_WIDTH - 8, i * ROW_HEIGHT + ROW_HEIGHT * 0.7, label)
+        for i, (label, _, _) in enumerate(rows)
+    )
     return Chart(max(len(rows), 1) * ROW_HEIGHT, bars, (), ticks)
 
 
@@ -118,5 +150,3 @@ def duration(minutes: int | None) -> str:
         return "-"
     hours, rest = divmod(minutes, 60)
     return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
-
-

@@ -15,13 +15,13 @@ from inbox_agent.config import Settings
 
 def main(args: argparse.Namespace) -> int:
     """Carry out (or queue) the staff command and say what happened."""
-    print(carry_out(settings_of(args), args.command, token(args.id), args.until,
-                    system_clock()))
+    print(carry_out(settings_of(args), args.command, token(args.id), args.until, system_clock()))
     return 0
 
 
-def carry_out(settings: Settings, command: str, conversation_id: str, until: str | None,
-              now: datetime) -> str:
+def carry_out(
+    settings: Settings, command: str, conversation_id: str, until: str | None, now: datetime
+) -> str:
     """``command`` on ``conversation_id``, now if the store is free, else via the daemon."""
     moment = staff.parse_until(until, settings.calendar, now) if until else None
     return staff.request(settings, StaffRequest(command, conversation_id, moment), now)

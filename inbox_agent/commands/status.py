@@ -41,8 +41,11 @@ def main(args: argparse.Namespace) -> int:
     now = system_clock()
     status = gather(settings, now, args.within or DEFAULT_WITHIN)
     zone, quiet = settings.calendar.timezone, expected_within(settings)
-    print(json.dumps(as_json(status, zone, quiet), indent=2, ensure_ascii=False) if args.json
-          else as_text(status, zone, quiet))
+    print(
+        json.dumps(as_json(status, zone, quiet), indent=2, ensure_ascii=False)
+        if args.json
+        else as_text(status, zone, quiet)
+    )
     return 0
 
 
@@ -58,31 +61,42 @@ def gather(settings: Settings, now: datetime, within: timedelta) -> Overview:
     store = read_store(settings)
     known = read_health(settings.agent.data_dir)
     health = [known.get(m.name, MailboxHealth(m.name)) for m in settings.mailboxes]
-    return overview(store.ledger.conversations.values(), store.ledger.outbox.values(), health,
-                    now, within)
+    return overview(
+        store.ledger.conversations.values(), store.ledger.outbox.values(), health, now, within
+    )
 
 
-def as_json(status: Overview, zone: ZoneInfo,
-            quiet: timedelta = timedelta.max) -> dict[str, Any]:
+def as_json(status: Overview, zone: ZoneInfo, quiet: timedelta = timedelta.max) -> dict[str, Any]:
     """``status --json``: one object."""
     backlog = status.outbox
     return {
         "now": status.now.isoformat(),
         "timezone": zone.key,
-        "mailboxes": [{"name": m.name, "last_poll_at": _iso(m.last_poll_at),
-                       "last_error": m.last_error, "last_error_at": _iso(m.last_error_at),
-                       "failing": m.failing,
-                       "watches": [{"folder": w.folder, "state": w.state,
-                                    "problem": w.problem} for w in m.watches],
-                       "quiet_too_long": quiet_too_long(m, status.now, quiet)}
-                      for m in status.mailboxes],
+        "mailboxes": [
+            {
+                "name": m.name,
+                "last_poll_at": _iso(m.last_poll_at),
+                "last_error": m.last_error,
+                "last_error_at": _iso(m.last_error_at),
+                "failing": m.failing,
+                "watches": [
+                    {"folder": w.folder, "state": w.state, "problem": w.problem} for w in m.watches
+                ],
+                "quiet_too_long": quiet_too_long(m, status.now, quiet),
+            }
+            for m in status.mailboxes
+        ],
         "open": status.open,
         "due_within_minutes": int(status.within.total_seconds() // 60),
         "due_next": [_promise(p) for p in status.due_next],
         "lapsed": [_promise(p) for p in status.lapsed],
         "outbox_pending": backlog.pending,
-        "outbox": {"pending": backlog.pending, "waiting_to_retry": backlog.waiting_to_retry,
-                   "sending": backlog.sending, "failed": backlog.failed},
+        "outbox": {
+            "pending": backlog.pending,
+            "waiting_to_retry": backlog.waiting_to_retry,
+            "sending": backlog.sending,
+            "failed": backlog.failed,
+        },
     }
 
 
@@ -92,56 +106,86 @@ def as_text(status: Overview, zone: ZoneInfo, quiet: timedelta = timedelta.max) 
     for mailbox in status.mailboxes:
         lines += _mailbox_lines(mailbox, status.now, zone)
         if quiet_too_long(mailbox, status.now, quiet):
-            lines.append("    nothing recorded for longer than a running agent would leave "
-                         "it: is `inbox-agent run` running?")
-    lines += ["", f"conversations waiting for a person: {status.open}",
-              f"promises due in the next {_span(status.within)}: {len(status.due_next)}"]
+            lines.append(
+                "    nothing recorded for longer than a running agent would leave "
+                "it: is `inbox-agent run` running?"
+            )
+    lines += [
+        "",
+        f"conversations waiting for a person: {status.open}",
+        f"promises due in the next {_span(status.within)}: {len(status.due_next)}",
+    ]
     lines += [_promise_line(p, zone) for p in status.due_next]
     lines.append(f"promises lapsed (customer still waiting): {len(status.lapsed)}")
     lines += [_promise_line(p, zone) for p in status.lapsed]
     backlog = status.outbox
-    lines += ["", f"outbox: {backlog.pending} to send ({backlog.waiting_to_retry} waiting to "
-                  f"retry), {backlog.sending} with the relay, {backlog.failed} failed"]
+    lines += [
+        "",
+        f"outbox: {backlog.pending} to send ({backlog.waiting_to_retry} waiting to "
+        f"retry), {backlog.sending} with the relay, {backlog.failed} failed",
+    ]
     if backlog.failed:
-        lines.append("  failed mail waits for a person: `inbox-agent threads` lists its "
-                     "conversation, `inbox-agent thread ID` shows the relay's answer")
+        lines.append(
+            "  failed mail waits for a person: `inbox-agent threads` lists its "
+            "conversation, `inbox-agent thread ID` shows the relay's answer"
+        )
     return "\n".join(lines)
 
 
 def _mailbox_lines(mailbox: MailboxHealth, now: datetime, zone: ZoneInfo) -> list[str]:
-    polled = (f"last good poll {local_moment(mailbox.last_poll_at, zone)} "
-              f"({_ago(mailbox.last_poll_at, now)})" if mailbox.last_poll_at
-              else "no good poll recorded yet")
+    polled = (
+        f"last good poll {local_moment(mailbox.last_poll_at, zone)} "
+        f"({_ago(mailbox.last_poll_at, now)})"
+        if mailbox.last_poll_at
+        else "no good poll recorded yet"
+    )
     lines = [f"  {mailbox.name}: " + ("FAILING; " if mailbox.failing else "") + polled]
     if mailbox.last_error and mailbox.last_error_at:
         state = "" if mailbox.failing else " (recovered since)"
-        lines.append(f"    last error {local_moment(mailbox.last_error_at, zone)}{state}: "
-                     f"{mailbox.last_error}")
+        lines.append(
+            f"    last error {local_moment(mailbox.last_error_at, zone)}{state}: "
+            f"{mailbox.last_error}"
+        )
     return lines + _watch_lines(mailbox.watches)
 
 
 def _watch_lines(watches: tuple[FolderWatchShown, ...]) -> list[str]:
     """How new mail is noticed (rule 7); nothing when no daemon watches."""
     watching = [w.folder for w in watches if w.state == "watching"]
-    lines = [f"    new mail seen as it arrives (IMAP IDLE on {', '.join(watching)})"
-             ] if watching else []
-    lines += [f"    IMAP IDLE on {w.folder} reconnecting ({w.problem}); polled meanwhile"
-              for w in watches if w.state == "reconnecting"]
+    lines = (
+        [f"    new mail seen as it arrives (IMAP IDLE on {', '.join(watching)})"]
+        if watching
+        else []
+    )
+    lines += [
+        f"    IMAP IDLE on {w.folder} reconnecting ({w.problem}); polled meanwhile"
+        for w in watches
+        if w.state == "reconnecting"
+    ]
     lines += [f"    {w.folder} polled: {w.problem}" for w in watches if w.state == "unsupported"]
     return lines
 
 
 def _promise_line(promise: PromiseShown, zone: ZoneInfo) -> str:
-    snoozed = (f"  (snoozed until {local_moment(promise.snoozed_until, zone)})"
-               if promise.snoozed_until else "")
-    return (f"  #{promise.id:<6} {local_moment(promise.promised_by, zone)}  {promise.customer}"
-            f"  {_cut(promise.subject, 50)}{snoozed}")
+    snoozed = (
+        f"  (snoozed until {local_moment(promise.snoozed_until, zone)})"
+        if promise.snoozed_until
+        else ""
+    )
+    return (
+        f"  #{promise.id:<6} {local_moment(promise.promised_by, zone)}  {promise.customer}"
+        f"  {_cut(promise.subject, 50)}{snoozed}"
+    )
 
 
 def _promise(promise: PromiseShown) -> dict[str, Any]:
-    return {"id": promise.id, "promised_by": promise.promised_by.isoformat(),
-            "customer": promise.customer, "subject": promise.subject,
-            "snoozed_until": _iso(promise.snoozed_until)}
+    return {
+        "id": promise.id,
+        "promised_by": promise.promised_by.isoformat(),
+        "customer": promise.customer,
+        "subject": promise.subject,
+        "snoozed_until": _iso(promise.snoozed_until),
+    }
 
 
 def _ago(moment: datetime, now: datetime) -> str:

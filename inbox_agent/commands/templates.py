@@ -57,8 +57,18 @@ def show_preview(args: argparse.Namespace) -> int:
     """``templates preview NAME [--thread ID] [--lang L] [--html]``."""
     settings = settings_of(args)
     ledger = read_ledger(settings) if args.thread else None
-    print(preview(settings, ledger, args.name, system_clock(), thread=args.thread,
-                  language=args.lang, html=args.html), end="")
+    print(
+        preview(
+            settings,
+            ledger,
+            args.name,
+            system_clock(),
+            thread=args.thread,
+            language=args.lang,
+            html=args.html,
+        ),
+        end="",
+    )
     return 0
 
 
@@ -85,8 +95,10 @@ def check_templates(settings: Settings, now: datetime) -> tuple[list[str], list[
     return good, mistakes
 
 
-_VARIANT = re.compile(r"(?:(?P<folder>[^/]+)/)?(?P<kind>\w+)\.(?P<lang>[A-Za-z]{2,3}"
-                      r"(?:-[A-Za-z0-9]+)*)\.txt\.j2")
+_VARIANT = re.compile(
+    r"(?:(?P<folder>[^/]+)/)?(?P<kind>\w+)\.(?P<lang>[A-Za-z]{2,3}"
+    r"(?:-[A-Za-z0-9]+)*)\.txt\.j2"
+)
 
 
 def language_gaps(folder: Path) -> list[str]:
@@ -95,8 +107,11 @@ def language_gaps(folder: Path) -> list[str]:
     warning, not a mistake: that mail is still sent, only not in their language). A mailbox
     folder's variant counts for it, the main folder's for every mailbox."""
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*.txt.j2")}
-    variants = [m for f in sorted(files) if (m := _VARIANT.fullmatch(f))
-                and m["kind"] in rendering.TEMPLATE_NAMES]
+    variants = [
+        m
+        for f in sorted(files)
+        if (m := _VARIANT.fullmatch(f)) and m["kind"] in rendering.TEMPLATE_NAMES
+    ]
     languages = sorted({m["lang"] for m in variants})
     scopes = [None, *sorted({m["folder"] for m in variants if m["folder"]})]
     shown, gaps = _shown(folder), []
@@ -104,26 +119,42 @@ def language_gaps(folder: Path) -> list[str]:
         for scope in scopes:
             if not any(m["lang"] == language and m["folder"] == scope for m in variants):
                 continue  # nothing of its own in this language: the main folder's gap, if any
-            missing = [kind for kind in rendering.TEMPLATE_NAMES
-                       if not _in_language(files, kind, scope, language)]
+            missing = [
+                kind
+                for kind in rendering.TEMPLATE_NAMES
+                if not _in_language(files, kind, scope, language)
+            ]
             if missing:
                 where = f"{shown}/{scope + '/' if scope else ''}"
                 these = "this mail goes" if len(missing) == 1 else "these mails go"
-                gaps.append(f"{', '.join(f'{where}{k}.{language}.txt.j2' for k in missing)}: "
-                            f"missing, though other kinds have a {language!r} variant; {these} "
-                            "out in the default language instead")
+                gaps.append(
+                    f"{', '.join(f'{where}{k}.{language}.txt.j2' for k in missing)}: "
+                    f"missing, though other kinds have a {language!r} variant; {these} "
+                    "out in the default language instead"
+                )
     return gaps
 
 
 def _in_language(files: set[str], kind: str, mailbox: str | None, language: str) -> bool:
     """Whether a customer writing in ``language`` gets ``kind`` from a variant in it."""
     default = set(rendering.candidates(kind, mailbox))
-    return any(f"{base}.txt.j2" in files for base in rendering.candidates(kind, mailbox, language)
-               if base not in default)
+    return any(
+        f"{base}.txt.j2" in files
+        for base in rendering.candidates(kind, mailbox, language)
+        if base not in default
+    )
 
 
-def preview(settings: Settings, ledger: Ledger | None, name: str, now: datetime, *,
-            thread: str | None = None, language: str | None = None, html: bool = False) -> str:
+def preview(
+    settings: Settings,
+    ledger: Ledger | None,
+    name: str,
+    now: datetime,
+    *,
+    thread: str | None = None,
+    language: str | None = None,
+    html: bool = False,
+) -> str:
     """The mail ``name`` would be, for a real conversation or the sample one."""
     if name not in rendering.TEMPLATE_NAMES:
         raise CommandError(f"no template {name!r}; one of {', '.join(rendering.TEMPLATE_NAMES)}")
@@ -139,8 +170,9 @@ def preview(settings: Settings, ledger: Ledger | None, name: str, now: datetime,
         conversation.language = language
         settings = _speaking(settings, conversation.mailbox, language)
     to = settings.promise.escalate_to if name == ESCALATION else None
-    mail = Composer(settings).compose(conversation, MailKind(name), to or conversation.customer,
-                                      now)
+    mail = Composer(settings).compose(
+        conversation, MailKind(name), to or conversation.customer, now
+    )
     message = message_from_bytes(mail.raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
     return _as_text(message, html)
@@ -148,14 +180,16 @@ def preview(settings: Settings, ledger: Ledger | None, name: str, now: datetime,
 
 def _speaking(settings: Settings, mailbox: str, language: str) -> Settings:
     """``settings`` with ``mailbox``'s default language ``language``."""
-    mailboxes = tuple(replace(m, language=language) if m.name == mailbox else m
-                      for m in settings.mailboxes)
+    mailboxes = tuple(
+        replace(m, language=language) if m.name == mailbox else m for m in settings.mailboxes
+    )
     return replace(settings, mailboxes=mailboxes)
 
 
 def _as_text(message: EmailMessage, html: bool) -> str:
-    headers = "\n".join(f"{k}: {v}" for k, v in message.items()
-                        if not k.lower().startswith(("content-", "mime-")))
+    headers = "\n".join(
+        f"{k}: {v}" for k, v in message.items() if not k.lower().startswith(("content-", "mime-"))
+    )
     part = message.get_body(preferencelist=("html",) if html else ("plain",))
     if part is None:
         return f"{headers}\n\n(this template has no {'HTML' if html else 'text'} part)"

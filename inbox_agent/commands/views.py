@@ -23,8 +23,9 @@ STATUSES = ("open", "waiting", "answered", "closed", "all")
 ARCHIVED_STATUSES = ("answered", "closed", "all")  # the statuses the archive holds
 
 
-def select(ledger: Ledger, status: str,
-           archived: Iterable[Conversation] = ()) -> list[Conversation]:
+def select(
+    ledger: Ledger, status: str, archived: Iterable[Conversation] = ()
+) -> list[Conversation]:
     """Conversations with ``status`` ("all" for every one), live and ``archived`` (a live
     copy wins over an archived one), oldest first."""
     live = ledger.conversations
@@ -46,8 +47,9 @@ def summary(conversation: Conversation, *, archived: bool = False) -> dict[str, 
         "mailbox": conversation.mailbox,
         "created_at": conversation.created_at.isoformat(),
         "promised_by": promised_by.isoformat() if promised_by else None,
-        "snoozed_until": (conversation.snoozed_until.isoformat()
-                          if conversation.snoozed_until else None),
+        "snoozed_until": (
+            conversation.snoozed_until.isoformat() if conversation.snoozed_until else None
+        ),
         "message_ids": conversation.message_ids,
     }
 
@@ -65,8 +67,9 @@ def detail(conversation: Conversation, ledger: Ledger) -> dict[str, Any]:
     return {**doc, **summary(conversation, archived=archived)}
 
 
-def threads_table(conversations: list[Conversation], undeliverable: Container[str] = (),
-                  *, zone: ZoneInfo) -> str:
+def threads_table(
+    conversations: list[Conversation], undeliverable: Container[str] = (), *, zone: ZoneInfo
+) -> str:
     """A plain table for a terminal, moments in the business's ``zone``; a customer whose mail
     bounced is marked ``(bounced)``."""
     if not conversations:
@@ -75,8 +78,15 @@ def threads_table(conversations: list[Conversation], undeliverable: Container[st
     for c in conversations:
         due = c.promised_by
         customer = c.customer + (" (bounced)" if c.customer in undeliverable else "")
-        rows.append((c.id, c.status.value, customer,
-                     local_moment(due, zone) if due else "-", _cut(c.subject, 50)))
+        rows.append(
+            (
+                c.id,
+                c.status.value,
+                customer,
+                local_moment(due, zone) if due else "-",
+                _cut(c.subject, 50),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
@@ -101,19 +111,27 @@ def thread_text(conversation: Conversation, ledger: Ledger, zone: ZoneInfo) -> s
         "",
         "messages:",
     ]
-    lines += [f"  {shown(m['arrived_at'])}  {m['role']:<8} {m['sender'] or '?'}  {m['subject']}"
-              + (f"  ({m['note']})" if m["note"] else "") for m in data["messages"]]
+    lines += [
+        f"  {shown(m['arrived_at'])}  {m['role']:<8} {m['sender'] or '?'}  {m['subject']}"
+        + (f"  ({m['note']})" if m["note"] else "")
+        for m in data["messages"]
+    ]
     lines += ["", "sent by the agent:"]
-    lines += [f"  {shown(s['created_at'])}  {s['kind']:<16} to {s['to']}  [{s['state']}]"
-              + (f" {s['last_error']}" if s["last_error"] else "") for s in data["sent"]]
+    lines += [
+        f"  {shown(s['created_at'])}  {s['kind']:<16} to {s['to']}  [{s['state']}]"
+        + (f" {s['last_error']}" if s["last_error"] else "")
+        for s in data["sent"]
+    ]
     if not data["sent"]:
         lines.append("  nothing")
     if data["notes"]:
         lines += ["", "notes:"]
         lines += [f"  {shown(n['at'])}  {n['text']}" for n in data["notes"]]
     lines += ["", "promises:"]
-    lines += [f"  made {shown(p['made_at'])}  due {shown(p['due'])}  ({p['reason']}): "
-              + _kept(p, zone) for p in data["promises"]]
+    lines += [
+        f"  made {shown(p['made_at'])}  due {shown(p['due'])}  ({p['reason']}): " + _kept(p, zone)
+        for p in data["promises"]
+    ]
     if not data["promises"]:
         lines.append("  none")
     return "\n".join(lines)
@@ -134,9 +152,12 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def skipped(ledger: Ledger, since: datetime | None = None,
-            archived_skipped: Iterable[SkippedMessage] = (),
-            archived: Iterable[Conversation] = ()) -> list[dict[str, Any]]:
+def skipped(
+    ledger: Ledger,
+    since: datetime | None = None,
+    archived_skipped: Iterable[SkippedMessage] = (),
+    archived: Iterable[Conversation] = (),
+) -> list[dict[str, Any]]:
     """Mail filed without an answer, and why, oldest first: ``inbox-agent skipped``.
 
     Machine mail (and our own mail come back) wherever it was filed, and customer mail that was
@@ -145,17 +166,28 @@ def skipped(ledger: Ledger, since: datetime | None = None,
     """
     live = ledger.conversations
     found: list[tuple[str | None, str, FiledMessage]] = [
-        (None, s.mailbox, s.message) for s in chain(ledger.skipped, archived_skipped)]
+        (None, s.mailbox, s.message) for s in chain(ledger.skipped, archived_skipped)
+    ]
     for conversation in chain(live.values(), (c for c in archived if c.id not in live)):
-        found += [(conversation.id, conversation.mailbox, m) for m in conversation.messages
-                  if m.role in (Role.MACHINE, Role.AGENT)
-                  or (m.role is Role.CUSTOMER and m.note)]
-    rows = [{"arrived_at": m.arrived_at.isoformat(), "mailbox": mailbox,
-             "conversation": conversation_id, "role": m.role.value, "sender": m.sender,
-             "subject": m.subject, "reason": m.note or "(no reason recorded)",
-             "message_id": m.message_id}
-            for conversation_id, mailbox, m in found
-            if since is None or m.arrived_at >= since]
+        found += [
+            (conversation.id, conversation.mailbox, m)
+            for m in conversation.messages
+            if m.role in (Role.MACHINE, Role.AGENT) or (m.role is Role.CUSTOMER and m.note)
+        ]
+    rows = [
+        {
+            "arrived_at": m.arrived_at.isoformat(),
+            "mailbox": mailbox,
+            "conversation": conversation_id,
+            "role": m.role.value,
+            "sender": m.sender,
+            "subject": m.subject,
+            "reason": m.note or "(no reason recorded)",
+            "message_id": m.message_id,
+        }
+        for conversation_id, mailbox, m in found
+        if since is None or m.arrived_at >= since
+    ]
     return sorted(rows, key=lambda row: datetime.fromisoformat(row["arrived_at"]))
 
 
@@ -167,4 +199,5 @@ def skipped_table(rows: list[dict[str, Any]], zone: ZoneInfo) -> str:
         f"{_local(row['arrived_at'], zone)}  "
         f"{'#' + row['conversation'] if row['conversation'] else '-':<6}"
         f"  {_cut(row['sender'] or '?', 32):<32}  {_cut(row['subject'], 40):<40}  {row['reason']}"
-        for row in rows)
+        for row in rows
+    )

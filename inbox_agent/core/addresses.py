@@ -42,7 +42,8 @@ _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
 _ADDR_SPEC = re.compile(
-    rf"(?:{_ATOM}(?:\.{_ATOM})*|{_QUOTED})(?:@(?:{_ATOM}(?:\.{_ATOM})*|\[[^\[\]\\\s]*\]))?")
+    rf"(?:{_ATOM}(?:\.{_ATOM})*|{_QUOTED})(?:@(?:{_ATOM}(?:\.{_ATOM})*|\[[^\[\]\\\s]*\]))?"
+)
 _PLAIN = re.compile(r'[^"(<,;:=]+')  # a run the splitter can take in one step
 MAX_HEADER_CHARS = 64 * 1024  # past this an address header is an attack, not a To list
 
@@ -92,8 +93,11 @@ def _pair(box: _Mailbox) -> tuple[str, str]:
 def _address(text: str) -> str:
     """The addr-spec when ``text`` is one (whitespace around it allowed), else ``""``."""
     candidate = text.strip()
-    if (len(candidate) > MAX_ADDRESS_CHARS or _ENCODED_WORD.search(candidate)
-            or _ADDR_SPEC.fullmatch(candidate) is None):
+    if (
+        len(candidate) > MAX_ADDRESS_CHARS
+        or _ENCODED_WORD.search(candidate)
+        or _ADDR_SPEC.fullmatch(candidate) is None
+    ):
         return ""
     return candidate
 
@@ -123,13 +127,13 @@ def _mailboxes(value: str) -> list[_Mailbox]:
             i = end
         elif char == "(":
             end = _comment_end(value, i)
-            box.comments.append(value[i + 1:end - 1])
+            box.comments.append(value[i + 1 : end - 1])
             box.phrase.append(" ")
             i = end
         elif char == "<":
             end = value.find(">", i)
             end = len(value) if end < 0 else end
-            box.angles.append(value[i + 1:end])
+            box.angles.append(value[i + 1 : end])
             i = end + 1
         elif (word := _ENCODED_WORD.match(value, i)) is not None:
             box.phrase.append(word.group(0))

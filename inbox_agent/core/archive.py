@@ -53,11 +53,15 @@ def last_activity(conversation: Conversation) -> datetime:
     return max(moments)
 
 
-def archivable(conversation: Conversation, now: datetime, archive_after: timedelta,
-               in_outbox: Container[str]) -> bool:
+def archivable(
+    conversation: Conversation, now: datetime, archive_after: timedelta, in_outbox: Container[str]
+) -> bool:
     """Whether ``conversation``'s work is done and it has been quiet long enough."""
-    if conversation.owed or conversation.running_promise is not None \
-            or conversation.id in in_outbox:
+    if (
+        conversation.owed
+        or conversation.running_promise is not None
+        or conversation.id in in_outbox
+    ):
         return False
     if conversation.status is Status.CLOSED:
         quiet = CLOSED_QUIET
@@ -78,8 +82,9 @@ def entries(conversation: Conversation) -> list[str]:
     every Message-ID its messages name (our own mail is known by the token in its id)."""
     found = [TOKEN + conversation.id]
     found += [KEY + m.key for m in conversation.messages]
-    found += [NAMED + name for m in conversation.messages for name in m.names
-              if our_token(name) is None]
+    found += [
+        NAMED + name for m in conversation.messages for name in m.names if our_token(name) is None
+    ]
     return list(dict.fromkeys(found))
 
 

@@ -75,7 +75,7 @@ def detector_view(raw: bytes) -> Message:
     """A bounded copy of ``raw`` for the detectors: see the module docstring."""
     head = raw[:MAX_TEXT_BYTES]
     if len(raw) > MAX_TEXT_BYTES:
-        head = head[:head.rfind(b"\n") + 1] or head
+        head = head[: head.rfind(b"\n") + 1] or head
     msg = BytesParser(policy=policy.compat32).parsebytes(_clip_lines(head))
     for count, part in enumerate(_parts(msg)):
         if part.is_multipart():
@@ -117,8 +117,7 @@ def _decoded(part: Message) -> str:
 
 def _clip_lines(data: bytes) -> bytes:
     """Every line of ``data`` cut to ``MAX_LINE_CHARS``, its line end kept."""
-    return b"".join(_clip(line, line.rstrip(b"\r\n"))
-                    for line in data.splitlines(keepends=True))
+    return b"".join(_clip(line, line.rstrip(b"\r\n")) for line in data.splitlines(keepends=True))
 
 
 def _clip_text(text: str) -> str:
@@ -126,13 +125,13 @@ def _clip_text(text: str) -> str:
 
 
 def _clip(line: AnyStr, content: AnyStr) -> AnyStr:
-    return content[:MAX_LINE_CHARS] + line[len(content):]
+    return content[:MAX_LINE_CHARS] + line[len(content) :]
 
 
 def _checked(found: Iterable[bytes]) -> tuple[str, ...]:
     """The detectors' catches that are each one whole address, lower-case, sorted."""
     kept: list[str] = []
-    for item in sorted(found)[:MAX_FAILED * 10]:
+    for item in sorted(found)[: MAX_FAILED * 10]:
         text = item.decode("ascii", errors="replace").strip().strip("<>").lower()
         if one_address(text):
             kept.append(text)

@@ -92,7 +92,9 @@ def stated_failures(raw: bytes) -> tuple[str, ...]:
 
 _DELAY_WORDS = re.compile(
     r"delay|still (?:not |un)?deliver|will (?:continue to )?(?:retry|try)|warning|"
-    r"temporar|not yet been delivered|deferred", re.IGNORECASE)
+    r"temporar|not yet been delivered|deferred",
+    re.IGNORECASE,
+)
 
 
 def reports_failure(raw: bytes) -> bool:
@@ -159,8 +161,12 @@ def _status_names_a_recipient(msg: Message) -> bool:
     """True when a delivery-status part has a recipient block with an address we can read,
     whatever its Action: such a report says itself whether delivery failed."""
     try:
-        return any(_recipient(block) for part in _outer_parts(msg)
-                   if part.get_content_type() in _STATUS_PARTS for block in _status_blocks(part))
+        return any(
+            _recipient(block)
+            for part in _outer_parts(msg)
+            if part.get_content_type() in _STATUS_PARTS
+            for block in _status_blocks(part)
+        )
     except Exception:  # noqa: BLE001 - unreadable: no report part to go by
         return False
 
@@ -239,8 +245,11 @@ def _status_blocks(part: Message) -> list[Message]:
             return blocks
     text = _text(part).replace("\r\n", "\n").replace("\r", "\n")
     parser = HeaderParser(policy=policy.compat32)
-    return [parser.parsestr(chunk.strip() + "\n", headersonly=True)
-            for chunk in re.split(r"\n[ \t]*\n", text) if chunk.strip()]
+    return [
+        parser.parsestr(chunk.strip() + "\n", headersonly=True)
+        for chunk in re.split(r"\n[ \t]*\n", text)
+        if chunk.strip()
+    ]
 
 
 def _failed_in_block(block: Message) -> list[str]:

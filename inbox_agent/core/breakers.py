@@ -66,28 +66,34 @@ class Sent:
     at: datetime
 
 
-def loop_suspected(address: str, now: datetime, sent: Iterable[Sent],
-                   limits: Limits) -> str | None:
+def loop_suspected(address: str, now: datetime, sent: Iterable[Sent], limits: Limits) -> str | None:
     """Rule 1, for a message that would start a new conversation: the reason, or None."""
     recent = [s for s in sent if s.to == address and _within(s.at, now, limits.loop_window)]
     if not recent:
         return None
     minutes = max(1, int((_utc(now) - _utc(max(recent, key=_sent_at).at)).total_seconds() // 60))
-    return (f"possible mail loop: {address} started a new conversation {minutes} min after our "
-            f"automatic mail to it (within loop_window); filed for a person, not acknowledged")
+    return (
+        f"possible mail loop: {address} started a new conversation {minutes} min after our "
+        f"automatic mail to it (within loop_window); filed for a person, not acknowledged"
+    )
 
 
-def held_back(to: str, conversation_id: str, now: datetime, sent: Iterable[Sent],
-              limits: Limits) -> str | None:
+def held_back(
+    to: str, conversation_id: str, now: datetime, sent: Iterable[Sent], limits: Limits
+) -> str | None:
     """Rules 2 and 3, before an automatic mail to ``to``: the reason to hold it, or None."""
     last_day = [s for s in sent if s.to == to and _within(s.at, now, DAY)]
     if len(last_day) >= limits.per_address_per_day:
-        return (f"held back: {len(last_day)} automatic mails to {to} in 24 h already "
-                f"(per_address_per_day = {limits.per_address_per_day})")
+        return (
+            f"held back: {len(last_day)} automatic mails to {to} in 24 h already "
+            f"(per_address_per_day = {limits.per_address_per_day})"
+        )
     here = [s for s in last_day if s.conversation_id == conversation_id]
     if len(here) >= limits.per_conversation_per_day:
-        return (f"held back: {len(here)} automatic mails in this conversation in 24 h already "
-                f"(per_conversation_per_day = {limits.per_conversation_per_day})")
+        return (
+            f"held back: {len(here)} automatic mails in this conversation in 24 h already "
+            f"(per_conversation_per_day = {limits.per_conversation_per_day})"
+        )
     return None
 
 
@@ -103,33 +109,42 @@ class Wrote:
     conversation_id: str = ""
 
 
-def slow_responder(address: str, now: datetime, sent: Iterable[Sent], wrote: Iterable[Wrote],
-                   limits: Limits) -> str | None:
+def slow_responder(
+    address: str, now: datetime, sent: Iterable[Sent], wrote: Iterable[Wrote], limits: Limits
+) -> str | None:
     """Rule 4: why ``address`` is taken for a slow autoresponder at ``now``, or None."""
     found = sorted(echoes(address, sent, wrote, limits))
     paired = any(b - a < ECHO_MEMORY for a, b in pairwise(found))
     if not paired or _utc(now) - found[-1] >= ECHO_MEMORY:
         return None
     until = found[-1] + ECHO_MEMORY
-    return (f"suspected slow autoresponder: {address} started {len(found)} new conversations "
-            f"on the subject of our automatic mail to it, within echo_window "
-            f"({_hours(limits.echo_window)}) after it, two of them less than 48 h apart; no "
-            f"automatic mail to it until it replies in a conversation, or until "
-            f"{until:%Y-%m-%d %H:%M} UTC if it echoes no more")
+    return (
+        f"suspected slow autoresponder: {address} started {len(found)} new conversations "
+        f"on the subject of our automatic mail to it, within echo_window "
+        f"({_hours(limits.echo_window)}) after it, two of them less than 48 h apart; no "
+        f"automatic mail to it until it replies in a conversation, or until "
+        f"{until:%Y-%m-%d %H:%M} UTC if it echoes no more"
+    )
 
 
-def echoes(address: str, sent: Iterable[Sent], wrote: Iterable[Wrote],
-           limits: Limits) -> list[datetime]:
+def echoes(
+    address: str, sent: Iterable[Sent], wrote: Iterable[Wrote], limits: Limits
+) -> list[datetime]:
     """When (UTC) ``address`` started a conversation that echoes an automatic mail to it,
     counting only those after its last reply into a conversation."""
     wrote = list(wrote)
     subjects = {w.conversation_id: _about(w.subject) for w in wrote if w.started}
-    ours = sorted((_utc(s.at), subjects.get(s.conversation_id, "")) for s in sent
-                  if s.to == address)
+    ours = sorted(
+        (_utc(s.at), subjects.get(s.conversation_id, "")) for s in sent if s.to == address
+    )
     replied = max((_utc(w.at) for w in wrote if not w.started), default=None)
-    return [_utc(w.at) for w in wrote if w.started
-            and (replied is None or _utc(w.at) > replied)
-            and _echo(w, ours, limits.echo_window)]
+    return [
+        _utc(w.at)
+        for w in wrote
+        if w.started
+        and (replied is None or _utc(w.at) > replied)
+        and _echo(w, ours, limits.echo_window)
+    ]
 
 
 def _echo(wrote: Wrote, ours: list[tuple[datetime, str]], window: timedelta) -> bool:

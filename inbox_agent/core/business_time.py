@@ -142,8 +142,10 @@ class Calendar:
         simple = (Period(self.opens, self.closes),)
         week = tuple(self.hours.get(d, simple if d in self.open_days else ()) for d in range(7))
         if not any(week):
-            raise ValueError('no open days; list at least one in days, e.g. ["mon", "tue"], '
-                             "or give one its hours")
+            raise ValueError(
+                'no open days; list at least one in days, e.g. ["mon", "tue"], '
+                "or give one its hours"
+            )
         parts: dict[date, tuple[PartDay, ...]] = {}
         for part in sorted(self.closed):
             parts[part.day] = (*parts.get(part.day, ()), part)
@@ -151,8 +153,18 @@ class Calendar:
         object.__setattr__(self, "_parts", MappingProxyType(parts))
 
     def __hash__(self) -> int:
-        return hash((self.timezone, self.open_days, self.opens, self.closes, self.holidays,
-                     tuple(self.hours.items()), self.country_holidays, self.closed))
+        return hash(
+            (
+                self.timezone,
+                self.open_days,
+                self.opens,
+                self.closes,
+                self.holidays,
+                tuple(self.hours.items()),
+                self.country_holidays,
+                self.closed,
+            )
+        )
 
     @property
     def week(self) -> tuple[tuple[Period, ...], ...]:
@@ -379,8 +391,11 @@ def _open_spans(cal: Calendar, first: date, step: timedelta = _ONE_DAY) -> Itera
         yield from spans if step > timedelta() else reversed(spans)
 
 
-def _open_days(cal: Calendar, first: date, step: timedelta = _ONE_DAY,
-               ) -> Iterator[tuple[_Span, ...]]:
+def _open_days(
+    cal: Calendar,
+    first: date,
+    step: timedelta = _ONE_DAY,
+) -> Iterator[tuple[_Span, ...]]:
     """Every open day's periods from ``first``, a ``step`` at a time; ValueError if long closed."""
     day, closed = first, 0
     while True:
@@ -455,5 +470,3 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; pass an aware datetime")
     return moment.astimezone(UTC)
-
-

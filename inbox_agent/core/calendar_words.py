@@ -38,44 +38,117 @@ WEEKDAYS: dict[str, tuple[str, ...]] = {
     "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
 }
 MONTHS: dict[str, tuple[str, ...]] = {
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
-    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
-           "September", "Oktober", "November", "Dezember"),
-    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-           "septembre", "octobre", "novembre", "décembre"),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "de": (
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ),
+    "fr": (
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ),
 }
 
 # Cities whose German adjective is in everyday use ("um 16:30 Uhr Londoner Zeit").
 _GERMAN_ADJECTIVES = {
-    "London": "Londoner", "Berlin": "Berliner", "Paris": "Pariser", "Vienna": "Wiener",
-    "Zurich": "Zürcher", "Amsterdam": "Amsterdamer", "Brussels": "Brüsseler",
-    "Luxembourg": "Luxemburger", "Dublin": "Dubliner", "Madrid": "Madrider",
-    "Prague": "Prager", "Warsaw": "Warschauer", "Stockholm": "Stockholmer",
-    "Copenhagen": "Kopenhagener", "Oslo": "Osloer", "Budapest": "Budapester",
-    "Moscow": "Moskauer", "New York": "New Yorker", "Chicago": "Chicagoer",
+    "London": "Londoner",
+    "Berlin": "Berliner",
+    "Paris": "Pariser",
+    "Vienna": "Wiener",
+    "Zurich": "Zürcher",
+    "Amsterdam": "Amsterdamer",
+    "Brussels": "Brüsseler",
+    "Luxembourg": "Luxemburger",
+    "Dublin": "Dubliner",
+    "Madrid": "Madrider",
+    "Prague": "Prager",
+    "Warsaw": "Warschauer",
+    "Stockholm": "Stockholmer",
+    "Copenhagen": "Kopenhagener",
+    "Oslo": "Osloer",
+    "Budapest": "Budapester",
+    "Moscow": "Moskauer",
+    "New York": "New Yorker",
+    "Chicago": "Chicagoer",
 }
 # German names of zone cities that differ from the English; used after "Ortszeit".
 _GERMAN_CITIES = {
-    "Rome": "Rom", "Lisbon": "Lissabon", "Athens": "Athen", "Tokyo": "Tokio",
-    "Bucharest": "Bukarest", "Belgrade": "Belgrad", "Singapore": "Singapur",
-    "Mexico City": "Mexiko-Stadt", "Sao Paulo": "São Paulo", "Havana": "Havanna",
-    "Cairo": "Kairo", "Reykjavik": "Reykjavík",
+    "Rome": "Rom",
+    "Lisbon": "Lissabon",
+    "Athens": "Athen",
+    "Tokyo": "Tokio",
+    "Bucharest": "Bukarest",
+    "Belgrade": "Belgrad",
+    "Singapore": "Singapur",
+    "Mexico City": "Mexiko-Stadt",
+    "Sao Paulo": "São Paulo",
+    "Havana": "Havanna",
+    "Cairo": "Kairo",
+    "Reykjavik": "Reykjavík",
 }
 _FRENCH_CITIES = {
-    "London": "Londres", "Vienna": "Vienne", "Brussels": "Bruxelles", "Lisbon": "Lisbonne",
-    "Warsaw": "Varsovie", "Moscow": "Moscou", "Athens": "Athènes", "Copenhagen": "Copenhague",
-    "Bucharest": "Bucarest", "Montreal": "Montréal", "Mexico City": "Mexico",
-    "Singapore": "Singapour", "Sao Paulo": "São Paulo", "Havana": "La Havane",
-    "Cairo": "Le Caire", "Algiers": "Alger", "Reunion": "La Réunion",
+    "London": "Londres",
+    "Vienna": "Vienne",
+    "Brussels": "Bruxelles",
+    "Lisbon": "Lisbonne",
+    "Warsaw": "Varsovie",
+    "Moscow": "Moscou",
+    "Athens": "Athènes",
+    "Copenhagen": "Copenhague",
+    "Bucharest": "Bucarest",
+    "Montreal": "Montréal",
+    "Mexico City": "Mexico",
+    "Singapore": "Singapour",
+    "Sao Paulo": "São Paulo",
+    "Havana": "La Havane",
+    "Cairo": "Le Caire",
+    "Algiers": "Alger",
+    "Reunion": "La Réunion",
 }
 _REGIONS = {  # zone_names rule 4
-    "de": {"Central European": "mitteleuropäischer Zeit",
-           "Eastern European": "osteuropäischer Zeit",
-           "Western European": "westeuropäischer Zeit"},
-    "fr": {"Central European": "heure d'Europe centrale",
-           "Eastern European": "heure d'Europe de l'Est",
-           "Western European": "heure d'Europe de l'Ouest"},
+    "de": {
+        "Central European": "mitteleuropäischer Zeit",
+        "Eastern European": "osteuropäischer Zeit",
+        "Western European": "westeuropäischer Zeit",
+    },
+    "fr": {
+        "Central European": "heure d'Europe centrale",
+        "Eastern European": "heure d'Europe de l'Est",
+        "Western European": "heure d'Europe de l'Ouest",
+    },
 }
 _FRENCH_ELIDES = frozenset("AEIOUYÂÉÈÊÎÔ")
 
@@ -87,7 +160,7 @@ def language_of(tag: str | None) -> str:
 
 
 def date_words(day: date, language: str, year: bool = False) -> str:
-    """"Tuesday 24 November", "Dienstag, 24. November", "mardi 24 novembre"; the year after
+    """ "Tuesday 24 November", "Dienstag, 24. November", "mardi 24 novembre"; the year after
     it when ``year``. ``language`` is a tag, as for ``language_of``."""
     lang = language_of(language)
     weekday, month = WEEKDAYS[lang][day.weekday()], MONTHS[lang][day.month - 1]
@@ -101,7 +174,7 @@ def date_words(day: date, language: str, year: bool = False) -> str:
 
 
 def clock_words(hour: int, minute: int, language: str) -> str:
-    """"16:30", "16:30 Uhr", "16 h 30" (no-break spaces; "9 h" on the hour)."""
+    """ "16:30", "16:30 Uhr", "16 h 30" (no-break spaces; "9 h" on the hour)."""
     lang = language_of(language)
     if lang == "fr":
         return f"{hour}{NBSP}h" + (f"{NBSP}{minute:02d}" if minute else "")

@@ -63,7 +63,8 @@ _TOKEN_IN_SUBJECT = re.compile(rf"\[#({_TOKEN_CHARS}{{4,8}})\]")
 # <inbox-agent.TOKEN.kind.hex@domain>. Up to 13 characters: tokens given out before
 # MAX_TOKEN_LENGTH could grow that long.
 _OUR_MESSAGE_ID = re.compile(
-    rf"<?inbox-agent\.({_TOKEN_CHARS}{{4,13}})\.[a-z_]+\.[0-9a-f]+@[^>]*>?")
+    rf"<?inbox-agent\.({_TOKEN_CHARS}{{4,13}})\.[a-z_]+\.[0-9a-f]+@[^>]*>?"
+)
 
 
 class Role(StrEnum):
@@ -224,18 +225,24 @@ def named_ids(email: InboundEmail) -> tuple[str, ...]:
     return email.thread_ids[:MAX_NAMED]
 
 
-def linked_conversations(email: InboundEmail, links: Links,
-                         conversations: Mapping[str, Conversation]) -> list[str]:
+def linked_conversations(
+    email: InboundEmail, links: Links, conversations: Mapping[str, Conversation]
+) -> list[str]:
     """Every conversation ``email``'s Message-IDs tie it to, best first (rules 1 to 3)."""
     received = [links.received[ref] for ref in email.thread_ids if ref in links.received]
     answered = links.named.get(email.message_id, ()) if email.message_id else ()
-    siblings = [c for ref in email.thread_ids for c in links.named.get(ref, ())
-                if c in conversations and _may_join_unseen(email, conversations[c], links.trusted)]
+    siblings = [
+        c
+        for ref in email.thread_ids
+        for c in links.named.get(ref, ())
+        if c in conversations and _may_join_unseen(email, conversations[c], links.trusted)
+    ]
     return [c for c in dict.fromkeys([*received, *answered, *siblings]) if c in conversations]
 
 
-def _may_join_unseen(email: InboundEmail, conversation: Conversation,
-                     trusted: Container[str]) -> bool:
+def _may_join_unseen(
+    email: InboundEmail, conversation: Conversation, trusted: Container[str]
+) -> bool:
     """Whether ``email`` may join ``conversation`` on a message neither has received: when it
     is from staff or the mailbox, or from or to someone already in the conversation."""
     writers = {a for a in (email.from_address, email.customer_address) if a}
@@ -246,8 +253,9 @@ def _may_join_unseen(email: InboundEmail, conversation: Conversation,
     return any(a in there and a not in trusted for a in people)
 
 
-def find_conversation(email: InboundEmail, links: Links,
-                      conversations: Mapping[str, Conversation]) -> str | None:
+def find_conversation(
+    email: InboundEmail, links: Links, conversations: Mapping[str, Conversation]
+) -> str | None:
     """The id of the conversation ``email`` belongs to, or None for a new one."""
     linked = linked_conversations(email, links, conversations)
     if linked:

@@ -26,8 +26,11 @@ _UNITS = {
     "fr": {"hour": ("heure", "heures"), "minute": ("minute", "minutes")},
 }
 _AND = {"en": "and", "de": "und", "fr": "et"}
-_UNDER_A_MINUTE = {"en": "less than a minute", "de": "weniger als eine Minute",
-                   "fr": "moins d'une minute"}
+_UNDER_A_MINUTE = {
+    "en": "less than a minute",
+    "de": "weniger als eine Minute",
+    "fr": "moins d'une minute",
+}
 _NOW = {"en": "now", "de": "jetzt", "fr": "maintenant"}
 _AHEAD = {"en": "in {}", "de": "in {}", "fr": "dans {}"}
 _PAST = {"en": "{} ago", "de": "vor {}", "fr": "il y a {}"}

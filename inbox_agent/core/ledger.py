@@ -185,7 +185,7 @@ class LedgerIndex:
 
     def add_skipped(self, skipped: list[SkippedMessage]) -> None:
         """Index the entries of ``skipped`` past those already seen."""
-        self.keys.update(s.key for s in skipped[self._skipped:])
+        self.keys.update(s.key for s in skipped[self._skipped :])
         self._skipped = len(skipped)
 
 
@@ -230,5 +230,6 @@ class Ledger:
 
 def to_customers(conversation: Conversation, sent: list[SentMail]) -> list[Sent]:
     """The mails of ``sent`` that went to the customer, as the breakers count them."""
-    return [Sent(conversation.id, s.to, s.created_at) for s in sent
-            if s.kind != MailKind.ESCALATION]
+    return [
+        Sent(conversation.id, s.to, s.created_at) for s in sent if s.kind != MailKind.ESCALATION
+    ]

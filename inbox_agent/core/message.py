@@ -44,18 +44,36 @@ MAX_REFERENCES = 20
 # Headers that hold addresses or Message-IDs are kept as they arrived (unfolded) and never
 # decoded as a whole: an encoded-word never forms an addr-spec (RFC 2047 s5), and decoding
 # first would let ``=?utf-8?q?victim=40example.com?=`` read as an address (core/addresses).
-STRUCTURED_HEADERS = frozenset({
-    "from", "sender", "reply-to", "return-path", "to", "cc", "bcc", "delivered-to",
-    "x-original-to", "resent-from", "resent-sender", "resent-to", "resent-cc",
-    "errors-to", "x-failed-recipients", "message-id", "in-reply-to", "references",
-})
+STRUCTURED_HEADERS = frozenset(
+    {
+        "from",
+        "sender",
+        "reply-to",
+        "return-path",
+        "to",
+        "cc",
+        "bcc",
+        "delivered-to",
+        "x-original-to",
+        "resent-from",
+        "resent-sender",
+        "resent-to",
+        "resent-cc",
+        "errors-to",
+        "x-failed-recipients",
+        "message-id",
+        "in-reply-to",
+        "references",
+    }
+)
 _LANGUAGE = re.compile(r"[a-z]{1,8}(?:-[a-z0-9]{1,8}){0,3}")
 # What the agent will put in RCPT TO: an ASCII dot-atom local part and a dotted host name.
 # Quoted local parts, address literals and non-ASCII (SMTPUTF8) addresses exist, but a relay
 # refusing them would only bounce, so such mail is filed and left to staff.
 _DELIVERABLE = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,7 @@ def parsed_part(raw: bytes) -> bytes:
     lines) when it is bigger."""
     if len(raw) <= MAX_PARSE_BYTES:
         return raw
-    return raw[:raw.rfind(b"\n", 0, MAX_PARSE_BYTES) + 1 or MAX_PARSE_BYTES]
+    return raw[: raw.rfind(b"\n", 0, MAX_PARSE_BYTES) + 1 or MAX_PARSE_BYTES]
 
 
 def _head(raw: bytes, defects: list[str]) -> bytes:
@@ -221,7 +239,7 @@ def _trimmed(references: tuple[str, ...]) -> tuple[str, ...]:
     """The first reference (the thread's root) and the newest, at most ``MAX_REFERENCES``."""
     if len(references) <= MAX_REFERENCES:
         return references
-    return (references[0], *references[-(MAX_REFERENCES - 1):])
+    return (references[0], *references[-(MAX_REFERENCES - 1) :])
 
 
 def _capped(text: str, limit: int) -> str:

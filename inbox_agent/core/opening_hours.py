@@ -66,8 +66,9 @@ def parse_hours(text: str) -> tuple[Period, ...]:
     for part in text.split(","):
         match = _PERIOD.fullmatch(part.strip())
         if match is None:
-            raise ValueError(f"{_q(part.strip())} is not opening hours; {_HOURS_EXAMPLE} "
-                             'or "closed"')
+            raise ValueError(
+                f'{_q(part.strip())} is not opening hours; {_HOURS_EXAMPLE} or "closed"'
+            )
         opens, closes = (_read_clock(clock, part.strip()) for clock in match.groups())
         periods.append(Period(opens, closes))
     check_periods(periods)
@@ -86,8 +87,7 @@ def parse_part_day(text: str) -> PartDay:
         else:
             edge: Literal["from", "until"] = "from" if match[2] == "from" else "until"
             return PartDay(day, edge, _read_clock(match[3], text.strip()))
-    raise ValueError(f'{problem}; write e.g. "2026-12-24 from 12:00" or '
-                     '"2026-12-31 until 10:00"')
+    raise ValueError(f'{problem}; write e.g. "2026-12-24 from 12:00" or "2026-12-31 until 10:00"')
 
 
 def check_periods(periods: Iterable[Period]) -> None:
@@ -102,9 +102,11 @@ def check_periods(periods: Iterable[Period]) -> None:
             raise ValueError(f"{_q(period)} closes as it opens; {_HOURS_EXAMPLE}")
         if before is not None and period.opens <= before.closes:
             how = "opens as" if period.opens == before.closes else "opens before"
-            raise ValueError(f"{_q(period)} {how} {_q(before)} closes; write the "
-                             "periods in the order of the day, with a break between them, "
-                             'e.g. "09:00-12:30, 13:30-17:30"')
+            raise ValueError(
+                f"{_q(period)} {how} {_q(before)} closes; write the "
+                "periods in the order of the day, with a break between them, "
+                'e.g. "09:00-12:30, 13:30-17:30"'
+            )
         before = period
 
 
@@ -122,16 +124,19 @@ def week_groups(week: Sequence[tuple[Period, ...]]) -> tuple[HoursGroup, ...]:
     for day, periods in enumerate(week):
         if periods:
             by_periods.setdefault(periods, []).append(day)
-    groups = [HoursGroup(tuple(tuple(run) for run in day_runs(frozenset(days))), periods)
-              for periods, days in by_periods.items()]
+    groups = [
+        HoursGroup(tuple(tuple(run) for run in day_runs(frozenset(days))), periods)
+        for periods, days in by_periods.items()
+    ]
     return tuple(sorted(groups, key=lambda group: group.runs[0][0]))
 
 
 def week_text(week: Sequence[tuple[Period, ...]]) -> str:
     """Rule 3 in English: ``Monday to Thursday, 09:00-12:30 and 13:30-17:30; Friday,
     09:00-15:00``, with en dashes between the times."""
-    return "; ".join(f"{_days_text(group.runs)}, {_periods_text(group.periods)}"
-                     for group in week_groups(week))
+    return "; ".join(
+        f"{_days_text(group.runs)}, {_periods_text(group.periods)}" for group in week_groups(week)
+    )
 
 
 def listed(items: Sequence[str], last: str) -> str:
@@ -174,8 +179,9 @@ def _read_clock(text: str, where: str) -> time:
     try:
         clock = time.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{_q(where)}: {_q(text)} is not a time of day; "
-                         "write e.g. 09:00") from None
+        raise ValueError(
+            f"{_q(where)}: {_q(text)} is not a time of day; write e.g. 09:00"
+        ) from None
     check_clock(_q(where), clock)
     return clock
 

@@ -96,15 +96,17 @@ def promised_moment(computed: datetime) -> datetime:
     if computed.utcoffset() is None:
         raise ValueError(f"{computed.isoformat()} has no time zone; pass an aware datetime")
     instant = computed.astimezone(UTC)
-    past = instant - instant.replace(minute=instant.minute - instant.minute % 15, second=0,
-                                     microsecond=0)
+    past = instant - instant.replace(
+        minute=instant.minute - instant.minute % 15, second=0, microsecond=0
+    )
     if past:
         instant += _QUARTER_HOUR - past
     return instant.astimezone(computed.tzinfo)
 
 
-def promise_for(arrived_at: datetime, now: datetime, calendar: Calendar,
-                policy: PromisePolicy) -> datetime:
+def promise_for(
+    arrived_at: datetime, now: datetime, calendar: Calendar, policy: PromisePolicy
+) -> datetime:
     """The moment to promise, at ``now``, for a message that arrived at ``arrived_at`` (rule 1)."""
     due = first_reply_due(arrived_at, calendar, policy)
     if _utc(now) < _utc(chase_moment(due, calendar, policy)):
@@ -144,8 +146,9 @@ class ChaseDue:
     follow_up_number: int  # 1 for the first follow-up, ...
 
 
-def chase_due(conversation: Conversation, now: datetime, calendar: Calendar,
-              policy: PromisePolicy) -> ChaseDue | None:
+def chase_due(
+    conversation: Conversation, now: datetime, calendar: Calendar, policy: PromisePolicy
+) -> ChaseDue | None:
     """The follow-up or escalation owed in ``conversation`` at ``now``, if any."""
     moment = next_chase_at(conversation, calendar, policy)
     promise = conversation.running_promise
@@ -160,8 +163,9 @@ def chase_due(conversation: Conversation, now: datetime, calendar: Calendar,
     return ChaseDue(Chase.ESCALATE, new_due, lapsed, follow_ups)
 
 
-def attention_at(conversation: Conversation, calendar: Calendar,
-                 policy: PromisePolicy) -> datetime | None:
+def attention_at(
+    conversation: Conversation, calendar: Calendar, policy: PromisePolicy
+) -> datetime | None:
     """The first moment the sweep has anything to do in ``conversation``: its next chase, or,
     when nobody will chase, the moment its promise lapses (to be recorded as missed); None
     when neither can come. Until then the sweep can pass it by."""
@@ -176,12 +180,19 @@ def attention_key(conversation: Conversation) -> tuple[object, ...]:
     """What ``attention_at`` depends on, cheap to compare: when it is unchanged, so is the
     moment (promises are only appended, and only the last one is ever moved or settled)."""
     last = conversation.promises[-1] if conversation.promises else None
-    return (conversation.status, len(conversation.promises), len(conversation.sent),
-            conversation.snoozed_until, last and last.due, last and last.settled_at)
+    return (
+        conversation.status,
+        len(conversation.promises),
+        len(conversation.sent),
+        conversation.snoozed_until,
+        last and last.due,
+        last and last.settled_at,
+    )
 
 
-def next_chase_at(conversation: Conversation, calendar: Calendar,
-                  policy: PromisePolicy) -> datetime | None:
+def next_chase_at(
+    conversation: Conversation, calendar: Calendar, policy: PromisePolicy
+) -> datetime | None:
     """When a chase becomes owed in ``conversation``: ``follow_up_before`` its promise, or the
     end of a snooze if later; None when none can come (not waiting, escalated already, or the
     follow-ups used up with nobody to escalate to)."""
@@ -189,8 +200,9 @@ def next_chase_at(conversation: Conversation, calendar: Calendar,
     if conversation.status is not Status.WAITING or promise is None:
         return None
     wait = current_wait(conversation)
-    if _escalated(wait) or (follow_ups_in(wait) >= policy.max_follow_ups
-                            and policy.escalate_to is None):
+    if _escalated(wait) or (
+        follow_ups_in(wait) >= policy.max_follow_ups and policy.escalate_to is None
+    ):
         return None
     moment = chase_moment(promise.due, calendar, policy)
     until = conversation.snoozed_until
@@ -215,8 +227,9 @@ def lapsed(conversation: Conversation, now: datetime) -> bool:
 def nobody_will_chase(conversation: Conversation, policy: PromisePolicy) -> bool:
     """True when no follow-up or escalation can come: escalated already, or nobody to tell."""
     wait = current_wait(conversation)
-    return _escalated(wait) or (follow_ups_in(wait) >= policy.max_follow_ups
-                                and policy.escalate_to is None)
+    return _escalated(wait) or (
+        follow_ups_in(wait) >= policy.max_follow_ups and policy.escalate_to is None
+    )
 
 
 def current_wait(conversation: Conversation) -> list[Promise]:
@@ -247,8 +260,9 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def deliver_by(conversation: Conversation, kind: str, calendar: Calendar,
-               policy: PromisePolicy) -> datetime | None:
+def deliver_by(
+    conversation: Conversation, kind: str, calendar: Calendar, policy: PromisePolicy
+) -> datetime | None:
     """Rule 6: the moment by which a mail of ``kind`` queued now must be sent to stay true;
     None for mail that states no promise to the customer (the manager's report)."""
     promise = conversation.running_promise
@@ -262,12 +276,16 @@ def deliver_by(conversation: Conversation, kind: str, calendar: Calendar,
 def last_told(conversation: Conversation) -> Promise:
     """The promise the customer last received: the one before the running promise, which a
     follow-up or escalation notice is still on its way to tell (the running one if alone)."""
-    return conversation.promises[-2] if len(conversation.promises) > 1 \
-        else conversation.promises[-1]
+    return (
+        conversation.promises[-2] if len(conversation.promises) > 1 else conversation.promises[-1]
+    )
 
 
 def restated_due(kind: str, now: datetime, calendar: Calendar, policy: PromisePolicy) -> datetime:
     """Rule 6: the promise a late mail of ``kind`` states instead, counted from ``now``."""
-    within = policy.first_reply_within if kind not in (FOLLOW_UP, ESCALATION_NOTICE) \
+    within = (
+        policy.first_reply_within
+        if kind not in (FOLLOW_UP, ESCALATION_NOTICE)
         else policy.extend_by
+    )
     return promised_moment(add_business_time(calendar, now, within))

@@ -62,8 +62,9 @@ def subdivisions(place: str) -> tuple[str, ...]:
 def _holidays_in(place: str, year: int) -> Mapping[date, str]:
     """Rule 5: one place's holidays in one year, kept; two on one day read "A; B"."""
     country, _, subdivision = place.partition("-")
-    table = holidays.country_holidays(country, subdiv=subdivision or None, years=year,
-                                      language=_language(country))
+    table = holidays.country_holidays(
+        country, subdiv=subdivision or None, years=year, language=_language(country)
+    )
     return MappingProxyType(dict(table))
 
 
@@ -89,8 +90,10 @@ def _country(code: str) -> holidays.HolidayBase:
     by_code = {names[n][0]: f"{names[n][0]} ({names[n][1]})" for n in reversed(named)}
     close = list(reversed(by_code.values()))[:3] or close
     hint = f"; did you mean {_either(close)}?" if close else ""
-    raise ValueError(f"{code.strip()!r} is not a country the holidays package knows{hint} "
-                     "(write an ISO 3166 code, e.g. GB, DE-BY or US-CA)")
+    raise ValueError(
+        f"{code.strip()!r} is not a country the holidays package knows{hint} "
+        "(write an ISO 3166 code, e.g. GB, DE-BY or US-CA)"
+    )
 
 
 @functools.cache
@@ -113,8 +116,9 @@ def _squeezed(name: str) -> str:
 def _subdivision(entity: holidays.HolidayBase, text: str) -> str:
     country, listed = entity.country, list(entity.subdivisions)
     if not listed:
-        raise ValueError(f"{country} has no subdivisions in the holidays package; "
-                         f"write {country} alone")
+        raise ValueError(
+            f"{country} has no subdivisions in the holidays package; write {country} alone"
+        )
     codes = {code.upper(): code for code in listed}
     codes |= {alias.upper(): code for alias, code in entity.subdivisions_aliases.items()}
     wanted = text.strip().upper()
@@ -123,8 +127,9 @@ def _subdivision(entity: holidays.HolidayBase, text: str) -> str:
     close = difflib.get_close_matches(wanted, listed, n=3, cutoff=0.5)
     hint = f"; did you mean {_either([f'{country}-{c}' for c in close])}?" if close else ""
     shown = ", ".join(listed) if len(listed) <= 20 else f"{len(listed)} of them"
-    raise ValueError(f"{country} has no subdivision {text.strip()!r}{hint} "
-                     f"({country}'s subdivisions: {shown})")
+    raise ValueError(
+        f"{country} has no subdivision {text.strip()!r}{hint} ({country}'s subdivisions: {shown})"
+    )
 
 
 def _either(options: list[str]) -> str:

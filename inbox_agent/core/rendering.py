@@ -112,23 +112,30 @@ def candidates(name: str, mailbox: str | None = None, language: str | None = Non
     the mailbox: a German customer of a mailbox with its own English wording gets German."""
     langs = list(dict.fromkeys([language, language.split("-")[0]])) if language else []
     folders = [f"{mailbox}/", ""] if mailbox else [""]
-    return [f"{folder}{name}.{lang}" for lang in langs for folder in folders] + \
-        [f"{folder}{name}" for folder in folders]
+    return [f"{folder}{name}.{lang}" for lang in langs for folder in folders] + [
+        f"{folder}{name}" for folder in folders
+    ]
 
 
 class Templates:
     """The staff's templates: chosen per mailbox and language, last good kept per file."""
 
-    def __init__(self, env: jinja2.Environment,
-                 stopwatch: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, env: jinja2.Environment, stopwatch: Callable[[], float] | None = None
+    ) -> None:
         self.env = env
         self.stopwatch = stopwatch  # seconds, monotonic; given by the app (core reads no clock)
         self.last_good: dict[str, jinja2.Template] = {}
         self.problems: dict[str, str] = {}  # file -> the mistake now being covered for
         self.runaway: dict[str, tuple[jinja2.Template, str]] = {}  # file -> version, mistake
 
-    def choose(self, name: str, mailbox: str | None = None, language: str | None = None,
-               available: set[str] | None = None) -> str:
+    def choose(
+        self,
+        name: str,
+        mailbox: str | None = None,
+        language: str | None = None,
+        available: set[str] | None = None,
+    ) -> str:
         """The base name of the template that will be used (``available``: the files there,
         when the caller has listed them already)."""
         if available is None:
@@ -138,8 +145,13 @@ class Templates:
                 return base
         return name
 
-    def render(self, name: str, data: Mapping[str, Any], mailbox: str | None = None,
-               language: str | None = None) -> Rendered:
+    def render(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        mailbox: str | None = None,
+        language: str | None = None,
+    ) -> Rendered:
         """Render ``name`` (``.txt.j2`` and, where present, ``.html.j2``) with ``data``."""
         available = set(self.env.list_templates(extensions=["j2"]))  # one folder walk a mail
         base = self.choose(name, mailbox, language, available)
@@ -153,8 +165,9 @@ class Templates:
     def _render_one(self, filename: str, data: Mapping[str, Any]) -> str:
         try:
             template = _load(self.env, filename)
-            text = _with_subject_checked(self.env, filename,
-                                         self._generate_new(template, filename, data))
+            text = _with_subject_checked(
+                self.env, filename, self._generate_new(template, filename, data)
+            )
         except RenderError as exc:
             good = self.last_good.get(filename)
             if good is None:
@@ -165,8 +178,9 @@ class Templates:
         self.problems.pop(filename, None)
         return text
 
-    def _generate_new(self, template: jinja2.Template, filename: str,
-                      data: Mapping[str, Any]) -> str:
+    def _generate_new(
+        self, template: jinja2.Template, filename: str, data: Mapping[str, Any]
+    ) -> str:
         """Render a version not yet known good. A version that once ran out of its budget is
         not tried again until the file changes: a cycle with many mails to write would
         otherwise spend the whole budget on each, and keep the daemon from stopping."""
@@ -180,15 +194,24 @@ class Templates:
             raise
 
 
-def render_file(env: jinja2.Environment, filename: str, data: Mapping[str, Any],
-                stopwatch: Callable[[], float] | None = None) -> str:
+def render_file(
+    env: jinja2.Environment,
+    filename: str,
+    data: Mapping[str, Any],
+    stopwatch: Callable[[], float] | None = None,
+) -> str:
     """One template file rendered as it is, no fallback (``templates check``)."""
-    return _with_subject_checked(env, filename,
-                                 _generate(_load(env, filename), filename, data, stopwatch))
+    return _with_subject_checked(
+        env, filename, _generate(_load(env, filename), filename, data, stopwatch)
+    )
 
 
-def render(env: jinja2.Environment, name: str, data: Mapping[str, Any],
-           stopwatch: Callable[[], float] | None = None) -> Rendered:
+def render(
+    env: jinja2.Environment,
+    name: str,
+    data: Mapping[str, Any],
+    stopwatch: Callable[[], float] | None = None,
+) -> Rendered:
     """Render template ``name`` once, with no fallback (``templates check``, tests)."""
     return Templates(env, stopwatch).render(name, data)
 
@@ -198,12 +221,26 @@ def split_subject(text: str) -> tuple[str, str]:
     first, _, rest = text.partition("\n")
     if not first.lower().startswith("subject:"):
         return "", text
-    return one_line(first[len("subject:"):]), rest.removeprefix("\n").removeprefix("\r\n")
+    return one_line(first[len("subject:") :]), rest.removeprefix("\n").removeprefix("\r\n")
 
 
 # "Subject" as staff write it in other languages' mail programs: never a header to the agent.
-_SUBJECT_WORDS = frozenset({"betreff", "sujet", "objet", "asunto", "oggetto", "onderwerp",
-                            "assunto", "emne", "ämne", "aihe", "temat", "konu"})
+_SUBJECT_WORDS = frozenset(
+    {
+        "betreff",
+        "sujet",
+        "objet",
+        "asunto",
+        "oggetto",
+        "onderwerp",
+        "assunto",
+        "emne",
+        "ämne",
+        "aihe",
+        "temat",
+        "konu",
+    }
+)
 _LEADING_TAGS = re.compile(r"^(?:\s*(?:\{#.*?#\}|\{%.*?%\}))*\s*")
 _HEADERISH = re.compile(r"(?P<indent>\s*)(?P<word>[^\W\d_][\w-]*)(?P<gap>[ \t]*)(?P<colon>:?)")
 
@@ -228,9 +265,11 @@ def subject_line_problem(text: str, source: str) -> tuple[int, str] | None:
     if lower == "subject" and (colon or found["gap"]):
         problem = _misplaced_subject(index, found["indent"], spaced, colon)
     elif colon and (lower in _SUBJECT_WORDS or _close_to_subject(lower)):
-        problem = (f"'{word}:' is not a header the agent knows; the first line must be "
-                   "'Subject: ...', in English whatever the mail's language, or it is sent "
-                   "as the first line of the body")
+        problem = (
+            f"'{word}:' is not a header the agent knows; the first line must be "
+            "'Subject: ...', in English whatever the mail's language, or it is sent "
+            "as the first line of the body"
+        )
     else:
         return None
     line = _source_line(source, word)
@@ -239,9 +278,11 @@ def subject_line_problem(text: str, source: str) -> tuple[int, str] | None:
 
 def _misplaced_subject(index: int, indent: str, spaced: bool, colon: bool) -> str:
     if index > 0:
-        return ("'Subject:' must be the mail's very first line; a blank line comes before it "
-                "(a '{# #}' or '{% %}' line above it writes one: move it below, or end it "
-                "with '-#}' / '-%}')")
+        return (
+            "'Subject:' must be the mail's very first line; a blank line comes before it "
+            "(a '{# #}' or '{% %}' line above it writes one: move it below, or end it "
+            "with '-#}' / '-%}')"
+        )
     if indent:
         return "'Subject:' must start the line; the space before it makes it part of the body"
     if spaced:
@@ -256,8 +297,9 @@ def _close_to_subject(word: str) -> bool:
     for i, char in enumerate(word, start=1):
         current = [i]
         for j, wanted in enumerate("subject", start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1,
-                               previous[j - 1] + (char != wanted)))
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != wanted))
+            )
         previous = current
     return 0 < previous[-1] <= 2
 
@@ -345,8 +387,12 @@ def _with_subject_checked(env: jinja2.Environment, filename: str, text: str) -> 
     """``text``, or a RenderError (file:line) when its ``Subject:`` line has gone wrong
     (:func:`subject_line_problem`): like any template mistake, the last version that worked
     is used meanwhile. The source is read only when the first line looks wrong."""
-    if not filename.endswith(".txt.j2") or split_subject(text)[0] \
-            or subject_line_problem(text, text) is None or env.loader is None:
+    if (
+        not filename.endswith(".txt.j2")
+        or split_subject(text)[0]
+        or subject_line_problem(text, text) is None
+        or env.loader is None
+    ):
         return text
     source = env.loader.get_source(env, filename)[0]
     problem = subject_line_problem(text, source)
@@ -355,8 +401,12 @@ def _with_subject_checked(env: jinja2.Environment, filename: str, text: str) -> 
     raise RenderError(f"{filename}:{problem[0]}: {problem[1]}")
 
 
-def _generate(template: jinja2.Template, filename: str, data: Mapping[str, Any],
-              stopwatch: Callable[[], float] | None = None) -> str:
+def _generate(
+    template: jinja2.Template,
+    filename: str,
+    data: Mapping[str, Any],
+    stopwatch: Callable[[], float] | None = None,
+) -> str:
     """The whole text, inside one render budget (``core.sandbox``: steps, time, sizes)."""
     try:
         with render_budget(stopwatch):
@@ -392,8 +442,9 @@ def _limit(chunks: Iterator[str], filename: str) -> Iterator[str]:
     for chunk in chunks:
         total += len(chunk)
         if total > MAX_OUTPUT_CHARS:
-            raise RenderError(f"{filename}: output over {MAX_OUTPUT_CHARS:,} characters; "
-                              "check for a runaway loop")
+            raise RenderError(
+                f"{filename}: output over {MAX_OUTPUT_CHARS:,} characters; check for a runaway loop"
+            )
         yield chunk
 
 

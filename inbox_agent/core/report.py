@@ -44,15 +44,22 @@ OTHER = "other"
 # start of the reason; the markers a rule puts at its end (after a header's value, which a
 # sender chooses) are matched at their last occurrence.
 _REASON_PREFIXES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in (
-        ("own-message", r"From is the agent's own address |Message-ID \S* is (?:one the agent "
-                        r"sent|in the agent's domain )"),
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        (
+            "own-message",
+            r"From is the agent's own address |Message-ID \S* is (?:one the agent "
+            r"sent|in the agent's domain )",
+        ),
         ("bounce-report", r"multipart/report\b|message/[\w.-]+ part\b"),
         ("failed-recipients", r"X-Failed-Recipients: "),
         ("bounce-sender", r"(?:From|Reply-To|Sender|Return-Path) is a mail system"),
         ("auto-submitted", r"Auto-Submitted: "),
-        ("autoreply-header", r"X[-_]?(?:Mail[-_]?)?Auto[\w-]*: |X[-_]?Fc[-_]?Machine[\w-]*: "
-                             r"|X[-_]?Cron[-_]?Env: "),
+        (
+            "autoreply-header",
+            r"X[-_]?(?:Mail[-_]?)?Auto[\w-]*: |X[-_]?Fc[-_]?Machine[\w-]*: "
+            r"|X[-_]?Cron[-_]?Env: ",
+        ),
         ("challenge-response", r"TMDA confirmation |subject reads like a challenge-response "),
         ("helpdesk", r"Message-ID \S* is Request Tracker's |References a Request Tracker "),
         ("precedence", r"Precedence: "),
@@ -62,11 +69,14 @@ _REASON_PREFIXES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("autoreply-prefix", r"subject starts with "),
         ("autoreply-subject", r"subject reads like an automatic reply"),
         ("unreadable", r"internal error: "),
-    ))
-_REASON_MARKERS = (("challenge-response", "(challenge-response system)"),
-                   ("helpdesk", "(another ticket system)"),
-                   ("mailing-list", "(mailing list)"),
-                   ("spam-verdict", "(spam filter verdict)"))
+    )
+)
+_REASON_MARKERS = (
+    ("challenge-response", "(challenge-response system)"),
+    ("helpdesk", "(another ticket system)"),
+    ("mailing-list", "(mailing list)"),
+    ("spam-verdict", "(spam filter verdict)"),
+)
 KIND_LABELS = {
     "own-message": "our own mail, come back",
     "bounce-report": "delivery or read report",
@@ -136,17 +146,27 @@ class Report:
     missed_total: int
 
 
-def build(conversations: Iterable[Conversation], skipped: Iterable[SkippedMessage],
-          since: datetime, now: datetime, calendar: Calendar) -> Report:
+def build(
+    conversations: Iterable[Conversation],
+    skipped: Iterable[SkippedMessage],
+    since: datetime,
+    now: datetime,
+    calendar: Calendar,
+) -> Report:
     """The report for ``since`` to ``now`` (rules 1 to 6)."""
     unique = list({c.id: c for c in reversed(list(conversations))}.values())[::-1]
     period = _Period(since, now)
     missed = missed_promises(unique, period)
-    return Report(since, now, promise_counts(unique, period),
-                  first_replies(unique, period, calendar),
-                  per_day(unique, period, calendar),
-                  machine_mail(unique, skipped, period), tuple(missed[:MAX_LISTED]),
-                  len(missed))
+    return Report(
+        since,
+        now,
+        promise_counts(unique, period),
+        first_replies(unique, period, calendar),
+        per_day(unique, period, calendar),
+        machine_mail(unique, skipped, period),
+        tuple(missed[:MAX_LISTED]),
+        len(missed),
+    )
 
 
 @dataclass(frozen=True)
@@ -162,12 +182,19 @@ def promise_counts(conversations: Sequence[Conversation], period: _Period) -> Pr
     """Rule 2."""
     made = [p for c in conversations for p in c.promises if period.holds(p.made_at)]
     ended = Counter(p.outcome for p in made)
-    return PromiseCounts(len(made), ended[Outcome.KEPT], ended[Outcome.EXTENDED],
-                         ended[Outcome.MISSED], ended[Outcome.WITHDRAWN], ended[None])
+    return PromiseCounts(
+        len(made),
+        ended[Outcome.KEPT],
+        ended[Outcome.EXTENDED],
+        ended[Outcome.MISSED],
+        ended[Outcome.WITHDRAWN],
+        ended[None],
+    )
 
 
-def first_replies(conversations: Sequence[Conversation], period: _Period,
-                  calendar: Calendar) -> tuple[WeekOfReplies, ...]:
+def first_replies(
+    conversations: Sequence[Conversation], period: _Period, calendar: Calendar
+) -> tuple[WeekOfReplies, ...]:
     """Rule 3, every week of the period."""
     waits: dict[date, list[int]] = {}
     unanswered: Counter[date] = Counter()
@@ -181,12 +208,21 @@ def first_replies(conversations: Sequence[Conversation], period: _Period,
             unanswered[week] += 1
             continue
         waits.setdefault(week, []).append(
-            business_minutes_between(calendar, first.arrived_at, reply.arrived_at))
-    weeks = _days(_monday(_local_date(period.since, calendar)),
-                  _local_date(period.now, calendar), step=7)
-    return tuple(WeekOfReplies(week, len(waits.get(week, [])), unanswered[week],
-                               percentile(waits.get(week, []), 0.5),
-                               percentile(waits.get(week, []), 0.9)) for week in weeks)
+            business_minutes_between(calendar, first.arrived_at, reply.arrived_at)
+        )
+    weeks = _days(
+        _monday(_local_date(period.since, calendar)), _local_date(period.now, calendar), step=7
+    )
+    return tuple(
+        WeekOfReplies(
+            week,
+            len(waits.get(week, [])),
+            unanswered[week],
+            percentile(waits.get(week, []), 0.5),
+            percentile(waits.get(week, []), 0.9),
+        )
+        for week in weeks
+    )
 
 
 def percentile(values: Sequence[int], fraction: float) -> int | None:
@@ -198,23 +234,29 @@ def percentile(values: Sequence[int], fraction: float) -> int | None:
     return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
 
 
-def per_day(conversations: Sequence[Conversation], period: _Period,
-            calendar: Calendar) -> tuple[tuple[date, int], ...]:
+def per_day(
+    conversations: Sequence[Conversation], period: _Period, calendar: Calendar
+) -> tuple[tuple[date, int], ...]:
     """Rule 4."""
-    started = Counter(_local_date(first.arrived_at, calendar) for c in conversations
-                      if (first := _first_of(c.messages, Role.CUSTOMER)) is not None
-                      and period.holds(first.arrived_at))
+    started = Counter(
+        _local_date(first.arrived_at, calendar)
+        for c in conversations
+        if (first := _first_of(c.messages, Role.CUSTOMER)) is not None
+        and period.holds(first.arrived_at)
+    )
     days = _days(_local_date(period.since, calendar), _local_date(period.now, calendar))
     return tuple((day, started[day]) for day in days)
 
 
-def machine_mail(conversations: Sequence[Conversation], skipped: Iterable[SkippedMessage],
-                 period: _Period) -> tuple[tuple[str, int], ...]:
+def machine_mail(
+    conversations: Sequence[Conversation], skipped: Iterable[SkippedMessage], period: _Period
+) -> tuple[tuple[str, int], ...]:
     """Rule 5: (rule, count), the most frequent first."""
     filed = [s.message for s in skipped]
     filed += [m for c in conversations for m in c.messages]
-    kinds = Counter(kind for m in filed if period.holds(m.arrived_at)
-                    and (kind := _machine_kind(m)) is not None)
+    kinds = Counter(
+        kind for m in filed if period.holds(m.arrived_at) and (kind := _machine_kind(m)) is not None
+    )
     return tuple(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
 
 
@@ -223,16 +265,18 @@ def reason_kind(reason: str) -> str:
     for kind, pattern in _REASON_PREFIXES:
         if pattern.match(reason):
             return kind
-    found = [(reason.rfind(marker), kind) for kind, marker in _REASON_MARKERS
-             if marker in reason]
+    found = [(reason.rfind(marker), kind) for kind, marker in _REASON_MARKERS if marker in reason]
     return max(found)[1] if found else OTHER
 
 
-def missed_promises(conversations: Sequence[Conversation],
-                    period: _Period) -> list[MissedPromise]:
+def missed_promises(conversations: Sequence[Conversation], period: _Period) -> list[MissedPromise]:
     """Rule 6: every promise made in the period and missed, latest first."""
-    missed = [MissedPromise(c.id, c.customer, c.subject, p.due) for c in conversations
-              for p in c.promises if p.outcome is Outcome.MISSED and period.holds(p.made_at)]
+    missed = [
+        MissedPromise(c.id, c.customer, c.subject, p.due)
+        for c in conversations
+        for p in c.promises
+        if p.outcome is Outcome.MISSED and period.holds(p.made_at)
+    ]
     return sorted(missed, key=lambda m: (_utc(m.due), m.conversation_id), reverse=True)
 
 
@@ -244,10 +288,14 @@ def _machine_kind(message: FiledMessage) -> str | None:
     return None
 
 
-def _first_of(messages: Sequence[FiledMessage], role: Role,
-              after: datetime | None = None) -> FiledMessage | None:
-    chosen = [m for m in messages if m.role is role
-              and (after is None or _utc(m.arrived_at) >= _utc(after))]
+def _first_of(
+    messages: Sequence[FiledMessage], role: Role, after: datetime | None = None
+) -> FiledMessage | None:
+    chosen = [
+        m
+        for m in messages
+        if m.role is role and (after is None or _utc(m.arrived_at) >= _utc(after))
+    ]
     return min(chosen, key=lambda m: _utc(m.arrived_at), default=None)
 
 

@@ -106,20 +106,20 @@ def tick(steps: int = 1) -> None:
         return
     budget.steps += steps
     if budget.steps > MAX_RENDER_STEPS:
-        raise OverBudget(f"rendering took over {MAX_RENDER_STEPS:,} steps; "
-                         "check for a runaway loop")
-    if budget.stopwatch is not None and \
-            budget.stopwatch() - budget.started > MAX_RENDER_SECONDS:
-        raise OverBudget(f"rendering took over {MAX_RENDER_SECONDS:g} s; "
-                         "check for a runaway loop")
+        raise OverBudget(
+            f"rendering took over {MAX_RENDER_STEPS:,} steps; check for a runaway loop"
+        )
+    if budget.stopwatch is not None and budget.stopwatch() - budget.started > MAX_RENDER_SECONDS:
+        raise OverBudget(f"rendering took over {MAX_RENDER_SECONDS:g} s; check for a runaway loop")
 
 
 def charge(what: str, size: int) -> None:
     """One step, and refuse a value of ``size`` characters when it is over the limit."""
     tick()
     if size > MAX_VALUE_CHARS:
-        raise SecurityError(f"{what} too large: it would make {size:,} characters, "
-                            f"the limit is {MAX_VALUE_CHARS:,}")
+        raise SecurityError(
+            f"{what} too large: it would make {size:,} characters, the limit is {MAX_VALUE_CHARS:,}"
+        )
 
 
 def size_of(value: Any) -> int:
@@ -149,8 +149,9 @@ def size_of(value: Any) -> int:
 def _hook(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
     """A call to ``environment.<name>`` written into template code (EnvironmentAttribute:
     Jinja's node for exactly this; no template can write one)."""
-    return nodes.Call(nodes.EnvironmentAttribute(name, lineno=lineno), args, [], None, None,
-                      lineno=lineno)
+    return nodes.Call(
+        nodes.EnvironmentAttribute(name, lineno=lineno), args, [], None, None, lineno=lineno
+    )
 
 
 _HOOKS = frozenset({"tick", "ticked"})
@@ -163,12 +164,24 @@ class BoundedCodeGenerator(CodeGenerator):
         line = node.lineno
         step = nodes.ExprStmt(_hook("tick", [], line), lineno=line)
         test = None if node.test is None else _hook("ticked", [cast(nodes.Expr, node.test)], line)
-        bounded = nodes.For(node.target, node.iter, [step, *node.body], node.else_, test,
-                            node.recursive, lineno=line, environment=node.environment)
+        bounded = nodes.For(
+            node.target,
+            node.iter,
+            [step, *node.body],
+            node.else_,
+            test,
+            node.recursive,
+            lineno=line,
+            environment=node.environment,
+        )
         super().visit_For(bounded, frame)
 
-    def visit_Call(self, node: nodes.Call, frame: Frame,  # noqa: N802
-                   forward_caller: bool = False) -> None:
+    def visit_Call(  # noqa: N802
+        self,
+        node: nodes.Call,
+        frame: Frame,
+        forward_caller: bool = False,
+    ) -> None:
         if isinstance(node.node, nodes.EnvironmentAttribute) and node.node.name in _HOOKS:
             # Our own hooks are called directly, not through the sandbox's call(): one step.
             self.write(f"environment.{node.node.name}(")
@@ -213,8 +226,10 @@ class OutputBuffer(list[str]):
     def _grow(self, chars: int) -> None:
         self.chars += chars
         if self.chars > MAX_VALUE_CHARS:
-            raise SecurityError(f"captured output too large: over {MAX_VALUE_CHARS:,} "
-                                "characters; check for a runaway loop")
+            raise SecurityError(
+                f"captured output too large: over {MAX_VALUE_CHARS:,} "
+                "characters; check for a runaway loop"
+            )
 
 
 # -- the sandbox -----------------------------------------------------------------------------
@@ -241,14 +256,14 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         charge("~", sum(size_of(part) for part in parts))
         return parts
 
-    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
-                   right: Any) -> Any:
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
         tick()
         _check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
-    def call(self, context: jinja2.runtime.Context, obj: Any, /, *args: Any,
-             **kwargs: Any) -> Any:
+    def call(self, context: jinja2.runtime.Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         tick(CALL_STEPS)  # every call: macros, caller(), a recursive loop(), methods
         args = _checked_call(obj, args, kwargs)
         return super().call(context, obj, *args, **kwargs)
@@ -262,15 +277,19 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         template, name = str(value.__self__), value.__name__
 
         def bounded(*args: Any, **kwargs: Any) -> str:
-            given = [*args, *kwargs.values()] if name == "format" else \
-                list(args[0].values()) if args and isinstance(args[0], Mapping) else []
+            given = (
+                [*args, *kwargs.values()]
+                if name == "format"
+                else list(args[0].values())
+                if args and isinstance(args[0], Mapping)
+                else []
+            )
             charge(f"{name}()", _format_size(template, given))
             return wrapped(*args, **kwargs)
 
         return bounded
 
-    def _load_template(self, name: str,
-                       globals: Any) -> jinja2.Template:
+    def _load_template(self, name: str, globals: Any) -> jinja2.Template:
         tick(LOAD_STEPS)  # include / import / extends, which can recurse without a loop
         return super()._load_template(name, globals)
 
@@ -290,8 +309,11 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
     if operator == "**" and isinstance(right, int) and abs(right) > 100:
         raise SecurityError(f"** {right}: exponent too large")
     if numbers and operator in {"*", "**"}:
-        bits = left.bit_length() * max(right, 1) if operator == "**" else \
-            left.bit_length() + right.bit_length()
+        bits = (
+            left.bit_length() * max(right, 1)
+            if operator == "**"
+            else left.bit_length() + right.bit_length()
+        )
         if bits * 3 // 10 > MAX_INT_DIGITS:
             raise SecurityError(f"{operator}: number too large: over {MAX_INT_DIGITS:,} digits")
     sized = (str, bytes, list, tuple)
@@ -326,8 +348,7 @@ def _checked_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
     return args
 
 
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str,
-         default: Any) -> Any:
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any) -> Any:
     return args[index] if len(args) > index else kwargs.get(name, default)
 
 
@@ -354,8 +375,12 @@ def _format_size(template: str, values: list[Any]) -> int:
         total += len(literal)
         if field is not None:
             written = spec or ""
-            total += longest + 12 * len(written) + _spec_numbers(written) \
-                + (biggest if "{" in written else 0)  # a width taken from the values
+            total += (
+                longest
+                + 12 * len(written)
+                + _spec_numbers(written)
+                + (biggest if "{" in written else 0)
+            )  # a width taken from the values
     return total
 
 
@@ -364,20 +389,27 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[^a-zA-Z%]*[a-zA-Z%]")
 
 def _percent_size(template: str, values: Any) -> int:
     """At most how long ``template % values`` is (``%`` and the ``format`` filter)."""
-    given = list(values.values()) if isinstance(values, Mapping) else \
-        list(values) if isinstance(values, tuple) else [values]
+    given = (
+        list(values.values())
+        if isinstance(values, Mapping)
+        else list(values)
+        if isinstance(values, tuple)
+        else [values]
+    )
     specs = _PERCENT_SPEC.findall(template)
     longest = max((size_of(v) for v in given), default=0)
     biggest = max((abs(v) for v in given if isinstance(v, int)), default=0)
-    return len(template) + sum(longest + _spec_numbers(spec)
-                               + (biggest if "*" in spec else 0) for spec in specs)
+    return len(template) + sum(
+        longest + _spec_numbers(spec) + (biggest if "*" in spec else 0) for spec in specs
+    )
 
 
 def _spec_numbers(spec: str) -> int:
     """The numbers written in a format spec, added up (an absurdly long one counts as over
     the limit without being converted)."""
-    return sum(int(run) if len(run) <= 9 else MAX_VALUE_CHARS + 1
-               for run in re.findall(r"\d+", spec))
+    return sum(
+        int(run) if len(run) <= 9 else MAX_VALUE_CHARS + 1 for run in re.findall(r"\d+", spec)
+    )
 
 
 def _width(text: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -390,10 +422,14 @@ def _expandtabs(text: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
 
 
 _METHOD_SIZES: dict[str, Callable[[Any, tuple[Any, ...], dict[str, Any]], int]] = {
-    "ljust": _width, "rjust": _width, "center": _width, "zfill": _width,
+    "ljust": _width,
+    "rjust": _width,
+    "center": _width,
+    "zfill": _width,
     "expandtabs": _expandtabs,
-    "replace": lambda s, a, k: _replace_size(s, _arg(a, k, 0, "old", ""),
-                                             _arg(a, k, 1, "new", ""), _arg(a, k, 2, "count", -1)),
+    "replace": lambda s, a, k: _replace_size(
+        s, _arg(a, k, 0, "old", ""), _arg(a, k, 1, "new", ""), _arg(a, k, 2, "count", -1)
+    ),
     "encode": lambda s, a, k: 4 * len(s),
     "hex": lambda s, a, k: 3 * len(s),
 }
@@ -416,9 +452,13 @@ def _indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = Fal
 
 @pass_environment
 def _wordwrap(  # noqa: PLR0917  (Jinja's signature for this filter)
-        environment: jinja2.Environment, s: Any, width: int = 79,
-              break_long_words: bool = True, wrapstring: str | None = None,
-              break_on_hyphens: bool = True) -> str:
+    environment: jinja2.Environment,
+    s: Any,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
     text = str(s) if isinstance(s, str) else ""
     lines = len(text.split()) + text.count("\n") + 1 if text else size_of(s)
     joint = wrapstring if wrapstring is not None else environment.newline_sequence
@@ -427,19 +467,22 @@ def _wordwrap(  # noqa: PLR0917  (Jinja's signature for this filter)
 
 
 @pass_eval_context
-def _join(eval_ctx: jinja2.nodes.EvalContext, value: Any, d: str = "",
-          attribute: str | int | None = None) -> str:
+def _join(
+    eval_ctx: jinja2.nodes.EvalContext, value: Any, d: str = "", attribute: str | int | None = None
+) -> str:
     items = list(value)  # read once: it may be an iterator
-    values = items if attribute is None else \
-        [eval_ctx.environment.getitem(i, attribute) for i in items]
+    values = (
+        items if attribute is None else [eval_ctx.environment.getitem(i, attribute) for i in items]
+    )
     charge("join", sum(size_of(v) for v in values) + size_of(d) * len(items))
     joined: str = do_join(eval_ctx, items, d, attribute)
     return joined
 
 
 @pass_eval_context
-def _replace(eval_ctx: jinja2.nodes.EvalContext, s: Any, old: Any, new: Any,
-             count: int | None = None) -> str:
+def _replace(
+    eval_ctx: jinja2.nodes.EvalContext, s: Any, old: Any, new: Any, count: int | None = None
+) -> str:
     charge("replace", size_of(s))  # its text, before that is made
     text = s if isinstance(s, str) else str(s)
     grown = str(new) * (5 if eval_ctx.autoescape else 1)  # '&' escaped is '&#38;'
@@ -448,8 +491,10 @@ def _replace(eval_ctx: jinja2.nodes.EvalContext, s: Any, old: Any, new: Any,
 
 
 def _format(value: Any, *args: Any, **kwargs: Any) -> str:
-    charge("format", _percent_size(value if isinstance(value, str) else "%s",
-                                   kwargs or args) + size_of(value))
+    charge(
+        "format",
+        _percent_size(value if isinstance(value, str) else "%s", kwargs or args) + size_of(value),
+    )
     return do_format(value, *args, **kwargs)
 
 
@@ -462,13 +507,45 @@ def _string(value: Any) -> str:
     return text
 
 
-_KEPT = ("abs", "attr", "capitalize", "count", "d", "default", "e", "escape", "first",
-         "float", "forceescape", "int", "last", "length", "list", "lower", "max", "min",
-         "reverse", "round", "safe", "sort", "striptags", "title", "trim", "truncate",
-         "unique", "upper", "wordcount")
+_KEPT = (
+    "abs",
+    "attr",
+    "capitalize",
+    "count",
+    "d",
+    "default",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "forceescape",
+    "int",
+    "last",
+    "length",
+    "list",
+    "lower",
+    "max",
+    "min",
+    "reverse",
+    "round",
+    "safe",
+    "sort",
+    "striptags",
+    "title",
+    "trim",
+    "truncate",
+    "unique",
+    "upper",
+    "wordcount",
+)
 
 FILTERS: dict[str, Callable[..., Any]] = {
     **{name: DEFAULT_FILTERS[name] for name in _KEPT},
-    "center": _center, "indent": _indent, "wordwrap": _wordwrap, "join": _join,
-    "replace": _replace, "format": _format, "string": _string,
+    "center": _center,
+    "indent": _indent,
+    "wordwrap": _wordwrap,
+    "join": _join,
+    "replace": _replace,
+    "format": _format,
+    "string": _string,
 }

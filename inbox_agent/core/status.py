@@ -83,16 +83,18 @@ def after_poll(health: MailboxHealth, now: datetime, error: str | None = None) -
     return replace(health, last_error=error, last_error_at=now)
 
 
-def after_watch(health: MailboxHealth, shown: FolderWatchShown | None,
-                folder: str) -> MailboxHealth:
+def after_watch(
+    health: MailboxHealth, shown: FolderWatchShown | None, folder: str
+) -> MailboxHealth:
     """``health`` with ``folder``'s watch now ``shown`` (None: not watched, the daemon
     stopped)."""
     others = tuple(w for w in health.watches if w.folder != folder)
     return replace(health, watches=others if shown is None else (*others, shown))
 
 
-def worth_writing(before: MailboxHealth | None, after: MailboxHealth,
-                  written_at: datetime | None, now: datetime) -> bool:
+def worth_writing(
+    before: MailboxHealth | None, after: MailboxHealth, written_at: datetime | None, now: datetime
+) -> bool:
     """Rule 2: whether the record should go to disk now."""
     if before is None or written_at is None:
         return True
@@ -139,17 +141,31 @@ class Overview:
     outbox: OutboxBacklog
 
 
-def overview(conversations: Iterable[Conversation], outbox: Iterable[OutboxEntry],
-             mailboxes: Sequence[MailboxHealth], now: datetime,
-             within: timedelta) -> Overview:
+def overview(
+    conversations: Iterable[Conversation],
+    outbox: Iterable[OutboxEntry],
+    mailboxes: Sequence[MailboxHealth],
+    now: datetime,
+    within: timedelta,
+) -> Overview:
     """The status at ``now`` (rules 3 to 5); ``mailboxes`` in the config's order."""
     waiting = [c for c in conversations if c.status in OPEN_STATUSES]
-    due_next = [shown for c in waiting
-                if (shown := _running(c)) is not None
-                and _utc(now) < _utc(shown.promised_by) <= _utc(now + within)]
+    due_next = [
+        shown
+        for c in waiting
+        if (shown := _running(c)) is not None
+        and _utc(now) < _utc(shown.promised_by) <= _utc(now + within)
+    ]
     lapsed = [shown for c in waiting if (shown := lapsed_promise(c, now)) is not None]
-    return Overview(now, within, tuple(mailboxes), len(waiting), _by_due(due_next),
-                    _by_due(lapsed), backlog(outbox, now))
+    return Overview(
+        now,
+        within,
+        tuple(mailboxes),
+        len(waiting),
+        _by_due(due_next),
+        _by_due(lapsed),
+        backlog(outbox, now),
+    )
 
 
 def lapsed_promise(conversation: Conversation, now: datetime) -> PromiseShown | None:
@@ -169,10 +185,14 @@ def backlog(outbox: Iterable[OutboxEntry], now: datetime) -> OutboxBacklog:
     pending = [e for e in entries if e.state is OutboxState.PENDING]
     return OutboxBacklog(
         pending=len(pending),
-        waiting_to_retry=sum(1 for e in pending if e.next_attempt_at is not None
-                             and _utc(e.next_attempt_at) > _utc(now)),
+        waiting_to_retry=sum(
+            1
+            for e in pending
+            if e.next_attempt_at is not None and _utc(e.next_attempt_at) > _utc(now)
+        ),
         sending=sum(1 for e in entries if e.state is OutboxState.SENDING),
-        failed=sum(1 for e in entries if e.state is OutboxState.FAILED))
+        failed=sum(1 for e in entries if e.state is OutboxState.FAILED),
+    )
 
 
 def _running(conversation: Conversation) -> PromiseShown | None:
@@ -181,8 +201,13 @@ def _running(conversation: Conversation) -> PromiseShown | None:
 
 
 def _shown(conversation: Conversation, due: datetime) -> PromiseShown:
-    return PromiseShown(conversation.id, conversation.customer, conversation.subject, due,
-                        conversation.snoozed_until)
+    return PromiseShown(
+        conversation.id,
+        conversation.customer,
+        conversation.subject,
+        due,
+        conversation.snoozed_until,
+    )
 
 
 def _by_due(promises: list[PromiseShown]) -> tuple[PromiseShown, ...]:

@@ -99,14 +99,20 @@ class RecordLapse:
 Decision = SendChase | Hold | RecordLapse
 
 
-def decide(attention: Iterable[Conversation], unsent: Container[str], now: datetime,
-           rules: Rules, lookups: Lookups) -> list[Decision]:
+def decide(
+    attention: Iterable[Conversation],
+    unsent: Container[str],
+    now: datetime,
+    rules: Rules,
+    lookups: Lookups,
+) -> list[Decision]:
     """What each conversation of ``attention`` calls for at ``now`` (rules 1-6); ``unsent``
     names the conversations whose last mail to the customer has not gone out yet."""
     decisions: list[Decision] = []
     chased: dict[str, list[Sent]] = {}  # rule 6: the customer mails decided so far
-    counted = replace(lookups, sent_to=lambda address: [
-        *lookups.sent_to(address), *chased.get(address, ())])
+    counted = replace(
+        lookups, sent_to=lambda address: [*lookups.sent_to(address), *chased.get(address, ())]
+    )
     for conversation in attention:
         decision = decide_one(conversation, unsent, now, rules, counted)
         if isinstance(decision, SendChase):
@@ -118,8 +124,13 @@ def decide(attention: Iterable[Conversation], unsent: Container[str], now: datet
     return decisions
 
 
-def decide_one(conversation: Conversation, unsent: Container[str], now: datetime,
-               rules: Rules, lookups: Lookups) -> Decision | None:
+def decide_one(
+    conversation: Conversation,
+    unsent: Container[str],
+    now: datetime,
+    rules: Rules,
+    lookups: Lookups,
+) -> Decision | None:
     """What ``conversation`` calls for at ``now``, if anything."""
     due = chase_due(conversation, now, rules.calendar, rules.policy)
     if due is None:
@@ -132,15 +143,18 @@ def decide_one(conversation: Conversation, unsent: Container[str], now: datetime
     return _chase(conversation, due, now, rules, lookups)
 
 
-def hold_reason(conversation: Conversation, due: ChaseDue, now: datetime, limits: Limits,
-                lookups: Lookups) -> str | None:
+def hold_reason(
+    conversation: Conversation, due: ChaseDue, now: datetime, limits: Limits, lookups: Lookups
+) -> str | None:
     """Why the chase ``due`` in ``conversation`` must not go out now, if it must not (rules
     2 and 3)."""
     customer = conversation.customer
     bounced = lookups.undeliverable.get(customer)
     if bounced is not None:
-        return (f"follow-up not sent: mail to {bounced.address} bounced on "
-                f"{bounced.since:%a %d %b %H:%M}; a person must reach them another way")
+        return (
+            f"follow-up not sent: mail to {bounced.address} bounced on "
+            f"{bounced.since:%a %d %b %H:%M}; a person must reach them another way"
+        )
     reason = held_back(customer, conversation.id, now, lookups.sent_to(customer), limits)
     if reason is None and due.chase is Chase.FOLLOW_UP:
         robot = _slow_responder(customer, now, limits, lookups)
@@ -159,8 +173,9 @@ def apply_chase(conversation: Conversation, due: ChaseDue, now: datetime) -> Non
     conversation.promises.append(Promise(made_at=now, due=due.new_due, reason=reason))
 
 
-def _chase(conversation: Conversation, due: ChaseDue, now: datetime, rules: Rules,
-           lookups: Lookups) -> SendChase:
+def _chase(
+    conversation: Conversation, due: ChaseDue, now: datetime, rules: Rules, lookups: Lookups
+) -> SendChase:
     """The follow-up to the customer; or the report to the manager and the notice to the
     customer, the notice left out (rule 3) for a suspected slow autoresponder."""
     if due.chase is Chase.FOLLOW_UP:
@@ -168,13 +183,11 @@ def _chase(conversation: Conversation, due: ChaseDue, now: datetime, rules: Rule
     report = (ESCALATION, str(rules.policy.escalate_to))
     robot = _slow_responder(conversation.customer, now, rules.limits, lookups)
     if robot is not None:
-        return SendChase(conversation.id, due, (report,),
-                         f"escalation notice held back: {robot}")
+        return SendChase(conversation.id, due, (report,), f"escalation notice held back: {robot}")
     return SendChase(conversation.id, due, (report, (ESCALATION_NOTICE, conversation.customer)))
 
 
-def _slow_responder(address: str, now: datetime, limits: Limits,
-                    lookups: Lookups) -> str | None:
+def _slow_responder(address: str, now: datetime, limits: Limits, lookups: Lookups) -> str | None:
     """``breakers`` rule 4 for ``address``."""
     ours = lookups.sent_to(address)
     if not ours:
@@ -183,11 +196,13 @@ def _slow_responder(address: str, now: datetime, limits: Limits,
     return slow_responder(address, now, ours, wrote, limits)
 
 
-def _lapse(conversation: Conversation, now: datetime,
-           policy: PromisePolicy) -> RecordLapse | None:
+def _lapse(conversation: Conversation, now: datetime, policy: PromisePolicy) -> RecordLapse | None:
     """Rule 5."""
     promise = conversation.running_promise
-    if promise is None or not nobody_will_chase(conversation, policy) \
-            or not lapsed(conversation, now):
+    if (
+        promise is None
+        or not nobody_will_chase(conversation, policy)
+        or not lapsed(conversation, now)
+    ):
         return None
     return RecordLapse(conversation.id, promise.due)

@@ -84,8 +84,7 @@ class Context:
 
 
 # Rules whose mail reports on a message we sent: read the report for which one, and who failed.
-BOUNCE_RULES = frozenset({"bounce-report", "failed-recipients", "bounce-sender",
-                          "bounce-subject"})
+BOUNCE_RULES = frozenset({"bounce-report", "failed-recipients", "bounce-sender", "bounce-subject"})
 # Where a customer's message would be acknowledged (lifecycle), so a breaker may hold it back.
 _ACKNOWLEDGED_FROM = frozenset({Status.NEW, Status.OPEN, Status.CLOSED})
 
@@ -95,8 +94,9 @@ def triage(email: InboundEmail, context: Context, now: datetime) -> Decision:
     if email.key in context.known_keys:
         return Decision(Outcome.DUPLICATE, Role.CUSTOMER, note="already filed")
     conversation_id = find_conversation(email, context.links, context.conversations)
-    not_a_customer = (_unreadable(email, conversation_id)
-                      or _not_from_a_customer(email, context, conversation_id))
+    not_a_customer = _unreadable(email, conversation_id) or _not_from_a_customer(
+        email, context, conversation_id
+    )
     if not_a_customer is not None:
         return not_a_customer
     event, note = _customer_event(email, context, now, conversation_id)
@@ -147,8 +147,12 @@ def _unreadable(email: InboundEmail, conversation_id: str | None) -> Decision | 
     unreadable = next((d for d in email.defects if d.startswith("unparseable")), None)
     if unreadable is None:
         return None
-    return _file(conversation_id, Role.CUSTOMER, None,
-                 f"could not be read ({unreadable}); filed for a person, not answered")
+    return _file(
+        conversation_id,
+        Role.CUSTOMER,
+        None,
+        f"could not be read ({unreadable}); filed for a person, not answered",
+    )
 
 
 def _staff_mail(email: InboundEmail, context: Context, conversation_id: str) -> Decision:
@@ -156,12 +160,18 @@ def _staff_mail(email: InboundEmail, context: Context, conversation_id: str) -> 
     customer = context.conversations[conversation_id].customer
     if customer in (*email.to_addresses, *email.cc_addresses):
         return Decision(Outcome.JOINED, Role.STAFF, conversation_id, Event.STAFF_REPLIED)
-    return Decision(Outcome.JOINED, Role.STAFF, conversation_id, None,
-                    "staff note: not addressed to the customer, who is still waiting")
+    return Decision(
+        Outcome.JOINED,
+        Role.STAFF,
+        conversation_id,
+        None,
+        "staff note: not addressed to the customer, who is still waiting",
+    )
 
 
-def _bounce(email: InboundEmail, context: Context, conversation_id: str | None,
-            verdict: MachineVerdict) -> Decision:
+def _bounce(
+    email: InboundEmail, context: Context, conversation_id: str | None, verdict: MachineVerdict
+) -> Decision:
     """File a bounce with the conversation it returns, and say whose address failed."""
     reported = bounced_message_ids(email.raw)
     received = context.links.received
@@ -176,19 +186,23 @@ def _bounce(email: InboundEmail, context: Context, conversation_id: str | None,
     return Decision(decision.outcome, decision.role, conversation_id, None, note, failed)
 
 
-def _customer_event(email: InboundEmail, context: Context, now: datetime,
-                    conversation_id: str | None) -> tuple[Event, str]:
+def _customer_event(
+    email: InboundEmail, context: Context, now: datetime, conversation_id: str | None
+) -> tuple[Event, str]:
     if too_old_to_acknowledge(email.arrived_at, now, context.calendar, context.policy):
-        return (Event.CUSTOMER_WROTE_LONG_AGO,
-                "already older than skip_older_than when first seen: not acknowledged")
+        return (
+            Event.CUSTOMER_WROTE_LONG_AGO,
+            "already older than skip_older_than when first seen: not acknowledged",
+        )
     reason = _breaker(email, context, now, conversation_id)
     if reason is not None:
         return Event.HELD_BACK, reason
     return Event.CUSTOMER_WROTE, ""
 
 
-def _breaker(email: InboundEmail, context: Context, now: datetime,
-             conversation_id: str | None) -> str | None:
+def _breaker(
+    email: InboundEmail, context: Context, now: datetime, conversation_id: str | None
+) -> str | None:
     """Why an acknowledgement this message would get is held back, if it is."""
     conversation = context.conversations.get(conversation_id) if conversation_id else None
     if conversation is not None and conversation.status not in _ACKNOWLEDGED_FROM:
@@ -205,15 +219,19 @@ def _breaker(email: InboundEmail, context: Context, now: datetime,
     return held_back(address, conversation_id or "", now, sent, context.limits)
 
 
-def _slow_responder(email: InboundEmail, context: Context, now: datetime,
-                    starts: bool) -> str | None:
+def _slow_responder(
+    email: InboundEmail, context: Context, now: datetime, starts: bool
+) -> str | None:
     """Rule 4 of ``breakers``, with this message counted as what its sender wrote."""
     address = email.customer_address or ""
     ours = context.sent_to.get(address, ())
     if not ours:  # nothing of ours to echo
         return None
-    theirs = (context.conversations[c] for c in context.started_by.get(address, ())
-              if c in context.conversations)
+    theirs = (
+        context.conversations[c]
+        for c in context.started_by.get(address, ())
+        if c in context.conversations
+    )
     wrote = [*customer_writing(theirs, address), Wrote(email.arrived_at, starts, email.subject)]
     return slow_responder(address, now, ours, wrote, context.limits)
 
@@ -224,10 +242,14 @@ def customer_writing(conversations: Iterable[Conversation], address: str) -> lis
     wrote: list[Wrote] = []
     for conversation in conversations:
         if conversation.customer == address:
-            wrote.append(Wrote(conversation.created_at, True, conversation.subject,
-                               conversation.id))
-            wrote += [Wrote(m.arrived_at, started=False) for m in conversation.messages[1:]
-                      if m.role is Role.CUSTOMER]
+            wrote.append(
+                Wrote(conversation.created_at, True, conversation.subject, conversation.id)
+            )
+            wrote += [
+                Wrote(m.arrived_at, started=False)
+                for m in conversation.messages[1:]
+                if m.role is Role.CUSTOMER
+            ]
     return wrote
 
 

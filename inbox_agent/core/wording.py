@@ -93,19 +93,24 @@ class MomentParts(NamedTuple):
 
 
 def describe_moment(
-    moment: datetime, cal: Calendar, now: datetime, customer_offset: timedelta | None = None,
+    moment: datetime,
+    cal: Calendar,
+    now: datetime,
+    customer_offset: timedelta | None = None,
     language: str | None = None,
 ) -> str:
     """E.g. ``by Tuesday 24 November, 10:05 London time (11:05 your time)``; rule 3."""
     lang = language_of(language)
     parts = describe_moment_parts(moment, cal, now, customer_offset, lang)
-    phrase = _PHRASES[lang][parts.when].format(date=parts.date, clock=parts.clock,
-                                               zone=parts.zone)
+    phrase = _PHRASES[lang][parts.when].format(date=parts.date, clock=parts.clock, zone=parts.zone)
     return f"{phrase} ({parts.their_clock})" if parts.their_clock else phrase
 
 
 def describe_moment_parts(
-    moment: datetime, cal: Calendar, now: datetime, customer_offset: timedelta | None = None,
+    moment: datetime,
+    cal: Calendar,
+    now: datetime,
+    customer_offset: timedelta | None = None,
     language: str | None = None,
 ) -> MomentParts:
     """The pieces ``describe_moment`` joins (see ``MomentParts``)."""
@@ -123,18 +128,27 @@ def describe_moment_parts(
 
 
 _PHRASES = {
-    "en": {"today": "later today, by {clock} {zone}",
-           "tomorrow": "tomorrow ({date}) by {clock} {zone}",
-           "date": "by {date}, {clock} {zone}"},
-    "de": {"today": "bis heute, {clock} {zone}",
-           "tomorrow": "bis morgen, {date}, {clock} {zone}",
-           "date": "bis {date}, {clock} {zone}"},
-    "fr": {"today": "aujourd'hui, d'ici {clock}, {zone}",
-           "tomorrow": "demain ({date}) d'ici {clock}, {zone}",
-           "date": "d'ici le {date}, {clock}, {zone}"},
+    "en": {
+        "today": "later today, by {clock} {zone}",
+        "tomorrow": "tomorrow ({date}) by {clock} {zone}",
+        "date": "by {date}, {clock} {zone}",
+    },
+    "de": {
+        "today": "bis heute, {clock} {zone}",
+        "tomorrow": "bis morgen, {date}, {clock} {zone}",
+        "date": "bis {date}, {clock} {zone}",
+    },
+    "fr": {
+        "today": "aujourd'hui, d'ici {clock}, {zone}",
+        "tomorrow": "demain ({date}) d'ici {clock}, {zone}",
+        "date": "d'ici le {date}, {clock}, {zone}",
+    },
 }
-_THEIR_CLOCK = {"en": "{day}{clock} your time", "de": "{day}{clock} bei Ihnen",
-                "fr": "{day}{clock} chez vous"}
+_THEIR_CLOCK = {
+    "en": "{day}{clock} your time",
+    "de": "{day}{clock} bei Ihnen",
+    "fr": "{day}{clock} chez vous",
+}
 _THEIR_DAY = {"en": "{} ", "de": "{}, ", "fr": "{} à "}
 
 
@@ -152,8 +166,11 @@ def _their_clock_words(shown: datetime, offset: timedelta | None, lang: str) -> 
     theirs = _their_clock(shown, offset)
     if theirs is None:
         return ""
-    day = (_THEIR_DAY[lang].format(WEEKDAYS[lang][theirs.weekday()])
-           if theirs.date() != shown.date() else "")
+    day = (
+        _THEIR_DAY[lang].format(WEEKDAYS[lang][theirs.weekday()])
+        if theirs.date() != shown.date()
+        else ""
+    )
     return _THEIR_CLOCK[lang].format(day=day, clock=clock_words(theirs.hour, theirs.minute, lang))
 
 
@@ -189,8 +206,10 @@ def _group_words(group: HoursGroup, lang: str) -> str:
 
 
 # A run of three days or more, one day, "and", and every day: "Montag bis Freitag".
-_DAY_RUNS = {"de": ("{} bis {}", "{}", "und", "täglich"),
-             "fr": ("du {} au {}", "le {}", "et", "tous les jours")}
+_DAY_RUNS = {
+    "de": ("{} bis {}", "{}", "und", "täglich"),
+    "fr": ("du {} au {}", "le {}", "et", "tous les jours"),
+}
 
 
 def _days_words(runs: tuple[tuple[int, ...], ...], lang: str) -> str:
@@ -199,15 +218,20 @@ def _days_words(runs: tuple[tuple[int, ...], ...], lang: str) -> str:
         return every
     names, words = WEEKDAYS[lang], []
     for run in runs:
-        words += ([through.format(names[run[0]], names[run[-1]])] if len(run) > 2
-                  else [one.format(names[day]) for day in run])
+        words += (
+            [through.format(names[run[0]], names[run[-1]])]
+            if len(run) > 2
+            else [one.format(names[day]) for day in run]
+        )
     return listed(words, conjunction)
 
 
 def _french_period(period: Period) -> str:
     opens, closes = period
-    return (f"de {clock_words(opens.hour, opens.minute, 'fr')} "
-            f"à {clock_words(closes.hour, closes.minute, 'fr')}")
+    return (
+        f"de {clock_words(opens.hour, opens.minute, 'fr')} "
+        f"à {clock_words(closes.hour, closes.minute, 'fr')}"
+    )
 
 
 def filter_date(moment: datetime, language: str | None = None) -> str:
@@ -238,10 +262,14 @@ def template_filters(cal: Calendar) -> dict[str, Callable[..., str]]:
     def in_zone(show: MomentFilter) -> Callable[..., str]:
         def shown(moment: datetime, language: str | None = None) -> str:
             return show(_aware(moment).astimezone(cal.timezone), language)
+
         return shown
 
-    return {"date": in_zone(filter_date), "time": in_zone(filter_time),
-            "weekday": in_zone(filter_weekday)}
+    return {
+        "date": in_zone(filter_date),
+        "time": in_zone(filter_time),
+        "weekday": in_zone(filter_weekday),
+    }
 
 
 def _their_clock(shown: datetime, offset: timedelta | None) -> datetime | None:

@@ -27,42 +27,119 @@ from zoneinfo import ZoneInfo
 
 _ONE_MINUTE = timedelta(minutes=1)
 # Keys that all mean UTC; the last component rule would otherwise say "UCT time" or "Zulu time".
-_UTC_KEYS = frozenset({
-    "UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
-    "GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0",
-    "Greenwich", "Etc/Greenwich",
-})
+_UTC_KEYS = frozenset(
+    {
+        "UTC",
+        "Etc/UTC",
+        "UCT",
+        "Etc/UCT",
+        "Universal",
+        "Etc/Universal",
+        "Zulu",
+        "Etc/Zulu",
+        "GMT",
+        "Etc/GMT",
+        "GMT0",
+        "Etc/GMT0",
+        "GMT+0",
+        "Etc/GMT+0",
+        "GMT-0",
+        "Etc/GMT-0",
+        "Greenwich",
+        "Etc/Greenwich",
+    }
+)
 _AS_WRITTEN = frozenset({"EST", "MST"})
-_REGIONS = {"CET": "Central European", "MET": "Central European", "EET": "Eastern European",
-            "WET": "Western European"}
+_REGIONS = {
+    "CET": "Central European",
+    "MET": "Central European",
+    "EET": "Eastern European",
+    "WET": "Western European",
+}
 # Rule 3: the tz database's "backward" names, by the city of the zone each links to.
 _CITIES = {
-    "GB": "London", "GB-Eire": "London", "Eire": "Dublin", "Portugal": "Lisbon",
-    "Poland": "Warsaw", "W-SU": "Moscow", "Turkey": "Istanbul", "Iceland": "Reykjavik",
-    "Europe/Kiev": "Kyiv", "Atlantic/Faeroe": "Faroe", "Egypt": "Cairo", "Libya": "Tripoli",
-    "Israel": "Jerusalem", "Iran": "Tehran", "Japan": "Tokyo", "ROK": "Seoul",
-    "PRC": "Shanghai", "ROC": "Taipei", "Hongkong": "Hong Kong", "Singapore": "Singapore",
-    "Asia/Calcutta": "Kolkata", "Asia/Saigon": "Ho Chi Minh", "Asia/Katmandu": "Kathmandu",
-    "Asia/Rangoon": "Yangon", "Asia/Dacca": "Dhaka", "Asia/Ulan_Bator": "Ulaanbaatar",
-    "Asia/Thimbu": "Thimphu", "NZ": "Auckland", "NZ-CHAT": "Chatham", "Kwajalein": "Kwajalein",
-    "Pacific/Truk": "Chuuk", "Pacific/Ponape": "Pohnpei", "Pacific/Enderbury": "Kanton",
-    "Cuba": "Havana", "Jamaica": "Jamaica", "Navajo": "Denver", "America/Godthab": "Nuuk",
-    "US/Eastern": "New York", "US/Central": "Chicago", "US/Mountain": "Denver",
-    "US/Pacific": "Los Angeles", "US/Alaska": "Anchorage", "US/Aleutian": "Adak",
-    "US/Arizona": "Phoenix", "US/East-Indiana": "Indianapolis", "US/Hawaii": "Honolulu",
-    "US/Indiana-Starke": "Knox", "US/Michigan": "Detroit", "US/Samoa": "Pago Pago",
-    "EST5EDT": "New York", "CST6CDT": "Chicago", "MST7MDT": "Denver", "PST8PDT": "Los Angeles",
-    "HST": "Honolulu", "Canada/Atlantic": "Halifax", "Canada/Central": "Winnipeg",
-    "Canada/Eastern": "Toronto", "Canada/Mountain": "Edmonton",
-    "Canada/Newfoundland": "St Johns", "Canada/Pacific": "Vancouver",
-    "Canada/Saskatchewan": "Regina", "Canada/Yukon": "Whitehorse", "Australia/ACT": "Sydney",
-    "Australia/NSW": "Sydney", "Australia/Canberra": "Sydney", "Australia/North": "Darwin",
-    "Australia/Queensland": "Brisbane", "Australia/South": "Adelaide",
-    "Australia/Tasmania": "Hobart", "Australia/Victoria": "Melbourne", "Australia/West": "Perth",
-    "Australia/LHI": "Lord Howe", "Australia/Yancowinna": "Broken Hill",
-    "Brazil/Acre": "Rio Branco", "Brazil/DeNoronha": "Noronha", "Brazil/East": "Sao Paulo",
-    "Brazil/West": "Manaus", "Chile/Continental": "Santiago", "Chile/EasterIsland": "Easter",
-    "Mexico/BajaNorte": "Tijuana", "Mexico/BajaSur": "Mazatlan", "Mexico/General": "Mexico City",
+    "GB": "London",
+    "GB-Eire": "London",
+    "Eire": "Dublin",
+    "Portugal": "Lisbon",
+    "Poland": "Warsaw",
+    "W-SU": "Moscow",
+    "Turkey": "Istanbul",
+    "Iceland": "Reykjavik",
+    "Europe/Kiev": "Kyiv",
+    "Atlantic/Faeroe": "Faroe",
+    "Egypt": "Cairo",
+    "Libya": "Tripoli",
+    "Israel": "Jerusalem",
+    "Iran": "Tehran",
+    "Japan": "Tokyo",
+    "ROK": "Seoul",
+    "PRC": "Shanghai",
+    "ROC": "Taipei",
+    "Hongkong": "Hong Kong",
+    "Singapore": "Singapore",
+    "Asia/Calcutta": "Kolkata",
+    "Asia/Saigon": "Ho Chi Minh",
+    "Asia/Katmandu": "Kathmandu",
+    "Asia/Rangoon": "Yangon",
+    "Asia/Dacca": "Dhaka",
+    "Asia/Ulan_Bator": "Ulaanbaatar",
+    "Asia/Thimbu": "Thimphu",
+    "NZ": "Auckland",
+    "NZ-CHAT": "Chatham",
+    "Kwajalein": "Kwajalein",
+    "Pacific/Truk": "Chuuk",
+    "Pacific/Ponape": "Pohnpei",
+    "Pacific/Enderbury": "Kanton",
+    "Cuba": "Havana",
+    "Jamaica": "Jamaica",
+    "Navajo": "Denver",
+    "America/Godthab": "Nuuk",
+    "US/Eastern": "New York",
+    "US/Central": "Chicago",
+    "US/Mountain": "Denver",
+    "US/Pacific": "Los Angeles",
+    "US/Alaska": "Anchorage",
+    "US/Aleutian": "Adak",
+    "US/Arizona": "Phoenix",
+    "US/East-Indiana": "Indianapolis",
+    "US/Hawaii": "Honolulu",
+    "US/Indiana-Starke": "Knox",
+    "US/Michigan": "Detroit",
+    "US/Samoa": "Pago Pago",
+    "EST5EDT": "New York",
+    "CST6CDT": "Chicago",
+    "MST7MDT": "Denver",
+    "PST8PDT": "Los Angeles",
+    "HST": "Honolulu",
+    "Canada/Atlantic": "Halifax",
+    "Canada/Central": "Winnipeg",
+    "Canada/Eastern": "Toronto",
+    "Canada/Mountain": "Edmonton",
+    "Canada/Newfoundland": "St Johns",
+    "Canada/Pacific": "Vancouver",
+    "Canada/Saskatchewan": "Regina",
+    "Canada/Yukon": "Whitehorse",
+    "Australia/ACT": "Sydney",
+    "Australia/NSW": "Sydney",
+    "Australia/Canberra": "Sydney",
+    "Australia/North": "Darwin",
+    "Australia/Queensland": "Brisbane",
+    "Australia/South": "Adelaide",
+    "Australia/Tasmania": "Hobart",
+    "Australia/Victoria": "Melbourne",
+    "Australia/West": "Perth",
+    "Australia/LHI": "Lord Howe",
+    "Australia/Yancowinna": "Broken Hill",
+    "Brazil/Acre": "Rio Branco",
+    "Brazil/DeNoronha": "Noronha",
+    "Brazil/East": "Sao Paulo",
+    "Brazil/West": "Manaus",
+    "Chile/Continental": "Santiago",
+    "Chile/EasterIsland": "Easter",
+    "Mexico/BajaNorte": "Tijuana",
+    "Mexico/BajaSur": "Mazatlan",
+    "Mexico/General": "Mexico City",
     "America/Argentina/ComodRivadavia": "Catamarca",
     "Antarctica/DumontDUrville": "Dumont d'Urville",
 }
@@ -89,8 +166,14 @@ def zone_city(zone: ZoneInfo) -> str | None:
     """The place a zone is named for (``London``, ``New York``), in English; None for UTC, a
     fixed offset, a European region, or a zone read from a file."""
     key = zone.key
-    if key is None or key in _UTC_KEYS or key in _LOCAL_KEYS or key in _AS_WRITTEN \
-            or key in _REGIONS or key.startswith("Etc/"):
+    if (
+        key is None
+        or key in _UTC_KEYS
+        or key in _LOCAL_KEYS
+        or key in _AS_WRITTEN
+        or key in _REGIONS
+        or key.startswith("Etc/")
+    ):
         return None
     return _CITIES.get(key) or key.rsplit("/", 1)[-1].replace("_", " ")
 

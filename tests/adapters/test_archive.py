@@ -24,19 +24,45 @@ DEC = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
 
 def conversation(token: str, n: int = 0, status: Status = Status.ANSWERED) -> Conversation:
-    c = Conversation(id=token, mailbox="support", customer=f"c{n}@customer.example",
-                     customer_name=f"C {n}", subject=f"Question {n}", created_at=DEC,
-                     status=status)
-    c.messages.append(FiledMessage(f"<m{n}@client.example>", f"<m{n}@client.example>",
-                                   Role.CUSTOMER, DEC, c.customer, c.subject, "INBOX",
-                                   names=(f"<parent{n}@client.example>",)))
+    c = Conversation(
+        id=token,
+        mailbox="support",
+        customer=f"c{n}@customer.example",
+        customer_name=f"C {n}",
+        subject=f"Question {n}",
+        created_at=DEC,
+        status=status,
+    )
+    c.messages.append(
+        FiledMessage(
+            f"<m{n}@client.example>",
+            f"<m{n}@client.example>",
+            Role.CUSTOMER,
+            DEC,
+            c.customer,
+            c.subject,
+            "INBOX",
+            names=(f"<parent{n}@client.example>",),
+        )
+    )
     return c
 
 
 def skipped(n: int) -> SkippedMessage:
-    return SkippedMessage(f"<bounce{n}@mx.example>", "support", FiledMessage(
-        f"<bounce{n}@mx.example>", f"<bounce{n}@mx.example>", Role.MACHINE, DEC,
-        "mailer-daemon@mx.example", "Undelivered", "INBOX", "bounce"))
+    return SkippedMessage(
+        f"<bounce{n}@mx.example>",
+        "support",
+        FiledMessage(
+            f"<bounce{n}@mx.example>",
+            f"<bounce{n}@mx.example>",
+            Role.MACHINE,
+            DEC,
+            "mailer-daemon@mx.example",
+            "Undelivered",
+            "INBOX",
+            "bounce",
+        ),
+    )
 
 
 def test_put_then_find_by_token_key_and_named_id(tmp_path: Path) -> None:
@@ -92,8 +118,7 @@ def test_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
 
 
-def test_the_index_compacts_into_a_sorted_base_and_still_finds_everything(
-        tmp_path: Path) -> None:
+def test_the_index_compacts_into_a_sorted_base_and_still_finds_everything(tmp_path: Path) -> None:
     folder = tmp_path / "archive"
     folder.mkdir()
     index = ArchiveIndex(folder)
@@ -122,7 +147,8 @@ def test_a_record_cut_short_by_a_crash_is_ignored_and_cut_off(tmp_path: Path) ->
 
 
 def test_an_index_that_cannot_be_read_is_built_again_from_the_month_files(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     Archive(tmp_path).open().put([conversation("K7Q2", 1)], [skipped(1)], DEC)
     Archive(tmp_path).open().index.compact()
     (tmp_path / "archive" / "index.bin").write_bytes(b"garbage")

@@ -19,20 +19,26 @@ ARRIVED = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 
 
 def _settings(account: ImapAccount, **changes: object) -> ServerSettings:
-    base: dict[str, object] = {"host": "127.0.0.1", "port": account.server.port,
-                               "security": "none", "username": account.username,
-                               "password_env": "UNUSED", "timeout_seconds": 5.0}
+    base: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": account.server.port,
+        "security": "none",
+        "username": account.username,
+        "password_env": "UNUSED",
+        "timeout_seconds": 5.0,
+    }
     base.update(changes)
     return ServerSettings(**base)  # type: ignore[arg-type]
 
 
 def _mail(n: int) -> bytes:
-    return (f"From: c{n}@customer.example\r\nMessage-ID: <m{n}@customer.example>\r\n"
-            f"Subject: question {n}\r\n\r\nbody {n}\r\n").encode()
+    return (
+        f"From: c{n}@customer.example\r\nMessage-ID: <m{n}@customer.example>\r\n"
+        f"Subject: question {n}\r\n\r\nbody {n}\r\n"
+    ).encode()
 
 
-async def _fetch(mailbox: ImapMailbox, uidvalidity: int | None,
-                 last_uid: int) -> list[FolderBatch]:
+async def _fetch(mailbox: ImapMailbox, uidvalidity: int | None, last_uid: int) -> list[FolderBatch]:
     await mailbox.open()
     try:
         return [batch async for batch in mailbox.fetch_new("INBOX", uidvalidity, last_uid)]
@@ -44,11 +50,13 @@ def test_fetch_returns_new_mail_with_internaldate(imap_account: ImapAccount) -> 
     """New messages come with their UID, bytes and the server's INTERNALDATE, aware."""
     for n in range(3):
         imap_account.append("INBOX", _mail(n), ARRIVED + timedelta(minutes=n))
-    (batch,) = asyncio.run(_fetch(ImapMailbox(_settings(imap_account), imap_account.password),
-                                  None, 0))
+    (batch,) = asyncio.run(
+        _fetch(ImapMailbox(_settings(imap_account), imap_account.password), None, 0)
+    )
     assert [m.raw for m in batch.messages] == [_mail(n) for n in range(3)]
-    assert [m.arrived_at for m in batch.messages] == [ARRIVED + timedelta(minutes=n)
-                                                      for n in range(3)]
+    assert [m.arrived_at for m in batch.messages] == [
+        ARRIVED + timedelta(minutes=n) for n in range(3)
+    ]
     # A stdlib offset, not imapclient's FixedOffset, which cannot be copied or pickled.
     assert all(type(m.arrived_at.tzinfo) is timezone for m in batch.messages)
     assert copy.deepcopy(batch.messages) == batch.messages
@@ -60,18 +68,30 @@ def test_only_uids_after_the_checkpoint_are_fetched(imap_account: ImapAccount) -
     uids = [imap_account.append("INBOX", _mail(n), ARRIVED) for n in range(3)]
     mailbox = ImapMailbox(_settings(imap_account), imap_account.password)
     (first,) = asyncio.run(_fetch(mailbox, None, 0))
-    assert asyncio.run(_fetch(ImapMailbox(_settings(imap_account), imap_account.password),
-                              first.uidvalidity, uids[-1])) == []
-    (later,) = asyncio.run(_fetch(ImapMailbox(_settings(imap_account), imap_account.password),
-                                  first.uidvalidity, uids[0]))
+    assert (
+        asyncio.run(
+            _fetch(
+                ImapMailbox(_settings(imap_account), imap_account.password),
+                first.uidvalidity,
+                uids[-1],
+            )
+        )
+        == []
+    )
+    (later,) = asyncio.run(
+        _fetch(
+            ImapMailbox(_settings(imap_account), imap_account.password), first.uidvalidity, uids[0]
+        )
+    )
     assert [m.uid for m in later.messages] == uids[1:]
 
 
 def test_a_changed_uidvalidity_reads_everything_again(imap_account: ImapAccount) -> None:
     """With a stale UIDVALIDITY the whole folder is returned, under the new value."""
     uids = [imap_account.append("INBOX", _mail(n), ARRIVED) for n in range(2)]
-    (batch,) = asyncio.run(_fetch(ImapMailbox(_settings(imap_account), imap_account.password),
-                                  12345, uids[-1]))
+    (batch,) = asyncio.run(
+        _fetch(ImapMailbox(_settings(imap_account), imap_account.password), 12345, uids[-1])
+    )
     assert len(batch.messages) == 2
     assert batch.uidvalidity != 12345
 
@@ -81,8 +101,9 @@ def test_large_folders_come_in_chunks_of_at_most_1000(imap_account: ImapAccount)
     with imap_account.client() as client:
         for n in range(1_100):
             client.append("INBOX", _mail(n), msg_time=ARRIVED)
-    batches = asyncio.run(_fetch(ImapMailbox(_settings(imap_account), imap_account.password),
-                                 None, 0))
+    batches = asyncio.run(
+        _fetch(ImapMailbox(_settings(imap_account), imap_account.password), None, 0)
+    )
     assert [len(b.messages) for b in batches] == [FETCH_CHUNK, 100]
 
 
@@ -101,7 +122,8 @@ def test_chunks_are_bounded_by_bytes(imap_account: ImapAccount) -> None:
     batches = asyncio.run(_fetch(mailbox, None, 0))
     assert [[m.uid for m in b.messages] for b in batches] == [[1, 2], [3], [4], [5, 6, 7]]
     assert [m.raw for b in batches for m in b.messages] == [
-        _big_mail(n, size * 1024) for n, size in enumerate(sizes)]
+        _big_mail(n, size * 1024) for n, size in enumerate(sizes)
+    ]
     assert not any(m.headers_only for b in batches for m in b.messages)
 
 
@@ -111,14 +133,15 @@ def test_mail_over_max_message_size_comes_as_its_header(imap_account: ImapAccoun
     big = _big_mail(1, 300 * 1024)
     imap_account.append("INBOX", big, ARRIVED + timedelta(minutes=1))
     imap_account.append("INBOX", _mail(2), ARRIVED)
-    mailbox = ImapMailbox(_settings(imap_account), imap_account.password,
-                          max_message_size=100 * 1024)
+    mailbox = ImapMailbox(
+        _settings(imap_account), imap_account.password, max_message_size=100 * 1024
+    )
     (batch,) = asyncio.run(_fetch(mailbox, None, 0))
     small, header, other = batch.messages
     assert (small.raw, other.raw) == (_mail(0), _mail(2))
     assert not small.headers_only
     assert header.headers_only
-    assert header.raw == big[:big.index(b"\r\n\r\n") + 4]
+    assert header.raw == big[: big.index(b"\r\n\r\n") + 4]
     assert (header.uid, header.size, header.full_size) == (2, len(big), len(big))
     assert header.arrived_at == ARRIVED + timedelta(minutes=1)
 
@@ -145,16 +168,28 @@ def test_nothing_listening_is_a_connection_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = ServerSettings(host="127.0.0.1", port=port, security="none", username="x",
-                              password_env="UNUSED", timeout_seconds=2.0)
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        username="x",
+        password_env="UNUSED",
+        timeout_seconds=2.0,
+    )
     with pytest.raises(MailboxConnectionError, match="connection refused; is the server"):
         asyncio.run(ImapMailbox(settings, "pw").open())
 
 
 def test_tls_refuses_an_unverifiable_certificate(self_signed_tls_port: int) -> None:
     """security = "tls" verifies the certificate: a self-signed one is refused."""
-    settings = ServerSettings(host="127.0.0.1", port=self_signed_tls_port, security="tls",
-                              username="x", password_env="UNUSED", timeout_seconds=5.0)
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=self_signed_tls_port,
+        security="tls",
+        username="x",
+        password_env="UNUSED",
+        timeout_seconds=5.0,
+    )
     with pytest.raises(MailboxConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
         asyncio.run(ImapMailbox(settings, "pw").open())
 

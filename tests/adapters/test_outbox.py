@@ -17,8 +17,15 @@ NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 
 
 def _mail(n: int) -> OutboxEntry:
-    return OutboxEntry(f"<m{n}@example.com>", "K7Q2", "support", MailKind.ACKNOWLEDGEMENT,
-                       f"c{n}@customer.example", f"mail {n}\r\n".encode(), NOW)
+    return OutboxEntry(
+        f"<m{n}@example.com>",
+        "K7Q2",
+        "support",
+        MailKind.ACKNOWLEDGEMENT,
+        f"c{n}@customer.example",
+        f"mail {n}\r\n".encode(),
+        NOW,
+    )
 
 
 def _files(root: Path, state: str) -> list[str]:
@@ -80,7 +87,8 @@ def test_a_rename_half_done_by_a_crash_keeps_the_later_state(tmp_path: Path) -> 
 
 
 def test_an_unreadable_queue_file_is_set_aside_and_the_rest_load(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A damaged file never blocks the other mail: it is moved to unreadable/ for a person,
     with one log line naming it."""
     queue = OutboxQueue(tmp_path)

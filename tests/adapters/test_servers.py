@@ -28,9 +28,11 @@ OLD_ARRIVAL = datetime(2025, 3, 4, 10, 5, 6, tzinfo=timezone(timedelta(hours=1))
 
 def raw_mail(subject: str, to: str = "customer@example.net") -> bytes:
     """A small, valid message with CRLF line ends, as an IMAP server stores it."""
-    return (f"From: Ana <ana@customer.example>\r\nTo: {to}\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{subject.replace(' ', '-')}@customer.example>\r\n\r\n"
-            "Hello.\r\n").encode()
+    return (
+        f"From: Ana <ana@customer.example>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '-')}@customer.example>\r\n\r\n"
+        "Hello.\r\n"
+    ).encode()
 
 
 def outgoing(to: str | list[str], subject: str = "Re: your invoice") -> EmailMessage:
@@ -45,9 +47,17 @@ def outgoing(to: str | list[str], subject: str = "Re: your invoice") -> EmailMes
 
 def send(sink: SmtpSink, msg: EmailMessage) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     """One aiosmtplib.send to the sink, logged in, without TLS, as the agent does it."""
-    return asyncio.run(aiosmtplib.send(msg, hostname=sink.host, port=sink.port,
-                                       username="support@example.com", password="relay-pw",
-                                       start_tls=False, timeout=5))
+    return asyncio.run(
+        aiosmtplib.send(
+            msg,
+            hostname=sink.host,
+            port=sink.port,
+            username="support@example.com",
+            password="relay-pw",
+            start_tls=False,
+            timeout=5,
+        )
+    )
 
 
 def fetch(account: ImapAccount, folder: str) -> dict[int, dict[bytes, object]]:
@@ -61,8 +71,7 @@ def fetch(account: ImapAccount, folder: str) -> dict[int, dict[bytes, object]]:
 # --- IMAP ----------------------------------------------------------------------------------
 
 
-def test_fresh_account_logs_in_and_has_an_empty_inbox_and_sent(
-        imap_account: ImapAccount) -> None:
+def test_fresh_account_logs_in_and_has_an_empty_inbox_and_sent(imap_account: ImapAccount) -> None:
     """A user added to the running server can log in at once; INBOX and Sent exist, empty."""
     with imap_account.client() as imap:
         names = {name for _flags, _sep, name in imap.list_folders()}
@@ -71,11 +80,13 @@ def test_fresh_account_logs_in_and_has_an_empty_inbox_and_sent(
 
 
 def test_append_keeps_an_old_internaldate_and_returns_the_uid(
-        imap_server: ImapServer, imap_account: ImapAccount) -> None:
+    imap_server: ImapServer, imap_account: ImapAccount
+) -> None:
     """append() returns the server's UID and the server keeps the past INTERNALDATE given."""
     first = imap_account.append("INBOX", raw_mail("first"), OLD_ARRIVAL)
-    second = imap_account.append("INBOX", raw_mail("second"), OLD_ARRIVAL + timedelta(hours=2),
-                                 flags=[b"\\Seen"])
+    second = imap_account.append(
+        "INBOX", raw_mail("second"), OLD_ARRIVAL + timedelta(hours=2), flags=[b"\\Seen"]
+    )
     assert second > first
     stored = fetch(imap_account, "INBOX")
     assert set(stored) == {first, second}
@@ -94,7 +105,8 @@ def test_append_creates_a_missing_folder(imap_account: ImapAccount) -> None:
 
 
 def test_future_internaldate_is_clamped_by_dovecot_and_kept_by_pymap(
-        imap_server: ImapServer, imap_account: ImapAccount) -> None:
+    imap_server: ImapServer, imap_account: ImapAccount
+) -> None:
     """Dovecot records a future INTERNALDATE as "now"; pymap keeps it (tests must not rely
     on future arrival times)."""
     future = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
@@ -109,8 +121,7 @@ def test_future_internaldate_is_clamped_by_dovecot_and_kept_by_pymap(
         assert stored == future
 
 
-def test_kick_drops_a_live_session(imap_server: ImapServer,
-                                   imap_account: ImapAccount) -> None:
+def test_kick_drops_a_live_session(imap_server: ImapServer, imap_account: ImapAccount) -> None:
     """After kick() the kicked session's next command fails; a new login works."""
     imap_account.append("INBOX", raw_mail("waiting"), OLD_ARRIVAL)
     with imap_account.client() as imap:
@@ -121,8 +132,9 @@ def test_kick_drops_a_live_session(imap_server: ImapServer,
     assert len(fetch(imap_account, "INBOX")) == 1
 
 
-def test_kick_leaves_other_users_sessions_alone(imap_server: ImapServer,
-                                                imap_account: ImapAccount) -> None:
+def test_kick_leaves_other_users_sessions_alone(
+    imap_server: ImapServer, imap_account: ImapAccount
+) -> None:
     """kick() is per user: another account's open session keeps working."""
     if imap_server.kind == "pymap":
         pytest.skip("pymap cannot end one user's sessions: its kick() restarts the server")
@@ -134,8 +146,9 @@ def test_kick_leaves_other_users_sessions_alone(imap_server: ImapServer,
         assert bystander.noop()[0].startswith(b"NOOP completed")
 
 
-def test_restart_keeps_port_messages_uids_and_uidvalidity(imap_server: ImapServer,
-                                                          imap_account: ImapAccount) -> None:
+def test_restart_keeps_port_messages_uids_and_uidvalidity(
+    imap_server: ImapServer, imap_account: ImapAccount
+) -> None:
     """restart() comes back on the same port with the same data, dropping open sessions."""
     uid = imap_account.append("INBOX", raw_mail("kept"), OLD_ARRIVAL)
     validity = imap_server.uidvalidity(imap_account.username, imap_account.password, "INBOX")
@@ -146,8 +159,9 @@ def test_restart_keeps_port_messages_uids_and_uidvalidity(imap_server: ImapServe
         with pytest.raises((IMAPClientAbortError, OSError)):
             imap.noop()
     assert imap_server.port == port
-    assert imap_server.uidvalidity(imap_account.username, imap_account.password,
-                                   "INBOX") == validity
+    assert (
+        imap_server.uidvalidity(imap_account.username, imap_account.password, "INBOX") == validity
+    )
     stored = fetch(imap_account, "INBOX")
     assert list(stored) == [uid]
     assert stored[uid][b"INTERNALDATE"] == OLD_ARRIVAL
@@ -155,7 +169,8 @@ def test_restart_keeps_port_messages_uids_and_uidvalidity(imap_server: ImapServe
 
 @pytest.mark.parametrize("folder", ["INBOX", "Archive"])
 def test_recreate_folder_gives_a_new_uidvalidity_and_restarts_uids(
-        imap_server: ImapServer, imap_account: ImapAccount, folder: str) -> None:
+    imap_server: ImapServer, imap_account: ImapAccount, folder: str
+) -> None:
     """recreate_folder() empties the folder, changes UIDVALIDITY, and UIDs start again at 1."""
     imap_account.append(folder, raw_mail("one"), OLD_ARRIVAL)
     imap_account.append(folder, raw_mail("two"), OLD_ARRIVAL)
@@ -178,9 +193,22 @@ def test_required_dovecot_fails_instead_of_falling_back_to_pymap() -> None:
     """With INBOX_AGENT_REQUIRE_DOVECOT=1 an unusable Dovecot is an error, never a skip."""
     env = {**os.environ, "INBOX_AGENT_REQUIRE_DOVECOT": "1", "INBOX_AGENT_TEST_IMAP": "pymap"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/adapters/test_servers.py::test_fresh_account_logs_in_and_has_an_empty_inbox_and_sent"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/adapters/test_servers.py::test_fresh_account_logs_in_and_has_an_empty_inbox_and_sent",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1, done.stdout
     assert "1 error" in done.stdout
     assert "INBOX_AGENT_REQUIRE_DOVECOT=1 but the IMAP tests would run on pymap" in done.stdout
@@ -198,10 +226,11 @@ def test_dovecot_takes_extra_config_and_many_users_at_once(imap_server: ImapServ
     try:
         server.start()
         server.add_users([("one@example.com", "pw-one"), ("two@example.com", "pw-two")])
-        with server.client("one@example.com", "pw-one"), \
-                server.client("one@example.com", "pw-one"):
-            with pytest.raises(IMAPClientError, match="connections"), \
-                    server.client("one@example.com", "pw-one"):
+        with server.client("one@example.com", "pw-one"), server.client("one@example.com", "pw-one"):
+            with (
+                pytest.raises(IMAPClientError, match="connections"),
+                server.client("one@example.com", "pw-one"),
+            ):
                 pass
             with server.client("two@example.com", "pw-two") as imap:
                 assert imap.folder_exists("Sent")

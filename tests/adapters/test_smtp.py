@@ -12,14 +12,21 @@ from inbox_agent.config import ServerSettings
 from inbox_agent.errors import PermanentSendError, TemporarySendError
 from tests.servers import SmtpSink
 
-MAIL = (b"From: support@example.com\r\nTo: ana@customer.example\r\nSubject: hi\r\n"
-        b"Message-ID: <a@example.com>\r\n\r\nhello\r\n")
+MAIL = (
+    b"From: support@example.com\r\nTo: ana@customer.example\r\nSubject: hi\r\n"
+    b"Message-ID: <a@example.com>\r\n\r\nhello\r\n"
+)
 
 
 def _mailer(port: int, security: str = "none") -> SmtpMailer:
-    settings = ServerSettings(host="127.0.0.1", port=port, security=security,  # type: ignore[arg-type]
-                              username="support@example.com", password_env="UNUSED",
-                              timeout_seconds=5.0)
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=port,
+        security=security,  # type: ignore[arg-type]
+        username="support@example.com",
+        password_env="UNUSED",
+        timeout_seconds=5.0,
+    )
     return SmtpMailer(settings, "secret")
 
 
@@ -29,6 +36,7 @@ def _send(mailer: SmtpMailer, *recipients: str) -> None:
             await mailer.send(MAIL, "support@example.com", list(recipients))
         finally:
             await mailer.close()
+
     asyncio.run(send_and_close())
 
 
@@ -110,6 +118,9 @@ def test_one_session_carries_several_mails_and_survives_a_refusal(smtp_sink: Smt
             await mailer.send(MAIL, "support@example.com", ["ben@customer.example"])
         finally:
             await mailer.close()
+
     asyncio.run(three())
-    assert [r.rcpt_tos for r in smtp_sink.received] == [["ana@customer.example"],
-                                                        ["ben@customer.example"]]
+    assert [r.rcpt_tos for r in smtp_sink.received] == [
+        ["ana@customer.example"],
+        ["ben@customer.example"],
+    ]

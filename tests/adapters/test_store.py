@@ -28,18 +28,34 @@ NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 
 def _conversation() -> Conversation:
     return Conversation(
-        id="K7Q2", mailbox="support", customer="ana@customer.example", customer_name="Ana",
-        subject="Invoice", created_at=NOW, status=Status.WAITING, customer_utc_offset_minutes=60,
-        messages=[FiledMessage("<m1@x>", "<m1@x>", Role.CUSTOMER, NOW, "ana@customer.example",
-                               "Invoice", "INBOX")],
+        id="K7Q2",
+        mailbox="support",
+        customer="ana@customer.example",
+        customer_name="Ana",
+        subject="Invoice",
+        created_at=NOW,
+        status=Status.WAITING,
+        customer_utc_offset_minutes=60,
+        messages=[
+            FiledMessage(
+                "<m1@x>", "<m1@x>", Role.CUSTOMER, NOW, "ana@customer.example", "Invoice", "INBOX"
+            )
+        ],
         promises=[Promise(made_at=NOW, due=NOW.replace(hour=17), reason="first reply")],
         sent=[SentMail("<a@x>", MailKind.ACKNOWLEDGEMENT, "ana@customer.example", NOW)],
     )
 
 
 def _outbox_entry(message_id: str = "<a@x>") -> OutboxEntry:
-    return OutboxEntry(message_id, "K7Q2", "support", MailKind.ACKNOWLEDGEMENT,
-                       "ana@customer.example", b"raw \xe9 bytes", NOW)
+    return OutboxEntry(
+        message_id,
+        "K7Q2",
+        "support",
+        MailKind.ACKNOWLEDGEMENT,
+        "ana@customer.example",
+        b"raw \xe9 bytes",
+        NOW,
+    )
 
 
 def test_a_commit_survives_a_reopen(tmp_path: Path) -> None:
@@ -70,17 +86,27 @@ def test_a_mail_no_conversation_lists_is_dropped_at_the_next_start(tmp_path: Pat
 
 
 def test_an_outbox_kept_in_the_database_by_an_older_version_moves_to_the_queue(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A data_dir of an older version has its outbox in the database: what it still owes
     moves to the queue folder at the first start; what was done stays done."""
     with Store(tmp_path) as store:
         store.ledger.conversations["K7Q2"] = _conversation()
         store.commit()
     data = json.loads((tmp_path / DB_FILE).read_text())
-    owed = {"message_id": "<a@x>", "conversation_id": "K7Q2", "mailbox": "support",
-            "kind": "acknowledgement", "to": "ana@customer.example", "raw": "cmF3",
-            "created_at": NOW.isoformat(), "state": "pending", "attempts": 0, "sent_at": None,
-            "last_error": ""}
+    owed = {
+        "message_id": "<a@x>",
+        "conversation_id": "K7Q2",
+        "mailbox": "support",
+        "kind": "acknowledgement",
+        "to": "ana@customer.example",
+        "raw": "cmF3",
+        "created_at": NOW.isoformat(),
+        "state": "pending",
+        "attempts": 0,
+        "sent_at": None,
+        "last_error": "",
+    }
     done = {**owed, "message_id": "<old@x>", "state": "sent", "sent_at": NOW.isoformat()}
     data["outbox"] = {"1": owed, "2": done}
     (tmp_path / DB_FILE).write_text(json.dumps(data))
@@ -109,7 +135,10 @@ def test_commit_replaces_the_file_and_leaves_no_temp_file(tmp_path: Path) -> Non
         store.commit()
         assert (tmp_path / DB_FILE).stat().st_ino != first
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        DB_FILE, DB_FILE + ".bak", "inbox-agent.lock"]
+        DB_FILE,
+        DB_FILE + ".bak",
+        "inbox-agent.lock",
+    ]
     assert (tmp_path / (DB_FILE + ".bak")).stat().st_ino == first
     assert json.loads((tmp_path / DB_FILE).read_text())["conversations"]
 
@@ -117,10 +146,17 @@ def test_commit_replaces_the_file_and_leaves_no_temp_file(tmp_path: Path) -> Non
 def test_a_second_owner_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     """Another process holding the data_dir stops this one, naming its pid."""
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys,time; from pathlib import Path; from inbox_agent.adapters.store import "
-         "Store; s = Store(Path(sys.argv[1])).open(); print('ready', flush=True); "
-         "time.sleep(30)", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; from pathlib import Path; from inbox_agent.adapters.store import "
+            "Store; s = Store(Path(sys.argv[1])).open(); print('ready', flush=True); "
+            "time.sleep(30)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "ready"

@@ -48,10 +48,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _conversation(subject: str = "Invoice") -> Conversation:
     return Conversation(
-        id="K7Q2", mailbox="support", customer="ana@customer.example", customer_name="Ana",
-        subject=subject, created_at=NOW, status=Status.WAITING,
-        messages=[FiledMessage("<m1@x>", "<m1@x>", Role.CUSTOMER, NOW, "ana@customer.example",
-                               "Invoice", "INBOX")],
+        id="K7Q2",
+        mailbox="support",
+        customer="ana@customer.example",
+        customer_name="Ana",
+        subject=subject,
+        created_at=NOW,
+        status=Status.WAITING,
+        messages=[
+            FiledMessage(
+                "<m1@x>", "<m1@x>", Role.CUSTOMER, NOW, "ana@customer.example", "Invoice", "INBOX"
+            )
+        ],
         promises=[Promise(made_at=NOW, due=NOW.replace(hour=17), reason="first reply")],
     )
 
@@ -61,10 +69,17 @@ def _two_commits(data_dir: Path) -> Path:
     with Store(data_dir) as store:
         store.ledger.conversations["K7Q2"] = _conversation("first")
         store.ledger.conversations["K7Q2"].sent.append(
-            SentMail("<a@x>", MailKind.ACKNOWLEDGEMENT, "ana@customer.example", NOW))
-        store.ledger.outbox["<a@x>"] = OutboxEntry("<a@x>", "K7Q2", "support",
-                                                   MailKind.ACKNOWLEDGEMENT,
-                                                   "ana@customer.example", b"raw", NOW)
+            SentMail("<a@x>", MailKind.ACKNOWLEDGEMENT, "ana@customer.example", NOW)
+        )
+        store.ledger.outbox["<a@x>"] = OutboxEntry(
+            "<a@x>",
+            "K7Q2",
+            "support",
+            MailKind.ACKNOWLEDGEMENT,
+            "ana@customer.example",
+            b"raw",
+            NOW,
+        )
         store.commit()
         store.ledger.conversations["K7Q2"].subject = "second"
         store.commit()
@@ -76,6 +91,7 @@ def _mode(path: Path) -> int:
 
 
 # --- everything owner-only, whatever the umask ------------------------------------------------
+
 
 @pytest.fixture(params=[0o000, 0o022], ids=["umask000", "umask022"])
 def umask(request: pytest.FixtureRequest) -> Iterator[int]:
@@ -94,8 +110,12 @@ def test_everything_in_the_data_dir_is_owner_only(tmp_path: Path, umask: int) ->
         store.keep_raw("ab" * 32, b"broken mail")
     queue_request(data_dir, StaffRequest("close", "K7Q2"))
     folders = [data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]
-    assert {data_dir / "unparsed", data_dir / "requests", data_dir / "outbox",
-            data_dir / "outbox" / "pending"} <= set(folders)  # made on the way too: 0700
+    assert {
+        data_dir / "unparsed",
+        data_dir / "requests",
+        data_dir / "outbox",
+        data_dir / "outbox" / "pending",
+    } <= set(folders)  # made on the way too: 0700
     files = [p for p in data_dir.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {DB_FILE, DB_FILE + ".bak", LOCK_FILE, "ab" * 32 + ".eml"}
     assert any(p.parent.name == "requests" for p in files)
@@ -104,7 +124,8 @@ def test_everything_in_the_data_dir_is_owner_only(tmp_path: Path, umask: int) ->
 
 
 def test_temp_files_are_owner_only_before_they_are_renamed(
-        tmp_path: Path, umask: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, umask: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The temp file already has its final mode while it is being written."""
     seen: list[int] = []
     real_replace = os.replace
@@ -142,7 +163,8 @@ def test_a_leftover_temp_file_does_not_keep_its_wider_mode(tmp_path: Path) -> No
 
 
 def test_a_data_dir_open_to_others_is_closed_with_a_warning(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A data_dir made by an older version (0755, files 0644) is closed when the agent takes
     it; read-only commands change nothing."""
     path = _two_commits(tmp_path)
@@ -183,7 +205,8 @@ DAMAGE: dict[str, Callable[[dict[str, Any]], object]] = {
     "a table that is a list": lambda data: data.__setitem__("conversations", []),
     "a document that is text": lambda data: data.__setitem__("conversations", {"1": "x"}),
     "a document id that is not a number": lambda data: data.__setitem__(
-        "conversations", {"one": _doc(data, "conversations")}),
+        "conversations", {"one": _doc(data, "conversations")}
+    ),
     "a missing key": _drop("status"),
     "a missing list": _drop("messages"),
     "a number for text": _set("conversations", "customer", 5),
@@ -193,8 +216,8 @@ DAMAGE: dict[str, Callable[[dict[str, Any]], object]] = {
     "a moment that is not one": _set_message("arrived_at", "monday"),
     "a message that is a list": lambda data: _doc(data, "conversations")["messages"].append([]),
     "a uid as text": lambda data: data.__setitem__(
-        "checkpoints", {"1": {"folder_key": "support/INBOX", "uidvalidity": 1,
-                              "last_uid": "7"}}),
+        "checkpoints", {"1": {"folder_key": "support/INBOX", "uidvalidity": 1, "last_uid": "7"}}
+    ),
 }
 
 
@@ -231,16 +254,18 @@ def test_the_message_says_where_and_what(tmp_path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     _set_message("arrived_at", 5)(data)
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(StoreCorruptError, match=r"conversations\[1\]\.messages\[0\]\.arrived_at "
-                       r"is 5, not a moment"):
+    with pytest.raises(
+        StoreCorruptError,
+        match=r"conversations\[1\]\.messages\[0\]\.arrived_at "
+        r"is 5, not a moment",
+    ):
         Store(tmp_path).open()
 
 
 def test_invalid_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
     path = _two_commits(tmp_path)
     path.write_bytes(path.read_bytes().replace(b'"second"', b'"sec\xffnd"'))
-    with pytest.raises(StoreCorruptError, match=r"not UTF-8 text \(byte 0xff at offset"
-                       ) as caught:
+    with pytest.raises(StoreCorruptError, match=r"not UTF-8 text \(byte 0xff at offset") as caught:
         Store(tmp_path, read_only=True).open()
     _assert_one_line_naming_file_and_backup(caught.value, path)
 
@@ -248,8 +273,11 @@ def test_invalid_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
 def test_without_a_backup_the_message_says_so(tmp_path: Path) -> None:
     path = tmp_path / DB_FILE
     path.write_text('{"conversations": []}', encoding="utf-8")
-    with pytest.raises(StoreCorruptError, match=r"There is no inbox-agent\.json\.bak to go "
-                       "back to"):
+    with pytest.raises(
+        StoreCorruptError,
+        match=r"There is no inbox-agent\.json\.bak to go "
+        "back to",
+    ):
         Store(tmp_path).open()
 
 
@@ -257,8 +285,11 @@ def test_a_damaged_backup_is_named_as_damaged_too(tmp_path: Path) -> None:
     path = _two_commits(tmp_path)
     path.write_text("[]", encoding="utf-8")
     (tmp_path / (DB_FILE + ".bak")).write_text("{", encoding="utf-8")
-    with pytest.raises(StoreCorruptError, match=r"inbox-agent\.json\.bak, is damaged too "
-                       r"\(not valid JSON"):
+    with pytest.raises(
+        StoreCorruptError,
+        match=r"inbox-agent\.json\.bak, is damaged too "
+        r"\(not valid JSON",
+    ):
         Store(tmp_path).open()
 
 
@@ -305,28 +336,47 @@ password_env = "INBOX_AGENT_TEST_NO_PASSWORD"
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "INBOX_AGENT_TEST_NO_PASSWORD": "x"}
-    return subprocess.run([sys.executable, "-m", "inbox_agent", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120, check=False, env=env,
-                          cwd=config.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "inbox_agent", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        cwd=config.parent,
+    )
 
 
 def _config(tmp_path: Path, data_dir: Path) -> Path:
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(data_dir=data_dir, templates=ROOT / "templates"),
-                      encoding="utf-8")
+    config.write_text(
+        CONFIG.format(data_dir=data_dir, templates=ROOT / "templates"), encoding="utf-8"
+    )
     return config
 
 
-@pytest.mark.parametrize("command", [["threads"], ["threads", "--json"], ["thread", "K7Q2"],
-                                     ["skipped"], ["close", "K7Q2"], ["run", "--once"]],
-                         ids=" ".join)
-def test_every_command_on_a_damaged_store_prints_one_line(tmp_path: Path,
-                                                         command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["threads"],
+        ["threads", "--json"],
+        ["thread", "K7Q2"],
+        ["skipped"],
+        ["close", "K7Q2"],
+        ["run", "--once"],
+    ],
+    ids=" ".join,
+)
+def test_every_command_on_a_damaged_store_prints_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
     """The CLI process: exit 1, one line naming the file and its backup, no traceback."""
     data_dir = tmp_path / "data"
     path = _two_commits(data_dir)
-    path.write_text(path.read_text(encoding="utf-8").replace('"status":"waiting"',
-                                                             '"status":7'), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('"status":"waiting"', '"status":7'),
+        encoding="utf-8",
+    )
     done = _cli(_config(tmp_path, data_dir), *command)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.startswith(f"StoreCorruptError: {path}: conversations[1].status is 7")
@@ -357,18 +407,21 @@ def _refuse(monkeypatch: pytest.MonkeyPatch, name: str, code: int) -> None:
     monkeypatch.setattr(os, name, refuse)
 
 
-FAULTS = [("write", errno.ENOSPC, "No space left on device", "free space on its disk"),
-          ("fsync", errno.ENOSPC, "No space left on device", "free space on its disk"),
-          ("fsync", errno.EIO, "Input/output error", "check its disk"),
-          ("open", errno.EROFS, "Read-only file system", "mounted read-only"),
-          ("open", errno.EACCES, "Permission denied", "let the agent's user write to"),
-          ("replace", errno.EROFS, "Read-only file system", "mounted read-only")]
+FAULTS = [
+    ("write", errno.ENOSPC, "No space left on device", "free space on its disk"),
+    ("fsync", errno.ENOSPC, "No space left on device", "free space on its disk"),
+    ("fsync", errno.EIO, "Input/output error", "check its disk"),
+    ("open", errno.EROFS, "Read-only file system", "mounted read-only"),
+    ("open", errno.EACCES, "Permission denied", "let the agent's user write to"),
+    ("replace", errno.EROFS, "Read-only file system", "mounted read-only"),
+]
 
 
-@pytest.mark.parametrize("fault", FAULTS,
-                         ids=[f"{c}-{errno.errorcode[e]}" for c, e, _, _ in FAULTS])
+@pytest.mark.parametrize(
+    "fault", FAULTS, ids=[f"{c}-{errno.errorcode[e]}" for c, e, _, _ in FAULTS]
+)
 def test_a_refused_commit_is_one_line_and_rolls_back(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: tuple[str, int, str, str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: tuple[str, int, str, str]
 ) -> None:
     """The old file stays whole, no temp file is left, the ledger goes back to the last
     commit (not to the one that failed), and the next commit works."""
@@ -385,8 +438,10 @@ def test_a_refused_commit_is_one_line_and_rolls_back(
         assert path.read_bytes() == before
         assert not list(tmp_path.glob("*.tmp"))
         message = caught.value.one_line()
-        assert message == (f"StoreWriteError: {path}: could not write ({why}); nothing was "
-                           f"sent that is not recorded; {message.split('; ')[-1]}")
+        assert message == (
+            f"StoreWriteError: {path}: could not write ({why}); nothing was "
+            f"sent that is not recorded; {message.split('; ')[-1]}"
+        )
         assert fix in message
         assert message.endswith(", the agent retries")
         store.ledger.conversations["K7Q2"].subject = "third"
@@ -394,8 +449,9 @@ def test_a_refused_commit_is_one_line_and_rolls_back(
     assert Store(tmp_path, read_only=True).open().ledger.conversations["K7Q2"].subject == "third"
 
 
-def test_a_refused_first_commit_rolls_back_to_empty(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_first_commit_rolls_back_to_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Store(tmp_path) as store:
         store.ledger.conversations["K7Q2"] = _conversation()
         with monkeypatch.context() as patch:
@@ -408,30 +464,37 @@ def test_a_refused_first_commit_rolls_back_to_empty(tmp_path: Path,
 
 
 def test_kept_mail_and_queued_requests_refused_in_one_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Store(tmp_path) as store:
         with monkeypatch.context() as patch:
             _refuse(patch, "write", errno.ENOSPC)
             with pytest.raises(StoreWriteError, match=r"\.eml: could not write \(No space"):
                 store.keep_raw("ef" * 32, b"broken mail")
-            with pytest.raises(StoreWriteError, match="the request was not queued; free "
-                               "space on its disk, then run the command again"):
+            with pytest.raises(
+                StoreWriteError,
+                match="the request was not queued; free "
+                "space on its disk, then run the command again",
+            ):
                 queue_request(tmp_path, StaffRequest("close", "K7Q2"))
         assert not list(tmp_path.rglob("*.tmp"))
         assert store.keep_raw("ef" * 32, b"broken mail") == f"unparsed/{'ef' * 32}.eml"
 
 
 def test_the_daemon_reports_a_refused_commit_once_and_goes_on(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """daemon.run_job: a StoreWriteError is one log line, the daemon lives, the next run runs."""
     runs: list[int] = []
 
     async def job() -> None:
         runs.append(1)
         if len(runs) < 3:
-            raise StoreWriteError(f"{tmp_path / DB_FILE}: could not write (No space left on "
-                                  "device); nothing was sent that is not recorded; free space "
-                                  "on its disk, the agent retries")
+            raise StoreWriteError(
+                f"{tmp_path / DB_FILE}: could not write (No space left on "
+                "device); nothing was sent that is not recorded; free space "
+                "on its disk, the agent retries"
+            )
 
     daemon = Daemon([])
 
@@ -458,8 +521,11 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     where.mkdir()
     if os.geteuid() != 0 or MOUNT is None:
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run([MOUNT, "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        [MOUNT, "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace')}")
     try:
@@ -495,8 +561,14 @@ def test_a_real_full_disk_then_space_again(tiny_disk: Path) -> None:
     with Store(data_dir) as store:
         filler = _fill(tiny_disk)
         store.ledger.conversations["K7Q2"].subject = "x" * 20_000
-        with pytest.raises(StoreWriteError, match=r"could not write \(No space left on "
-                           r"device\); nothing was sent"), store.rolled_back_on_error():
+        with (
+            pytest.raises(
+                StoreWriteError,
+                match=r"could not write \(No space left on "
+                r"device\); nothing was sent",
+            ),
+            store.rolled_back_on_error(),
+        ):
             store.commit()
         assert store.ledger.conversations["K7Q2"].subject == "second"
         assert path.read_bytes() == before
@@ -504,8 +576,7 @@ def test_a_real_full_disk_then_space_again(tiny_disk: Path) -> None:
         filler.unlink()
         store.ledger.conversations["K7Q2"].subject = "x" * 20_000
         store.commit()
-    assert Store(data_dir, read_only=True).open().ledger.conversations["K7Q2"].subject[:3] \
-        == "xxx"
+    assert Store(data_dir, read_only=True).open().ledger.conversations["K7Q2"].subject[:3] == "xxx"
 
 
 def test_a_real_read_only_disk_then_writable_again(tiny_disk: Path) -> None:
@@ -517,8 +588,14 @@ def test_a_real_read_only_disk_then_writable_again(tiny_disk: Path) -> None:
     subprocess.run([MOUNT or "mount", "-o", "remount,ro", str(tiny_disk)], check=True)
     with Store(data_dir) as store:
         store.ledger.conversations["K7Q2"].subject = "third"
-        with pytest.raises(StoreWriteError, match=r"\(Read-only file system\); nothing was "
-                           r"sent.*mounted read-only"), store.rolled_back_on_error():
+        with (
+            pytest.raises(
+                StoreWriteError,
+                match=r"\(Read-only file system\); nothing was "
+                r"sent.*mounted read-only",
+            ),
+            store.rolled_back_on_error(),
+        ):
             store.commit()
         assert store.ledger.conversations["K7Q2"].subject == "second"
         assert Store(data_dir, read_only=True).open().ledger.conversations  # reads still work
@@ -528,8 +605,7 @@ def test_a_real_read_only_disk_then_writable_again(tiny_disk: Path) -> None:
     assert path.read_bytes() != before
 
 
-def test_a_daemon_can_start_on_a_read_only_disk_and_reads_still_work(
-        tiny_disk: Path) -> None:
+def test_a_daemon_can_start_on_a_read_only_disk_and_reads_still_work(tiny_disk: Path) -> None:
     """Its lock needs no write; the first commit then says why in one line."""
     data_dir = tiny_disk / "data"
     _two_commits(data_dir)
@@ -572,9 +648,13 @@ else:
 @pytest.fixture
 def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """Another process that owns ``tmp_path`` until the test ends."""
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "ready"
     try:
@@ -586,34 +666,46 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 def _second_process(data_dir: Path) -> str:
-    done = subprocess.run([sys.executable, "-c", TRY_OPEN, str(data_dir)], capture_output=True,
-                          text=True, timeout=60, check=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", TRY_OPEN, str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     return done.stdout.strip()
 
 
 def test_deleting_the_lock_file_does_not_let_a_second_daemon_in(
-        tmp_path: Path, holder: subprocess.Popen[str]) -> None:
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
     """Today's bug: delete inbox-agent.lock, start a second daemon, every customer gets two
     acknowledgements. The lock is on the folder, so the second one is still refused."""
     assert _second_process(tmp_path).startswith(
-        f"StoreLockedError: {tmp_path}: in use by inbox-agent (pid {holder.pid})")
+        f"StoreLockedError: {tmp_path}: in use by inbox-agent (pid {holder.pid})"
+    )
     (tmp_path / LOCK_FILE).unlink()
     refused = _second_process(tmp_path)
-    assert refused == (f"StoreLockedError: {tmp_path}: in use by inbox-agent (pid unknown); "
-                       "stop it first, or give this one another data_dir")
+    assert refused == (
+        f"StoreLockedError: {tmp_path}: in use by inbox-agent (pid unknown); "
+        "stop it first, or give this one another data_dir"
+    )
     assert not (tmp_path / LOCK_FILE).exists()  # the refused one touched nothing
     with pytest.raises(StoreLockedError):
         Store(tmp_path).open()
 
 
-def test_read_only_commands_work_while_a_daemon_holds_the_store(
-        tmp_path: Path) -> None:
+def test_read_only_commands_work_while_a_daemon_holds_the_store(tmp_path: Path) -> None:
     _two_commits(tmp_path / "data")
     config = _config(tmp_path, tmp_path / "data")
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "data")],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "data")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "ready"
@@ -627,9 +719,13 @@ def test_read_only_commands_work_while_a_daemon_holds_the_store(
 
 
 def test_the_store_is_free_again_once_its_owner_is_gone(tmp_path: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "ready"
     process.kill()  # no clean exit: the kernel drops its locks
@@ -637,8 +733,7 @@ def test_the_store_is_free_again_once_its_owner_is_gone(tmp_path: Path) -> None:
     assert _second_process(tmp_path) == "opened"
 
 
-def test_an_older_version_holding_only_the_lock_file_keeps_this_one_out(
-        tmp_path: Path) -> None:
+def test_an_older_version_holding_only_the_lock_file_keeps_this_one_out(tmp_path: Path) -> None:
     """Versions before this one flock inbox-agent.lock; during an upgrade they still count."""
     old = (tmp_path / LOCK_FILE).open("a+")
     try:
@@ -652,14 +747,18 @@ def test_an_older_version_holding_only_the_lock_file_keeps_this_one_out(
     Store(tmp_path).open().close()  # the folder's lock was given back on refusal
 
 
-def test_a_filesystem_that_cannot_lock_is_one_line(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_filesystem_that_cannot_lock_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """NFS emulates flock with fcntl locks, which refuse a folder opened read-only."""
 
     def no_locks(fd: int, operation: int) -> None:
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
-    with pytest.raises(StoreError, match=r": cannot be locked \(No locks available\); put "
-                       "data_dir on a local disk"):
+    with pytest.raises(
+        StoreError,
+        match=r": cannot be locked \(No locks available\); put "
+        "data_dir on a local disk",
+    ):
         Store(tmp_path).open()

@@ -18,6 +18,7 @@ def test_calls_run_in_order_on_one_thread() -> None:
     """Each call runs after the one before it, all on the same (daemon) thread."""
     worker = WorkerThread("test")
     seen: list[tuple[int, str]] = []
+
     def note(n: int) -> None:
         seen.append((n, threading.current_thread().name))
 
@@ -61,10 +62,13 @@ def test_a_dropped_worker_ends_its_thread() -> None:
 def test_a_call_that_never_returns_does_not_hold_the_exit() -> None:
     """A read blocked on a server that does not answer: the process still exits at once
     when it is done (a ThreadPoolExecutor's thread is joined at exit, and would wait)."""
-    code = ("import threading\nfrom inbox_agent.adapters.worker import WorkerThread\n"
-            "worker = WorkerThread('stuck')\nworker.submit(threading.Event().wait)\n"
-            "print('done')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        "import threading\nfrom inbox_agent.adapters.worker import WorkerThread\n"
+        "worker = WorkerThread('stuck')\nworker.submit(threading.Event().wait)\n"
+        "print('done')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "done\n"

@@ -20,16 +20,19 @@ def _mail(from_header: str, **more: str) -> bytes:
     return ("\r\n".join([*lines, "Subject: hello", "", "hi"])).encode("utf-8")
 
 
-@pytest.mark.parametrize("header", [
-    "=?utf-8?q?victim=40example.com?= <eve@example.net>",
-    "=?UTF-8?Q?Eve=0D=0ABcc:_victim@example.com?= <eve@example.net>",
-    "=?utf-8?b?dmljdGltQGV4YW1wbGUuY29tLCBib2JAZXhhbXBsZS5jb20=?= <eve@example.net>",
-    '"victim@example.com" <eve@example.net>',
-    '"victim@example.com, <bob@example.com>" <eve@example.net>',
-    "Eve (victim@example.com) <eve@example.net>",
-    "eve@example.net (victim@example.com)",
-    "=?utf-8?q?a?= =?utf-8?q?=3Cvictim=40example=2Ecom=3E?= <eve@example.net>",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "=?utf-8?q?victim=40example.com?= <eve@example.net>",
+        "=?UTF-8?Q?Eve=0D=0ABcc:_victim@example.com?= <eve@example.net>",
+        "=?utf-8?b?dmljdGltQGV4YW1wbGUuY29tLCBib2JAZXhhbXBsZS5jb20=?= <eve@example.net>",
+        '"victim@example.com" <eve@example.net>',
+        '"victim@example.com, <bob@example.com>" <eve@example.net>',
+        "Eve (victim@example.com) <eve@example.net>",
+        "eve@example.net (victim@example.com)",
+        "=?utf-8?q?a?= =?utf-8?q?=3Cvictim=40example=2Ecom=3E?= <eve@example.net>",
+    ],
+)
 def test_the_answer_goes_to_the_addr_spec_never_to_decoded_text(header: str) -> None:
     """The issue's two reproductions and their cousins: the customer is eve, whatever the name
     decodes to (RFC 2047 s5: an encoded-word never forms an addr-spec)."""
@@ -46,8 +49,7 @@ def test_every_address_header_is_read_raw(name: str) -> None:
     raw = _mail("Someone <someone@example.org>", **{name.replace("-", "_"): header})
     email = parse(raw, ARRIVED)
     assert email.header(name) == header  # kept as it arrived, not decoded
-    assert parse_address_list(email.header(name) or "") == [
-        ("victim@example.com", EVE)]
+    assert parse_address_list(email.header(name) or "") == [("victim@example.com", EVE)]
     if name == "reply-to":
         assert email.customer_address == EVE
     if name in ("to", "cc"):
@@ -65,16 +67,22 @@ def test_ordinary_headers_still_read_as_before() -> None:
     """Names with commas, comments, groups, routes and several mailboxes."""
     pairs = parse_address_list(
         '"Doe, Jane" <jane@example.com>, bob@example.org (Bob), Team: ann@example.com, '
-        "=?utf-8?q?Jos=C3=A9?= <jose@example.com>;, <@relay.example:carl@example.com>")
-    assert pairs == [("Doe, Jane", "jane@example.com"), ("Bob", "bob@example.org"),
-                     ("", "ann@example.com"), ("José", "jose@example.com"),
-                     ("", "carl@example.com")]
+        "=?utf-8?q?Jos=C3=A9?= <jose@example.com>;, <@relay.example:carl@example.com>"
+    )
+    assert pairs == [
+        ("Doe, Jane", "jane@example.com"),
+        ("Bob", "bob@example.org"),
+        ("", "ann@example.com"),
+        ("José", "jose@example.com"),
+        ("", "carl@example.com"),
+    ]
 
 
 def test_a_folded_header_is_unfolded_before_reading() -> None:
     """Folding whitespace (CRLF + WSP) is not a separator."""
     assert parse_address_list("Ana\r\n Silva <ana@example.com>") == [
-        ("Ana Silva", "ana@example.com")]
+        ("Ana Silva", "ana@example.com")
+    ]
 
 
 # The property: whatever the display name holds, encoded or quoted as a mail client would, the
@@ -82,7 +90,8 @@ def test_a_folded_header_is_unfolded_before_reading() -> None:
 _NAME_CHARS = st.sampled_from([*list('abcXYZ é"\\,@<>:;()=?_\r\n\x00\t.'), "=?", "?=", "é"])
 _NAMES = st.lists(_NAME_CHARS, max_size=30).map("".join)
 _LOCAL = st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,15}[a-z0-9]", fullmatch=True).filter(
-    lambda s: ".." not in s)
+    lambda s: ".." not in s
+)
 _DOMAIN = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]\.(com|net|example)", fullmatch=True)
 
 
@@ -101,16 +110,17 @@ def _quoted_string(name: str) -> str:
     return f'"{body}"'
 
 
-@given(name=_NAMES, local=_LOCAL, domain=_DOMAIN,
-       how=st.sampled_from(["q", "b", "quoted", "none"]))
-def test_property_the_address_answered_is_the_addr_spec(name: str, local: str, domain: str,
-                                                        how: str) -> None:
+@given(name=_NAMES, local=_LOCAL, domain=_DOMAIN, how=st.sampled_from(["q", "b", "quoted", "none"]))
+def test_property_the_address_answered_is_the_addr_spec(
+    name: str, local: str, domain: str, how: str
+) -> None:
     """For any display name (encoded or not; quotes, commas, @, <>, CR/LF, NUL), the address
     the agent answers is the addr-spec in the header, and the name is one line."""
     address = f"{local}@{domain}"
     printable = all(" " <= c < "\x7f" for c in name)
     if (how == "none" and not re.fullmatch(r"[A-Za-z0-9é ]*", name)) or (
-            how == "quoted" and not printable):
+        how == "quoted" and not printable
+    ):
         how = "q"
     display = {"quoted": _quoted_string(name), "none": name}.get(how) or _encoded_word(name, how)
     email = parse(_mail(f"{display} <{address}>"), ARRIVED)

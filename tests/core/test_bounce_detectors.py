@@ -45,8 +45,7 @@ def test_every_corpus_bounce_reads_as_pinned() -> None:
     expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
     found = {str(p.relative_to(CORPUS)): reading(p.read_bytes()) for p in corpus_files("bounces")}
     assert found.keys() == expected.keys()
-    changed = {name: (expected[name], now) for name, now in found.items()
-               if now != expected[name]}
+    changed = {name: (expected[name], now) for name, now in found.items() if now != expected[name]}
     assert not changed
 
 
@@ -98,14 +97,16 @@ def test_opensmtpd_action_error_is_a_failure() -> None:
     """OpenSMTPD writes ``Action: error`` where RFC 3464 says ``failed`` (flufl.bounce's DSN
     detector knows it; ours now does too); a block naming an Original-Recipient is that one
     recipient, not its Final-Recipient as well."""
-    raw = (b"From: MAILER-DAEMON@mx.customer.example\r\n"
-           b"Subject: Delivery status notification: error\r\n"
-           b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-           b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-           b"Reporting-MTA: dns; mx.customer.example\r\n\r\n"
-           b"Original-Recipient: rfc822; ana@customer.example\r\n"
-           b"Final-Recipient: rfc822; ana.lima@mailhost.customer.example\r\n"
-           b"Action: error\r\nStatus: 5.0.0\r\n\r\n--B--\r\n")
+    raw = (
+        b"From: MAILER-DAEMON@mx.customer.example\r\n"
+        b"Subject: Delivery status notification: error\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.customer.example\r\n\r\n"
+        b"Original-Recipient: rfc822; ana@customer.example\r\n"
+        b"Final-Recipient: rfc822; ana.lima@mailhost.customer.example\r\n"
+        b"Action: error\r\nStatus: 5.0.0\r\n\r\n--B--\r\n"
+    )
     assert failed_recipients(raw) == ("ana@customer.example",)
     assert reports_failure(raw)
 
@@ -129,29 +130,36 @@ def test_a_detector_that_raises_finds_nothing(monkeypatch: pytest.MonkeyPatch) -
 # Hostile bounces
 # ------------------------------------------------------------------------------------------
 
-QMAIL_HEAD = ("From: MAILER-DAEMON@mx.customer.example\r\nTo: support@example.com\r\n"
-              "Subject: failure notice\r\n\r\n"
-              "Hi. This is the qmail-send program at mx.customer.example.\r\n"
-              "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
-              "\r\n")
+QMAIL_HEAD = (
+    "From: MAILER-DAEMON@mx.customer.example\r\nTo: support@example.com\r\n"
+    "Subject: failure notice\r\n\r\n"
+    "Hi. This is the qmail-send program at mx.customer.example.\r\n"
+    "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+    "\r\n"
+)
 
 
 def qmail(*recipients: str) -> bytes:
     lines = "".join(f"<{r}>:\r\nSorry, no mailbox here by that name.\r\n\r\n" for r in recipients)
-    return (QMAIL_HEAD + lines + "--- Below this line is a copy of the message.\r\n\r\n"
-            ).encode("utf-8", "surrogateescape")
+    return (QMAIL_HEAD + lines + "--- Below this line is a copy of the message.\r\n\r\n").encode(
+        "utf-8", "surrogateescape"
+    )
 
 
 def test_what_a_detector_catches_must_be_one_address() -> None:
     """A display name, a second address, an encoded word, a control character, a header
     smuggled after one: what qmail's detector catches between <...> is dropped unless it is
     one address, as our own reader's addresses are."""
-    raw = qmail("ana@customer.example",
-                "Ana Lima <bo@customer.example",  # a display name
-                "cy@customer.example, eve@attacker.example",  # two
-                "=?utf-8?q?victim=40customer.example?=",  # an encoded word
-                "di@customer.example\x0bBcc: eve@attacker.example",  # a vertical tab and more
-                "@customer.example", "", "not an address")
+    raw = qmail(
+        "ana@customer.example",
+        "Ana Lima <bo@customer.example",  # a display name
+        "cy@customer.example, eve@attacker.example",  # two
+        "=?utf-8?q?victim=40customer.example?=",  # an encoded word
+        "di@customer.example\x0bBcc: eve@attacker.example",  # a vertical tab and more
+        "@customer.example",
+        "",
+        "not an address",
+    )
     assert failed_recipients(raw) == ("ana@customer.example",)
 
 
@@ -159,13 +167,15 @@ def test_an_address_with_crlf_is_never_one_address() -> None:
     """CR LF inside what a bounce calls an address: in a delivery-status block, in
     X-Failed-Recipients (a folded header), and in a text bounce, it never yields an address
     with a line break or a second, smuggled one."""
-    dsn = (b"From: MAILER-DAEMON@mx.customer.example\r\n"
-           b"X-Failed-Recipients: ana@customer.example,\r\n =?utf-8?q?eve=0D=0ABcc=3A_x=40y?=\r\n"
-           b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-           b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-           b"Reporting-MTA: dns; mx.customer.example\r\n\r\n"
-           b"Final-Recipient: rfc822; \"bo\r\nBcc: eve@attacker.example\"@customer.example\r\n"
-           b"Action: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n")
+    dsn = (
+        b"From: MAILER-DAEMON@mx.customer.example\r\n"
+        b"X-Failed-Recipients: ana@customer.example,\r\n =?utf-8?q?eve=0D=0ABcc=3A_x=40y?=\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.customer.example\r\n\r\n"
+        b'Final-Recipient: rfc822; "bo\r\nBcc: eve@attacker.example"@customer.example\r\n'
+        b"Action: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n"
+    )
     text = qmail("cy@customer.example\rBcc: eve@attacker.example")
     for raw in (dsn, text):
         for address in failed_recipients(raw):
@@ -181,12 +191,15 @@ def test_ten_thousand_recipients_are_cut_to_a_hundred() -> None:
     X-Failed-Recipients: at most MAX_FAILED addresses, read in bounded time (the text is
     read up to 64 KiB)."""
     many = [f"user{n}@customer.example" for n in range(10_000)]
-    blocks = "".join(f"Final-Recipient: rfc822; {a}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-                     for a in many)
-    dsn = ("From: MAILER-DAEMON@mx.customer.example\r\n"
-           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-           "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-           f"Reporting-MTA: dns; mx.customer.example\r\n\r\n{blocks}--B--\r\n").encode()
+    blocks = "".join(
+        f"Final-Recipient: rfc822; {a}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n" for a in many
+    )
+    dsn = (
+        "From: MAILER-DAEMON@mx.customer.example\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        f"Reporting-MTA: dns; mx.customer.example\r\n\r\n{blocks}--B--\r\n"
+    ).encode()
     header = f"X-Failed-Recipients: {', '.join(many)}\r\n\r\n".encode()
     for raw in (qmail(*many), dsn, header):
         found = failed_recipients(raw)
@@ -199,14 +212,17 @@ def test_the_detectors_read_a_bounded_copy() -> None:
     """A 5 MB bounce whose report is one enormous line, and an enclosed message: the copy the
     detectors read is at most 64 KiB, no line longer than 512 characters, the enclosed
     message emptied, and base64 text decoded."""
-    encoded = base64.encodebytes(b"Hi. This is the qmail-send program.\r\n\r\n"
-                                 b"<ana@customer.example>:\r\nno mailbox\r\n").decode()
-    raw = ("From: MAILER-DAEMON@mx.customer.example\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
-           "--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           f"{encoded}\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n"
-           "X-Failed-Recipients: inner@customer.example\r\n\r\nThe original.\r\n"
-           "--B\r\nContent-Type: text/plain\r\n\r\n" + "x" * 5_000_000 + "\r\n--B--\r\n").encode()
+    encoded = base64.encodebytes(
+        b"Hi. This is the qmail-send program.\r\n\r\n<ana@customer.example>:\r\nno mailbox\r\n"
+    ).decode()
+    raw = (
+        "From: MAILER-DAEMON@mx.customer.example\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        f"{encoded}\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n"
+        "X-Failed-Recipients: inner@customer.example\r\n\r\nThe original.\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\n" + "x" * 5_000_000 + "\r\n--B--\r\n"
+    ).encode()
     view = detector_view(raw)
     text = view.as_string()
     assert len(text) <= bounce_text.MAX_TEXT_BYTES + 4096  # the copy's own headers
@@ -216,7 +232,12 @@ def test_the_detectors_read_a_bounded_copy() -> None:
 
 
 if __name__ == "__main__":  # rewrite the pinned table (see the module docstring)
-    table = {str(p.relative_to(CORPUS)): reading(p.read_bytes())
-             for p in sorted((CORPUS / "bounces").glob("*/*.eml"))}
-    sys.stdout.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}"
-                                        for k, v in table.items()) + "\n}\n")
+    table = {
+        str(p.relative_to(CORPUS)): reading(p.read_bytes())
+        for p in sorted((CORPUS / "bounces").glob("*/*.eml"))
+    }
+    sys.stdout.write(
+        "{\n"
+        + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in table.items())
+        + "\n}\n"
+    )

@@ -15,8 +15,12 @@ from inbox_agent.core.breakers import (
     slow_responder,
 )
 
-LIMITS = Limits(loop_window=timedelta(hours=1), per_address_per_day=3,
-                per_conversation_per_day=2, echo_window=timedelta(hours=4))
+LIMITS = Limits(
+    loop_window=timedelta(hours=1),
+    per_address_per_day=3,
+    per_conversation_per_day=2,
+    echo_window=timedelta(hours=4),
+)
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 HELP = "help@otherdesk.example"
 
@@ -49,8 +53,10 @@ def test_per_address_limit_over_any_24_hours() -> None:
     """Three mails to one address in 24 h, across conversations: the fourth is held."""
     log = [sent("A", HELP, 60 * 23), sent("B", HELP, 60 * 10), sent("C", HELP, 30)]
     reason = held_back(HELP, "D", NOW, log, LIMITS)
-    assert reason == ("held back: 3 automatic mails to help@otherdesk.example in 24 h already "
-                      "(per_address_per_day = 3)")
+    assert reason == (
+        "held back: 3 automatic mails to help@otherdesk.example in 24 h already "
+        "(per_address_per_day = 3)"
+    )
     assert held_back(HELP, "D", NOW + timedelta(hours=1), log, LIMITS) is None  # 23 h one aged
 
 
@@ -97,7 +103,8 @@ def test_the_second_echo_within_48_hours_marks_a_slow_responder() -> None:
         "suspected slow autoresponder: help@otherdesk.example started 2 new conversations on "
         "the subject of our automatic mail to it, within echo_window (4h) after it, two of "
         "them less than 48 h apart; no automatic mail to it until it replies in a "
-        "conversation, or until 2026-11-18 10:00 UTC if it echoes no more")
+        "conversation, or until 2026-11-18 10:00 UTC if it echoes no more"
+    )
 
 
 def test_a_person_writing_about_other_things_soon_after_our_mail_makes_no_echo() -> None:
@@ -117,16 +124,18 @@ def test_subjects_compare_without_case_spacing_token_or_reply_prefixes() -> None
 def test_our_mail_on_no_subject_is_echoed_by_time_alone() -> None:
     """A conversation with no subject (or one no longer in the working set) cannot be
     recognised in an answer: the time decides, as a loop costs more than a missed echo."""
-    assert echoes(HELP, OURS[:1], [started(6.1, "", "A"), started(4, "Hello")],
-                  LIMITS) == [at(4)]
+    assert echoes(HELP, OURS[:1], [started(6.1, "", "A"), started(4, "Hello")], LIMITS) == [at(4)]
     assert echoes(HELP, [Sent("gone", HELP, at(6))], [started(4, "Hello")], LIMITS) == [at(4)]
 
 
 def test_two_echoes_more_than_48_hours_apart_are_no_pattern() -> None:
     """Answered twice in a week, two days and more apart: not the pattern."""
     ours = [Sent("A", HELP, at(80)), Sent("B", HELP, at(3))]
-    wrote = [started(82, "Order 5512", "A"), started(78, "Re: Order 5512", "B"),
-             started(1, "Re: Re: Order 5512", "C")]
+    wrote = [
+        started(82, "Order 5512", "A"),
+        started(78, "Re: Order 5512", "B"),
+        started(1, "Re: Re: Order 5512", "C"),
+    ]
     assert len(echoes(HELP, ours, wrote, LIMITS)) == 2
     assert slow_responder(HELP, NOW, ours, wrote, LIMITS) is None
 
@@ -151,8 +160,11 @@ def test_a_reply_into_a_conversation_ends_the_suspicion() -> None:
     wrote = [FIRST, ECHO_B, ECHO_C, Wrote(at(1), started=False)]
     assert slow_responder(HELP, NOW, OURS, wrote, LIMITS) is None
     later = [*OURS, Sent("D", HELP, at(0.9))]
-    again = [*wrote, started(0.6, "Re: " + ECHO_C.subject, "D"),
-             started(0.2, "Re: Re: " + ECHO_C.subject, "E")]
+    again = [
+        *wrote,
+        started(0.6, "Re: " + ECHO_C.subject, "D"),
+        started(0.2, "Re: Re: " + ECHO_C.subject, "E"),
+    ]
     assert slow_responder(HELP, NOW, later, again, LIMITS) is not None
 
 
@@ -161,13 +173,11 @@ def test_held_48_hours_after_the_last_echo_then_one_echo_holds_it_again() -> Non
     follow-ups it is owed). The first echo of those holds it again: the pattern is known."""
     wrote = [FIRST, ECHO_B, ECHO_C]
     released = at(2) + timedelta(hours=48)
-    assert slow_responder(HELP, released - timedelta(minutes=1), OURS, wrote,
-                          LIMITS) is not None
+    assert slow_responder(HELP, released - timedelta(minutes=1), OURS, wrote, LIMITS) is not None
     assert slow_responder(HELP, released, OURS, wrote, LIMITS) is None
     follow_up = [*OURS, Sent("A", HELP, released)]
     again = [*wrote, Wrote(released + timedelta(hours=2), True, "Re: Order 5512")]
-    assert slow_responder(HELP, released + timedelta(hours=2), follow_up, again,
-                          LIMITS) is not None
+    assert slow_responder(HELP, released + timedelta(hours=2), follow_up, again, LIMITS) is not None
 
 
 def test_a_new_conversation_that_is_no_echo_is_not_held_once_the_hold_ran_out() -> None:

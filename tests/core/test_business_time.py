@@ -144,8 +144,9 @@ def test_calendar_refuses_hours_that_are_never_open(
 def test_calendar_made_from_plain_sets_is_hashable() -> None:
     """Sets passed in are frozen, so calendars can be dict keys and cache keys."""
     cal = Calendar(LONDON, {0, 1}, time(9), time(17), {date(2026, 1, 1)})  # type: ignore[arg-type]
-    assert hash(cal) == hash(Calendar(LONDON, frozenset({0, 1}), time(9), time(17),
-                                      frozenset({date(2026, 1, 1)})))
+    assert hash(cal) == hash(
+        Calendar(LONDON, frozenset({0, 1}), time(9), time(17), frozenset({date(2026, 1, 1)}))
+    )
 
 
 def test_holidays_closing_every_open_day_raise_instead_of_looping() -> None:
@@ -166,14 +167,22 @@ def test_holidays_closing_every_open_day_raise_instead_of_looping() -> None:
         (OFFICE, "Monday to Friday, 09:00–17:30 (London time)"),
         (NY_OFFICE, "Monday to Friday, 09:00–17:00 (New York time)"),
         (ALMOST_ALWAYS_UTC, "Every day, 00:00–23:59 (UTC)"),
-        (Calendar(LONDON, frozenset({0, 2, 4}), time(9), time(17)),
-         "Monday, Wednesday and Friday, 09:00–17:00 (London time)"),
-        (Calendar(LONDON, frozenset({5, 6}), time(10), time(16)),
-         "Saturday and Sunday, 10:00–16:00 (London time)"),
-        (Calendar(LONDON, frozenset({4, 5, 6, 0}), time(10), time(16)),
-         "Friday to Monday, 10:00–16:00 (London time)"),
-        (Calendar(LONDON, frozenset({0, 1, 2, 4}), time(8), time(16)),
-         "Monday to Wednesday and Friday, 08:00–16:00 (London time)"),
+        (
+            Calendar(LONDON, frozenset({0, 2, 4}), time(9), time(17)),
+            "Monday, Wednesday and Friday, 09:00–17:00 (London time)",
+        ),
+        (
+            Calendar(LONDON, frozenset({5, 6}), time(10), time(16)),
+            "Saturday and Sunday, 10:00–16:00 (London time)",
+        ),
+        (
+            Calendar(LONDON, frozenset({4, 5, 6, 0}), time(10), time(16)),
+            "Friday to Monday, 10:00–16:00 (London time)",
+        ),
+        (
+            Calendar(LONDON, frozenset({0, 1, 2, 4}), time(8), time(16)),
+            "Monday to Wednesday and Friday, 08:00–16:00 (London time)",
+        ),
         (Calendar(LONDON, frozenset({6}), time(8), time(12)), "Sunday, 08:00–12:00 (London time)"),
     ],
 )
@@ -239,8 +248,18 @@ def test_next_open_is_the_moment_itself_or_the_next_opening(
         (at(LONDON, "2026-11-23 10:00:30"), "8h", "2026-11-24 09:30:30+00:00"),
         (at(LONDON, "2026-11-23 08:00"), "0m", "2026-11-23 09:00:00+00:00"),
     ],
-    ids=["in-day", "to-closing", "past-closing", "closing+0", "closing+1m", "friday-afternoon",
-         "friday-evening", "saturday", "seconds-kept", "early+0"],
+    ids=[
+        "in-day",
+        "to-closing",
+        "past-closing",
+        "closing+0",
+        "closing+1m",
+        "friday-afternoon",
+        "friday-evening",
+        "saturday",
+        "seconds-kept",
+        "early+0",
+    ],
 )
 def test_adding_hours_counts_only_open_time(start: datetime, duration: str, expected: str) -> None:
     """Hours skip nights and weekends, may end exactly at closing, and then carry on next day."""
@@ -259,8 +278,16 @@ def test_adding_hours_counts_only_open_time(start: datetime, duration: str, expe
         (NY_OFFICE, at(NEW_YORK, "2026-10-30 16:00"), "8h", "2026-11-02 16:00:00-05:00"),
         (NY_OFFICE, at(NEW_YORK, "2026-10-30 16:00"), "1d", "2026-11-02 16:00:00-05:00"),
     ],
-    ids=["london-spring-8h", "london-spring-1d", "london-autumn-8h", "london-autumn-1d",
-         "ny-spring-8h", "ny-spring-2d", "ny-autumn-8h", "ny-autumn-1d"],
+    ids=[
+        "london-spring-8h",
+        "london-spring-1d",
+        "london-autumn-8h",
+        "london-autumn-1d",
+        "ny-spring-8h",
+        "ny-spring-2d",
+        "ny-autumn-8h",
+        "ny-autumn-1d",
+    ],
 )
 def test_dst_weekends_keep_office_hours_on_the_wall_clock(
     cal: Calendar, start: datetime, duration: str, expected: str
@@ -297,19 +324,33 @@ def test_hours_over_the_changing_hour_last_as_long_as_the_clock_says(
     [
         (LONDON_NIGHTS, at(LONDON, "2026-03-29 00:30"), "90m", "2026-03-30 01:00:00+01:00"),
         (LONDON_NIGHTS, at(LONDON, "2026-10-25 00:30"), "150m", "2026-10-25 02:00:00+00:00"),
-        (LONDON_NIGHTS, at(LONDON, "2026-10-25 01:15", fold=1), "30m",
-         "2026-10-25 01:45:00+00:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-10-25 01:15", fold=1), "30m", "2026-10-25 01:45:00+00:00"),
         (LONDON_NIGHTS, at(LONDON, "2026-03-28 01:30"), "1d", "2026-03-29 02:00:00+01:00"),
         (NY_NIGHTS, at(NEW_YORK, "2026-03-07 02:30"), "1d", "2026-03-08 03:00:00-04:00"),
-        (Calendar(LONDON, EVERY_DAY, time(1, 10), time(1, 40)), at(LONDON, "2026-03-28 01:40"),
-         "1m", "2026-03-30 01:11:00+01:00"),
-        (ALMOST_ALWAYS_UTC, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "1440m",
-         "2026-11-24 00:01:00+00:00"),
+        (
+            Calendar(LONDON, EVERY_DAY, time(1, 10), time(1, 40)),
+            at(LONDON, "2026-03-28 01:40"),
+            "1m",
+            "2026-03-30 01:11:00+01:00",
+        ),
+        (
+            ALMOST_ALWAYS_UTC,
+            datetime(2026, 11, 23, 0, 0, tzinfo=UTC),
+            "1440m",
+            "2026-11-24 00:01:00+00:00",
+        ),
         (NUUK_LATE, at(NUUK, "2026-03-28 22:30"), "30m", "2026-03-29 00:00:00-01:00"),
     ],
-    ids=["spring-night-carries-over", "autumn-night-runs-long", "second-01:15-counts-from-itself",
-         "1d-onto-skipped-time", "ny-1d-onto-skipped-time", "hours-all-inside-skipped-hour",
-         "24h-ish-has-one-closed-minute", "closing-inside-a-skipped-midnight"],
+    ids=[
+        "spring-night-carries-over",
+        "autumn-night-runs-long",
+        "second-01:15-counts-from-itself",
+        "1d-onto-skipped-time",
+        "ny-1d-onto-skipped-time",
+        "hours-all-inside-skipped-hour",
+        "24h-ish-has-one-closed-minute",
+        "closing-inside-a-skipped-midnight",
+    ],
 )
 def test_hours_inside_the_changing_hour(
     cal: Calendar, start: datetime, duration: str, expected: str
@@ -327,8 +368,13 @@ def test_hours_inside_the_changing_hour(
         (at(LONDON, "2026-12-25 10:00"), "1h", "2026-12-28 10:00:00+00:00"),
         (at(LONDON, "2026-12-31 17:30"), "1d", "2027-01-04 17:30:00+00:00"),
     ],
-    ids=["christmas-eve", "new-years-eve", "2d-over-christmas", "on-christmas-day",
-         "1d-from-closing-over-new-year"],
+    ids=[
+        "christmas-eve",
+        "new-years-eve",
+        "2d-over-christmas",
+        "on-christmas-day",
+        "1d-from-closing-over-new-year",
+    ],
 )
 def test_year_end_holidays_are_closed_days(start: datetime, duration: str, expected: str) -> None:
     """25 and 26 December and 1 January are skipped like weekends, across the year end."""
@@ -385,8 +431,13 @@ def test_closing_moved_into_the_next_date_is_still_open() -> None:
         lambda m: business_minutes_between(OFFICE, m, m),
         lambda m: subtract_business_time(OFFICE, m, Duration(60)),
     ],
-    ids=["is_open", "next_open", "add_business_time", "business_minutes_between",
-         "subtract_business_time"],
+    ids=[
+        "is_open",
+        "next_open",
+        "add_business_time",
+        "business_minutes_between",
+        "subtract_business_time",
+    ],
 )
 def test_naive_datetimes_are_refused(call: Callable[[datetime], object]) -> None:
     """A datetime without a zone is ambiguous, so every function raises ValueError on one."""
@@ -412,10 +463,19 @@ def test_naive_datetimes_are_refused(call: Callable[[datetime], object]) -> None
         (OFFICE, at(LONDON, "2026-11-24 10:00"), "0m", "2026-11-24 10:00:00+00:00"),
         (OFFICE, at(LONDON, "2026-11-24 10:00:30"), "1h", "2026-11-24 09:00:30+00:00"),
     ],
-    ids=["back-to-the-opening", "into-the-evening-before", "ny-into-the-evening-before",
-         "from-the-opening", "whole-day-to-its-opening", "past-the-opening", "evening",
-         "evening-0m-is-the-closing", "early-0m-is-last-closing", "open-0m-is-itself",
-         "seconds-kept"],
+    ids=[
+        "back-to-the-opening",
+        "into-the-evening-before",
+        "ny-into-the-evening-before",
+        "from-the-opening",
+        "whole-day-to-its-opening",
+        "past-the-opening",
+        "evening",
+        "evening-0m-is-the-closing",
+        "early-0m-is-last-closing",
+        "open-0m-is-itself",
+        "seconds-kept",
+    ],
 )
 def test_subtracting_hours_counts_back_only_open_time(
     cal: Calendar, moment: datetime, duration: str, expected: str
@@ -440,9 +500,20 @@ def test_subtracting_hours_counts_back_only_open_time(
         (at(LONDON, "2026-08-24 09:30"), "1h", "2026-07-31 17:00:00+01:00"),
         (at(LONDON, "2026-08-12 11:00"), "1h", "2026-07-31 16:30:00+01:00"),
     ],
-    ids=["monday-morning-into-friday", "monday-2h-into-friday", "saturday", "1d-monday-to-friday",
-         "1d-from-saturday", "1d1h-minutes-come-off-first", "after-christmas", "after-new-year",
-         "2d-over-christmas", "on-christmas-day", "after-a-shutdown", "during-a-shutdown"],
+    ids=[
+        "monday-morning-into-friday",
+        "monday-2h-into-friday",
+        "saturday",
+        "1d-monday-to-friday",
+        "1d-from-saturday",
+        "1d1h-minutes-come-off-first",
+        "after-christmas",
+        "after-new-year",
+        "2d-over-christmas",
+        "on-christmas-day",
+        "after-a-shutdown",
+        "during-a-shutdown",
+    ],
 )
 def test_subtracting_skips_weekends_and_holidays(
     moment: datetime, duration: str, expected: str
@@ -465,16 +536,26 @@ def test_subtracting_skips_weekends_and_holidays(
         (NY_OFFICE, at(NEW_YORK, "2026-11-02 09:30"), "1h", "2026-10-30 16:30:00-04:00"),
         (LONDON_NIGHTS, at(LONDON, "2026-03-30 01:00"), "90m", "2026-03-29 00:30:00+00:00"),
         (LONDON_NIGHTS, at(LONDON, "2026-10-25 02:00"), "150m", "2026-10-25 00:30:00+01:00"),
-        (LONDON_NIGHTS, at(LONDON, "2026-10-25 01:45", fold=1), "30m",
-         "2026-10-25 01:15:00+00:00"),
+        (LONDON_NIGHTS, at(LONDON, "2026-10-25 01:45", fold=1), "30m", "2026-10-25 01:15:00+00:00"),
         (LONDON_NIGHTS, at(LONDON, "2026-03-30 01:30"), "1d", "2026-03-29 02:00:00+01:00"),
         (NUUK_LATE, at(NUUK, "2026-03-29 00:00"), "30m", "2026-03-28 22:30:00-02:00"),
     ],
-    ids=["london-spring-8h", "london-spring-1d", "london-spring-monday-1h", "london-autumn-8h",
-         "london-autumn-1d", "ny-spring-8h", "ny-spring-2d", "ny-autumn-8h",
-         "ny-autumn-monday-1h", "spring-night-back-to-its-opening", "autumn-night-runs-long",
-         "second-01:45-counts-from-itself", "1d-onto-skipped-time",
-         "from-a-closing-inside-a-skipped-midnight"],
+    ids=[
+        "london-spring-8h",
+        "london-spring-1d",
+        "london-spring-monday-1h",
+        "london-autumn-8h",
+        "london-autumn-1d",
+        "ny-spring-8h",
+        "ny-spring-2d",
+        "ny-autumn-8h",
+        "ny-autumn-monday-1h",
+        "spring-night-back-to-its-opening",
+        "autumn-night-runs-long",
+        "second-01:45-counts-from-itself",
+        "1d-onto-skipped-time",
+        "from-a-closing-inside-a-skipped-midnight",
+    ],
 )
 def test_subtracting_across_dst_changes_counts_real_open_minutes(
     cal: Calendar, moment: datetime, duration: str, expected: str
@@ -487,12 +568,28 @@ def test_subtracting_across_dst_changes_counts_real_open_minutes(
 
 LUNCH = (Period(time(9), time(12, 30)), Period(time(13, 30), time(17, 30)))
 # Monday to Thursday with a lunch break, a short Friday, Saturday mornings (not in days).
-SHOP = Calendar(LONDON, WEEKDAYS, time(9), time(17, 30), YEAR_END,
-                hours={0: LUNCH, 1: LUNCH, 2: LUNCH, 3: LUNCH, 4: (Period(time(9), time(15)),),
-                       5: (Period(time(10), time(13)),)})
-XMAS_EVE = frozenset({PartDay(date(2026, 12, 24), "from", time(12)),
-                      PartDay(date(2026, 12, 31), "until", time(10)),
-                      PartDay(date(2026, 12, 30), "from", time(8))})
+SHOP = Calendar(
+    LONDON,
+    WEEKDAYS,
+    time(9),
+    time(17, 30),
+    YEAR_END,
+    hours={
+        0: LUNCH,
+        1: LUNCH,
+        2: LUNCH,
+        3: LUNCH,
+        4: (Period(time(9), time(15)),),
+        5: (Period(time(10), time(13)),),
+    },
+)
+XMAS_EVE = frozenset(
+    {
+        PartDay(date(2026, 12, 24), "from", time(12)),
+        PartDay(date(2026, 12, 31), "until", time(10)),
+        PartDay(date(2026, 12, 30), "from", time(8)),
+    }
+)
 XMAS_OFFICE = Calendar(LONDON, WEEKDAYS, time(9), time(17), YEAR_END, closed=XMAS_EVE)
 
 
@@ -514,15 +611,22 @@ def test_parse_hours_reads_periods_or_closed(text: str, expected: tuple[Period, 
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("13:30-12:30", '"13:30-12:30" closes before it opens; '
-                        'write e.g. "09:00-12:30, 13:30-17:30"'),
+        (
+            "13:30-12:30",
+            '"13:30-12:30" closes before it opens; write e.g. "09:00-12:30, 13:30-17:30"',
+        ),
         ("09:00-09:00", '"09:00-09:00" closes as it opens'),
-        ("13:30-17:30, 09:00-12:30", '"09:00-12:30" opens before "13:30-17:30" closes; write '
-                                     "the periods in the order of the day"),
+        (
+            "13:30-17:30, 09:00-12:30",
+            '"09:00-12:30" opens before "13:30-17:30" closes; write '
+            "the periods in the order of the day",
+        ),
         ("09:00-13:00, 12:30-17:30", '"12:30-17:30" opens before "09:00-13:00" closes'),
         ("09:00-12:00, 12:00-17:00", '"12:00-17:00" opens as "09:00-12:00" closes'),
-        ("9 to 5", '"9 to 5" is not opening hours; write e.g. '
-                   '"09:00-12:30, 13:30-17:30" or "closed"'),
+        (
+            "9 to 5",
+            '"9 to 5" is not opening hours; write e.g. "09:00-12:30, 13:30-17:30" or "closed"',
+        ),
         ("9:00-17:00", '"9:00-17:00": "9:00" is not a time of day; write e.g. 09:00'),
         ("09:00-24:00", '"24:00" is not a time of day'),
         ("09:00:30-17:00", "09:00:30 must be whole minutes"),
@@ -551,8 +655,11 @@ def test_parse_part_day_reads_from_and_until(text: str, expected: PartDay) -> No
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("2026-12-24 at 12:00", '"2026-12-24 at 12:00" is not a part day; write e.g. '
-                                '"2026-12-24 from 12:00" or "2026-12-31 until 10:00"'),
+        (
+            "2026-12-24 at 12:00",
+            '"2026-12-24 at 12:00" is not a part day; write e.g. '
+            '"2026-12-24 from 12:00" or "2026-12-31 until 10:00"',
+        ),
         ("2026-12-24", "is not a part day"),
         ("2026-02-30 from 12:00", '"2026-02-30" is not a date'),
         ("2026-12-24 from 25:00", '"25:00" is not a time of day'),
@@ -585,16 +692,17 @@ def test_hours_alone_can_open_a_week() -> None:
     """No simple days at all: the days given hours are the open ones."""
     cal = Calendar(LONDON, frozenset(), time(9), time(17), hours={5: LUNCH})
     assert next_open(cal, at(LONDON, "2026-11-16 12:00")).isoformat(sep=" ") == (
-        "2026-11-21 09:00:00+00:00")
+        "2026-11-21 09:00:00+00:00"
+    )
 
 
 def test_a_calendar_with_its_own_hours_is_hashable_and_equal_to_its_twin() -> None:
     """Hours given as lists are frozen: equal calendars hash alike, and can be cache keys."""
     lists: dict[int, list[tuple[time, time]]] = {
-        day: [(time(9), time(12, 30)), (time(13, 30), time(17, 30))] for day in range(4)}
+        day: [(time(9), time(12, 30)), (time(13, 30), time(17, 30))] for day in range(4)
+    }
     lists |= {5: [(time(10), time(13))], 4: [(time(9), time(15))]}
-    twin = Calendar(LONDON, WEEKDAYS, time(9), time(17, 30), YEAR_END,
-                    hours=lists)  # type: ignore[arg-type]
+    twin = Calendar(LONDON, WEEKDAYS, time(9), time(17, 30), YEAR_END, hours=lists)  # type: ignore[arg-type]
     assert twin == SHOP
     assert hash(twin) == hash(SHOP)
     assert twin.week == SHOP.week
@@ -633,9 +741,19 @@ def test_a_break_is_closed_and_each_period_ends_open(moment: datetime, expected:
         (at(LONDON, "2026-11-20 09:30"), "1d", "2026-11-21 10:00:00+00:00"),
         (at(LONDON, "2026-11-16 13:00"), "1d", "2026-11-17 13:30:00+00:00"),
     ],
-    ids=["over-lunch", "lunch-closing+0", "lunch-closing+1m", "at-lunch+0", "thu-to-sat",
-         "sat-to-mon", "1d-same-time", "1d-into-a-break", "1d-after-closing",
-         "1d-before-opening", "1d-from-lunch"],
+    ids=[
+        "over-lunch",
+        "lunch-closing+0",
+        "lunch-closing+1m",
+        "at-lunch+0",
+        "thu-to-sat",
+        "sat-to-mon",
+        "1d-same-time",
+        "1d-into-a-break",
+        "1d-after-closing",
+        "1d-before-opening",
+        "1d-from-lunch",
+    ],
 )
 def test_adding_follows_each_days_hours(start: datetime, duration: str, expected: str) -> None:
     """Minutes skip breaks; a day lands at the same time, or rule 5's opening or closing."""
@@ -655,9 +773,17 @@ def test_adding_follows_each_days_hours(start: datetime, duration: str, expected
         (at(LONDON, "2026-11-21 13:00"), "1d", "2026-11-20 15:00:00+00:00"),
         (at(LONDON, "2026-11-17 12:45"), "1d", "2026-11-16 12:30:00+00:00"),
     ],
-    ids=["over-lunch", "from-an-opening", "into-saturday", "1d-after-its-closing",
-         "1d-same-time", "1d-before-its-opening", "1d-from-a-break", "1d-from-the-last-closing",
-         "1d-from-a-break-to-its-closing"],
+    ids=[
+        "over-lunch",
+        "from-an-opening",
+        "into-saturday",
+        "1d-after-its-closing",
+        "1d-same-time",
+        "1d-before-its-opening",
+        "1d-from-a-break",
+        "1d-from-the-last-closing",
+        "1d-from-a-break-to-its-closing",
+    ],
 )
 def test_subtracting_follows_each_days_hours(
     moment: datetime, duration: str, expected: str
@@ -692,11 +818,19 @@ def test_subtracting_days_is_not_adding_them_backwards() -> None:
         (at(LONDON, "2026-12-23 10:00"), "1d", "2026-12-24 10:00:00+00:00"),
         (at(LONDON, "2026-12-23 14:00"), "1d", "2026-12-24 12:00:00+00:00"),
     ],
-    ids=["eve-morning", "eve-closing", "eve-afternoon", "30th-closed-all-day",
-         "31st-opens-late", "1d-onto-the-eve", "1d-onto-the-eves-afternoon"],
+    ids=[
+        "eve-morning",
+        "eve-closing",
+        "eve-afternoon",
+        "30th-closed-all-day",
+        "31st-opens-late",
+        "1d-onto-the-eve",
+        "1d-onto-the-eves-afternoon",
+    ],
 )
-def test_part_days_close_from_or_until_a_time(start: datetime, duration: str,
-                                              expected: str) -> None:
+def test_part_days_close_from_or_until_a_time(
+    start: datetime, duration: str, expected: str
+) -> None:
     """Closed from 12:00 on the 24th (12:00 itself open), all of the 30th (from 08:00, before
     it opens), and until 10:00 on the 31st."""
     assert add(XMAS_OFFICE, start, duration) == expected
@@ -712,23 +846,37 @@ def test_part_days_close_from_or_until_a_time(start: datetime, duration: str,
         ("GB-ENG", at(LONDON, "2026-04-03 10:00"), "2026-04-07 17:00:00+01:00"),
         ("GB-SCT", at(LONDON, "2026-04-03 10:00"), "2026-04-06 17:00:00+01:00"),
     ],
-    ids=["gb-christmas", "bavaria-epiphany", "berlin-no-epiphany", "gb-good-friday",
-         "england-easter-monday", "scotland-works-easter-monday"],
+    ids=[
+        "gb-christmas",
+        "bavaria-epiphany",
+        "berlin-no-epiphany",
+        "gb-good-friday",
+        "england-easter-monday",
+        "scotland-works-easter-monday",
+    ],
 )
-def test_public_holidays_of_the_place_are_closed(place: str, start: datetime,
-                                                 expected: str) -> None:
+def test_public_holidays_of_the_place_are_closed(
+    place: str, start: datetime, expected: str
+) -> None:
     """A shop open 09:00-17:00 on weekdays, 8h promises: the place's holidays are skipped;
     GB alone has only what its four nations share (no Easter Monday), GB-ENG has England's."""
-    cal = Calendar(start.tzinfo, WEEKDAYS, time(9), time(17),  # type: ignore[arg-type]
-                   country_holidays=place)
+    cal = Calendar(
+        start.tzinfo,  # type: ignore[arg-type]
+        WEEKDAYS,
+        time(9),
+        time(17),
+        country_holidays=place,
+    )
     assert add(cal, start, "8h") == expected
 
 
 def test_a_place_is_kept_as_the_packages_code_and_checked() -> None:
     """Case and the package's aliases are read as its codes; an unknown subdivision is
     refused naming the close one."""
-    assert Calendar(LONDON, WEEKDAYS, time(9), time(17),
-                    country_holidays="de-Bayern").country_holidays == "DE-BY"
+    assert (
+        Calendar(LONDON, WEEKDAYS, time(9), time(17), country_holidays="de-Bayern").country_holidays
+        == "DE-BY"
+    )
     with pytest.raises(ValueError, match=r"GB has no subdivision 'EN'; did you mean GB-ENG\?"):
         Calendar(LONDON, WEEKDAYS, time(9), time(17), country_holidays="GB-EN")
 
@@ -736,9 +884,15 @@ def test_a_place_is_kept_as_the_packages_code_and_checked() -> None:
 def test_closed_days_name_holidays_and_part_days_the_week_would_open() -> None:
     """From Saturday 20 December 2025, in a GB shop closing at noon on Christmas Eve: the
     weekend is not listed (the week's hours close it anyway), holidays carry their names."""
-    cal = Calendar(LONDON, WEEKDAYS, time(9), time(17), frozenset({date(2026, 1, 2)}),
-                   country_holidays="GB",
-                   closed=frozenset({PartDay(date(2025, 12, 24), "from", time(12))}))
+    cal = Calendar(
+        LONDON,
+        WEEKDAYS,
+        time(9),
+        time(17),
+        frozenset({date(2026, 1, 2)}),
+        country_holidays="GB",
+        closed=frozenset({PartDay(date(2025, 12, 24), "from", time(12))}),
+    )
     days = list(closed_days(cal, date(2025, 12, 20), date(2026, 4, 30)))
     assert [(d.day.isoformat(), d.why) for d in days] == [
         ("2025-12-24", "closed from 12:00"),
@@ -753,32 +907,57 @@ def test_closed_days_name_holidays_and_part_days_the_week_would_open() -> None:
 @pytest.mark.parametrize(
     ("cal", "expected"),
     [
-        (SHOP, "Monday to Thursday, 09:00–12:30 and 13:30–17:30; Friday, 09:00–15:00; "
-               "Saturday, 10:00–13:00 (London time)"),
-        (Calendar(LONDON, frozenset({0, 2}), time(9), time(17),
-                  hours={1: parse_hours("09:00-12:00"), 3: parse_hours("09:00-12:00")}),
-         "Monday and Wednesday, 09:00–17:00; Tuesday and Thursday, 09:00–12:00 (London time)"),
-        (Calendar(LONDON, EVERY_DAY, time(9), time(17),
-                  hours={6: parse_hours("08:00-10:00, 11:00-12:00, 13:00-17:00")}),
-         "Monday to Saturday, 09:00–17:00; Sunday, 08:00–10:00, 11:00–12:00 and "
-         "13:00–17:00 (London time)"),
-        (Calendar(LONDON, WEEKDAYS, time(9), time(17), hours={0: (), 6: LUNCH}),
-         "Tuesday to Friday, 09:00–17:00; Sunday, 09:00–12:30 and 13:30–17:30 (London time)"),
+        (
+            SHOP,
+            "Monday to Thursday, 09:00–12:30 and 13:30–17:30; Friday, 09:00–15:00; "
+            "Saturday, 10:00–13:00 (London time)",
+        ),
+        (
+            Calendar(
+                LONDON,
+                frozenset({0, 2}),
+                time(9),
+                time(17),
+                hours={1: parse_hours("09:00-12:00"), 3: parse_hours("09:00-12:00")},
+            ),
+            "Monday and Wednesday, 09:00–17:00; Tuesday and Thursday, 09:00–12:00 (London time)",
+        ),
+        (
+            Calendar(
+                LONDON,
+                EVERY_DAY,
+                time(9),
+                time(17),
+                hours={6: parse_hours("08:00-10:00, 11:00-12:00, 13:00-17:00")},
+            ),
+            "Monday to Saturday, 09:00–17:00; Sunday, 08:00–10:00, 11:00–12:00 and "
+            "13:00–17:00 (London time)",
+        ),
+        (
+            Calendar(LONDON, WEEKDAYS, time(9), time(17), hours={0: (), 6: LUNCH}),
+            "Tuesday to Friday, 09:00–17:00; Sunday, 09:00–12:30 and 13:30–17:30 (London time)",
+        ),
     ],
     ids=["shop", "alternate-days", "three-periods", "closed-monday-open-sunday"],
 )
-def test_opening_hours_text_groups_days_with_the_same_hours(cal: Calendar,
-                                                            expected: str) -> None:
+def test_opening_hours_text_groups_days_with_the_same_hours(cal: Calendar, expected: str) -> None:
     """Days keeping the same hours read together, each group with its periods."""
     assert opening_hours_text(cal) == expected
 
 
 # --- properties ----------------------------------------------------------------------------
 
-ZONES = [ZoneInfo(key) for key in (
-    "Europe/London", "America/New_York", "Australia/Lord_Howe", "America/Santiago",
-    "America/Nuuk", "UTC",
-)]
+ZONES = [
+    ZoneInfo(key)
+    for key in (
+        "Europe/London",
+        "America/New_York",
+        "Australia/Lord_Howe",
+        "America/Santiago",
+        "America/Nuuk",
+        "UTC",
+    )
+]
 FIRST_HOUR = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -792,8 +971,24 @@ def _clock_changes(zone: ZoneInfo) -> list[datetime]:
 CLOCK_CHANGES = {zone: _clock_changes(zone) for zone in ZONES}
 # Hours near midnight and the usual DST hours turn up far more often than chance would have it,
 # and so do a lunch break's.
-INTERESTING_MINUTES = [0, 30, 60, 90, 100, 120, 150, 180, 210, 540, 720, 780, 1020, 1380, 1410,
-                       1439]
+INTERESTING_MINUTES = [
+    0,
+    30,
+    60,
+    90,
+    100,
+    120,
+    150,
+    180,
+    210,
+    540,
+    720,
+    780,
+    1020,
+    1380,
+    1410,
+    1439,
+]
 PLACES = ["GB-ENG", "DE-BY", "US-CA"]
 
 
@@ -829,12 +1024,15 @@ def _periods(ends: list[int]) -> tuple[Period, ...]:
     return tuple(Period(_clock(a), _clock(b)) for a, b in zip(ends[::2], ends[1::2], strict=True))
 
 
-_ENDS = {count: st.lists(minute_of_day(), min_size=2 * count, max_size=2 * count, unique=True)
-         for count in range(4)}
+_ENDS = {
+    count: st.lists(minute_of_day(), min_size=2 * count, max_size=2 * count, unique=True)
+    for count in range(4)
+}
 # A day's own hours: closed, one period (often a half day), or two or three with breaks.
 DAY_HOURS = st.sampled_from([0, 1, 1, 2, 2, 3]).flatmap(_ENDS.__getitem__).map(_periods)
-WEEK_HOURS: st.SearchStrategy[dict[int, tuple[Period, ...]]] = (
-    st.just({}) | st.dictionaries(st.integers(0, 6), DAY_HOURS, max_size=7))
+WEEK_HOURS: st.SearchStrategy[dict[int, tuple[Period, ...]]] = st.just({}) | st.dictionaries(
+    st.integers(0, 6), DAY_HOURS, max_size=7
+)
 OPEN_DAYS = st.just(EVERY_DAY) | st.frozensets(st.integers(0, 6), min_size=1)
 DAYS_NEAR = st.integers(-7, 21)  # days from the moment's date
 EDGES: st.SearchStrategy[Literal["from", "until"]] = st.sampled_from(["from", "until"])
@@ -858,12 +1056,21 @@ def scenarios(
     opens = draw(minute_of_day(upto=1438))
     closes = draw(minute_of_day(after=opens))
     open_days, hours = draw(OPEN_DAYS), draw(WEEK_HOURS)
-    closed = {PartDay(moment.date() + timedelta(days=n), edge, _clock(minute))
-              for n, edge, minute in draw(PART_DAYS)}
+    closed = {
+        PartDay(moment.date() + timedelta(days=n), edge, _clock(minute))
+        for n, edge, minute in draw(PART_DAYS)
+    }
     assume(any(hours.get(d, d in open_days) for d in range(7)))  # not every day closed
-    cal = Calendar(zone, open_days, _clock(opens), _clock(closes),
-                   frozenset(moment.date() + timedelta(days=n) for n in offsets),
-                   hours=hours, country_holidays=draw(PLACE), closed=frozenset(closed))
+    cal = Calendar(
+        zone,
+        open_days,
+        _clock(opens),
+        _clock(closes),
+        frozenset(moment.date() + timedelta(days=n) for n in offsets),
+        hours=hours,
+        country_holidays=draw(PLACE),
+        closed=frozenset(closed),
+    )
     return cal, moment
 
 
@@ -1019,8 +1226,9 @@ def test_adding_back_gives_the_moment_whenever_adding_can(
     """add(sub(m, d), d) is m exactly when m is open and, for d > 0, open just before; else the
     closing before m."""
     cal, moment = scenario
-    back = add_business_time(cal, subtract_business_time(cal, moment, Duration(minutes)),
-                             Duration(minutes))
+    back = add_business_time(
+        cal, subtract_business_time(cal, moment, Duration(minutes)), Duration(minutes)
+    )
     just_before = moment - timedelta(microseconds=1)
     addable = is_open(cal, moment) and (minutes == 0 or is_open(cal, just_before))
     assert (_utc(back) == _utc(moment)) is addable
@@ -1125,14 +1333,14 @@ def _watched_spans(cal: Calendar, start: datetime, end: datetime) -> list[tuple[
     periods = [(d, n, p) for d in days for n, p in enumerate(_periods_by_hand(cal, d))]
     targets = sorted(
         (datetime.combine(d, clock), (d, n, kind))
-        for d, n, period in periods for kind, clock in (("opens", period[0]),
-                                                        ("closes", period[1]))
+        for d, n, period in periods
+        for kind, clock in (("opens", period[0]), ("closes", period[1]))
     )
     seen: dict[tuple[date, int, str], datetime] = {}
     minute = start - timedelta(days=3)
     while len(seen) < len(targets):
         wall = minute.astimezone(cal.timezone).replace(tzinfo=None)
-        for target, key in targets[len(seen):]:
+        for target, key in targets[len(seen) :]:
             if target > wall:
                 break
             seen[key] = minute
@@ -1170,8 +1378,13 @@ def test_a_day_added_in_the_repeated_hour_never_goes_back() -> None:
     """Open 00:00-02:00 every day, London. 01:59 BST and, a minute later, 01:00 GMT (the
     second pass of the hour clocks go back over): a day on, the later start must not land
     earlier. The second pass reads as the end of the repeated hour (rule 5)."""
-    cal = Calendar(timezone=LONDON, open_days=frozenset(range(7)), opens=time(0),
-                   closes=time(2), holidays=frozenset())
+    cal = Calendar(
+        timezone=LONDON,
+        open_days=frozenset(range(7)),
+        opens=time(0),
+        closes=time(2),
+        holidays=frozenset(),
+    )
     first_pass = datetime(2026, 10, 25, 0, 59, tzinfo=UTC)  # 01:59 BST
     second_pass = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)  # 01:00 GMT
     one_day = parse_duration("1d")

@@ -60,11 +60,16 @@ def test_hours_per_weekday_places_and_part_days_are_read() -> None:
     )
     assert cal.country_holidays == "GB-ENG"
     assert cal.holidays == frozenset({date(2026, 8, 28)})
-    assert cal.closed == frozenset({PartDay(date(2026, 12, 24), "from", time(12)),
-                                    PartDay(date(2026, 12, 31), "until", time(10))})
+    assert cal.closed == frozenset(
+        {
+            PartDay(date(2026, 12, 24), "from", time(12)),
+            PartDay(date(2026, 12, 31), "until", time(10)),
+        }
+    )
     assert opening_hours_text(cal) == (
         "Monday, 09:00–12:30 and 13:30–17:30; Tuesday and Thursday, 09:00–17:30; "
-        "Friday, 09:00–15:00; Saturday, 10:00–13:00 (London time)")
+        "Friday, 09:00–15:00; Saturday, 10:00–13:00 (London time)"
+    )
 
 
 def test_hours_may_be_a_table_of_its_own() -> None:
@@ -80,42 +85,74 @@ def test_without_the_new_keys_nothing_changes() -> None:
     assert (dict(cal.hours), cal.country_holidays, cal.closed) == ({}, None, frozenset())
 
 
-@pytest.mark.parametrize(("business_hours", "expected"), [
-    ('hours = { mon = "13:30-12:30" }',
-     '[business_hours] hours.mon: "13:30-12:30" closes before it opens; '
-     'write e.g. "09:00-12:30, 13:30-17:30"'),
-    ('hours = { tue = "13:30-17:30, 09:00-12:30" }',
-     '[business_hours] hours.tue: "09:00-12:30" opens before "13:30-17:30" closes; write the '
-     "periods in the order of the day, with a break between them"),
-    ('hours = { wed = "9 to 5" }',
-     '[business_hours] hours.wed: "9 to 5" is not opening hours; write e.g. '
-     '"09:00-12:30, 13:30-17:30" or "closed"'),
-    ('hours = { thu = "09:00-12:30:30" }', "[business_hours] hours.thu: "
-     '"09:00-12:30:30" 12:30:30 must be whole minutes; write e.g. 09:00'),
-    ('hours = { funday = "09:00-17:00" }',
-     "[business_hours] hours.funday is not a weekday; write mon, tue, ... sun"),
-    ('hours = { mon = "09:00-17:00", Monday = "closed" }',
-     "[business_hours] hours.Monday names mon a second time; keep one"),
-    ("hours = { fri = 9 }", '[business_hours] hours.fri = 9 should be a string in quotes, e.g. '
-                            '"09:00-12:30, 13:30-17:30" or "closed"'),
-    ('hours = "09:00-17:00"', "[business_hours] hours = '09:00-17:00' should be a table"),
-    ('days = ["mon"]\nhours = { mon = "closed" }', "[business_hours]: no open days"),
-    ('country_holidays = "GB-EN"',
-     "[business_hours] country_holidays = 'GB-EN': GB has no subdivision 'EN'; did you mean "
-     "GB-ENG? (GB's subdivisions: ENG, NIR, SCT, WLS)"),
-    ('country_holidays = "Germany"',
-     "[business_hours] country_holidays = 'Germany': 'Germany' is not a country the holidays "
-     "package knows; did you mean DE (Germany)?"),
-    ('contry_holidays = "GB"',
-     "[business_hours] contry_holidays is not a known key; did you mean 'country_holidays'?"),
-    ('closed = ["2026-12-24 at 12:00"]',
-     '[business_hours] closed: "2026-12-24 at 12:00" is not a part day; write e.g. '
-     '"2026-12-24 from 12:00" or "2026-12-31 until 10:00"'),
-    ('closed = ["2026-12-32 from 12:00"]',
-     '[business_hours] closed: "2026-12-32" is not a date'),
-    ("closed = [2026-12-24]", "[business_hours] closed = [datetime.date(2026, 12, 24), ...]: "
-                              'each should be a string in quotes, e.g. "2026-12-24 from 12:00"'),
-])
+@pytest.mark.parametrize(
+    ("business_hours", "expected"),
+    [
+        (
+            'hours = { mon = "13:30-12:30" }',
+            '[business_hours] hours.mon: "13:30-12:30" closes before it opens; '
+            'write e.g. "09:00-12:30, 13:30-17:30"',
+        ),
+        (
+            'hours = { tue = "13:30-17:30, 09:00-12:30" }',
+            '[business_hours] hours.tue: "09:00-12:30" opens before "13:30-17:30" closes; '
+            "write the periods in the order of the day, with a break between them",
+        ),
+        (
+            'hours = { wed = "9 to 5" }',
+            '[business_hours] hours.wed: "9 to 5" is not opening hours; write e.g. '
+            '"09:00-12:30, 13:30-17:30" or "closed"',
+        ),
+        (
+            'hours = { thu = "09:00-12:30:30" }',
+            "[business_hours] hours.thu: "
+            '"09:00-12:30:30" 12:30:30 must be whole minutes; write e.g. 09:00',
+        ),
+        (
+            'hours = { funday = "09:00-17:00" }',
+            "[business_hours] hours.funday is not a weekday; write mon, tue, ... sun",
+        ),
+        (
+            'hours = { mon = "09:00-17:00", Monday = "closed" }',
+            "[business_hours] hours.Monday names mon a second time; keep one",
+        ),
+        (
+            "hours = { fri = 9 }",
+            "[business_hours] hours.fri = 9 should be a string in quotes, e.g. "
+            '"09:00-12:30, 13:30-17:30" or "closed"',
+        ),
+        ('hours = "09:00-17:00"', "[business_hours] hours = '09:00-17:00' should be a table"),
+        ('days = ["mon"]\nhours = { mon = "closed" }', "[business_hours]: no open days"),
+        (
+            'country_holidays = "GB-EN"',
+            "[business_hours] country_holidays = 'GB-EN': GB has no subdivision 'EN'; did you mean "
+            "GB-ENG? (GB's subdivisions: ENG, NIR, SCT, WLS)",
+        ),
+        (
+            'country_holidays = "Germany"',
+            "[business_hours] country_holidays = 'Germany': 'Germany' is not a country the "
+            "holidays package knows; did you mean DE (Germany)?",
+        ),
+        (
+            'contry_holidays = "GB"',
+            "[business_hours] contry_holidays is not a known key; did you mean 'country_holidays'?",
+        ),
+        (
+            'closed = ["2026-12-24 at 12:00"]',
+            '[business_hours] closed: "2026-12-24 at 12:00" is not a part day; write e.g. '
+            '"2026-12-24 from 12:00" or "2026-12-31 until 10:00"',
+        ),
+        (
+            'closed = ["2026-12-32 from 12:00"]',
+            '[business_hours] closed: "2026-12-32" is not a date',
+        ),
+        (
+            "closed = [2026-12-24]",
+            "[business_hours] closed = [datetime.date(2026, 12, 24), ...]: "
+            'each should be a string in quotes, e.g. "2026-12-24 from 12:00"',
+        ),
+    ],
+)
 def test_mistakes_are_one_line_naming_the_key(business_hours: str, expected: str) -> None:
     """Each mistake: the file, the key (hours.mon for a weekday's hours), what to write."""
     with pytest.raises(ConfigError) as caught:

@@ -39,17 +39,25 @@ def test_in_reply_to_joins_the_conversation_of_the_answered_message() -> None:
 
 def test_references_are_searched_from_the_nearest_back() -> None:
     """When In-Reply-To is unknown, the nearest known Reference wins."""
-    email = parse(_mail("From: a@x.example\r\nIn-Reply-To: <gone@x>\r\n"
-                        "References: <m1@x> <m2@x> <gone@x>"), ARRIVED)
-    assert find_conversation(email, Links({"<m1@x>": "AAAA", "<m2@x>": "BBBB"}),
-                             _taken("AAAA", "BBBB")) == "BBBB"
+    email = parse(
+        _mail("From: a@x.example\r\nIn-Reply-To: <gone@x>\r\nReferences: <m1@x> <m2@x> <gone@x>"),
+        ARRIVED,
+    )
+    assert (
+        find_conversation(
+            email, Links({"<m1@x>": "AAAA", "<m2@x>": "BBBB"}), _taken("AAAA", "BBBB")
+        )
+        == "BBBB"
+    )
 
 
 def test_an_agent_message_id_joins_too() -> None:
     """A reply to the agent's own acknowledgement joins the conversation it was sent in."""
     email = parse(_mail("From: a@x.example\r\nIn-Reply-To: <inbox-agent.K7Q2.ack@ex>"), ARRIVED)
-    assert find_conversation(email, Links({"<inbox-agent.K7Q2.ack@ex>": "K7Q2"}),
-                             _taken("K7Q2")) == "K7Q2"
+    assert (
+        find_conversation(email, Links({"<inbox-agent.K7Q2.ack@ex>": "K7Q2"}), _taken("K7Q2"))
+        == "K7Q2"
+    )
 
 
 def test_subject_token_joins_when_headers_were_lost() -> None:
@@ -76,8 +84,7 @@ def test_tokens_are_short_stable_and_unique() -> None:
 LOOK_ALIKES = set("0O1IL") | {"U"}
 
 
-@given(st.text(max_size=200), st.sets(st.text(TOKEN_ALPHABET, min_size=4, max_size=4),
-                                      max_size=50))
+@given(st.text(max_size=200), st.sets(st.text(TOKEN_ALPHABET, min_size=4, max_size=4), max_size=50))
 def test_a_token_always_mixes_letters_and_digits(seed: str, taken: set[str]) -> None:
     """Any seed, any tokens taken: the token has a letter and a digit, no look-alike, is not
     taken, is the same for the same seed, and is read back from the subject it goes in."""

@@ -40,23 +40,29 @@ HUMAN_RECALL_REQUIRED = 0.98
 # Labels we believe are wrong (path, why). Reported, not silently bent to: the test checks
 # that each one is still classified against its label, so a stale entry fails.
 DISPUTED_LABELS: tuple[tuple[str, str], ...] = (
-    ("bounces/sisimai-set-of-emails/lhost-sendmail-14.eml",
-     "labelled a bounce (false), but it is a person forwarding a bounce inline: From a person, "
-     "no Auto-Submitted, 'Fwd: Returned mail: ...', body 'Forward the message.' -- the same "
-     "shape as make-test-36.eml, which the corpus itself marks ambiguous (null). A customer "
-     "telling support 'my mail to you bounced' must be answered."),
-    ("malformed/bestpractical-rt/multipart-alternative-with-umlaut.eml",
-     "labelled a mailing-list post (false) from its '[rt-users]' subject tag, but this copy is "
-     "the direct one a person sent: To: the recipient, Delivered-To: the recipient's own host, "
-     "no List-* / Precedence / Sender / X-BeenThere header; only SpamAssassin's 'No' verdict. "
-     "Nothing in it was written or sent by a machine."),
+    (
+        "bounces/sisimai-set-of-emails/lhost-sendmail-14.eml",
+        "labelled a bounce (false), but it is a person forwarding a bounce inline: From a person, "
+        "no Auto-Submitted, 'Fwd: Returned mail: ...', body 'Forward the message.' -- the same "
+        "shape as make-test-36.eml, which the corpus itself marks ambiguous (null). A customer "
+        "telling support 'my mail to you bounced' must be answered.",
+    ),
+    (
+        "malformed/bestpractical-rt/multipart-alternative-with-umlaut.eml",
+        "labelled a mailing-list post (false) from its '[rt-users]' subject tag, but this copy is "
+        "the direct one a person sent: To: the recipient, Delivered-To: the recipient's own host, "
+        "no List-* / Precedence / Sender / X-BeenThere header; only SpamAssassin's 'No' verdict. "
+        "Nothing in it was written or sent by a machine.",
+    ),
 )
 
 # Labels that are right, but beyond what header rules can see (path, why). Acknowledging them
 # is unwanted; no rule could tell them from a person's mail without also catching people.
-_SPAM = ("spam with no machine header and no spam-filter verdict (X-Spam-Flag/-Status): by "
-         "its headers a person's mail; catching it is the receiving server's spam filter's "
-         "job (its verdict is honoured by the spam-verdict rule)")
+_SPAM = (
+    "spam with no machine header and no spam-filter verdict (X-Spam-Flag/-Status): by "
+    "its headers a person's mail; catching it is the receiving server's spam filter's "
+    "job (its verdict is honoured by the spam-verdict rule)"
+)
 BEYOND_RULES: tuple[tuple[str, str], ...] = (
     ("bulk/perl-Mail-DeliveryStatus-BounceParser/spam-bogus-email-in-report.eml", _SPAM),
     ("bulk/perl-Mail-DeliveryStatus-BounceParser/spam-lots-of-bogus-addresses.eml", _SPAM),
@@ -65,10 +71,12 @@ BEYOND_RULES: tuple[tuple[str, str], ...] = (
     ("malformed/cpython-test_email-data/msg_41.eml", _SPAM),
     ("malformed/mailgun-flanker/spam__broken-ctype.eml", _SPAM),
     ("malformed/mailgun-flanker/spam__broken-headers.eml", _SPAM),
-    ("malformed/cpython-test_email-data/msg_36.eml",
-     "a 1998 IETF I-D announcement sent before list headers existed: From Internet-Drafts@, "
-     "To: 'IETF-Announce:;' (an empty group, as a person's Bcc mail also has), no List-*, "
-     "Precedence or Auto-Submitted"),
+    (
+        "malformed/cpython-test_email-data/msg_36.eml",
+        "a 1998 IETF I-D announcement sent before list headers existed: From Internet-Drafts@, "
+        "To: 'IETF-Announce:;' (an empty group, as a person's Bcc mail also has), no List-*, "
+        "Precedence or Auto-Submitted",
+    ),
 )
 
 
@@ -105,9 +113,14 @@ def results() -> list[Result]:
             verdict = classify(email, IDENTITY)
             bounced_message_ids(raw)
             failed_recipients(raw)
-            out.append(Result(f"{folder.relative_to(CORPUS).as_posix()}/{name}",
-                              label["auto_ack_expected"], verdict,
-                              email.customer_address is not None))
+            out.append(
+                Result(
+                    f"{folder.relative_to(CORPUS).as_posix()}/{name}",
+                    label["auto_ack_expected"],
+                    verdict,
+                    email.customer_address is not None,
+                )
+            )
     return out
 
 
@@ -117,7 +130,10 @@ def _figures(results: list[Result]) -> dict[str, float]:
     fn = sum(r.label is False and r.verdict is None for r in results)
     tn = sum(r.label is True and r.verdict is None for r in results)
     return {
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
         "precision": tp / (tp + fp) if tp + fp else 1.0,
         "recall": tp / (tp + fn) if tp + fn else 1.0,
         "human_recall": tn / (tn + fp) if tn + fp else 1.0,
@@ -126,8 +142,10 @@ def _figures(results: list[Result]) -> dict[str, float]:
 
 def test_report(results: list[Result]) -> None:
     """Print the per-folder table and the figures (visible with ``pytest -s``)."""
-    head = (f"{'folder':<52}{'count':>6}{'machine':>8}{'human':>7}{'no addr':>8}"
-            f"{'false':>7}{'true':>6}{'null':>6}{'false->human':>13}{'true->mach':>11}")
+    head = (
+        f"{'folder':<52}{'count':>6}{'machine':>8}{'human':>7}{'no addr':>8}"
+        f"{'false':>7}{'true':>6}{'null':>6}{'false->human':>13}{'true->mach':>11}"
+    )
     lines = ["", head, "-" * len(head)]
     for folder in sorted({r.folder for r in results}):
         rows = [r for r in results if r.folder == folder]
@@ -139,14 +157,16 @@ def test_report(results: list[Result]) -> None:
             f"{sum(r.label is False for r in rows):>7}{sum(r.label is True for r in rows):>6}"
             f"{sum(r.label is None for r in rows):>6}"
             f"{sum(r.label is False and r.verdict is None for r in rows):>13}"
-            f"{sum(r.label is True and r.verdict is not None for r in rows):>11}")
+            f"{sum(r.label is True and r.verdict is not None for r in rows):>11}"
+        )
     lines.append("-" * len(head))
     lines.append(
         f"{'all':<52}{len(results):>6}{sum(r.verdict is not None for r in results):>8}"
         f"{sum(r.verdict is None for r in results):>7}"
         f"{sum(r.verdict is None and not r.answerable for r in results):>8}"
         f"{sum(r.label is False for r in results):>7}{sum(r.label is True for r in results):>6}"
-        f"{sum(r.label is None for r in results):>6}")
+        f"{sum(r.label is None for r in results):>6}"
+    )
     f = _figures(results)
     humans = [r for r in results if r.label is True]
     acked = sum(r.verdict is None and r.answerable for r in humans)
@@ -162,13 +182,18 @@ def test_report(results: list[Result]) -> None:
         "  labelled true, no deliverable address: "
         + ", ".join(r.path for r in humans if not r.answerable),
         "",
-        "rules that fired: " + ", ".join(
-            f"{rule} {n}" for rule, n in Counter(
-                r.verdict.rule for r in results if r.verdict is not None).most_common()),
+        "rules that fired: "
+        + ", ".join(
+            f"{rule} {n}"
+            for rule, n in Counter(
+                r.verdict.rule for r in results if r.verdict is not None
+            ).most_common()
+        ),
         "",
         "labelled false, no verdict, yet not acknowledged (no address to answer): "
-        + ", ".join(r.path for r in results
-                    if r.label is False and r.verdict is None and not r.answerable),
+        + ", ".join(
+            r.path for r in results if r.label is False and r.verdict is None and not r.answerable
+        ),
         "disputed labels:",
         *(f"  {path}: {why}" for path, why in DISPUTED_LABELS),
         "right labels beyond header rules:",
@@ -190,9 +215,11 @@ def test_every_file_has_a_label_and_every_label_a_file() -> None:
 def test_machine_mail_is_never_acknowledged(results: list[Result]) -> None:
     """Zero acknowledgements for anything labelled false, outside the two explained lists."""
     explained = {path for path, _ in DISPUTED_LABELS} | {path for path, _ in BEYOND_RULES}
-    would_ack = [r.path for r in results
-                 if r.label is False and r.verdict is None and r.answerable
-                 and r.path not in explained]
+    would_ack = [
+        r.path
+        for r in results
+        if r.label is False and r.verdict is None and r.answerable and r.path not in explained
+    ]
     assert would_ack == []
 
 

@@ -9,15 +9,19 @@ from inbox_agent.core.ledger import TRANSITIONS, OutboxEvent, OutboxMoveError, O
 S, E = OutboxState, OutboxEvent
 
 
-@pytest.mark.parametrize(("state", "event", "after"), [
-    (S.PENDING, E.SEND, S.SENDING),
-    (S.SENDING, E.ACCEPTED, S.SENT),
-    (S.SENDING, E.DEFERRED, S.PENDING),
-    (S.SENDING, E.REFUSED, S.FAILED),
-    (S.PENDING, E.SUPERSEDED, S.SUPERSEDED),
-])
-def test_the_moves_an_outgoing_mail_can_make(state: OutboxState, event: OutboxEvent,
-                                              after: OutboxState) -> None:
+@pytest.mark.parametrize(
+    ("state", "event", "after"),
+    [
+        (S.PENDING, E.SEND, S.SENDING),
+        (S.SENDING, E.ACCEPTED, S.SENT),
+        (S.SENDING, E.DEFERRED, S.PENDING),
+        (S.SENDING, E.REFUSED, S.FAILED),
+        (S.PENDING, E.SUPERSEDED, S.SUPERSEDED),
+    ],
+)
+def test_the_moves_an_outgoing_mail_can_make(
+    state: OutboxState, event: OutboxEvent, after: OutboxState
+) -> None:
     """Recorded, sending, then the relay's answer decides; only a pending mail is restated."""
     assert move(state, event) is after
 

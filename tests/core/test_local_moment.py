@@ -16,13 +16,15 @@ LONDON = ZoneInfo("Europe/London")
 def test_a_utc_moment_reads_on_the_business_clock_with_its_zone_named() -> None:
     """Stored in UTC, shown on London's clock, the zone named as customers read it."""
     assert local_moment(datetime(2026, 11, 24, 10, 5, tzinfo=UTC), LONDON) == (
-        "Tue 24 Nov 2026 10:05 London time")
+        "Tue 24 Nov 2026 10:05 London time"
+    )
 
 
 def test_summer_time_moves_the_clock_not_the_name() -> None:
     """In July London is UTC+1: 09:00 UTC is 10:00 London time."""
     assert local_moment(datetime(2026, 7, 1, 9, 0, tzinfo=UTC), LONDON) == (
-        "Wed 01 Jul 2026 10:00 London time")
+        "Wed 01 Jul 2026 10:00 London time"
+    )
 
 
 def test_a_moment_read_back_from_json_reads_the_same() -> None:
@@ -30,8 +32,11 @@ def test_a_moment_read_back_from_json_reads_the_same() -> None:
     stored = datetime(2026, 11, 17, 9, 35, tzinfo=LONDON)
     from_json = datetime.fromisoformat(stored.isoformat())
     assert from_json.tzinfo != LONDON
-    assert local_moment(from_json, LONDON) == local_moment(stored, LONDON) == (
-        "Tue 17 Nov 2026 09:35 London time")
+    assert (
+        local_moment(from_json, LONDON)
+        == local_moment(stored, LONDON)
+        == ("Tue 17 Nov 2026 09:35 London time")
+    )
 
 
 def test_seconds_round_up_as_the_customer_was_told() -> None:
@@ -42,11 +47,14 @@ def test_seconds_round_up_as_the_customer_was_told() -> None:
     assert "10:05 London time" in describe_moment(moment, OFFICE, now)
 
 
-@pytest.mark.parametrize(("zone", "expected"), [
-    ("America/New_York", "Mon 23 Nov 2026 19:00 New York time"),
-    ("Etc/UTC", "Tue 24 Nov 2026 00:00 UTC"),
-    ("Etc/GMT-2", "Tue 24 Nov 2026 02:00 UTC+2"),
-])
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("America/New_York", "Mon 23 Nov 2026 19:00 New York time"),
+        ("Etc/UTC", "Tue 24 Nov 2026 00:00 UTC"),
+        ("Etc/GMT-2", "Tue 24 Nov 2026 02:00 UTC+2"),
+    ],
+)
 def test_other_zones_are_named_too(zone: str, expected: str) -> None:
     """Every zone says what it is; a fixed offset says its offset."""
     assert local_moment(datetime(2026, 11, 24, 0, 0, tzinfo=UTC), ZoneInfo(zone)) == expected

@@ -16,18 +16,28 @@ from inbox_agent.core.rendering import Envelope, Rendered, build_message, tidy_t
 
 NOW = datetime(2026, 11, 23, 10, 6, tzinfo=UTC)
 ANA = "ana@customer.example"
-ENVELOPE = Envelope(from_address="support@example.com", from_name="Example Co. Support",
-                    to=ANA, token="K7Q2", message_id="<inbox-agent.K7Q2.ack.1@example.com>",
-                    date=NOW, in_reply_to=None, references=(), to_name="Ana Silva")
+ENVELOPE = Envelope(
+    from_address="support@example.com",
+    from_name="Example Co. Support",
+    to=ANA,
+    token="K7Q2",
+    message_id="<inbox-agent.K7Q2.ack.1@example.com>",
+    date=NOW,
+    in_reply_to=None,
+    references=(),
+    to_name="Ana Silva",
+)
 # 300 characters, non-ASCII and French typography included: one paragraph, one line.
 PARAGRAPH = ("Grüße aus Köln, « voilà » : " + "a sentence that goes on " * 12).strip() + "."
 
 
-def _sent(text: str, envelope: Envelope = ENVELOPE, html: str | None = None) -> tuple[
-        bytes, EmailMessage]:
+def _sent(
+    text: str, envelope: Envelope = ENVELOPE, html: str | None = None
+) -> tuple[bytes, EmailMessage]:
     """The mail's bytes as they go to the relay, and the mail as a client reads them."""
-    raw = build_message(Rendered("Re: Invoice", text, html), envelope, "unused") \
-        .as_bytes(policy=policy.SMTP)
+    raw = build_message(Rendered("Re: Invoice", text, html), envelope, "unused").as_bytes(
+        policy=policy.SMTP
+    )
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
     return raw, message
@@ -60,7 +70,7 @@ def test_the_html_part_keeps_its_lines_too() -> None:
 
 
 def test_the_signature_separator_is_dash_dash_space() -> None:
-    """"-- " (RFC 3676 4.3), even when an editor stripped the space from the template."""
+    """ "-- " (RFC 3676 4.3), even when an editor stripped the space from the template."""
     for written in ("--", "-- ", "--  "):
         _, message = _sent(f"Kind regards,\nSupport\n\n{written}\nAn automatic message.\n")
         assert _read(message)[-4:] == ["", "-- ", "An automatic message.", ""]

@@ -15,8 +15,9 @@ CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
 
 def test_reply_to_is_the_customer_address_when_present() -> None:
     """Replies go to Reply-To, else From (lower-cased)."""
-    email = parse(b"From: Ana <Ana@Customer.example>\r\nReply-To: help@customer.example\r\n"
-                  b"\r\nhi", ARRIVED)
+    email = parse(
+        b"From: Ana <Ana@Customer.example>\r\nReply-To: help@customer.example\r\n\r\nhi", ARRIVED
+    )
     assert email.from_address == "ana@customer.example"
     assert email.from_name == "Ana"
     assert email.customer_address == "help@customer.example"
@@ -85,13 +86,16 @@ def test_every_corpus_file_parses_without_raising() -> None:
         assert email.sha256
 
 
-@pytest.mark.parametrize(("from_header", "expected"), [
-    (b"Ana <ana@customer.example>", "ana@customer.example"),
-    (b"<@powerupdev.com>", None),
-    (b"J\xc3\xb6rg <j\xc3\xb6rg@example.de>", None),
-    (b"ana@localhost", None),
-    (b"undisclosed-recipients:;", None),
-])
+@pytest.mark.parametrize(
+    ("from_header", "expected"),
+    [
+        (b"Ana <ana@customer.example>", "ana@customer.example"),
+        (b"<@powerupdev.com>", None),
+        (b"J\xc3\xb6rg <j\xc3\xb6rg@example.de>", None),
+        (b"ana@localhost", None),
+        (b"undisclosed-recipients:;", None),
+    ],
+)
 def test_only_deliverable_addresses_are_answered(from_header: bytes, expected: str | None) -> None:
     """An address a relay cannot take (empty local part, non-ASCII, no domain) is not answered."""
     email = parse(b"From: " + from_header + b"\r\n\r\nx", ARRIVED)
@@ -121,9 +125,11 @@ def test_references_are_trimmed_to_the_root_and_the_newest() -> None:
 
 def test_stored_fields_are_bounded() -> None:
     """Subject, name, address and language from a hostile message all have a size limit."""
-    raw = ("From: " + "N" * 10_000 + " <" + "a" * 300 + "@b.example>, ok@b.example\r\n"
-           "Subject: " + "s" * 100_000 + "\r\nContent-Language: " + "x" * 5_000 + "\r\n"
-           "\r\nhi").encode()
+    raw = (
+        "From: " + "N" * 10_000 + " <" + "a" * 300 + "@b.example>, ok@b.example\r\n"
+        "Subject: " + "s" * 100_000 + "\r\nContent-Language: " + "x" * 5_000 + "\r\n"
+        "\r\nhi"
+    ).encode()
     email = parse(raw, ARRIVED)
     assert email.from_address == "ok@b.example"  # a 300-character local part is no address
     assert len(email.subject) <= 250
@@ -144,12 +150,15 @@ def test_mime_nested_too_deep_keeps_its_bytes_and_top_level_headers() -> None:
 
 
 def _deeply_nested(depth: int) -> bytes:
-    head = (b"From: Deep <deep@customer.example>\r\nMessage-ID: <deep@customer.example>\r\n"
-            b"Subject: Nested\r\nMIME-Version: 1.0\r\n")
+    head = (
+        b"From: Deep <deep@customer.example>\r\nMessage-ID: <deep@customer.example>\r\n"
+        b"Subject: Nested\r\nMIME-Version: 1.0\r\n"
+    )
     parts = [head]
     for level in range(depth):
-        parts.append(f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n'
-                     f"--b{level}\r\n".encode())
+        parts.append(
+            f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n--b{level}\r\n'.encode()
+        )
     parts.append(b"Content-Type: text/plain\r\n\r\nbottom\r\n")
     parts.extend(f"--b{level}--\r\n".encode() for level in reversed(range(depth)))
     return b"".join(parts)
@@ -159,11 +168,14 @@ def test_a_big_message_is_parsed_from_its_first_megabytes() -> None:
     """The parser needs ~8x what it reads, so a 30 MB mail is read to MAX_PARSE_BYTES: its
     headers and text part (which come first) are there, the bytes and hash are the whole."""
     attachment = base64.encodebytes(b"\x00" * 9_000_000)
-    raw = (b"From: Ana <ana@customer.example>\r\nSubject: Photos\r\nMIME-Version: 1.0\r\n"
-           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
-           b"Content-Type: text/plain\r\n\r\nThe photos of the damage.\r\n--b\r\n"
-           b"Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           + attachment + b"\r\n--b--\r\n")
+    raw = (
+        b"From: Ana <ana@customer.example>\r\nSubject: Photos\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain\r\n\r\nThe photos of the damage.\r\n--b\r\n"
+        b"Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + attachment
+        + b"\r\n--b--\r\n"
+    )
     email = parse(raw, ARRIVED)
     assert email.text.strip() == "The photos of the damage."
     assert email.from_address == "ana@customer.example"

@@ -24,10 +24,20 @@ from tests.core.test_promises import CALENDAR, LONDON, POLICY, at, waiting
 QUARTER = timedelta(minutes=15)
 # Zones with every kind of offset in use: whole hours with DST, half and three-quarter hours,
 # a half-hour DST shift (Lord Howe), and the far side of the date line.
-ZONES = [ZoneInfo(key) for key in (
-    "Europe/London", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham",
-    "Australia/Lord_Howe", "America/St_Johns", "Pacific/Kiritimati", "Etc/UTC",
-)]
+ZONES = [
+    ZoneInfo(key)
+    for key in (
+        "Europe/London",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Asia/Kathmandu",
+        "Pacific/Chatham",
+        "Australia/Lord_Howe",
+        "America/St_Johns",
+        "Pacific/Kiritimati",
+        "Etc/UTC",
+    )
+]
 INSTANTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1))  # noqa: DTZ001 - naive bounds, zones added below
 
 
@@ -53,8 +63,10 @@ def test_a_promised_moment_is_the_next_quarter_hour_on_the_local_clock(
     [
         # London, 25 October 2026: 01:00-02:00 happens twice (BST, then GMT).
         (datetime(2026, 10, 25, 1, 50, tzinfo=LONDON), datetime(2026, 10, 25, 1, 0, tzinfo=UTC)),
-        (datetime(2026, 10, 25, 1, 50, tzinfo=LONDON, fold=1),
-         datetime(2026, 10, 25, 2, 0, tzinfo=UTC)),
+        (
+            datetime(2026, 10, 25, 1, 50, tzinfo=LONDON, fold=1),
+            datetime(2026, 10, 25, 2, 0, tzinfo=UTC),
+        ),
         # 29 March 2026: 00:59:01 GMT rounds to 01:00 UTC, which London shows as 02:00 BST.
         (datetime(2026, 3, 29, 0, 59, 1, tzinfo=LONDON), datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
     ],
@@ -94,8 +106,9 @@ def test_every_kind_of_promise_is_rounded(minute: int) -> None:
         restated_due(ESCALATION_NOTICE, now, CALENDAR, POLICY),
     ]
     for follow_ups, now_chase in ((0, at(17, 8, 0)), (2, at(17, 8, 0)), (0, at(17, 11, 0))):
-        due = chase_due(waiting(at(17, 9, minute), follow_ups=follow_ups), now_chase, CALENDAR,
-                        POLICY)
+        due = chase_due(
+            waiting(at(17, 9, minute), follow_ups=follow_ups), now_chase, CALENDAR, POLICY
+        )
         assert due is not None
         made.append(due.new_due)
     assert all(m.minute % 15 == 0 and m.second == 0 for m in made), made

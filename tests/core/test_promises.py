@@ -32,12 +32,21 @@ from inbox_agent.core.promises import (
 
 ACKNOWLEDGEMENT = MailKind.ACKNOWLEDGEMENT
 LONDON = ZoneInfo("Europe/London")
-CALENDAR = Calendar(timezone=LONDON, open_days=frozenset(range(5)), opens=time(9),
-                    closes=time(17, 30), holidays=frozenset())
-POLICY = PromisePolicy(first_reply_within=parse_duration("8h"),
-                       follow_up_before=parse_duration("1h"), extend_by=parse_duration("8h"),
-                       max_follow_ups=2, escalate_to="manager@example.com",
-                       skip_older_than=parse_duration("2d"))
+CALENDAR = Calendar(
+    timezone=LONDON,
+    open_days=frozenset(range(5)),
+    opens=time(9),
+    closes=time(17, 30),
+    holidays=frozenset(),
+)
+POLICY = PromisePolicy(
+    first_reply_within=parse_duration("8h"),
+    follow_up_before=parse_duration("1h"),
+    extend_by=parse_duration("8h"),
+    max_follow_ups=2,
+    escalate_to="manager@example.com",
+    skip_older_than=parse_duration("2d"),
+)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -47,17 +56,25 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 def waiting(due: datetime, *, follow_ups: int = 0, notice: bool = False) -> Conversation:
     """A waiting conversation whose running promise is ``due``."""
-    conversation = Conversation(id="K7Q2", mailbox="support", customer="ana@customer.example",
-                                customer_name="Ana", subject="Invoice", created_at=at(16, 10),
-                                status=Status.WAITING)
+    conversation = Conversation(
+        id="K7Q2",
+        mailbox="support",
+        customer="ana@customer.example",
+        customer_name="Ana",
+        subject="Invoice",
+        created_at=at(16, 10),
+        status=Status.WAITING,
+    )
     reasons = [FIRST_REPLY] + [follow_up_reason(n + 1) for n in range(follow_ups)]
     reasons += [ESCALATED] if notice else []
     for reason in reasons:
         conversation.settle(at(16, 10), Outcome.EXTENDED)
         conversation.promises.append(Promise(made_at=at(16, 10), due=due, reason=reason))
     kinds = [ACKNOWLEDGEMENT] + [FOLLOW_UP] * follow_ups + ([ESCALATION_NOTICE] if notice else [])
-    conversation.sent = [SentMail(f"<{n}@x>", kind, "ana@customer.example", at(16, 10))
-                         for n, kind in enumerate(kinds)]
+    conversation.sent = [
+        SentMail(f"<{n}@x>", kind, "ana@customer.example", at(16, 10))
+        for n, kind in enumerate(kinds)
+    ]
     return conversation
 
 
@@ -152,8 +169,7 @@ def test_a_new_wait_after_an_answer_has_its_own_follow_ups() -> None:
     from its first follow-up."""
     conversation = waiting(at(17, 9, 35), follow_ups=2, notice=True)
     conversation.settle(at(17, 9, 0))
-    conversation.promises.append(Promise(made_at=at(17, 10), due=at(18, 9, 30),
-                                         reason=WROTE_AGAIN))
+    conversation.promises.append(Promise(made_at=at(17, 10), due=at(18, 9, 30), reason=WROTE_AGAIN))
     due = chase_due(conversation, at(18, 8, 30), CALENDAR, POLICY)
     assert due is not None
     assert (due.chase, due.follow_up_number) == (Chase.FOLLOW_UP, 1)
@@ -174,8 +190,9 @@ def test_the_next_chase_is_follow_up_before_the_promise_or_the_snooze_end() -> N
     assert next_chase_at(conversation, CALENDAR, POLICY) == at(17, 12, 0)
     conversation.snoozed_until = at(16, 12, 0)  # ends before the chase moment: no effect
     assert next_chase_at(conversation, CALENDAR, POLICY) == at(16, 17, 5)
-    assert next_chase_at(waiting(at(17, 9, 35), follow_ups=2, notice=True), CALENDAR,
-                         POLICY) is None
+    assert (
+        next_chase_at(waiting(at(17, 9, 35), follow_ups=2, notice=True), CALENDAR, POLICY) is None
+    )
 
 
 def test_a_restated_escalation_still_ends_the_chasing() -> None:
@@ -190,8 +207,9 @@ def test_a_restated_escalation_still_ends_the_chasing() -> None:
 def test_attention_is_the_next_chase_when_someone_will_chase() -> None:
     """The sweep may pass a conversation by until its next chase moment."""
     conversation = waiting(at(17, 9, 35))
-    assert attention_at(conversation, CALENDAR, POLICY) == next_chase_at(conversation,
-                                                                          CALENDAR, POLICY)
+    assert attention_at(conversation, CALENDAR, POLICY) == next_chase_at(
+        conversation, CALENDAR, POLICY
+    )
 
 
 def test_attention_is_the_lapse_when_nobody_will_chase() -> None:

@@ -21,11 +21,16 @@ from inbox_agent.core.rendering import (
 )
 
 NOW = datetime(2026, 11, 23, 10, 6, tzinfo=UTC)
-ENVELOPE = Envelope(from_address="support@example.com", from_name="Example Co. Support",
-                    to="ana@customer.example", token="K7Q2",
-                    message_id="<inbox-agent.K7Q2.ack.1@example.com>", date=NOW,
-                    in_reply_to="<m1@customer.example>",
-                    references=("<m0@customer.example>", "<m1@customer.example>"))
+ENVELOPE = Envelope(
+    from_address="support@example.com",
+    from_name="Example Co. Support",
+    to="ana@customer.example",
+    token="K7Q2",
+    message_id="<inbox-agent.K7Q2.ack.1@example.com>",
+    date=NOW,
+    in_reply_to="<m1@customer.example>",
+    references=("<m0@customer.example>", "<m1@customer.example>"),
+)
 
 
 def _env(**templates: str) -> jinja2.Environment:
@@ -40,8 +45,11 @@ def test_subject_line_and_body_are_split() -> None:
 
 def test_outgoing_headers_follow_the_contract() -> None:
     """Auto-Submitted, threading headers, Message-ID, Date, token subject, suppression."""
-    rendered = render(_env(**{"ack.txt.j2": "Subject: Re: {{ subject }}\n\nHi {{ name }}\n"}),
-                      "ack", {"subject": "Invoice", "name": "Ana"})
+    rendered = render(
+        _env(**{"ack.txt.j2": "Subject: Re: {{ subject }}\n\nHi {{ name }}\n"}),
+        "ack",
+        {"subject": "Invoice", "name": "Ana"},
+    )
     raw = build_message(rendered, ENVELOPE, "unused").as_bytes(policy=policy.SMTP)
     msg = message_from_bytes(raw, policy=policy.default)
     assert msg["Auto-Submitted"] == "auto-replied"
@@ -98,8 +106,9 @@ def test_sandbox_refuses_attribute_walks() -> None:
 
 def test_runaway_output_is_bounded() -> None:
     """A huge loop stops at the output limit instead of filling memory."""
-    env = _env(**{"ack.txt.j2": "{% for a in rows %}{% for b in rows %}xxxxxxxxxx"
-                                "{% endfor %}{% endfor %}"})
+    env = _env(
+        **{"ack.txt.j2": "{% for a in rows %}{% for b in rows %}xxxxxxxxxx{% endfor %}{% endfor %}"}
+    )
     with pytest.raises(RenderError, match="output over"):
         render(env, "ack", {"rows": list(range(1000))})
     assert MAX_OUTPUT_CHARS < 1000 * 1000 * 10
@@ -113,13 +122,16 @@ def test_probing_globals_are_gone() -> None:
             render(env, "ack", {})
 
 
-@pytest.mark.parametrize("source", [
-    "{{ '{0.__class__.__mro__}'.format(name) }}",   # format-string attribute walk
-    "{{ '%s' % name.__class__ }}",                   # old-style formatting of a walk
-    "{{ name.__init__.__globals__ }}",
-    "{{ self._TemplateReference__context }}",
-    "{{ name | attr('__class__') }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ '{0.__class__.__mro__}'.format(name) }}",  # format-string attribute walk
+        "{{ '%s' % name.__class__ }}",  # old-style formatting of a walk
+        "{{ name.__init__.__globals__ }}",
+        "{{ self._TemplateReference__context }}",
+        "{{ name | attr('__class__') }}",
+    ],
+)
 def test_injection_attempts_are_refused(source: str) -> None:
     """The usual sandbox-escape probes fail as template errors, never run."""
     env = _env(**{"ack.txt.j2": source})
@@ -127,8 +139,9 @@ def test_injection_attempts_are_refused(source: str) -> None:
         render(env, "ack", {"name": "x"})
 
 
-@pytest.mark.parametrize("source", ["{{ 'x' * 1000000000 }}", "{{ [0] * 1000000000 }}",
-                                    "{{ 10 ** 10000000 }}"])
+@pytest.mark.parametrize(
+    "source", ["{{ 'x' * 1000000000 }}", "{{ [0] * 1000000000 }}", "{{ 10 ** 10000000 }}"]
+)
 def test_one_step_bombs_are_refused_before_they_use_memory(source: str) -> None:
     """Repetition and powers too large for the output limit are refused at the operator."""
     env = _env(**{"ack.txt.j2": source})
@@ -151,7 +164,8 @@ def test_a_misspelt_variable_names_the_one_meant() -> None:
     with pytest.raises(RenderError) as caught:
         render(env, "ack", {"customer_name": "Ana", "subject": "x"})
     assert str(caught.value) == (
-        "ack.txt.j2:4: 'customer_nam' is undefined (did you mean 'customer_name'?)")
+        "ack.txt.j2:4: 'customer_nam' is undefined (did you mean 'customer_name'?)"
+    )
 
 
 def test_a_broken_edit_falls_back_to_the_last_good_version() -> None:
@@ -175,11 +189,23 @@ def test_a_broken_edit_falls_back_to_the_last_good_version() -> None:
 def test_the_most_specific_template_is_chosen() -> None:
     """The customer's language first, the mailbox's own wording next, then the plain name;
     de-DE finds de."""
-    env = _env(**{"ack.txt.j2": "plain", "ack.de.txt.j2": "deutsch",
-                  "sales/ack.txt.j2": "sales", "sales/ack.fr.txt.j2": "ventes"})
+    env = _env(
+        **{
+            "ack.txt.j2": "plain",
+            "ack.de.txt.j2": "deutsch",
+            "sales/ack.txt.j2": "sales",
+            "sales/ack.fr.txt.j2": "ventes",
+        }
+    )
     templates = Templates(env)
     assert candidates("ack", "sales", "de-de") == [
-        "sales/ack.de-de", "ack.de-de", "sales/ack.de", "ack.de", "sales/ack", "ack"]
+        "sales/ack.de-de",
+        "ack.de-de",
+        "sales/ack.de",
+        "ack.de",
+        "sales/ack",
+        "ack",
+    ]
     assert templates.choose("ack", "support", None) == "ack"
     assert templates.choose("ack", "support", "de-DE".lower()) == "ack.de"
     assert templates.choose("ack", "sales", "de") == "ack.de"  # the language first
@@ -193,32 +219,41 @@ def test_the_most_specific_template_is_chosen() -> None:
 SILENT_LOOP = "{% for a in 'x' * 100000 %}{% for b in 'x' * 100000 %}{% endfor %}{% endfor %}"
 
 
-@pytest.mark.parametrize("source", [
-    SILENT_LOOP,
-    "{% for a in 'x' * 100000 %}{% for b in 'x' * 100000 if false %}{% endfor %}{% endfor %}",
-    "{% for a in 'x' * 100000 recursive %}{% if loop.depth < 3 %}{{ loop('x' * 100000) }}"
-    "{% endif %}{% endfor %}",
-    "{% macro f(s) %}{% if s %}{{ f(s[1:]) }}{{ f(s[1:]) }}{% endif %}{% endmacro %}"
-    "{{ f('x' * 60) }}",
-    "{% macro f() %}{{ caller() }}{{ caller() }}{% endmacro %}"
-    "{% for a in 'x' * 100000 %}{% call f() %}{% for b in 'x' * 100 %}{% endfor %}"
-    "{% endcall %}{% endfor %}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        SILENT_LOOP,
+        "{% for a in 'x' * 100000 %}{% for b in 'x' * 100000 if false %}{% endfor %}{% endfor %}",
+        "{% for a in 'x' * 100000 recursive %}{% if loop.depth < 3 %}{{ loop('x' * 100000) }}"
+        "{% endif %}{% endfor %}",
+        "{% macro f(s) %}{% if s %}{{ f(s[1:]) }}{{ f(s[1:]) }}{% endif %}{% endmacro %}"
+        "{{ f('x' * 60) }}",
+        "{% macro f() %}{{ caller() }}{{ caller() }}{% endmacro %}"
+        "{% for a in 'x' * 100000 %}{% call f() %}{% for b in 'x' * 100 %}{% endfor %}"
+        "{% endcall %}{% endfor %}",
+    ],
+)
 def test_a_silent_runaway_is_stopped_by_the_step_budget(source: str) -> None:
     """Loops, filtered loops, recursive loops, macros and call blocks that write nothing:
     each step is counted, and the render stops with file:line instead of hanging."""
     env = _env(**{"ack.txt.j2": f"Subject: x\n\n{source}\n"})
-    with pytest.raises(RunawayError, match=r"^ack\.txt\.j2:3: rendering took over 1,000,000 "
-                                           r"steps; check for a runaway loop$"):
+    with pytest.raises(
+        RunawayError,
+        match=r"^ack\.txt\.j2:3: rendering took over 1,000,000 "
+        r"steps; check for a runaway loop$",
+    ):
         render(env, "ack", {})
 
 
 def test_includes_that_double_without_a_loop_are_counted() -> None:
     """A template including itself twice per level: 2**60 loads, no loop in sight."""
-    env = _env(**{"ack.txt.j2": "{% with s = 'x' * 60 %}{% include 'half.txt.j2' %}"
-                                "{% endwith %}",
-                  "half.txt.j2": "{% if s %}{% with s = s[1:] %}{% include 'half.txt.j2' %}"
-                                 "{% include 'half.txt.j2' %}{% endwith %}{% endif %}"})
+    env = _env(
+        **{
+            "ack.txt.j2": "{% with s = 'x' * 60 %}{% include 'half.txt.j2' %}{% endwith %}",
+            "half.txt.j2": "{% if s %}{% with s = s[1:] %}{% include 'half.txt.j2' %}"
+            "{% include 'half.txt.j2' %}{% endwith %}{% endif %}",
+        }
+    )
     with pytest.raises(RunawayError, match="steps; check for a runaway loop"):
         render(env, "ack", {})
 
@@ -228,8 +263,11 @@ def test_a_silent_loop_is_stopped_by_the_deadline() -> None:
     more than 2 s have passed, though it never yields any output."""
     ticks = iter(range(1_000_000))
     env = _env(**{"ack.txt.j2": f"Subject: x\n\n{SILENT_LOOP}"})
-    with pytest.raises(RunawayError, match=r"^ack\.txt\.j2:3: rendering took over 2 s; "
-                                           r"check for a runaway loop$"):
+    with pytest.raises(
+        RunawayError,
+        match=r"^ack\.txt\.j2:3: rendering took over 2 s; "
+        r"check for a runaway loop$",
+    ):
         render(env, "ack", {}, stopwatch=lambda: float(next(ticks)))
 
 
@@ -305,8 +343,9 @@ BIG_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(("source", "refusal"), BIG_VECTORS,
-                         ids=[f"{n}-{r}" for n, (_, r) in enumerate(BIG_VECTORS)])
+@pytest.mark.parametrize(
+    ("source", "refusal"), BIG_VECTORS, ids=[f"{n}-{r}" for n, (_, r) in enumerate(BIG_VECTORS)]
+)
 def test_a_huge_value_is_refused_before_it_is_built(source: str, refusal: str) -> None:
     """Every way of building a big value, refused with file:line and what was refused, and
     before the memory is used (tracemalloc's peak stays far below the value asked for)."""
@@ -322,21 +361,31 @@ def test_a_huge_value_is_refused_before_it_is_built(source: str, refusal: str) -
     assert "Traceback" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("{{ 'Ana'|center(9) }}", "   Ana   "),
-    ("{{ '{:>6}|{:<4}|{:^5}'.format(x, 'ab', 'c') }}", "    42|ab  |  c  "),
-    ("{{ '{:.2f}'.format(3.14159) }} {{ '%5.1f' % 2.25 }} {{ '%s and %s' % ('a', 'b') }}",
-     "3.14   2.2 a and b"),
-    ("{{ '%(n)s!'|format(n='hi') }} {{ '%03d'|format(7) }}", "hi! 007"),
-    ("{{ ['a', 'b']|join(', ') }} {{ ', '.join(['c', 'd']) }}", "a, b c, d"),
-    ("{{ 'a-b-c'|replace('-', '+') }} {{ 'a-b'.replace('-', '--') }}", "a+b+c a--b"),
-    ("{{ 'Ana'.ljust(5, '.') }}{{ '7'.zfill(3) }} {{ 'a' ~ 'b' ~ x }} {{ 'a' + 'b' }}",
-     "Ana..007 ab42 ab"),
-    ("{{ 'one two three'|wordwrap(8) }}|{{ 'a\\nb'|indent(2) }}", "one two\nthree|a\n  b"),
-    ("{{ [1, 2] }} {{ (1, 'a')|string }} {{ 'x' * 3 }} {{ 2 ** 10 }}", "[1, 2] (1, 'a') xxx 1024"),
-    ("{% set b %}B{% endset %}{% macro m() %}M{% endmacro %}{{ b }}{{ m() }}", "BM"),
-    ("{% for c in 'abc' if c != 'b' %}{{ c }}{% endfor %}", "ac"),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ 'Ana'|center(9) }}", "   Ana   "),
+        ("{{ '{:>6}|{:<4}|{:^5}'.format(x, 'ab', 'c') }}", "    42|ab  |  c  "),
+        (
+            "{{ '{:.2f}'.format(3.14159) }} {{ '%5.1f' % 2.25 }} {{ '%s and %s' % ('a', 'b') }}",
+            "3.14   2.2 a and b",
+        ),
+        ("{{ '%(n)s!'|format(n='hi') }} {{ '%03d'|format(7) }}", "hi! 007"),
+        ("{{ ['a', 'b']|join(', ') }} {{ ', '.join(['c', 'd']) }}", "a, b c, d"),
+        ("{{ 'a-b-c'|replace('-', '+') }} {{ 'a-b'.replace('-', '--') }}", "a+b+c a--b"),
+        (
+            "{{ 'Ana'.ljust(5, '.') }}{{ '7'.zfill(3) }} {{ 'a' ~ 'b' ~ x }} {{ 'a' + 'b' }}",
+            "Ana..007 ab42 ab",
+        ),
+        ("{{ 'one two three'|wordwrap(8) }}|{{ 'a\\nb'|indent(2) }}", "one two\nthree|a\n  b"),
+        (
+            "{{ [1, 2] }} {{ (1, 'a')|string }} {{ 'x' * 3 }} {{ 2 ** 10 }}",
+            "[1, 2] (1, 'a') xxx 1024",
+        ),
+        ("{% set b %}B{% endset %}{% macro m() %}M{% endmacro %}{{ b }}{{ m() }}", "BM"),
+        ("{% for c in 'abc' if c != 'b' %}{{ c }}{% endfor %}", "ac"),
+    ],
+)
 def test_ordinary_formatting_still_works(source: str, expected: str) -> None:
     """The bounds cost nothing to ordinary templates."""
     env = _env(**{"ack.txt.j2": source})

@@ -27,15 +27,31 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def message(role: Role, arrived: datetime, note: str = "") -> FiledMessage:
-    return FiledMessage(f"{role}-{arrived.isoformat()}-{note}", None, role, arrived,
-                        "someone@example.com", "Help", "INBOX", note)
+    return FiledMessage(
+        f"{role}-{arrived.isoformat()}-{note}",
+        None,
+        role,
+        arrived,
+        "someone@example.com",
+        "Help",
+        "INBOX",
+        note,
+    )
 
 
-def conversation(token: str, *messages: FiledMessage, promises: tuple[Promise, ...] = (),
-                 subject: str = "Help") -> Conversation:
-    return Conversation(token, "support", f"{token.lower()}@customer.example", "", subject,
-                        messages[0].arrived_at, messages=list(messages),
-                        promises=list(promises))
+def conversation(
+    token: str, *messages: FiledMessage, promises: tuple[Promise, ...] = (), subject: str = "Help"
+) -> Conversation:
+    return Conversation(
+        token,
+        "support",
+        f"{token.lower()}@customer.example",
+        "",
+        subject,
+        messages[0].arrived_at,
+        messages=list(messages),
+        promises=list(promises),
+    )
 
 
 def promise(made: datetime, outcome: Outcome | None) -> Promise:
@@ -45,19 +61,36 @@ def promise(made: datetime, outcome: Outcome | None) -> Promise:
 
 def test_promises_made_in_the_period_are_counted_by_how_they_ended() -> None:
     """Kept, extended, missed, withdrawn, running; one made before the period is left out."""
-    conversations = [conversation("AAAA", message(Role.CUSTOMER, at(3, 10)), promises=(
-        promise(at(3, 10), Outcome.EXTENDED), promise(at(3, 16), Outcome.MISSED))),
-        conversation("BBBB", message(Role.CUSTOMER, at(4, 10)), promises=(
-            promise(at(4, 10), Outcome.KEPT),)),
-        conversation("CCCC", message(Role.CUSTOMER, at(5, 10)), promises=(
-            promise(at(5, 10), Outcome.WITHDRAWN),)),
-        conversation("DDDD", message(Role.CUSTOMER, at(13, 10)), promises=(
-            promise(at(13, 10), None),)),
-        conversation("OLD1", message(Role.CUSTOMER, at(1, 10)), promises=(
-            promise(at(1, 10), Outcome.KEPT),))]
+    conversations = [
+        conversation(
+            "AAAA",
+            message(Role.CUSTOMER, at(3, 10)),
+            promises=(promise(at(3, 10), Outcome.EXTENDED), promise(at(3, 16), Outcome.MISSED)),
+        ),
+        conversation(
+            "BBBB", message(Role.CUSTOMER, at(4, 10)), promises=(promise(at(4, 10), Outcome.KEPT),)
+        ),
+        conversation(
+            "CCCC",
+            message(Role.CUSTOMER, at(5, 10)),
+            promises=(promise(at(5, 10), Outcome.WITHDRAWN),),
+        ),
+        conversation(
+            "DDDD", message(Role.CUSTOMER, at(13, 10)), promises=(promise(at(13, 10), None),)
+        ),
+        conversation(
+            "OLD1", message(Role.CUSTOMER, at(1, 10)), promises=(promise(at(1, 10), Outcome.KEPT),)
+        ),
+    ]
     counts = build(conversations, [], SINCE, NOW, OFFICE).promises
-    assert (counts.made, counts.kept, counts.extended, counts.missed, counts.withdrawn,
-            counts.running) == (5, 1, 1, 1, 1, 1)
+    assert (
+        counts.made,
+        counts.kept,
+        counts.extended,
+        counts.missed,
+        counts.withdrawn,
+        counts.running,
+    ) == (5, 1, 1, 1, 1, 1)
 
 
 def test_first_reply_is_business_time_grouped_by_week() -> None:
@@ -69,9 +102,12 @@ def test_first_reply_is_business_time_grouped_by_week() -> None:
         conversation("WED1", message(Role.CUSTOMER, at(4, 10)), message(Role.STAFF, at(4, 14))),
         conversation("THU1", message(Role.CUSTOMER, at(5, 10))),  # nobody yet
     ]
-    staff_first = conversation("STF1", message(Role.STAFF, at(10, 9)),
-                               message(Role.CUSTOMER, at(10, 10)),
-                               message(Role.STAFF, at(10, 11)))
+    staff_first = conversation(
+        "STF1",
+        message(Role.STAFF, at(10, 9)),
+        message(Role.CUSTOMER, at(10, 10)),
+        message(Role.STAFF, at(10, 11)),
+    )
     report = build([*week_one, staff_first], [], SINCE, NOW, OFFICE)
     first, second = report.first_reply
     assert (first.week, first.answered, first.unanswered) == (date(2026, 11, 2), 3, 1)
@@ -94,21 +130,26 @@ def test_every_day_of_the_period_is_listed_on_the_business_calendar() -> None:
     summer_since = datetime(2026, 7, 1, 0, 0, tzinfo=LONDON)
     summer_now = datetime(2026, 7, 3, 12, 0, tzinfo=LONDON)
     late = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 July in London
-    conversations = [conversation("LATE", message(Role.CUSTOMER, late)),
-                     conversation("MORN", message(Role.CUSTOMER, datetime(2026, 7, 2, 9, 0,
-                                                                          tzinfo=LONDON))),
-                     conversation("OLD1", message(Role.CUSTOMER, datetime(2026, 6, 30, 9, 0,
-                                                                          tzinfo=LONDON)))]
+    conversations = [
+        conversation("LATE", message(Role.CUSTOMER, late)),
+        conversation("MORN", message(Role.CUSTOMER, datetime(2026, 7, 2, 9, 0, tzinfo=LONDON))),
+        conversation("OLD1", message(Role.CUSTOMER, datetime(2026, 6, 30, 9, 0, tzinfo=LONDON))),
+    ]
     report = build(conversations, [], summer_since, summer_now, OFFICE)
     assert report.per_day == ((date(2026, 7, 1), 0), (date(2026, 7, 2), 2), (date(2026, 7, 3), 0))
 
 
 def test_a_conversation_live_and_archived_counts_once_the_live_copy_winning() -> None:
     """The caller passes the live store first; its copy is the one counted."""
-    live = conversation("K7Q2", message(Role.CUSTOMER, at(3, 10)), message(Role.STAFF, at(3, 11)),
-                        promises=(promise(at(3, 10), Outcome.KEPT),))
-    archived = conversation("K7Q2", message(Role.CUSTOMER, at(3, 10)),
-                            promises=(promise(at(3, 10), None),))
+    live = conversation(
+        "K7Q2",
+        message(Role.CUSTOMER, at(3, 10)),
+        message(Role.STAFF, at(3, 11)),
+        promises=(promise(at(3, 10), Outcome.KEPT),),
+    )
+    archived = conversation(
+        "K7Q2", message(Role.CUSTOMER, at(3, 10)), promises=(promise(at(3, 10), None),)
+    )
     report = build([live, archived], [], SINCE, NOW, OFFICE)
     assert (report.promises.made, report.promises.kept) == (1, 1)
     assert sum(count for _, count in report.per_day) == 1
@@ -118,18 +159,28 @@ def test_machine_mail_is_counted_by_rule_wherever_it_was_filed() -> None:
     """Skipped mail and machine mail filed in a conversation, in the period, by rule; the
     agent's own copy from the Sent folder is not machine mail; older mail is left out."""
     out_of_office = "Auto-Submitted: auto-replied (RFC 3834)"
-    skipped = [SkippedMessage(f"k{n}", "support", message(Role.MACHINE, at(3, 10 + n), note))
-               for n, note in enumerate([out_of_office, out_of_office,
-                                         "List-Id: <news.example.com> (mailing list)"])]
-    skipped.append(SkippedMessage("old", "support",
-                                  message(Role.MACHINE, at(1, 10), out_of_office)))
-    bounce = message(Role.MACHINE, at(4, 10), "multipart/report (delivery-status); delivery "
-                                              "failed to ana@customer.example")
-    in_conversation = conversation("K7Q2", message(Role.CUSTOMER, at(4, 9)), bounce,
-                                   message(Role.AGENT, at(4, 9, 1), "the agent's own copy"))
+    skipped = [
+        SkippedMessage(f"k{n}", "support", message(Role.MACHINE, at(3, 10 + n), note))
+        for n, note in enumerate(
+            [out_of_office, out_of_office, "List-Id: <news.example.com> (mailing list)"]
+        )
+    ]
+    skipped.append(
+        SkippedMessage("old", "support", message(Role.MACHINE, at(1, 10), out_of_office))
+    )
+    bounce = message(
+        Role.MACHINE,
+        at(4, 10),
+        "multipart/report (delivery-status); delivery failed to ana@customer.example",
+    )
+    in_conversation = conversation(
+        "K7Q2",
+        message(Role.CUSTOMER, at(4, 9)),
+        bounce,
+        message(Role.AGENT, at(4, 9, 1), "the agent's own copy"),
+    )
     report = build([in_conversation], skipped, SINCE, NOW, OFFICE)
-    assert report.machine_mail == (("auto-submitted", 2), ("bounce-report", 1),
-                                   ("mailing-list", 1))
+    assert report.machine_mail == (("auto-submitted", 2), ("bounce-report", 1), ("mailing-list", 1))
 
 
 def test_a_header_value_cannot_pass_for_another_rule() -> None:
@@ -143,13 +194,23 @@ def test_a_header_value_cannot_pass_for_another_rule() -> None:
 def test_missed_promises_are_listed_latest_first() -> None:
     """Each missed promise with its conversation, customer, subject and moment."""
     conversations = [
-        conversation("AAAA", message(Role.CUSTOMER, at(3, 10)), subject="<b>Invoice</b>",
-                     promises=(promise(at(3, 10), Outcome.MISSED),)),
-        conversation("BBBB", message(Role.CUSTOMER, at(5, 10)),
-                     promises=(promise(at(5, 10), Outcome.MISSED),))]
+        conversation(
+            "AAAA",
+            message(Role.CUSTOMER, at(3, 10)),
+            subject="<b>Invoice</b>",
+            promises=(promise(at(3, 10), Outcome.MISSED),),
+        ),
+        conversation(
+            "BBBB",
+            message(Role.CUSTOMER, at(5, 10)),
+            promises=(promise(at(5, 10), Outcome.MISSED),),
+        ),
+    ]
     report = build(conversations, [], SINCE, NOW, OFFICE)
     assert [(m.conversation_id, m.subject) for m in report.missed] == [
-        ("BBBB", "Help"), ("AAAA", "<b>Invoice</b>")]
+        ("BBBB", "Help"),
+        ("AAAA", "<b>Invoice</b>"),
+    ]
     assert report.missed_total == 2
 
 

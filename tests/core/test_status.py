@@ -26,8 +26,16 @@ HOUR = timedelta(hours=1)
 
 
 def _conversation(token: str, status: Status, *promises: Promise) -> Conversation:
-    return Conversation(token, "support", f"{token.lower()}@customer.example", "", "Help",
-                        NOW - 24 * HOUR, status, promises=list(promises))
+    return Conversation(
+        token,
+        "support",
+        f"{token.lower()}@customer.example",
+        "",
+        "Help",
+        NOW - 24 * HOUR,
+        status,
+        promises=list(promises),
+    )
 
 
 def _running(due: datetime) -> Promise:
@@ -39,8 +47,17 @@ def _settled(due: datetime, outcome: Outcome) -> Promise:
 
 
 def _mail(state: OutboxState, retry_at: datetime | None = None) -> OutboxEntry:
-    return OutboxEntry(f"<{state}-{retry_at}@x>", "K7Q2", "support", MailKind.ACKNOWLEDGEMENT,
-                       "ana@customer.example", b"", NOW, state, next_attempt_at=retry_at)
+    return OutboxEntry(
+        f"<{state}-{retry_at}@x>",
+        "K7Q2",
+        "support",
+        MailKind.ACKNOWLEDGEMENT,
+        "ana@customer.example",
+        b"",
+        NOW,
+        state,
+        next_attempt_at=retry_at,
+    )
 
 
 def test_a_mailbox_fails_while_its_error_is_newer_than_its_last_good_poll() -> None:
@@ -67,8 +84,9 @@ def test_health_is_written_when_it_changes_else_once_a_minute() -> None:
     failed = after_poll(good, NOW + timedelta(seconds=10), "LoginError: refused")
     assert worth_writing(good, failed, NOW, NOW + timedelta(seconds=10))
     again = after_poll(failed, NOW + timedelta(seconds=20), "LoginError: refused")
-    assert not worth_writing(failed, again, NOW + timedelta(seconds=10),
-                             NOW + timedelta(seconds=20))
+    assert not worth_writing(
+        failed, again, NOW + timedelta(seconds=10), NOW + timedelta(seconds=20)
+    )
     other = after_poll(again, NOW + timedelta(seconds=30), "ConnectionError: timed out")
     assert worth_writing(again, other, NOW + timedelta(seconds=20), NOW + timedelta(seconds=30))
     back = after_poll(other, NOW + timedelta(seconds=40))
@@ -85,7 +103,9 @@ def test_due_next_lists_running_promises_within_the_window_soonest_first() -> No
     ]
     status = overview(conversations, [], [], NOW, 8 * HOUR)
     assert [(p.id, p.promised_by) for p in status.due_next] == [
-        ("SOON", NOW + HOUR), ("LATE", NOW + 3 * HOUR)]
+        ("SOON", NOW + HOUR),
+        ("LATE", NOW + 3 * HOUR),
+    ]
     assert status.open == 3
 
 
@@ -95,14 +115,20 @@ def test_lapsed_promises_are_those_past_whether_recorded_or_not_yet_swept() -> N
     conversations = [
         _conversation("PAST", Status.WAITING, _running(NOW - HOUR)),
         _conversation("MISS", Status.WAITING, _settled(NOW - 2 * HOUR, Outcome.MISSED)),
-        _conversation("EXTD", Status.WAITING, _settled(NOW - 2 * HOUR, Outcome.MISSED),
-                      _running(NOW + 2 * HOUR)),
+        _conversation(
+            "EXTD",
+            Status.WAITING,
+            _settled(NOW - 2 * HOUR, Outcome.MISSED),
+            _running(NOW + 2 * HOUR),
+        ),
         _conversation("ANSW", Status.ANSWERED, _settled(NOW - 2 * HOUR, Outcome.MISSED)),
         _conversation("OPEN", Status.OPEN),
     ]
     status = overview(conversations, [], [], NOW, 8 * HOUR)
     assert [(p.id, p.promised_by) for p in status.lapsed] == [
-        ("MISS", NOW - 2 * HOUR), ("PAST", NOW - HOUR)]
+        ("MISS", NOW - 2 * HOUR),
+        ("PAST", NOW - HOUR),
+    ]
     assert [p.id for p in status.due_next] == ["EXTD"]
     assert status.open == 4
 
@@ -110,12 +136,21 @@ def test_lapsed_promises_are_those_past_whether_recorded_or_not_yet_swept() -> N
 def test_the_backlog_counts_pending_retrying_sending_and_failed() -> None:
     """Two pending, one of them waiting to retry later; one with the relay; one failed; a
     retry moment already past is simply pending."""
-    entries = [_mail(OutboxState.PENDING), _mail(OutboxState.PENDING, NOW + HOUR),
-               _mail(OutboxState.PENDING, NOW - HOUR), _mail(OutboxState.SENDING),
-               _mail(OutboxState.FAILED), _mail(OutboxState.SENT)]
+    entries = [
+        _mail(OutboxState.PENDING),
+        _mail(OutboxState.PENDING, NOW + HOUR),
+        _mail(OutboxState.PENDING, NOW - HOUR),
+        _mail(OutboxState.SENDING),
+        _mail(OutboxState.FAILED),
+        _mail(OutboxState.SENT),
+    ]
     counted = backlog(entries, NOW.astimezone(UTC))
     assert (counted.pending, counted.waiting_to_retry, counted.sending, counted.failed) == (
-        3, 1, 1, 1)
+        3,
+        1,
+        1,
+        1,
+    )
 
 
 def test_mailboxes_keep_the_order_given() -> None:
@@ -143,8 +178,10 @@ def test_how_folders_are_watched_is_kept_per_folder_and_worth_writing() -> None:
     inbox = after_watch(polled, FolderWatchShown("INBOX", "watching"), "INBOX")
     both = after_watch(inbox, FolderWatchShown("Sent", "watching"), "Sent")
     lost = after_watch(both, FolderWatchShown("INBOX", "reconnecting", "timed out"), "INBOX")
-    assert [(w.folder, w.state) for w in lost.watches] == [("Sent", "watching"),
-                                                           ("INBOX", "reconnecting")]
+    assert [(w.folder, w.state) for w in lost.watches] == [
+        ("Sent", "watching"),
+        ("INBOX", "reconnecting"),
+    ]
     assert worth_writing(both, lost, NOW, NOW)
     assert not worth_writing(lost, lost, NOW, NOW)
     assert after_watch(lost, None, "INBOX").watches == (FolderWatchShown("Sent", "watching"),)
@@ -153,6 +190,5 @@ def test_how_folders_are_watched_is_kept_per_folder_and_worth_writing() -> None:
 def test_the_first_good_poll_is_worth_writing_even_after_a_watch_made_the_record() -> None:
     """An IDLE watch can make a mailbox's record before its first poll: that poll still goes
     to disk at once, or `status` would say "never polled" for a minute."""
-    watched = after_watch(MailboxHealth("support"), FolderWatchShown("INBOX", "watching"),
-                          "INBOX")
+    watched = after_watch(MailboxHealth("support"), FolderWatchShown("INBOX", "watching"), "INBOX")
     assert worth_writing(watched, after_poll(watched, NOW), NOW, NOW)

@@ -33,13 +33,25 @@ def _env(**templates: str) -> jinja2.Environment:
         ("Subject : Re: {{ subject }}\n\n" + BODY, 1, "no space before the colon"),
         ("  Subject: Re: {{ subject }}\n\n" + BODY, 1, "must start the line"),
         ("\nSubject: Re: {{ subject }}\n\n" + BODY, 2, "very first line"),
-        ("{# staff: keep this short #}\nSubject: Re: {{ subject }}\n\n" + BODY, 2,
-         "very first line"),
+        (
+            "{# staff: keep this short #}\nSubject: Re: {{ subject }}\n\n" + BODY,
+            2,
+            "very first line",
+        ),
         ("{% if name %}\nsubject: Re: {{ subject }}\n{% endif %}\n" + BODY, 2, "very first line"),
     ],
-    ids=["misspelt", "letters-swapped", "german-word", "french-word-spaced", "no-colon",
-         "space-before-colon", "indented", "after-a-blank-line", "after-a-comment-line",
-         "after-a-tag-line"],
+    ids=[
+        "misspelt",
+        "letters-swapped",
+        "german-word",
+        "french-word-spaced",
+        "no-colon",
+        "space-before-colon",
+        "indented",
+        "after-a-blank-line",
+        "after-a-comment-line",
+        "after-a-tag-line",
+    ],
 )
 def test_a_subject_line_gone_wrong_names_its_line(source: str, line: int, says: str) -> None:
     """Each way a Subject line goes wrong is a RenderError naming the file, the template's
@@ -60,8 +72,16 @@ def test_a_subject_line_gone_wrong_names_its_line(source: str, line: int, says: 
         "Dear {{ name }},\n\nSubject: {{ subject }}\nWaiting: 3 hours\n",  # a body line
         "Sujets: voir ci-dessous\n",  # a word, not close to "subject", with a colon
     ],
-    ids=["right", "lower-case", "upper-case", "tag-trimmed", "none", "a-sentence",
-         "subject-in-the-body", "another-word"],
+    ids=[
+        "right",
+        "lower-case",
+        "upper-case",
+        "tag-trimmed",
+        "none",
+        "a-sentence",
+        "subject-in-the-body",
+        "another-word",
+    ],
 )
 def test_a_right_or_absent_subject_line_is_not_a_mistake(source: str) -> None:
     """The right header in any case, no header at all, and "Subject:" inside the body (the
@@ -73,8 +93,9 @@ def test_a_right_or_absent_subject_line_is_not_a_mistake(source: str) -> None:
 def test_a_customers_words_never_make_the_template_fail(name: str) -> None:
     """A first line that comes from the data (here the customer's name) is the customer's,
     not a mistake in the template: the mail still renders."""
-    rendered = render(_env(**{"ack.txt.j2": "{{ name }}, we have your message.\n"}), "ack",
-                      {"name": name})
+    rendered = render(
+        _env(**{"ack.txt.j2": "{{ name }}, we have your message.\n"}), "ack", {"name": name}
+    )
     assert rendered.text.startswith(name)
 
 
@@ -104,8 +125,12 @@ def test_with_no_good_version_a_misspelt_subject_is_not_sent() -> None:
 
 def test_the_html_part_is_not_checked_for_a_subject() -> None:
     """Only the text template carries the Subject line; the HTML part is the body alone."""
-    env = _env(**{"ack.txt.j2": "Subject: Re: {{ subject }}\n\n" + BODY,
-                  "ack.html.j2": "<p>Subjet: this is HTML</p>\n"})
+    env = _env(
+        **{
+            "ack.txt.j2": "Subject: Re: {{ subject }}\n\n" + BODY,
+            "ack.html.j2": "<p>Subjet: this is HTML</p>\n",
+        }
+    )
     assert render(env, "ack", DATA).html == "<p>Subjet: this is HTML</p>\n"
 
 
@@ -113,8 +138,10 @@ def test_the_problem_is_found_on_the_rendered_mail_and_located_in_the_source() -
     """The pure check: the rendered text decides, the template's source gives the line."""
     text = "\nSubject: Re: Invoice\n\nHello\n"
     assert subject_line_problem(text, "{% set x = 1 %}\nSubject: Re: {{ subject }}\n") == (
-        2, "'Subject:' must be the mail's very first line; a blank line comes before it (a "
+        2,
+        "'Subject:' must be the mail's very first line; a blank line comes before it (a "
         "'{# #}' or '{% %}' line above it writes one: move it below, or end it with '-#}' / "
-        "'-%}')")
+        "'-%}')",
+    )
     assert subject_line_problem(text, "{{ first_line }}\n") is None
     assert subject_line_problem("", "") is None

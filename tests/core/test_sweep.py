@@ -30,12 +30,21 @@ from inbox_agent.core.sweep import (
 )
 
 LONDON = ZoneInfo("Europe/London")
-CALENDAR = Calendar(timezone=LONDON, open_days=frozenset(range(5)), opens=time(9),
-                    closes=time(17, 30), holidays=frozenset())
-POLICY = PromisePolicy(first_reply_within=parse_duration("8h"),
-                       follow_up_before=parse_duration("1h"), extend_by=parse_duration("8h"),
-                       max_follow_ups=2, escalate_to="manager@example.com",
-                       skip_older_than=parse_duration("2d"))
+CALENDAR = Calendar(
+    timezone=LONDON,
+    open_days=frozenset(range(5)),
+    opens=time(9),
+    closes=time(17, 30),
+    holidays=frozenset(),
+)
+POLICY = PromisePolicy(
+    first_reply_within=parse_duration("8h"),
+    follow_up_before=parse_duration("1h"),
+    extend_by=parse_duration("8h"),
+    max_follow_ups=2,
+    escalate_to="manager@example.com",
+    skip_older_than=parse_duration("2d"),
+)
 RULES = Rules(CALENDAR, POLICY, Limits())
 ANA = "ana@customer.example"
 MANAGER = "manager@example.com"
@@ -50,13 +59,25 @@ DUE = at(17, 9, 35)  # the running promise: Tuesday 09:35, chased from Monday 17
 CHASE_AT = at(16, 17, 5)
 
 
-def waiting(cid: str = "K7Q2", customer: str = ANA, *, follow_ups: int = 0,
-            escalated: bool = False, subject: str = "Invoice",
-            created_at: datetime | None = None) -> Conversation:
+def waiting(
+    cid: str = "K7Q2",
+    customer: str = ANA,
+    *,
+    follow_ups: int = 0,
+    escalated: bool = False,
+    subject: str = "Invoice",
+    created_at: datetime | None = None,
+) -> Conversation:
     """A waiting conversation whose running promise is ``DUE``, after ``follow_ups``."""
-    conversation = Conversation(id=cid, mailbox="support", customer=customer,
-                                customer_name="Ana", subject=subject,
-                                created_at=created_at or at(16, 10), status=Status.WAITING)
+    conversation = Conversation(
+        id=cid,
+        mailbox="support",
+        customer=customer,
+        customer_name="Ana",
+        subject=subject,
+        created_at=created_at or at(16, 10),
+        status=Status.WAITING,
+    )
     reasons = [FIRST_REPLY, *(follow_up_reason(n + 1) for n in range(follow_ups))]
     for reason in [*reasons, *([ESCALATED] if escalated else [])]:
         conversation.settle(at(16, 10), Outcome.EXTENDED)
@@ -64,14 +85,18 @@ def waiting(cid: str = "K7Q2", customer: str = ANA, *, follow_ups: int = 0,
     return conversation
 
 
-def lookups(sent: Sequence[Sent] = (), conversations: Iterable[Conversation] = (),
-            undeliverable: dict[str, Undeliverable] | None = None) -> Lookups:
+def lookups(
+    sent: Sequence[Sent] = (),
+    conversations: Iterable[Conversation] = (),
+    undeliverable: dict[str, Undeliverable] | None = None,
+) -> Lookups:
     """The ledger's lookups, over what the test hands in."""
     known = list(conversations)
-    return Lookups(undeliverable or {},
-                   sent_to=lambda address: [s for s in sent if s.to == address],
-                   conversations_of=lambda address: [c for c in known
-                                                     if c.customer == address])
+    return Lookups(
+        undeliverable or {},
+        sent_to=lambda address: [s for s in sent if s.to == address],
+        conversations_of=lambda address: [c for c in known if c.customer == address],
+    )
 
 
 def test_nothing_is_decided_before_the_chase_moment() -> None:
@@ -106,8 +131,7 @@ def test_after_the_last_follow_up_the_manager_and_the_customer_are_told() -> Non
     [decision] = decide([waiting(follow_ups=2)], set(), CHASE_AT, RULES, lookups())
     assert isinstance(decision, SendChase)
     assert decision.due.chase is Chase.ESCALATE
-    assert decision.mails == ((MailKind.ESCALATION, MANAGER),
-                              (MailKind.ESCALATION_NOTICE, ANA))
+    assert decision.mails == ((MailKind.ESCALATION, MANAGER), (MailKind.ESCALATION_NOTICE, ANA))
     assert decision.note is None
 
 
@@ -117,10 +141,10 @@ def _robot_and_its_echoes() -> tuple[list[Conversation], list[Sent]]:
     robot = "help@otherdesk.example"
     first = waiting("K7Q2", robot, follow_ups=2)
     echo = waiting("ECH1", robot, subject="Ticket received: Invoice", created_at=at(16, 11))
-    again = waiting("ECH2", robot, subject="Ticket received: Ticket received: Invoice",
-                    created_at=at(16, 12))
-    ours = [Sent(c.id, robot, c.created_at + timedelta(minutes=1))
-            for c in (first, echo, again)]
+    again = waiting(
+        "ECH2", robot, subject="Ticket received: Ticket received: Invoice", created_at=at(16, 12)
+    )
+    ours = [Sent(c.id, robot, c.created_at + timedelta(minutes=1)) for c in (first, echo, again)]
     return [first, echo, again], ours
 
 
@@ -128,21 +152,22 @@ def test_an_escalation_about_a_suspected_slow_responder_goes_to_the_manager_only
     """The manager's report still goes; the customer's notice, which the robot would echo,
     is left out, and the note says why."""
     conversations, ours = _robot_and_its_echoes()
-    [decision] = decide(conversations[:1], set(), CHASE_AT, RULES,
-                        lookups(ours, conversations))
+    [decision] = decide(conversations[:1], set(), CHASE_AT, RULES, lookups(ours, conversations))
     assert isinstance(decision, SendChase)
     assert decision.mails == ((MailKind.ESCALATION, MANAGER),)
     assert decision.note is not None
-    assert decision.note.startswith("escalation notice held back: suspected slow "
-                                    "autoresponder: help@otherdesk.example")
+    assert decision.note.startswith(
+        "escalation notice held back: suspected slow autoresponder: help@otherdesk.example"
+    )
 
 
 def test_a_follow_up_to_a_suspected_slow_responder_is_held() -> None:
     """The same robot's follow-up is held, with the reason for staff."""
     conversations, ours = _robot_and_its_echoes()
     follow_up = waiting("FLW1", "help@otherdesk.example")
-    [decision] = decide([follow_up], set(), CHASE_AT, RULES,
-                        lookups(ours, [*conversations, follow_up]))
+    [decision] = decide(
+        [follow_up], set(), CHASE_AT, RULES, lookups(ours, [*conversations, follow_up])
+    )
     assert isinstance(decision, Hold)
     assert decision.reason.startswith("follow-up held back: suspected slow autoresponder")
 
@@ -151,8 +176,11 @@ def test_a_chase_to_an_address_that_bounced_is_held() -> None:
     """Our mail to Ana bounced: no follow-up goes; a person must reach her another way."""
     bounced = {ANA: Undeliverable(ANA, at(16, 11), "K7Q2", "550 no such user")}
     [decision] = decide([waiting()], set(), CHASE_AT, RULES, lookups(undeliverable=bounced))
-    assert decision == Hold("K7Q2", f"follow-up not sent: mail to {ANA} bounced on Mon 16 "
-                            "Nov 11:00; a person must reach them another way")
+    assert decision == Hold(
+        "K7Q2",
+        f"follow-up not sent: mail to {ANA} bounced on Mon 16 "
+        "Nov 11:00; a person must reach them another way",
+    )
 
 
 def test_the_mails_decided_count_for_the_chases_decided_after_them() -> None:
@@ -178,11 +206,11 @@ def test_a_lapsed_promise_nobody_will_chase_is_recorded_once_it_passes() -> None
 def test_with_nobody_to_escalate_to_the_last_promise_lapses_unchased() -> None:
     """No manager configured: after the last follow-up there is nobody to chase, and the
     promise lapses on its own."""
-    rules = Rules(CALENDAR, PromisePolicy(**{**POLICY.__dict__, "escalate_to": None}),
-                  Limits())
+    rules = Rules(CALENDAR, PromisePolicy(**{**POLICY.__dict__, "escalate_to": None}), Limits())
     conversation = waiting(follow_ups=2)
     assert decide([conversation], set(), DUE + timedelta(minutes=1), rules, lookups()) == [
-        RecordLapse("K7Q2", DUE)]
+        RecordLapse("K7Q2", DUE)
+    ]
 
 
 def test_a_chase_applied_settles_the_promise_and_makes_the_next() -> None:

@@ -23,8 +23,9 @@ ARRIVED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SUPPORT = "support@example.com"
 
 
-def _mail(sender: str, message_id: str, *, irt: str = "", refs: str = "",
-          to: str = SUPPORT) -> InboundEmail:
+def _mail(
+    sender: str, message_id: str, *, irt: str = "", refs: str = "", to: str = SUPPORT
+) -> InboundEmail:
     headers = [f"From: {sender}", f"To: {to}", f"Message-ID: {message_id}", "Subject: hello"]
     headers += [f"In-Reply-To: {irt}"] if irt else []
     headers += [f"References: {refs}"] if refs else []
@@ -33,11 +34,22 @@ def _mail(sender: str, message_id: str, *, irt: str = "", refs: str = "",
 
 def _file(ledger: Ledger, token: str, email: InboundEmail) -> Conversation:
     """File ``email`` in conversation ``token`` (started by its sender when new)."""
-    conversation = ledger.conversations.setdefault(token, Conversation(
-        token, "support", email.customer_address or "", "", email.subject, ARRIVED))
-    conversation.messages.append(FiledMessage(
-        email.key, email.message_id, Role.CUSTOMER, ARRIVED, email.from_address,
-        email.subject, "INBOX", names=named_ids(email)))
+    conversation = ledger.conversations.setdefault(
+        token,
+        Conversation(token, "support", email.customer_address or "", "", email.subject, ARRIVED),
+    )
+    conversation.messages.append(
+        FiledMessage(
+            email.key,
+            email.message_id,
+            Role.CUSTOMER,
+            ARRIVED,
+            email.from_address,
+            email.subject,
+            "INBOX",
+            names=named_ids(email),
+        )
+    )
     return conversation
 
 
@@ -132,8 +144,9 @@ def test_the_index_catches_up_with_what_was_added() -> None:
     index = ledger.index()
     _file(ledger, "AAAA", _mail("bob@x.example", "<a2@x>", irt="<gone@x>"))
     _file(ledger, "BBBB", _mail("carol@x.example", "<b1@x>"))
-    conversation.sent.append(SentMail("<ours@x>", MailKind.ACKNOWLEDGEMENT, "bob@x.example",
-                                      ARRIVED))
+    conversation.sent.append(
+        SentMail("<ours@x>", MailKind.ACKNOWLEDGEMENT, "bob@x.example", ARRIVED)
+    )
     ledger.skipped.append(SkippedMessage("<spam@x>", "support", conversation.messages[0]))
     assert ledger.index() is index
     assert index.received["<a2@x>"] == index.received["<ours@x>"] == "AAAA"

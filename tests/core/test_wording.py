@@ -39,21 +39,44 @@ def hours(n: float) -> timedelta:
     ("moment", "now", "expected"),
     [
         (london("2026-11-23 16:00"), MONDAY_9AM, "later today, by 16:00 London time"),
-        (london("2026-11-24 10:05"), MONDAY_9AM,
-         "tomorrow (Tuesday 24 November) by 10:05 London time"),
+        (
+            london("2026-11-24 10:05"),
+            MONDAY_9AM,
+            "tomorrow (Tuesday 24 November) by 10:05 London time",
+        ),
         (london("2026-11-25 10:05"), MONDAY_9AM, "by Wednesday 25 November, 10:05 London time"),
-        (london("2027-01-04 09:00"), london("2026-12-31 10:00"),
-         "by Monday 4 January 2027, 09:00 London time"),
-        (london("2027-01-01 10:00"), london("2026-12-31 10:00"),
-         "tomorrow (Friday 1 January 2027) by 10:00 London time"),
-        (london("2026-11-23 10:00"), london("2026-11-23 16:00"),
-         "by Monday 23 November, 10:00 London time"),
-        (london("2026-11-23 16:00"), london("2026-11-23 16:00"),
-         "by Monday 23 November, 16:00 London time"),
+        (
+            london("2027-01-04 09:00"),
+            london("2026-12-31 10:00"),
+            "by Monday 4 January 2027, 09:00 London time",
+        ),
+        (
+            london("2027-01-01 10:00"),
+            london("2026-12-31 10:00"),
+            "tomorrow (Friday 1 January 2027) by 10:00 London time",
+        ),
+        (
+            london("2026-11-23 10:00"),
+            london("2026-11-23 16:00"),
+            "by Monday 23 November, 10:00 London time",
+        ),
+        (
+            london("2026-11-23 16:00"),
+            london("2026-11-23 16:00"),
+            "by Monday 23 November, 16:00 London time",
+        ),
         (london("2026-11-20 16:00"), MONDAY_9AM, "by Friday 20 November, 16:00 London time"),
     ],
-    ids=["later-today", "tomorrow", "this-week", "next-year", "tomorrow-next-year",
-         "earlier-today", "now-itself", "last-week"],
+    ids=[
+        "later-today",
+        "tomorrow",
+        "this-week",
+        "next-year",
+        "tomorrow-next-year",
+        "earlier-today",
+        "now-itself",
+        "last-week",
+    ],
 )
 def test_the_day_is_said_the_shortest_true_way(
     moment: datetime, now: datetime, expected: str
@@ -66,14 +89,26 @@ def test_the_day_is_said_the_shortest_true_way(
     ("moment", "now", "cal", "expected"),
     [
         # 23:30 in London is still Monday: the moment on Tuesday is tomorrow.
-        (london("2026-11-24 10:05"), datetime(2026, 11, 23, 23, 30, tzinfo=UTC), OFFICE,
-         "tomorrow (Tuesday 24 November) by 10:05 London time"),
+        (
+            london("2026-11-24 10:05"),
+            datetime(2026, 11, 23, 23, 30, tzinfo=UTC),
+            OFFICE,
+            "tomorrow (Tuesday 24 November) by 10:05 London time",
+        ),
         # 03:00 UTC on Tuesday is Monday 22:00 in New York.
-        (datetime(2026, 11, 24, 10, 0, tzinfo=NEW_YORK), datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
-         NY_OFFICE, "tomorrow (Tuesday 24 November) by 10:00 New York time"),
+        (
+            datetime(2026, 11, 24, 10, 0, tzinfo=NEW_YORK),
+            datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
+            NY_OFFICE,
+            "tomorrow (Tuesday 24 November) by 10:00 New York time",
+        ),
         # A UTC moment is told on the business's clock (BST in summer).
-        (datetime(2026, 6, 2, 8, 0, tzinfo=UTC), datetime(2026, 6, 1, 8, 0, tzinfo=UTC), OFFICE,
-         "tomorrow (Tuesday 2 June) by 09:00 London time"),
+        (
+            datetime(2026, 6, 2, 8, 0, tzinfo=UTC),
+            datetime(2026, 6, 1, 8, 0, tzinfo=UTC),
+            OFFICE,
+            "tomorrow (Tuesday 2 June) by 09:00 London time",
+        ),
     ],
     ids=["now-late-in-utc", "now-in-utc-new-york", "moment-in-utc"],
 )
@@ -90,8 +125,10 @@ def test_today_and_tomorrow_are_the_business_zone_days(
         (OFFICE, "later today, by 16:00 London time"),
         (NY_OFFICE, "later today, by 11:00 New York time"),
         (UTC_OFFICE, "later today, by 16:00 UTC"),
-        (Calendar(ZoneInfo("America/Argentina/Buenos_Aires"), WEEKDAYS, time(9), time(17)),
-         "later today, by 13:00 Buenos Aires time"),
+        (
+            Calendar(ZoneInfo("America/Argentina/Buenos_Aires"), WEEKDAYS, time(9), time(17)),
+            "later today, by 13:00 Buenos Aires time",
+        ),
     ],
     ids=["london", "new-york", "utc", "buenos-aires"],
 )
@@ -105,21 +142,45 @@ def test_the_zone_is_named_the_way_a_customer_reads_it(cal: Calendar, expected: 
 @pytest.mark.parametrize(
     ("moment", "offset", "expected"),
     [
-        (london("2026-11-25 10:05"), hours(1),
-         "by Wednesday 25 November, 10:05 London time (11:05 your time)"),
-        (london("2026-11-25 16:05"), hours(9),
-         "by Wednesday 25 November, 16:05 London time (Thursday 01:05 your time)"),
-        (london("2026-11-25 03:00"), hours(-5),
-         "by Wednesday 25 November, 03:00 London time (Tuesday 22:00 your time)"),
-        (london("2026-11-25 10:05"), hours(5.5),
-         "by Wednesday 25 November, 10:05 London time (15:35 your time)"),
-        (london("2026-11-23 16:00"), hours(-5),
-         "later today, by 16:00 London time (11:00 your time)"),
-        (london("2026-11-24 10:05"), hours(1),
-         "tomorrow (Tuesday 24 November) by 10:05 London time (11:05 your time)"),
+        (
+            london("2026-11-25 10:05"),
+            hours(1),
+            "by Wednesday 25 November, 10:05 London time (11:05 your time)",
+        ),
+        (
+            london("2026-11-25 16:05"),
+            hours(9),
+            "by Wednesday 25 November, 16:05 London time (Thursday 01:05 your time)",
+        ),
+        (
+            london("2026-11-25 03:00"),
+            hours(-5),
+            "by Wednesday 25 November, 03:00 London time (Tuesday 22:00 your time)",
+        ),
+        (
+            london("2026-11-25 10:05"),
+            hours(5.5),
+            "by Wednesday 25 November, 10:05 London time (15:35 your time)",
+        ),
+        (
+            london("2026-11-23 16:00"),
+            hours(-5),
+            "later today, by 16:00 London time (11:00 your time)",
+        ),
+        (
+            london("2026-11-24 10:05"),
+            hours(1),
+            "tomorrow (Tuesday 24 November) by 10:05 London time (11:05 your time)",
+        ),
     ],
-    ids=["same-date", "their-date-later", "their-date-earlier", "half-hour-zone", "later-today",
-         "tomorrow"],
+    ids=[
+        "same-date",
+        "their-date-later",
+        "their-date-earlier",
+        "half-hour-zone",
+        "later-today",
+        "tomorrow",
+    ],
 )
 def test_a_customer_elsewhere_is_also_told_their_own_clock(
     moment: datetime, offset: timedelta, expected: str
@@ -148,8 +209,9 @@ def test_no_customer_clock_when_it_reads_the_same_or_is_unknown(
 
 def test_a_customer_on_utc_in_summer_is_told_their_clock() -> None:
     """In British summer time a UTC+0 customer reads an hour earlier than London."""
-    text = describe_moment(london("2026-06-03 10:05"), OFFICE, london("2026-06-01 09:00"),
-                           timedelta(0))
+    text = describe_moment(
+        london("2026-06-03 10:05"), OFFICE, london("2026-06-01 09:00"), timedelta(0)
+    )
     assert text == "by Wednesday 3 June, 10:05 London time (09:05 your time)"
 
 
@@ -236,7 +298,9 @@ def test_filters_read_the_moment_in_its_own_zone(
 ) -> None:
     """The plain filters show a moment's date, clock (rounded up) and weekday in its own zone."""
     assert (filter_date(moment), filter_time(moment), filter_weekday(moment)) == (
-        date_text, time_text, weekday
+        date_text,
+        time_text,
+        weekday,
     )
 
 
@@ -245,7 +309,9 @@ def test_template_filters_read_moments_on_the_business_clock() -> None:
     filters = template_filters(OFFICE)
     moment = datetime(2026, 6, 1, 23, 30, tzinfo=UTC)  # 00:30 on Tuesday in London (BST)
     assert (filters["date"](moment), filters["time"](moment), filters["weekday"](moment)) == (
-        "Tuesday 2 June", "00:30", "Tuesday"
+        "Tuesday 2 June",
+        "00:30",
+        "Tuesday",
     )
 
 

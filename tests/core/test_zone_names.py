@@ -10,8 +10,18 @@ import pytest
 from inbox_agent.core.calendar_words import zone_words
 from inbox_agent.core.zone_names import zone_city, zone_name
 
-UTC_KEYS = ("UTC", "Etc/UTC", "UCT", "Universal", "Zulu", "GMT", "Etc/GMT", "GMT0",
-            "Greenwich", "Etc/Greenwich")
+UTC_KEYS = (
+    "UTC",
+    "Etc/UTC",
+    "UCT",
+    "Universal",
+    "Zulu",
+    "GMT",
+    "Etc/GMT",
+    "GMT0",
+    "Greenwich",
+    "Etc/Greenwich",
+)
 
 
 @pytest.mark.parametrize(
@@ -41,8 +51,16 @@ def test_no_zone_but_utc_is_called_plain_utc() -> None:
     """Across the whole tz database, only the UTC keys are named "UTC"; the rest name a
     place, a region, an offset from UTC or (EST, MST) the abbreviation people write."""
     named_utc = {key for key in available_timezones() if zone_name(ZoneInfo(key)) == "UTC"}
-    assert named_utc <= set(UTC_KEYS) | {"Etc/UCT", "Etc/Universal", "Etc/Zulu", "GMT+0",
-                                         "GMT-0", "Etc/GMT+0", "Etc/GMT-0", "Etc/GMT0"}
+    assert named_utc <= set(UTC_KEYS) | {
+        "Etc/UCT",
+        "Etc/Universal",
+        "Etc/Zulu",
+        "GMT+0",
+        "GMT-0",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "Etc/GMT0",
+    }
 
 
 @pytest.mark.parametrize(
@@ -66,7 +84,7 @@ def test_no_zone_but_utc_is_called_plain_utc() -> None:
     ],
 )
 def test_old_and_country_keys_are_named_by_todays_city(key: str, expected: str) -> None:
-    """"GB time", "Eastern time" or "NSW time" would puzzle a customer: the city of the zone
+    """ "GB time", "Eastern time" or "NSW time" would puzzle a customer: the city of the zone
     the old key links to is named instead; Europe's region zones keep their region."""
     assert zone_name(ZoneInfo(key)) == expected
 
