@@ -51,8 +51,14 @@ class TemplatesFolder(jinja2.BaseLoader):
         path = self.folder / template
 
         def uptodate() -> bool:
-            try:  # the same file, unchanged; a link moved elsewhere counts as a change
-                return path.resolve() == real and os.stat(real).st_mtime_ns == info.st_mtime_ns
+            try:  # the same file, unchanged; a link moved elsewhere counts as a change, and
+                # so does a file renamed over it (a save from the staff page) within the
+                # filesystem's timestamp tick, which leaves the mtime as it was
+                now = os.stat(real)
+                return path.resolve() == real and (now.st_ino, now.st_mtime_ns) == (
+                    info.st_ino,
+                    info.st_mtime_ns,
+                )
             except OSError:
                 return False
 
