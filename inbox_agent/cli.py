@@ -24,6 +24,7 @@ from inbox_agent.commands import (
     templates,
     threads,
     views,
+    web,
 )
 from inbox_agent.errors import InboxAgentError
 
@@ -179,8 +180,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     report_cmd.set_defaults(handler=report.main)
 
+    _add_web(commands)
     _add_tryouts(commands)
     return parser
+
+
+def _add_web(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``web passwd NAME``: the staff page's logins."""
+    web_cmd = commands.add_parser("web", help="the staff web page: set a login")
+    web_commands = web_cmd.add_subparsers(dest="web_command", required=True, metavar="passwd")
+    passwd = web_commands.add_parser(
+        "passwd",
+        help="set a staff login's password (asked twice, or read from standard input)",
+    )
+    passwd.add_argument("name", help="the login name, e.g. alice")
+    passwd.set_defaults(handler=web.passwd)
 
 
 def _add_tryouts(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -93,6 +93,15 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: the staff page the daemon serves (absent: none)."""
+
+    host: str
+    port: int
+    public: bool = False  # True: listening beyond loopback, behind a TLS reverse proxy
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated config."""
 
@@ -102,6 +111,7 @@ class Settings:
     promise: PromisePolicy
     mailboxes: tuple[MailboxSettings, ...]
     limits: Limits = field(default_factory=Limits)
+    web: WebSettings | None = None
 
     def mailbox(self, name: str) -> MailboxSettings:
         """The mailbox called ``name``."""
@@ -142,11 +152,12 @@ def parse(text: str, source: Path) -> Settings:
     promise = _promise(root.section("promise"))
     limits = _limits(root.section("limits"))
     mailboxes = tuple(_mailbox(s) for s in root.sections("mailbox"))
+    web = _web(root.section("web")) if "web" in data else None
     root.finish()
     if not mailboxes:
         raise ConfigError(f"{source}: no [[mailbox]]; add one (see config.example.toml)")
     _unique([m.name for m in mailboxes], source, "name")
-    return Settings(source, agent, calendar, promise, mailboxes, limits)
+    return Settings(source, agent, calendar, promise, mailboxes, limits, web)
 
 
 def resolve_password(server: ServerSettings, where: str) -> str:
@@ -205,6 +216,24 @@ def _agent(section: _Section, base: Path) -> AgentSettings:
         section.fail("poll_interval_seconds", "must be at least 1")
     section.finish()
     return agent
+
+
+def _web(section: _Section) -> WebSettings:
+    """``[web] listen = "HOST:PORT"``; beyond loopback only with ``public = true``."""
+    listen = section.get("listen", str)
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        section.fail("listen", f'= {listen!r} should be "HOST:PORT", e.g. "127.0.0.1:8025"')
+    web = WebSettings(host, int(port), section.flag("public", False))
+    if not web.public and not _is_loopback(host):
+        section.fail(
+            "listen",
+            f"= {listen!r} is reachable from other machines; listen on 127.0.0.1 behind a "
+            "TLS reverse proxy and set public = true",
+        )
+    section.finish()
+    return web
 
 
 def _templates_dir(section: _Section, base: Path) -> Path:

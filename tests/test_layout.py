@@ -2,7 +2,9 @@
 
 Four floors, each importing only the floors below: ``core/`` (the standard library, jinja2,
 flufl.bounce and holidays only), ``adapters/`` (core), ``agent/`` (adapters and core),
-``commands/`` (all of them, called only by ``cli.py``); and no import cycles.
+``commands/`` (all of them, called only by ``cli.py``) and ``web/`` beside it (the staff page:
+agent, adapters and core; started only by the daemon's wiring in ``agent/cycle.py``, its logins
+set by ``commands/web.py``); and no import cycles.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def test_only_the_agent_layer_and_commands_touch_adapters() -> None:
     """Adapters are reached through the agent layer (or a command), never from elsewhere."""
     for path in PACKAGE.rglob("*.py"):
         part = path.relative_to(PACKAGE).parts[0]
-        if part in ("adapters", "agent", "commands"):
+        if part in ("adapters", "agent", "commands", "web"):
             continue
         for name in imports_of(path):
             assert not name.startswith("inbox_agent.adapters"), f"{path} imports {name}"
@@ -98,6 +100,21 @@ def test_nothing_imports_commands_but_the_cli() -> None:
             continue
         for name in imports_of(path):
             assert not name.startswith("inbox_agent.commands"), f"{path} imports {name}"
+
+
+def test_only_the_daemon_wiring_and_its_command_import_the_web_page() -> None:
+    """The staff page is a top floor like ``commands/``: the daemon's wiring starts it
+    (``agent/cycle.py``) and ``commands/web.py`` sets its logins; nothing else reaches it, and
+    it never reaches into the commands."""
+    allowed = {PACKAGE / "agent" / "cycle.py", PACKAGE / "commands" / "web.py"}
+    for path in PACKAGE.rglob("*.py"):
+        if path in allowed or path.parent.name == "web":
+            continue
+        for name in imports_of(path):
+            assert not name.startswith("inbox_agent.web"), f"{path} imports {name}"
+    for path in (PACKAGE / "web").glob("*.py"):
+        for name in imports_of(path):
+            assert not name.startswith(("inbox_agent.commands", "inbox_agent.cli")), name
 
 
 def test_cli_goes_through_the_commands() -> None:

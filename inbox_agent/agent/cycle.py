@@ -58,13 +58,14 @@ from inbox_agent.config import MailboxSettings, Settings
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Checkpoint, Ledger
 from inbox_agent.core.wording import local_moment
-from inbox_agent.daemon import Daemon, Job
+from inbox_agent.daemon import Daemon, Job, Service
 from inbox_agent.errors import (
     MailboxConnectionError,
     MailboxError,
     MailboxLoginError,
     OperatorError,
 )
+from inbox_agent.web.service import WebService
 
 # Adapters and CycleReport live in ``context``; whoever builds an Agent gets them here too.
 __all__ = [
@@ -348,7 +349,7 @@ async def run(
                 Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),
                 Job("sweep", agent.sweep_cycle, SWEEP_INTERVAL_SECONDS),
             ],
-            services=_watching(settings, adapters, agent),
+            services=[*_watching(settings, adapters, agent), *_web(settings, agent, dry_run)],
         ).serve()
         agent.health.stopped_watching(agent.clock())
 
@@ -367,3 +368,11 @@ def _watching(settings: Settings, adapters: Adapters, agent: Agent) -> list[Watc
             shown=agent.health.watched,
         )
     ]
+
+
+def _web(settings: Settings, agent: Agent, dry_run: bool) -> list[Service]:
+    """The staff page (``[web] listen``), for the daemon only: a dry run changes nothing, so
+    its actions would do nothing."""
+    if settings.web is None or dry_run:
+        return []
+    return [WebService(settings.web, agent)]

@@ -1,0 +1,282 @@
+"""The staff page's aiohttp application: routes, the session check, CSRF, security headers.
+
+Every route but the login form and the stylesheet needs a session: without one a page answers
+303 to /login and an action 403, with nothing about customers in the body. Every POST carries
+the session's CSRF token in a hidden field. Actions go through the CLI's own code path
+(``agent.staff.request``: checked against the last commit and queued for the daemon), then the
+daemon is asked to apply the queue at once, so the page it redirects to shows the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from inbox_agent.adapters.store import StaffRequest
+from inbox_agent.agent import staff
+from inbox_agent.config import Settings
+from inbox_agent.core.ledger import Ledger
+from inbox_agent.core.wording import local_moment
+from inbox_agent.errors import OperatorError
+from inbox_agent.web import views
+from inbox_agent.web.auth import (
+    MAX_PASSWORD,
+    SESSION_SECONDS,
+    RateLimit,
+    Session,
+    Sessions,
+    Users,
+    new_token,
+    same,
+    secret_key,
+)
+
+log = logging.getLogger("inbox_agent")
+HERE = Path(__file__).parent
+SESSION_COOKIE = "inbox_session"
+LOGIN_COOKIE = "inbox_login"  # the login form's CSRF token (double submit: no session yet)
+OPEN_PATHS = ("/login", "/static/")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+ACTIONS = ("close", "reopen", "snooze")
+DONE = {"close": "Closed.", "reopen": "Reopened.", "snooze": "Snoozed."}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the page needs of the running agent."""
+
+    settings: Settings
+    ledger: Callable[[], Ledger]  # the live ledger, in memory
+    clock: Callable[[], datetime]
+    apply: Callable[[], Awaitable[None]]  # apply the queued staff requests now
+
+
+BACKEND = web.AppKey("backend", Backend)
+PAGES = web.AppKey("pages", jinja2.Environment)
+SESSIONS = web.AppKey("sessions", Sessions)
+USERS = web.AppKey("users", Users)
+LIMIT = web.AppKey("limit", RateLimit)
+SECURE = web.AppKey("secure", bool)
+
+
+def pages() -> jinja2.Environment:
+    """The page templates: their own environment (autoescaped, strict), not the customer
+    templates' sandbox."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def make_app(backend: Backend, *, limit: RateLimit | None = None) -> web.Application:
+    """The application over ``backend``; cookies are ``Secure`` when ``[web] public``."""
+    data_dir = backend.settings.agent.data_dir
+    app = web.Application(middlewares=[_sessions], client_max_size=64 * 1024)
+    app[BACKEND] = backend
+    app[PAGES] = pages()
+    app[SESSIONS] = Sessions(secret_key(data_dir))
+    app[USERS] = Users(data_dir)
+    app[LIMIT] = limit or RateLimit()
+    app[SECURE] = bool(backend.settings.web and backend.settings.web.public)
+    app.on_response_prepare.append(_headers)
+    app.router.add_get("/", _home)
+    app.router.add_get("/login", _login_form)
+    app.router.add_post("/login", _login)
+    app.router.add_post("/logout", _logout)
+    app.router.add_get("/conversations", _conversations)
+    app.router.add_get("/conversations/{id:[A-Za-z0-9]{1,32}}", _conversation)
+    app.router.add_post("/conversations/{id:[A-Za-z0-9]{1,32}}/{action:close|reopen|snooze}", _act)
+    app.router.add_static("/static/", HERE / "static", append_version=False)
+    return app
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(HEADERS)
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
+@web.middleware
+async def _sessions(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """No session, no page: 303 to /login for a GET, 403 for anything else; a POST's CSRF
+    token must match its session's."""
+    if request.path.startswith(OPEN_PATHS):
+        return await handler(request)
+    session = _session(request)
+    if session is None:
+        if request.method in ("GET", "HEAD"):
+            raise web.HTTPSeeOther("/login")
+        raise web.HTTPForbidden(text="log in first")
+    if request.method == "POST":
+        form = await request.post()
+        if not same(str(form.get("csrf", "")), session.csrf):
+            raise web.HTTPForbidden(text="the form is out of date; reload the page")
+    request["session"] = session
+    return await handler(request)
+
+
+def _session(request: web.Request) -> Session | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = request.app[SESSIONS].read(cookie) if cookie else None
+    if session is None or not same(session.stamp, request.app[USERS].stamp(session.user) or ""):
+        return None  # a changed (or removed) password ends its sessions
+    return session
+
+
+def _render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
+    session: Session | None = request.get("session")
+    page = (
+        request.app[PAGES]
+        .get_template(name)
+        .render(
+            user=session.user if session else None,
+            csrf=session.csrf if session else "",
+            **context,
+        )
+    )
+    return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+
+
+async def _home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/conversations")
+
+
+async def _login_form(request: web.Request) -> web.StreamResponse:
+    return _login_page(request, "")
+
+
+def _login_page(request: web.Request, problem: str, status: int = 200) -> web.Response:
+    token = new_token()
+    response = _render(request, "login.html.j2", status, login_csrf=token, problem=problem)
+    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    return response
+
+
+def _set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[SECURE],
+    )
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name = str(form.get("name", ""))[:64]
+    password = str(form.get("password", ""))
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not same(str(form.get("csrf", "")), expected):
+        raise web.HTTPForbidden(text="the form is out of date; reload the login page")
+    wait = request.app[LIMIT].retry_after(f"address:{request.remote}", f"name:{name}")
+    if wait:
+        log.warning("web: login attempts refused for a minute (too many)")
+        raise web.HTTPTooManyRequests(
+            text="too many login attempts; wait a minute", headers={"Retry-After": str(wait)}
+        )
+    users = request.app[USERS]
+    matched = len(password) <= MAX_PASSWORD and await asyncio.to_thread(users.check, name, password)
+    stamp = users.stamp(name) if matched else None
+    if stamp is None:
+        return _login_page(request, "Wrong name or password.", status=401)
+    _, cookie = request.app[SESSIONS].make(name, stamp)
+    response = web.HTTPSeeOther("/conversations")
+    _set_cookie(request, response, SESSION_COOKIE, cookie, max_age=SESSION_SECONDS)
+    response.del_cookie(LOGIN_COOKIE, path="/")
+    log.info("web: %s logged in", name)
+    return response
+
+
+async def _logout(request: web.Request) -> web.StreamResponse:
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def _conversations(request: web.Request) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    chosen = request.query.get("filter", "open")
+    chosen = chosen if chosen in views.FILTERS else "open"
+    query = request.query.get("q", "")[: views.MAX_QUERY]
+    found = views.listing(
+        backend.ledger(), chosen, query, backend.clock(), backend.settings.calendar.timezone
+    )
+    return _render(
+        request,
+        "conversations.html.j2",
+        filters=views.FILTERS,
+        chosen=chosen,
+        query=query,
+        listing=found,
+        max_rows=views.MAX_ROWS,
+    )
+
+
+async def _conversation(request: web.Request, problem: str = "", status: int = 200) -> web.Response:
+    backend = request.app[BACKEND]
+    ledger = backend.ledger()
+    conversation = ledger.conversations.get(request.match_info["id"].upper())
+    if conversation is None:
+        return _render(request, "missing.html.j2", 404, token=request.match_info["id"])
+    zone = backend.settings.calendar.timezone
+    done = DONE.get(request.query.get("done", ""), "")
+    return _render(
+        request,
+        "conversation.html.j2",
+        status,
+        c=conversation,
+        bounced=conversation.customer in ledger.undeliverable,
+        promised_by=local_moment(conversation.promised_by, zone)
+        if conversation.promised_by
+        else "",
+        snoozed_until=local_moment(conversation.snoozed_until, zone)
+        if conversation.snoozed_until
+        else "",
+        events=views.timeline(conversation, ledger, zone),
+        done=done,
+        problem=problem,
+    )
+
+
+async def _act(request: web.Request) -> web.StreamResponse:
+    """Close, reopen or snooze, as ``inbox-agent close/reopen/snooze`` do."""
+    backend = request.app[BACKEND]
+    token, action = request.match_info["id"].upper(), request.match_info["action"]
+    form = await request.post()
+    now = backend.clock()
+    try:
+        until = (
+            staff.parse_until(str(form.get("until", ""))[:64], backend.settings.calendar, now)
+            if action == "snooze"
+            else None
+        )
+        note = await asyncio.to_thread(
+            staff.request, backend.settings, StaffRequest(action, token, until), now
+        )
+    except OperatorError as exc:
+        return await _conversation(request, exc.one_line(), status=400)
+    log.info("web: %s by %s: %s", action, request["session"].user, note)
+    await backend.apply()
+    raise web.HTTPSeeOther(f"/conversations/{token}?done={action}")

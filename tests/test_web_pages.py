@@ -1,0 +1,372 @@
+"""The staff page through aiohttp's test client, over a real Store in a temporary data folder:
+no session, no page (and no customer data); CSRF; the login rate limit; ``web passwd``; the
+actions change the ledger as the CLI's do; filters, search, and hostile text escaped."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from inbox_agent import cli
+from inbox_agent.adapters.store import Store
+from inbox_agent.agent import cycle
+from inbox_agent.commands import staff as staff_commands
+from inbox_agent.config import WebSettings
+from inbox_agent.core.ledger import Ledger
+from inbox_agent.errors import ConfigError
+from inbox_agent.web.app import Backend, make_app
+from inbox_agent.web.auth import RateLimit, Users
+from tests.worlds import MemoryWorld, customer_mail, ledger, london, make_settings, run
+
+Client = TestClient[web.Request, web.Application]
+WEB = '\n[web]\nlisten = "127.0.0.1:8025"\n'
+PASSWORD = "correct horse battery"
+NOW = london(16, 11, 0)  # a Monday, open
+HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_SUBJECT = '<img src=x onerror="alert(2)">'
+
+
+def a_world(folder: Path) -> MemoryWorld:
+    """Ana (printer), Ben (invoice) and a hostile sender, acknowledged at 10:05."""
+    folder.mkdir()
+    world = MemoryWorld(make_settings(folder, extra=WEB))
+    mails = [
+        ("Ana Lima <ana@example.org>", "Printer on fire", london(16, 10, 0)),
+        ("Ben Ode <ben@example.net>", "Invoice 42 is wrong", london(16, 10, 1)),
+        (f'"{HOSTILE_NAME}" <evil@example.com>', HOSTILE_SUBJECT, london(16, 10, 2)),
+    ]
+    for sender, subject, sent in mails:
+        world.deliver(customer_mail(sender, subject, "Hello,\nplease help.\n", sent), sent)
+    run(world, london(16, 10, 5))
+    Users(world.settings.agent.data_dir).set_password("alice", PASSWORD)
+    return world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> MemoryWorld:
+    return a_world(tmp_path / "a")
+
+
+def token_of(world: MemoryWorld, customer: str) -> str:
+    return next(
+        c.id for c in ledger(world.settings).conversations.values() if c.customer == customer
+    )
+
+
+@asynccontextmanager
+async def page(
+    world: MemoryWorld, now: datetime = NOW, limit: RateLimit | None = None
+) -> AsyncIterator[tuple[Client, Ledger]]:
+    """The app over the store this test holds (as the daemon holds it), and its live ledger."""
+    with Store(world.settings.agent.data_dir) as store:
+        adapters = cycle.Adapters(mailbox=lambda _: world.mailbox, mailer=lambda _: world.mailer)
+        agent = cycle.Agent(world.settings, store, adapters, clock=lambda: now)
+
+        async def apply() -> None:
+            agent.apply_staff_requests()
+
+        app = make_app(
+            Backend(world.settings, lambda: agent.ledger, agent.clock, apply), limit=limit
+        )
+        async with TestClient(TestServer(app)) as client:
+            yield client, store.ledger
+
+
+def csrf_in(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+async def log_in(client: Client, name: str = "alice", password: str = PASSWORD) -> str:
+    """Log in; the session's CSRF token."""
+    form = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={"csrf": csrf_in(await form.text()), "name": name, "password": password},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    listing = await client.get("/conversations")
+    return csrf_in(await listing.text())
+
+
+def on(world: MemoryWorld, test: Callable[[Client, Ledger], Awaitable[None]]) -> None:
+    async def go() -> None:
+        async with page(world) as (client, live):
+            await test(client, live)
+
+    asyncio.run(go())
+
+
+def test_every_route_refuses_without_a_session_and_shows_no_customer(world: MemoryWorld) -> None:
+    token = token_of(world, "ana@example.org")
+
+    async def test(client: Client, live: Ledger) -> None:
+        for cookie in (None, "forged.0000", "e30.deadbeef"):
+            if cookie:
+                client.session.cookie_jar.update_cookies({"inbox_session": cookie})
+            for path in ("/", "/conversations", "/conversations?q=ana", f"/conversations/{token}"):
+                response = await client.get(path, allow_redirects=False)
+                assert response.status == 303
+                assert response.headers["Location"] == "/login"
+                assert "ana@" not in await response.text()
+            for action in ("close", "reopen", "snooze"):
+                response = await client.post(
+                    f"/conversations/{token}/{action}", data={"csrf": "x", "until": "2d"}
+                )
+                assert response.status == 403
+                body = await response.text()
+                assert "ana@" not in body
+                assert "Printer" not in body
+            assert live.conversations[token].status.value == "waiting"
+        login = await client.get("/login")
+        assert login.status == 200
+        assert "ana@" not in await login.text()
+
+    on(world, test)
+
+
+def test_a_login_shows_the_list_with_the_security_headers(world: MemoryWorld) -> None:
+    async def test(client: Client, live: Ledger) -> None:
+        await log_in(client)
+        response = await client.get("/conversations")
+        html = await response.text()
+        assert "ana@example.org" in html
+        assert "Printer on fire" in html
+        assert "Tue 17 Nov 2026 09:45 London time" in html  # promised by, the business's zone
+        headers = response.headers
+        assert headers["Content-Security-Policy"] == (
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+        )
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert headers["Cache-Control"] == "no-store"
+        cookie = next(c for c in client.session.cookie_jar if c.key == "inbox_session")
+        assert cookie["httponly"]
+        assert cookie["samesite"] == "Strict"
+        home = await client.get("/", allow_redirects=False)
+        assert home.headers["Location"] == "/conversations"
+        css = await client.get("/static/style.css")
+        assert css.status == 200
+        assert css.headers["X-Content-Type-Options"] == "nosniff"
+
+    on(world, test)
+
+
+def test_a_form_without_its_csrf_token_is_refused(world: MemoryWorld) -> None:
+    token = token_of(world, "ana@example.org")
+
+    async def test(client: Client, live: Ledger) -> None:
+        csrf = await log_in(client)
+        for data in ({}, {"csrf": "wrong"}, {"csrf": csrf[:-1]}):
+            response = await client.post(f"/conversations/{token}/close", data=data)
+            assert response.status == 403
+        assert live.conversations[token].status.value == "waiting"
+        client.session.cookie_jar.clear()
+        response = await client.post(
+            "/login", data={"csrf": "made-up", "name": "alice", "password": PASSWORD}
+        )
+        assert response.status == 403
+
+    on(world, test)
+
+
+def test_login_attempts_are_limited(world: MemoryWorld) -> None:
+    moment = [0.0]
+    limit = RateLimit(clock=lambda: moment[0])
+
+    async def go() -> None:
+        async with page(world, limit=limit) as (client, _):
+            for _ in range(5):
+                form = await client.get("/login")
+                response = await client.post(
+                    "/login",
+                    data={"csrf": csrf_in(await form.text()), "name": "alice", "password": "guess"},
+                )
+                assert response.status == 401
+                assert "Wrong name or password" in await response.text()
+            form = await client.get("/login")
+            response = await client.post(
+                "/login",
+                data={"csrf": csrf_in(await form.text()), "name": "alice", "password": PASSWORD},
+                allow_redirects=False,
+            )
+            assert response.status == 429
+            assert 0 < int(response.headers["Retry-After"]) <= 60
+            moment[0] = 61.0
+            await log_in(client)
+
+    asyncio.run(go())
+
+
+def test_a_changed_password_ends_the_sessions(world: MemoryWorld) -> None:
+    async def test(client: Client, live: Ledger) -> None:
+        await log_in(client)
+        assert (await client.get("/conversations", allow_redirects=False)).status == 200
+        Users(world.settings.agent.data_dir).set_password("alice", "another long one")
+        response = await client.get("/conversations", allow_redirects=False)
+        assert response.status == 303
+
+    on(world, test)
+
+
+def test_web_passwd_reads_standard_input_and_keeps_only_a_hash(
+    world: MemoryWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(world.settings.source)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long secret phrase\n"))
+    assert cli.main(["--config", config, "web", "passwd", "bob"]) == 0
+    folder = world.settings.agent.data_dir / "web"
+    users = folder / "users.json"
+    assert stat.S_IMODE(users.stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert "a long secret phrase" not in users.read_text()
+    assert PASSWORD not in users.read_text()
+    assert Users(world.settings.agent.data_dir).check("bob", "a long secret phrase")
+    assert not Users(world.settings.agent.data_dir).check("bob", "a long secret phrasE")
+    for name in ("../etc", "a/b", ".hidden", "x" * 65, ""):
+        monkeypatch.setattr("sys.stdin", io.StringIO("a long secret phrase\n"))
+        assert cli.main(["--config", config, "web", "passwd", name]) == 1
+    assert "not allowed" in capsys.readouterr().err
+    assert sorted(Users(world.settings.agent.data_dir).read()) == ["alice", "bob"]
+
+
+def test_close_snooze_reopen_change_the_ledger_as_the_cli_does(tmp_path: Path) -> None:
+    web_world, cli_world = a_world(tmp_path / "web"), a_world(tmp_path / "cli")
+    steps = [("snooze", "2d"), ("close", None), ("reopen", None)]
+
+    async def go() -> None:
+        token = token_of(web_world, "ana@example.org")
+        async with page(web_world) as (client, live):
+            csrf = await log_in(client)
+            for action, until in steps:
+                response = await client.post(
+                    f"/conversations/{token}/{action}", data={"csrf": csrf, "until": until or ""}
+                )
+                assert response.status == 200
+                assert response.url.path == f"/conversations/{token}"
+                html = await response.text()
+                assert {"close": "Closed.", "snooze": "Snoozed.", "reopen": "Reopened."}[
+                    action
+                ] in html
+                status = live.conversations[token].status.value
+                assert f"<dd>{status}</dd>" in html  # the page shows the result at once
+
+    asyncio.run(go())
+    cli_token = token_of(cli_world, "ana@example.org")
+    for action, until in steps:
+        staff_commands.carry_out(cli_world.settings, action, cli_token, until, NOW)
+    by_web = ledger(web_world.settings).conversations[token_of(web_world, "ana@example.org")]
+    by_cli = ledger(cli_world.settings).conversations[cli_token]
+    assert by_web.status == by_cli.status
+    assert by_web.snoozed_until == by_cli.snoozed_until
+    assert [(p.due, p.outcome, p.settled_at) for p in by_web.promises] == [
+        (p.due, p.outcome, p.settled_at) for p in by_cli.promises
+    ]
+    assert not list((web_world.settings.agent.data_dir / "requests").glob("*.json"))
+
+
+def test_a_mistaken_action_is_shown_and_changes_nothing(world: MemoryWorld) -> None:
+    token = token_of(world, "ana@example.org")
+
+    async def test(client: Client, live: Ledger) -> None:
+        csrf = await log_in(client)
+        response = await client.post(
+            f"/conversations/{token}/snooze", data={"csrf": csrf, "until": "next tuesday"}
+        )
+        assert response.status == 400
+        assert "is not a moment" in await response.text()
+        response = await client.post(f"/conversations/{token}/reopen", data={"csrf": csrf})
+        assert response.status == 400  # reopening a waiting conversation: the CLI's refusal
+        assert live.conversations[token].status.value == "waiting"
+        assert live.conversations[token].snoozed_until is None
+        missing = await client.get("/conversations/ZZZZ")
+        assert missing.status == 404
+
+    on(world, test)
+
+
+def test_filters_and_search(world: MemoryWorld) -> None:
+    ana, ben = token_of(world, "ana@example.org"), token_of(world, "ben@example.net")
+
+    async def listed(client: Client, query: str) -> set[str]:
+        html = await (await client.get(f"/conversations?{query}")).text()
+        return set(re.findall(r'href="/conversations/([A-Z0-9]+)"', html))
+
+    async def test(client: Client, live: Ledger) -> None:
+        csrf = await log_in(client)
+        assert {ana, ben} <= await listed(client, "filter=waiting")
+        assert await listed(client, "q=PRINTER") == {ana}
+        assert await listed(client, "q=ben%40example") == {ben}
+        assert await listed(client, "q=Ana+Lima") == {ana}
+        assert await listed(client, "q=nobody") == set()
+        assert await listed(client, "filter=closed") == set()
+        assert await listed(client, "filter=lapsed") == set()
+        assert await listed(client, "filter=nonsense") == await listed(client, "filter=open")
+        assert (await client.get("/conversations?q=" + "x" * 5000)).status == 200
+        await client.post(f"/conversations/{ben}/close", data={"csrf": csrf})
+        assert await listed(client, "filter=closed") == {ben}
+        assert ben not in await listed(client, "filter=open")
+        assert {ana, ben} <= await listed(client, "filter=all")
+
+    on(world, test)
+    later = london(17, 16, 0)  # Ana was promised Tue 09:45
+
+    async def afterwards() -> None:
+        async with page(world, now=later) as (client, _):
+            await log_in(client)
+            assert ana in await listed(client, "filter=lapsed")
+            assert ana not in await listed(client, "filter=due")
+
+    asyncio.run(afterwards())
+
+
+def test_hostile_names_and_subjects_are_escaped(world: MemoryWorld) -> None:
+    evil = token_of(world, "evil@example.com")
+
+    async def test(client: Client, live: Ledger) -> None:
+        await log_in(client)
+        for path in ("/conversations", f"/conversations/{evil}", "/conversations?q=%3Cscript"):
+            html = await (await client.get(path)).text()
+            assert "evil@example.com" in html
+            assert "<script>" not in html
+            assert "<img" not in html
+            assert "&lt;img src=x onerror=" in html or "&lt;script&gt;" in html
+
+    on(world, test)
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        ('listen = "0.0.0.0:8025"', "reachable from other machines"),
+        ('listen = "192.0.2.7:8025"', "behind a TLS reverse proxy"),
+        ('listen = "8025"', 'should be "HOST:PORT"'),
+        ('listen = "127.0.0.1:99999"', 'should be "HOST:PORT"'),
+        ('listen = "127.0.0.1:8025"\npublik = true', "did you mean 'public'"),
+    ],
+)
+def test_web_config_is_refused_in_one_line(tmp_path: Path, lines: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        make_settings(tmp_path, extra=f"\n[web]\n{lines}\n")
+    assert problem in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_web_config(tmp_path: Path) -> None:
+    assert make_settings(tmp_path).web is None
+    local = make_settings(tmp_path, extra='\n[web]\nlisten = "[::1]:8025"\n').web
+    assert local == WebSettings("::1", 8025, public=False)
+    public = make_settings(tmp_path, extra='\n[web]\nlisten = "0.0.0.0:8025"\npublic = true\n')
+    assert public.web == WebSettings("0.0.0.0", 8025, public=True)  # noqa: S104
