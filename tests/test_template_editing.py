@@ -322,3 +322,14 @@ def test_text_that_cannot_be_utf8_is_a_problem_with_its_line(settings: Settings)
     (problem,) = editing.check(settings, ACK, "Subject: x\n\nbad \ud800 here\n", NOW)
     assert problem.line == 3
     assert "not UTF-8" in problem.message
+
+
+def test_a_mailbox_folder_linked_out_of_the_templates_folder_is_not_written(
+    settings: Settings, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (settings.agent.templates_dir / "support").symlink_to(outside)
+    with pytest.raises(editing.TemplateEditError, match="outside the templates folder"):
+        editing.save(settings, f"support/{ACK}", source(settings), NOW)
+    assert list(outside.iterdir()) == []

@@ -374,6 +374,11 @@ def save(
     folder = settings.agent.templates_dir
     _refuse_packaged(folder)
     path = folder / editable.name  # a name of the set, never the caller's string
+    if not path.parent.resolve().is_relative_to(folder.resolve()):  # a linked mailbox folder
+        raise TemplateEditError(
+            f"{path.parent} is a link to {path.parent.resolve()}, outside the templates "
+            f"folder; not saved: the agent would not read {editable.name} there either"
+        )
     if path.is_symlink():
         raise TemplateEditError(
             f"{path} is a link to {path.resolve()}; edit that template instead, so every "
