@@ -370,3 +370,30 @@ def test_web_config(tmp_path: Path) -> None:
     assert local == WebSettings("::1", 8025, public=False)
     public = make_settings(tmp_path, extra='\n[web]\nlisten = "0.0.0.0:8025"\npublic = true\n')
     assert public.web == WebSettings("0.0.0.0", 8025, public=True)  # noqa: S104
+
+
+def test_log_out_ends_the_session_in_the_browser(world: MemoryWorld) -> None:
+    async def test(client: Client, live: Ledger) -> None:
+        csrf = await log_in(client)
+        assert (await client.post("/logout", data={"csrf": "wrong"})).status == 403
+        response = await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+        assert response.headers["Location"] == "/login"
+        assert (await client.get("/conversations", allow_redirects=False)).status == 303
+
+    on(world, test)
+
+
+def test_a_public_page_marks_its_cookies_secure(tmp_path: Path) -> None:
+    world = a_world(tmp_path / "a")
+    public = make_settings(
+        tmp_path / "a", extra='\n[web]\nlisten = "127.0.0.1:8025"\npublic = true\n'
+    )
+    world.settings = public
+
+    async def go() -> None:
+        async with page(world) as (client, _):
+            response = await client.get("/login")
+            assert "Secure" in response.headers["Set-Cookie"]
+            assert "HttpOnly" in response.headers["Set-Cookie"]
+
+    asyncio.run(go())
