@@ -397,3 +397,21 @@ def test_a_public_page_marks_its_cookies_secure(tmp_path: Path) -> None:
             assert "HttpOnly" in response.headers["Set-Cookie"]
 
     asyncio.run(go())
+
+
+def test_the_login_form_stays_valid_when_the_browser_loads_it_again(world: MemoryWorld) -> None:
+    """Chromium asks for /favicon.ico, which is sent to /login too: the first form's token
+    must still be accepted (found with a real browser)."""
+
+    async def test(client: Client, live: Ledger) -> None:
+        first = csrf_in(await (await client.get("/login")).text())
+        await client.get("/favicon.ico")
+        await client.get("/login")
+        response = await client.post(
+            "/login",
+            data={"csrf": first, "name": "alice", "password": PASSWORD},
+            allow_redirects=False,
+        )
+        assert response.status == 303
+
+    on(world, test)

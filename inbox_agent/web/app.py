@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -163,7 +164,10 @@ async def _login_form(request: web.Request) -> web.StreamResponse:
 
 
 def _login_page(request: web.Request, problem: str, status: int = 200) -> web.Response:
-    token = new_token()
+    # The token already set is kept: a browser loads /login again behind the form's back (a
+    # favicon request redirected here, a second tab), and a new token would refuse the form.
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    token = token if re.fullmatch(r"[A-Za-z0-9_-]{32}", token) else new_token()
     response = _render(request, "login.html.j2", status, login_csrf=token, problem=problem)
     _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
     return response

@@ -163,7 +163,7 @@ def timeline(c: Conversation, ledger: Ledger, zone: ZoneInfo) -> list[Event]:
                 p.made_at,
                 local_moment(p.made_at, zone),
                 "promise",
-                f"promised ({p.reason}) by {local_moment(p.due, zone)}",
+                f"{p.reason}: by {local_moment(p.due, zone)}",
                 outcome,
             )
         )
