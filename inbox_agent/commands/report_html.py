@@ -4,7 +4,8 @@ The page loads nothing from anywhere (no script at all, no font, no image: its
 Content-Security-Policy says ``default-src 'none'``), so it opens the same offline, from a
 mail attachment or a file share. Every text in it is escaped by Jinja2's autoescape: customer
 subjects and addresses are hostile. The geometry (bar sizes, positions) is computed here and the
-template only places it.
+template only places it. The figures and charts are their own template
+(``report_charts.html.j2``), which the staff page's /report shows too (``charts``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib.resources
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -20,6 +22,7 @@ from inbox_agent.core.report import KIND_LABELS, Report
 from inbox_agent.core.wording import local_moment, short_day
 
 TEMPLATE = "report.html.j2"
+CHARTS = "report_charts.html.j2"  # the figures and charts, without the page around them
 WIDTH = 880  # the viewBox of every chart; the page scales it
 COLUMN_HEIGHT = 180
 ROW_HEIGHT = 22
@@ -51,9 +54,27 @@ class Chart:
 
 def render(report: Report, zone: ZoneInfo, title: str) -> str:
     """The whole page, as text."""
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    source = importlib.resources.files("inbox_agent.commands").joinpath(TEMPLATE)
-    template = env.from_string(source.read_text(encoding="utf-8"))
+    return _templates().get_template(TEMPLATE).render(title=title, **context(report, zone))
+
+
+def charts(report: Report, zone: ZoneInfo) -> str:
+    """The figures and charts alone (HTML, escaped), for a page of the caller's own."""
+    return _templates().get_template(CHARTS).render(**context(report, zone))
+
+
+def _templates() -> jinja2.Environment:
+    def source(name: str) -> str:
+        return importlib.resources.files("inbox_agent.commands").joinpath(name).read_text("utf-8")
+
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(source),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def context(report: Report, zone: ZoneInfo) -> dict[str, Any]:
+    """What the templates place: the figures, and the charts' geometry."""
     promises = report.promises
     outcomes = [
         ("kept", promises.kept),
@@ -63,16 +84,15 @@ def render(report: Report, zone: ZoneInfo, title: str) -> str:
         ("still running", promises.running),
     ]
     weeks = report.first_reply
-    return template.render(
-        title=title,
-        report=report,
-        width=WIDTH,
-        since=local_moment(report.since, zone),
-        now=local_moment(report.now, zone),
-        outcomes=outcomes,
-        promise_chart=row_chart([(name, n, str(n)) for name, n in outcomes]),
-        day_chart=column_chart([(short_day(d), n, str(n)) for d, n in report.per_day]),
-        reply_chart=column_chart(
+    return {
+        "report": report,
+        "width": WIDTH,
+        "since": local_moment(report.since, zone),
+        "now": local_moment(report.now, zone),
+        "outcomes": outcomes,
+        "promise_chart": row_chart([(name, n, str(n)) for name, n in outcomes]),
+        "day_chart": column_chart([(short_day(d), n, str(n)) for d, n in report.per_day]),
+        "reply_chart": column_chart(
             [
                 (f"week of {short_day(w.week)}", w.median_minutes or 0, duration(w.median_minutes))
                 for w in weeks
@@ -86,13 +106,13 @@ def render(report: Report, zone: ZoneInfo, title: str) -> str:
                 for w in weeks
             ],
         ),
-        weeks=[(short_day(w.week), w) for w in weeks],
-        duration=duration,
-        machine_chart=row_chart(
+        "weeks": [(short_day(w.week), w) for w in weeks],
+        "duration": duration,
+        "machine_chart": row_chart(
             [(KIND_LABELS.get(kind, kind), n, str(n)) for kind, n in report.machine_mail]
         ),
-        missed=[(m, local_moment(m.due, zone)) for m in report.missed],
-    )
+        "missed": [(m, local_moment(m.due, zone)) for m in report.missed],
+    }
 
 
 def column_chart(

@@ -103,6 +103,9 @@ def make_app(backend: Backend, *, limit: RateLimit | None = None) -> web.Applica
     app.router.add_get("/conversations/{id:[A-Za-z0-9]{1,32}}", _conversation)
     app.router.add_post("/conversations/{id:[A-Za-z0-9]{1,32}}/{action:close|reopen|snooze}", _act)
     app.router.add_static("/static/", HERE / "static", append_version=False)
+    from inbox_agent.web.template_pages import add_routes  # noqa: PLC0415 - it imports this module
+
+    add_routes(app)
     return app
 
 

@@ -1,0 +1,43 @@
+// The template editor's live preview: as staff type, the form is posted (with its CSRF
+// token) to /templates/<name>/preview, ~300 ms after the last key, and the fragment that
+// comes back replaces the preview panel. No library; without this script the "Preview"
+// button does the same with a whole page.
+(function () {
+  "use strict";
+  var form = document.getElementById("editor");
+  var panel = document.getElementById("preview");
+  if (!form || !panel || !window.fetch) { return; }
+  var url = form.getAttribute("data-preview");
+  var timer = null;
+  var sent = 0;
+
+  function refresh() {
+    var ticket = ++sent;
+    var body = new URLSearchParams(new FormData(form));
+    body.delete("action");
+    panel.setAttribute("aria-busy", "true");
+    fetch(url, { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("preview refused: " + response.status); }
+        return response.text();
+      })
+      .then(function (html) {
+        if (ticket !== sent) { return; } // a later keystroke's answer is on its way
+        panel.innerHTML = html; // the server's fragment: every value in it escaped by Jinja
+        panel.removeAttribute("aria-busy");
+      })
+      .catch(function (error) {
+        if (ticket !== sent) { return; }
+        panel.removeAttribute("aria-busy");
+        panel.setAttribute("data-error", String(error.message));
+      });
+  }
+
+  function later() {
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(refresh, 300);
+  }
+
+  form.elements.namedItem("text").addEventListener("input", later);
+  form.elements.namedItem("conversation").addEventListener("change", refresh);
+})();
