@@ -100,6 +100,7 @@ def make_app(backend: Backend, *, limit: RateLimit | None = None) -> web.Applica
     app.router.add_post("/login", _login)
     app.router.add_post("/logout", _logout)
     app.router.add_get("/conversations", _conversations)
+    app.router.add_get("/report", _report_page())
     app.router.add_get("/conversations/{id:[A-Za-z0-9]{1,32}}", _conversation)
     app.router.add_post("/conversations/{id:[A-Za-z0-9]{1,32}}/{action:close|reopen|snooze}", _act)
     app.router.add_static("/static/", HERE / "static", append_version=False)
@@ -156,6 +157,12 @@ def _render(request: web.Request, name: str, status: int = 200, **context: Any) 
         )
     )
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+
+
+def _report_page() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    from inbox_agent.web.report_page import report_page  # noqa: PLC0415 - it imports this module
+
+    return report_page
 
 
 async def _home(request: web.Request) -> web.StreamResponse:

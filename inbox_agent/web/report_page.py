@@ -1,0 +1,73 @@
+"""``/report?since=30d``: the owner's report (``inbox-agent report``) as a staff page.
+
+The figures are ``core.report``'s over the live ledger (the daemon's, in memory) and the
+archive, as the CLI's are over the last commit and the archive; the figures and charts are
+``commands.report_html``'s own template, placed inside the staff page. The archive's month
+files are read in a thread; the live ledger is copied on the event loop, where the daemon
+changes it, so the report never sees a half-applied cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timedelta
+from itertools import chain
+
+from aiohttp import web
+from markupsafe import Markup
+
+from inbox_agent.adapters.archive import Archive
+from inbox_agent.commands import report_html
+from inbox_agent.core import report as figures
+from inbox_agent.core.business_time import Calendar
+from inbox_agent.core.conversations import Conversation
+from inbox_agent.core.ledger import Ledger, SkippedMessage
+from inbox_agent.web.app import BACKEND, _render
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+SINCE = re.compile(r"([1-9][0-9]{0,2})d")
+BAD_SINCE = f"since must be whole days from 1d to {MAX_DAYS}d, e.g. /report?since=30d\n"
+
+
+async def report_page(request: web.Request) -> web.StreamResponse:
+    """The page; a ``since`` out of bounds is a one-line 400."""
+    days = days_of(request.query.get("since", f"{DEFAULT_DAYS}d"))
+    if days is None:
+        return web.Response(status=400, text=BAD_SINCE)
+    backend = request.app[BACKEND]
+    now = backend.clock()
+    since = now - timedelta(days=days)
+    calendar = backend.settings.calendar
+    archive = Archive(backend.settings.agent.data_dir, read_only=True)
+    report = await gather(backend.ledger(), archive, since, now, calendar)
+    return _render(
+        request,
+        "report.html.j2",
+        days=days,
+        charts=Markup(report_html.charts(report, calendar.timezone)),  # noqa: S704 - escaped there
+    )
+
+
+def days_of(text: str) -> int | None:
+    """``30d`` -> 30; None for anything but whole days from 1 to ``MAX_DAYS``."""
+    found = SINCE.fullmatch(text.strip())
+    days = int(found.group(1)) if found else 0
+    return days if 1 <= days <= MAX_DAYS else None
+
+
+async def gather(
+    ledger: Ledger, archive: Archive, since: datetime, now: datetime, calendar: Calendar
+) -> figures.Report:
+    """``commands.report.gather`` over the live ledger: the archive read off the loop."""
+    live: list[Conversation] = list(ledger.conversations.values())
+    live_skipped: list[SkippedMessage] = list(ledger.skipped)
+    archived, archived_skipped = await asyncio.to_thread(_archived, archive, since)
+    return figures.build(
+        chain(live, archived), chain(live_skipped, archived_skipped), since, now, calendar
+    )
+
+
+def _archived(archive: Archive, since: datetime) -> tuple[list[Conversation], list[SkippedMessage]]:
+    return list(archive.all_conversations(since)), list(archive.all_skipped(since))
