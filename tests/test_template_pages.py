@@ -314,6 +314,7 @@ def test_hostile_template_text_is_shown_escaped(world: MemoryWorld) -> None:
             assert "<script>alert" not in body
             assert "&lt;script&gt;alert(" in body
             assert "<iframe" not in body
+            assert '<pre class="mail-html">&lt;p&gt;&lt;script&gt;' in body  # the HTML part
 
     on(world, test)
 
