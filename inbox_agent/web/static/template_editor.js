@@ -29,7 +29,17 @@
       .catch(function (error) {
         if (ticket !== sent) { return; }
         panel.removeAttribute("aria-busy");
-        panel.setAttribute("data-error", String(error.message));
+        var note = document.getElementById("preview-error");
+        if (!note) {
+          note = document.createElement("p");
+          note.id = "preview-error";
+          note.className = "problem";
+          note.setAttribute("role", "alert");
+          panel.insertBefore(note, panel.firstChild);
+        }
+        // textContent, never HTML: the message is shown as it is.
+        note.textContent = "The preview was not updated (" + error.message +
+          "); use the Preview button, or reload the page if you were logged out.";
       });
   }
 
