@@ -10,6 +10,7 @@ template only places it. The figures and charts are their own template
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ def charts(report: Report, zone: ZoneInfo) -> str:
     return _templates().get_template(CHARTS).render(**context(report, zone))
 
 
+@functools.cache  # compiled once: a staff page shows the charts on every request
 def _templates() -> jinja2.Environment:
     def source(name: str) -> str:
         return importlib.resources.files("inbox_agent.commands").joinpath(name).read_text("utf-8")
