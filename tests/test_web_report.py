@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -185,3 +186,40 @@ def test_the_bounds_are_accepted(settings: config.Settings) -> None:
             assert f'value="{since}"' in await response.text()
 
     on(settings, test)
+
+
+def test_conversations_moved_to_the_archive_still_count(tmp_path: Path) -> None:
+    """The page reads the archive as the CLI does, and sees a month file the daemon's archive
+    pass rewrote after an earlier request (the parsed archive is kept between requests)."""
+    (tmp_path / "history").mkdir()
+    settings, _ = three_weeks(tmp_path / "history")
+    Users(settings.agent.data_dir).set_password("alice", PASSWORD)
+
+    def figures_in(page: str) -> list[str]:
+        return re.findall(r'data-value="([^"]*)"', page)
+
+    async def go() -> None:
+        with Store(settings.agent.data_dir) as store:
+
+            async def apply() -> None:
+                pass
+
+            app = make_app(Backend(settings, lambda: store.ledger, lambda: NOW, apply))
+            async with TestClient(TestServer(app)) as client:
+                await log_in(client)
+                before = await (await client.get("/report?since=21d")).text()
+                done = [
+                    c
+                    for c in store.ledger.conversations.values()
+                    if c.status.value in ("answered", "closed")
+                ]
+                assert len(done) >= 5
+                store.move_to_archive(done, [], NOW)
+                store.commit()
+                assert not set(store.ledger.conversations) & {c.id for c in done}
+                after = await (await client.get("/report?since=21d")).text()
+                assert figures_in(after) == figures_in(before)
+                cli = report.gather(settings, NOW - timedelta(days=21), NOW)
+                assert f"<b>{cli.promises.made}</b>made" in after
+
+    asyncio.run(go())
