@@ -78,6 +78,7 @@ from inbox_agent.core.opening_hours import (
 from inbox_agent.core.public_holidays import holiday_name, place_code
 from inbox_agent.core.zone_names import zone_name
 
+_MAX_DAYS_KEPT = 4096  # days of hours a calendar keeps worked out (about 11 years)
 MAX_CLOSED_DAYS = 3 * 366  # closed days in a row before a search calls the calendar broken
 _ONE_DAY = timedelta(days=1)
 _ONE_MINUTE = timedelta(minutes=1)
@@ -128,6 +129,11 @@ class Calendar:
     closed: frozenset[PartDay] = frozenset()
     _week: tuple[tuple[Period, ...], ...] = field(init=False, repr=False, compare=False)
     _parts: Mapping[date, tuple[PartDay, ...]] = field(init=False, repr=False, compare=False)
+    # Each day's hours as UTC spans, worked out once: a report walks the same days for every
+    # conversation. Bounded (cleared when full); what it holds follows from the fields alone.
+    _spans: dict[date, tuple[_Span, ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         # Accept any iterables, but keep frozen ones so the calendar stays hashable.
@@ -417,6 +423,15 @@ def _open_days(
 def _day_hours(cal: Calendar, day: date) -> tuple[_Span, ...]:
     """``day``'s periods as UTC instants, in order; none when it is closed (rule 3: a period
     all inside a DST jump has none, and a break inside one joins its periods)."""
+    known = cal._spans.get(day)
+    if known is None:
+        if len(cal._spans) >= _MAX_DAYS_KEPT:
+            cal._spans.clear()
+        known = cal._spans[day] = _work_out_day_hours(cal, day)
+    return known
+
+
+def _work_out_day_hours(cal: Calendar, day: date) -> tuple[_Span, ...]:
     spans: list[_Span] = []
     for opens, closes in day_periods(cal, day):
         start = _instant(cal.timezone, day, opens)
