@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from inbox_agent.agent import report_html
 from inbox_agent.cli import main
-from inbox_agent.commands import report, report_html
+from inbox_agent.commands import report
 from inbox_agent.core.report import Report
 from tests.report_world import HOSTILE_SUBJECT, three_weeks
 from tests.worlds import LONDON, make_settings

@@ -19,7 +19,8 @@ from markupsafe import escape
 
 from inbox_agent import config
 from inbox_agent.adapters.store import Store
-from inbox_agent.commands import report, report_html
+from inbox_agent.agent import report_html
+from inbox_agent.commands import report
 from inbox_agent.web.app import Backend, make_app
 from inbox_agent.web.auth import Users
 from tests.report_world import HOSTILE_SUBJECT, NOW, three_weeks

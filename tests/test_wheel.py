@@ -186,7 +186,7 @@ def test_the_wheel_holds_the_code_and_the_default_templates_and_nothing_else(bui
     for name in DEFAULT_TEMPLATES:
         assert f"inbox_agent/default_templates/{name}" in names
     assert "inbox_agent/py.typed" in names
-    assert "inbox_agent/commands/report.html.j2" in names
+    assert "inbox_agent/agent/report.html.j2" in names
     dist_info = "inbox_agent-0.1.0.dist-info"
     assert f"{dist_info}/licenses/LICENSE" in names
     strays = [

@@ -15,8 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from inbox_agent.adapters.files import write_whole
+from inbox_agent.agent import report_html
 from inbox_agent.agent.cycle import system_clock
-from inbox_agent.commands import report_html
 from inbox_agent.commands.common import read_store, settings_of
 from inbox_agent.config import Settings
 from inbox_agent.core import report as figures

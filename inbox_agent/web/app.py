@@ -13,18 +13,11 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-import jinja2
 from aiohttp import web
 
 from inbox_agent.adapters.store import StaffRequest
 from inbox_agent.agent import staff
-from inbox_agent.config import Settings
-from inbox_agent.core.ledger import Ledger
 from inbox_agent.core.wording import local_moment
 from inbox_agent.errors import OperatorError
 from inbox_agent.web import views
@@ -39,9 +32,12 @@ from inbox_agent.web.auth import (
     same,
     secret_key,
 )
+from inbox_agent.web.pages import BACKEND, HERE, PAGES, Backend, pages, render
+from inbox_agent.web.report_page import report_page
+from inbox_agent.web.template_pages import add_routes as add_template_routes
 
+__all__ = ["Backend", "make_app"]
 log = logging.getLogger("inbox_agent")
-HERE = Path(__file__).parent
 SESSION_COOKIE = "inbox_session"
 LOGIN_COOKIE = "inbox_login"  # the login form's CSRF token (double submit: no session yet)
 OPEN_PATHS = ("/login", "/static/")
@@ -54,34 +50,10 @@ ACTIONS = ("close", "reopen", "snooze")
 DONE = {"close": "Closed.", "reopen": "Reopened.", "snooze": "Snoozed."}
 
 
-@dataclass(frozen=True)
-class Backend:
-    """What the page needs of the running agent."""
-
-    settings: Settings
-    ledger: Callable[[], Ledger]  # the live ledger, in memory
-    clock: Callable[[], datetime]
-    apply: Callable[[], Awaitable[None]]  # apply the queued staff requests now
-
-
-BACKEND = web.AppKey("backend", Backend)
-PAGES = web.AppKey("pages", jinja2.Environment)
 SESSIONS = web.AppKey("sessions", Sessions)
 USERS = web.AppKey("users", Users)
 LIMIT = web.AppKey("limit", RateLimit)
 SECURE = web.AppKey("secure", bool)
-
-
-def pages() -> jinja2.Environment:
-    """The page templates: their own environment (autoescaped, strict), not the customer
-    templates' sandbox."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def make_app(backend: Backend, *, limit: RateLimit | None = None) -> web.Application:
@@ -100,13 +72,11 @@ def make_app(backend: Backend, *, limit: RateLimit | None = None) -> web.Applica
     app.router.add_post("/login", _login)
     app.router.add_post("/logout", _logout)
     app.router.add_get("/conversations", _conversations)
-    app.router.add_get("/report", _report_page())
+    app.router.add_get("/report", report_page)
     app.router.add_get("/conversations/{id:[A-Za-z0-9]{1,32}}", _conversation)
     app.router.add_post("/conversations/{id:[A-Za-z0-9]{1,32}}/{action:close|reopen|snooze}", _act)
     app.router.add_static("/static/", HERE / "static", append_version=False)
-    from inbox_agent.web.template_pages import add_routes  # noqa: PLC0415 - it imports this module
-
-    add_routes(app)
+    add_template_routes(app)
     return app
 
 
@@ -145,26 +115,6 @@ def _session(request: web.Request) -> Session | None:
     return session
 
 
-def _render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
-    session: Session | None = request.get("session")
-    page = (
-        request.app[PAGES]
-        .get_template(name)
-        .render(
-            user=session.user if session else None,
-            csrf=session.csrf if session else "",
-            **context,
-        )
-    )
-    return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
-
-
-def _report_page() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    from inbox_agent.web.report_page import report_page  # noqa: PLC0415 - it imports this module
-
-    return report_page
-
-
 async def _home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/conversations")
 
@@ -178,7 +128,7 @@ def _login_page(request: web.Request, problem: str, status: int = 200) -> web.Re
     # favicon request redirected here, a second tab), and a new token would refuse the form.
     token = request.cookies.get(LOGIN_COOKIE, "")
     token = token if re.fullmatch(r"[A-Za-z0-9_-]{32}", token) else new_token()
-    response = _render(request, "login.html.j2", status, login_csrf=token, problem=problem)
+    response = render(request, "login.html.j2", status, login_csrf=token, problem=problem)
     _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
     return response
 
@@ -237,7 +187,7 @@ async def _conversations(request: web.Request) -> web.StreamResponse:
     found = views.listing(
         backend.ledger(), chosen, query, backend.clock(), backend.settings.calendar.timezone
     )
-    return _render(
+    return render(
         request,
         "conversations.html.j2",
         filters=views.FILTERS,
@@ -253,10 +203,10 @@ async def _conversation(request: web.Request, problem: str = "", status: int = 2
     ledger = backend.ledger()
     conversation = ledger.conversations.get(request.match_info["id"].upper())
     if conversation is None:
-        return _render(request, "missing.html.j2", 404, token=request.match_info["id"])
+        return render(request, "missing.html.j2", 404, token=request.match_info["id"])
     zone = backend.settings.calendar.timezone
     done = DONE.get(request.query.get("done", ""), "")
-    return _render(
+    return render(
         request,
         "conversation.html.j2",
         status,

@@ -2,7 +2,7 @@
 
 The figures are ``core.report``'s over the live ledger (the daemon's, in memory) and the
 archive, as the CLI's are over the last commit and the archive; the figures and charts are
-``commands.report_html``'s own template, placed inside the staff page. The archive's month
+``agent.report_html``'s own template, placed inside the staff page. The archive's month
 files are read in a thread; the live ledger is copied on the event loop, where the daemon
 changes it, so the report never sees a half-applied cycle.
 """
@@ -19,12 +19,12 @@ from aiohttp import web
 from markupsafe import Markup
 
 from inbox_agent.adapters.archive import Archive
-from inbox_agent.commands import report_html
+from inbox_agent.agent import report_html
 from inbox_agent.core import report as figures
 from inbox_agent.core.business_time import Calendar
 from inbox_agent.core.conversations import Conversation
 from inbox_agent.core.ledger import Ledger, SkippedMessage
-from inbox_agent.web.app import BACKEND, _render
+from inbox_agent.web.pages import BACKEND, render
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -43,7 +43,7 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     calendar = backend.settings.calendar
     archive = Archive(backend.settings.agent.data_dir, read_only=True)
     report = await gather(backend.ledger(), archive, since, now, calendar)
-    return _render(
+    return render(
         request,
         "report.html.j2",
         days=days,

@@ -28,7 +28,7 @@ from inbox_agent.agent import template_editing as editing
 from inbox_agent.config import Settings, packaged_templates
 from inbox_agent.core.conversations import Conversation
 from inbox_agent.core.wording import local_moment
-from inbox_agent.web.app import BACKEND, PAGES, _render
+from inbox_agent.web.pages import BACKEND, PAGES, render
 
 NAME = r"{name:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)?\.j2}"
 MAX_CHOICES = 50  # live conversations offered for the preview
@@ -83,7 +83,7 @@ async def _list(request: web.Request) -> web.StreamResponse:
     found = editing.editable_templates(settings)
     ordered = sorted(found, key=lambda e: (e.kind.value, e.mailbox or "", e.language or "", e.name))
     groups = [Group(k, list(g)) for k, g in groupby(ordered, key=lambda e: e.kind.value)]
-    return _render(
+    return render(
         request,
         "templates_list.html.j2",
         groups=groups,
@@ -148,7 +148,7 @@ async def _editor_page(
 ) -> web.Response:
     context = await _preview_context(request, editable, text, token)
     settings = _settings(request)
-    return _render(
+    return render(
         request,
         "templates_edit.html.j2",
         status,
@@ -219,7 +219,7 @@ async def _history(request: web.Request) -> web.StreamResponse:
     found = await asyncio.to_thread(editing.versions, settings, editable.name)
     zone = settings.calendar.timezone
     shown = [(v, local_moment(v.saved_at, zone), v.diff.splitlines()) for v in found]
-    return _render(
+    return render(
         request,
         "templates_history.html.j2",
         t=editable,
@@ -239,7 +239,7 @@ async def _restore(request: web.Request) -> web.StreamResponse:
             editing.restore, backend.settings, editable.name, version, backend.clock()
         )
     except editing.TemplateEditError as exc:
-        return _render(
+        return render(
             request,
             "templates_history.html.j2",
             422 if exc.problems else 409,

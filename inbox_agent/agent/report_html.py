@@ -1,4 +1,6 @@
-"""``report --html FILE``: one self-contained page, its charts inline SVG drawn here.
+"""The owner's report as HTML: ``report --html FILE``'s one self-contained page, and its
+figures and charts alone for the staff page's /report (both show it, so it lives on the agent
+floor, below ``commands`` and ``web``). The charts are inline SVG drawn here.
 
 The page loads nothing from anywhere (no script at all, no font, no image: its
 Content-Security-Policy says ``default-src 'none'``), so it opens the same offline, from a
@@ -66,7 +68,7 @@ def charts(report: Report, zone: ZoneInfo) -> str:
 @functools.cache  # compiled once: a staff page shows the charts on every request
 def _templates() -> jinja2.Environment:
     def source(name: str) -> str:
-        return importlib.resources.files("inbox_agent.commands").joinpath(name).read_text("utf-8")
+        return importlib.resources.files("inbox_agent.agent").joinpath(name).read_text("utf-8")
 
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(source),
