@@ -166,7 +166,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
     if stamp is None:
         return _login_page(request, "Wrong name or password.", status=401)
     _, cookie = request.app[SESSIONS].make(name, stamp)
-    response = web.HTTPSeeOther("/conversations")
+    response = _see_other("/conversations")
     _set_cookie(request, response, SESSION_COOKIE, cookie, max_age=SESSION_SECONDS)
     response.del_cookie(LOGIN_COOKIE, path="/")
     log.info("web: %s logged in", name)
@@ -174,9 +174,15 @@ async def _login(request: web.Request) -> web.StreamResponse:
 
 
 async def _logout(request: web.Request) -> web.StreamResponse:
-    response = web.HTTPSeeOther("/login")
+    response = _see_other("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+def _see_other(location: str) -> web.Response:
+    """A 303 that carries cookies: returned, since aiohttp deprecates returning (rather than
+    raising) its HTTPSeeOther exception, and a raised one would drop the cookies set on it."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 async def _conversations(request: web.Request) -> web.StreamResponse:
