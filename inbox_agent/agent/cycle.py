@@ -65,7 +65,6 @@ from inbox_agent.errors import (
     MailboxLoginError,
     OperatorError,
 )
-from inbox_agent.web.service import WebService
 
 # Adapters and CycleReport live in ``context``; whoever builds an Agent gets them here too.
 __all__ = [
@@ -375,4 +374,8 @@ def _web(settings: Settings, agent: Agent, dry_run: bool) -> list[Service]:
     its actions would do nothing."""
     if settings.web is None or dry_run:
         return []
+    # Imported here, not at the top: aiohttp takes ~0.2 s to import, and every command
+    # (status, threads, --help) imports this module; only a daemon with [web] needs it.
+    from inbox_agent.web.service import WebService  # noqa: PLC0415
+
     return [WebService(settings.web, agent)]

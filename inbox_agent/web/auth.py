@@ -11,6 +11,7 @@ ends every session made with the old one.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -105,7 +106,7 @@ class Users:
         """True when ``name`` exists and ``password`` is its password. An unknown name costs
         the same hash as a known one, so timing does not tell which names exist."""
         stored = self.read().get(name)
-        matched = password_matches(password, stored or _DUMMY)
+        matched = password_matches(password, stored or _dummy())
         return stored is not None and matched
 
     def stamp(self, name: str) -> str | None:
@@ -114,7 +115,11 @@ class Users:
         return hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else None
 
 
-_DUMMY = hash_password("not a password", b"\0" * 16)
+@functools.cache
+def _dummy() -> str:
+    """The hash an unknown name is checked against; made at the first login, not at import
+    (a scrypt at import cost every command ~70 ms)."""
+    return hash_password("not a password", b"\0" * 16)
 
 
 def secret_key(data_dir: Path) -> bytes:
