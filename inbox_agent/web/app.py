@@ -32,7 +32,7 @@ from inbox_agent.web.auth import (
     same,
     secret_key,
 )
-from inbox_agent.web.pages import BACKEND, HERE, PAGES, Backend, pages, render
+from inbox_agent.web.pages import BACKEND, HERE, PAGES, SESSION, Backend, pages, render
 from inbox_agent.web.report_page import report_page
 from inbox_agent.web.template_pages import add_routes as add_template_routes
 
@@ -103,7 +103,7 @@ async def _sessions(
         form = await request.post()
         if not same(str(form.get("csrf", "")), session.csrf):
             raise web.HTTPForbidden(text="the form is out of date; reload the page")
-    request["session"] = session
+    request[SESSION] = session
     return await handler(request)
 
 
@@ -247,6 +247,6 @@ async def _act(request: web.Request) -> web.StreamResponse:
         )
     except OperatorError as exc:
         return await _conversation(request, exc.one_line(), status=400)
-    log.info("web: %s by %s: %s", action, request["session"].user, note)
+    log.info("web: %s by %s: %s", action, request[SESSION].user, note)
     await backend.apply()
     raise web.HTTPSeeOther(f"/conversations/{token}?done={action}")

@@ -33,10 +33,7 @@ class Backend:
 
 BACKEND = web.AppKey("backend", Backend)
 PAGES = web.AppKey("pages", jinja2.Environment)
-
-
-BACKEND = web.AppKey("backend", Backend)
-PAGES = web.AppKey("pages", jinja2.Environment)
+SESSION = web.RequestKey("session", Session)  # set by the session check
 
 
 def pages() -> jinja2.Environment:
@@ -53,7 +50,7 @@ def pages() -> jinja2.Environment:
 
 def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
     """The page ``name`` with ``context``, for the session's user and its CSRF token."""
-    session: Session | None = request.get("session")
+    session = request.get(SESSION)
     page = (
         request.app[PAGES]
         .get_template(name)
