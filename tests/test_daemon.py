@@ -151,7 +151,8 @@ def test_a_wrong_password_is_one_line_from_run_once(
 def test_check_reports_each_part_and_fails_in_one_line(
     tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, env: dict[str, str]
 ) -> None:
-    """inbox-agent check: config, templates, data folder, IMAP, SMTP; sends nothing. A wrong
+    """inbox-agent check: config, templates, data folder, IMAP, SMTP, the staff page; sends
+    nothing. A wrong
     IMAP password is a FAIL line, one line on stderr, exit 1."""
     settings = server_settings(tmp_path, imap_account, smtp_sink)
     imap_account.append(
@@ -168,12 +169,13 @@ def test_check_reports_each_part_and_fails_in_one_line(
     assert good.returncode == 0, good.stdout + good.stderr
     lines = good.stdout.splitlines()
     parts = [line for line in lines[:-1] if not line.startswith("      ")]  # not the listed days
-    assert [line.split()[0] for line in parts] == ["ok"] * 12
+    assert [line.split()[0] for line in parts] == ["ok"] * 13
     assert any(line.startswith("ok    opening hours: Monday to Friday") for line in lines)
     assert lines[1].startswith("ok    templates: ")
     assert lines[1].endswith(str(settings.agent.templates_dir))
     assert any(line.startswith("ok    template follow_up") for line in lines)
     assert any("folders INBOX, Sent" in line for line in lines)
+    assert lines[-2] == "ok    staff page: off (add [web] listen to serve it)"
     assert lines[-1] == "everything the agent needs is in place"
     assert smtp_sink.received == []
     bad = subprocess.run(

@@ -84,6 +84,14 @@ def test_the_daemon_serves_the_page_and_stops_with_a_browser_connected(
     try:
         daemon.wait_for(lambda line: "staff page on" in line)
         daemon.wait_for(lambda line: "sent acknowledgement" in line)
+        check = subprocess.run(
+            [*command, "check"], capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert (
+            f"ok    staff page http://127.0.0.1:{port}/: served by this config's running agent; "
+            "1 login(s): alice\n"
+        ) in check.stdout
         browser = Browser(port)
         status, login = browser.ask("GET", "/login")
         assert status == 200

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from inbox_agent import cli
+from inbox_agent import cli, config
 from inbox_agent.adapters.store import Store
 from inbox_agent.agent import cycle
 from inbox_agent.commands import staff as staff_commands
@@ -25,7 +25,7 @@ from inbox_agent.config import WebSettings
 from inbox_agent.core.ledger import Ledger
 from inbox_agent.errors import ConfigError
 from inbox_agent.web.app import Backend, make_app
-from inbox_agent.web.auth import RateLimit, Users
+from inbox_agent.web.auth import RateLimit, Users, client_address
 from tests.worlds import MemoryWorld, customer_mail, ledger, london, make_settings, run
 
 Client = TestClient[web.Request, web.Application]
@@ -415,3 +415,86 @@ def test_the_login_form_stays_valid_when_the_browser_loads_it_again(world: Memor
         assert response.status == 303
 
     on(world, test)
+
+
+def test_behind_a_proxy_each_forwarded_address_has_its_own_attempts(tmp_path: Path) -> None:
+    """With ``public = true`` (behind a reverse proxy) every peer is the proxy; the address it
+    forwards is the one limited, so one guesser does not lock the whole shop out. Twenty
+    attempts at one name from anywhere are still the most a minute."""
+    world = a_world_public(tmp_path)
+    moment = [0.0]
+    limit = RateLimit(clock=lambda: moment[0])
+
+    async def attempt(client: Client, forwarded: str, password: str = "guess") -> int:  # noqa: S107
+        form = await client.get("/login")
+        login_cookie = form.cookies["inbox_login"].value  # Secure: the client keeps it not
+        response = await client.post(
+            "/login",
+            data={"csrf": csrf_in(await form.text()), "name": "alice", "password": password},
+            headers={"X-Forwarded-For": forwarded, "Cookie": f"inbox_login={login_cookie}"},
+            allow_redirects=False,
+        )
+        return response.status
+
+    async def go() -> None:
+        async with page(world, limit=limit) as (client, _):
+            for _ in range(5):
+                assert await attempt(client, "203.0.113.9") == 401
+            assert await attempt(client, "203.0.113.9") == 429
+            # the client's own X-Forwarded-For comes first; the proxy's entry is the last
+            assert await attempt(client, "203.0.113.7, 198.51.100.4", PASSWORD) == 303
+            for last in range(13):
+                assert await attempt(client, f"198.51.100.{10 + last // 5}") == 401
+            assert await attempt(client, "198.51.100.99", PASSWORD) == 303  # the 20th
+            assert await attempt(client, "198.51.100.98", PASSWORD) == 429  # the name's limit
+            moment[0] = 61.0
+            assert await attempt(client, "198.51.100.98", PASSWORD) == 303
+
+    asyncio.run(go())
+
+
+def a_world_public(tmp_path: Path) -> MemoryWorld:
+    world = a_world(tmp_path / "a")
+    path = world.settings.source
+    path.write_text(path.read_text(encoding="utf-8") + "public = true\n", encoding="utf-8")
+    return MemoryWorld(config.load(path))
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "behind_proxy", "expected"),
+    [
+        ("127.0.0.1", ["203.0.113.9"], True, "203.0.113.9"),
+        ("::1", ["203.0.113.1, 2001:db8::7"], True, "2001:db8::7"),
+        ("127.0.0.1", ["203.0.113.1", "203.0.113.2"], True, "203.0.113.2"),
+        ("127.0.0.1", ["203.0.113.9"], False, "127.0.0.1"),  # not behind a proxy
+        ("192.0.2.5", ["203.0.113.9"], True, "192.0.2.5"),  # not from the proxy here
+        ("127.0.0.1", ["unknown"], True, "127.0.0.1"),
+        ("127.0.0.1", [], True, "127.0.0.1"),
+        (None, [], False, ""),
+    ],
+)
+def test_the_client_address(
+    peer: str | None, forwarded: list[str], behind_proxy: bool, expected: str
+) -> None:
+    assert client_address(peer, forwarded, behind_proxy) == expected
+
+
+def test_an_unreadable_logins_file_is_a_page_that_says_so(
+    world: MemoryWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone edited users.json by hand: the page says it cannot read its data (no customer
+    in it, no traceback) and the log has the one line with what to do."""
+
+    async def test(client: Client, live: Ledger) -> None:
+        await log_in(client)
+        users = world.settings.agent.data_dir / "web" / "users.json"
+        users.write_text('{"alice": ', encoding="utf-8")
+        response = await client.get("/conversations", allow_redirects=False)
+        assert response.status == 503
+        text = await response.text()
+        assert text == "The staff page cannot read its data; the agent's log says why."
+
+    on(world, test)
+    assert "web: StoreCorruptError: " in caplog.text
+    assert "set each login again with `inbox-agent web passwd NAME`" in caplog.text
+    assert "Traceback" not in caplog.text

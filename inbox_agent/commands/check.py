@@ -4,7 +4,9 @@ In order: the config (already loaded, so valid) and the templates folder, the op
 the agent believes (the week, the place's public holidays, the next ten closed days, one a
 line), the templates (each rendered for a sample conversation), the data folder, then for
 every mailbox whether another running agent on this host looks after it
-(``adapters.claims``), the IMAP login, its folders, and the SMTP login (nothing is sent).
+(``adapters.claims``), the IMAP login, its folders, and the SMTP login (nothing is sent);
+last the staff page, when there is one: a login to open it with, and its address free to listen
+on (or held by this config's running agent).
 Each check gives one line; a failure is one line with what to do, and the command exits 1.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,13 +32,14 @@ from inbox_agent.adapters.store import Store
 from inbox_agent.agent.composing import Composer, sample_conversation
 from inbox_agent.agent.cycle import system_clock
 from inbox_agent.commands.common import need_templates_folder, settings_of, templates_in_use
-from inbox_agent.config import MailboxSettings, ServerSettings, Settings
+from inbox_agent.config import MailboxSettings, ServerSettings, Settings, WebSettings
 from inbox_agent.core.business_time import closed_days, opening_hours_text
 from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.promises import ESCALATION
 from inbox_agent.core.public_holidays import subdivisions
 from inbox_agent.core.wording import short_day
 from inbox_agent.errors import InboxAgentError, StoreLockedError
+from inbox_agent.web.auth import Users
 
 CLOSED_DAYS_SHOWN = 10
 LOOK_AHEAD = timedelta(days=3 * 366)  # how far check looks for them
@@ -99,7 +104,58 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
                 partial(_smtp, settings, mailbox),
             )
         )
+    results.append(_web(settings))
     return results
+
+
+def _web(settings: Settings) -> Result:
+    """The staff page: off, or its address with the logins that can open it."""
+    if settings.web is None:
+        return Result("staff page: off (add [web] listen to serve it)")
+    address = f"http://{settings.web.host}:{settings.web.port}/"
+    try:
+        names = sorted(Users(settings.agent.data_dir).read())
+    except InboxAgentError as exc:
+        return Result("", exc.one_line())
+    if not names:
+        return Result(
+            "", f"staff page {address}: no login yet; run `inbox-agent web passwd NAME` first"
+        )
+    logins = f"{len(names)} login(s): {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+    if not _address_taken(settings.web):
+        return Result(f"staff page {address}: {logins}")
+    if _own_daemon_running(settings):
+        return Result(f"staff page {address}: served by this config's running agent; {logins}")
+    return Result(
+        "",
+        f"staff page: {settings.web.host}:{settings.web.port} is in use by another program; "
+        "choose a free port for [web] listen",
+    )
+
+
+def _address_taken(web: WebSettings) -> bool:
+    """Is ``[web] listen`` held by a listener already? (Bound with SO_REUSEADDR, as aiohttp
+    binds it, so a connection lingering in TIME_WAIT does not count.)"""
+    try:
+        found = socket.getaddrinfo(web.host, web.port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # the daemon's own start says what is wrong with the name
+    family, kind, proto, _, where = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def _own_daemon_running(settings: Settings) -> bool:
+    """Does this config's own agent run (it holds its mailboxes' claims)?"""
+    try:
+        return any(claims.probe(settings, m) is not None for m in settings.mailboxes)
+    except InboxAgentError:
+        return False
 
 
 def _calendar(settings: Settings, now: datetime) -> list[Result]:

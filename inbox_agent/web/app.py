@@ -19,7 +19,7 @@ from aiohttp import web
 from inbox_agent.adapters.store import StaffRequest
 from inbox_agent.agent import staff
 from inbox_agent.core.wording import local_moment
-from inbox_agent.errors import OperatorError
+from inbox_agent.errors import OperatorError, StoreError
 from inbox_agent.web import views
 from inbox_agent.web.auth import (
     MAX_PASSWORD,
@@ -28,6 +28,7 @@ from inbox_agent.web.auth import (
     Session,
     Sessions,
     Users,
+    client_address,
     new_token,
     same,
     secret_key,
@@ -91,7 +92,20 @@ async def _sessions(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """No session, no page: 303 to /login for a GET, 403 for anything else; a POST's CSRF
-    token must match its session's."""
+    token must match its session's. A data file the page cannot read (the logins) is one line
+    in the log and a page that says so, not a traceback."""
+    try:
+        return await _checked(request, handler)
+    except StoreError as exc:
+        log.error("web: %s", exc.one_line())
+        return web.Response(
+            status=503, text="The staff page cannot read its data; the agent's log says why."
+        )
+
+
+async def _checked(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     if request.path.startswith(OPEN_PATHS):
         return await handler(request)
     session = _session(request)
@@ -154,9 +168,12 @@ async def _login(request: web.Request) -> web.StreamResponse:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not same(str(form.get("csrf", "")), expected):
         raise web.HTTPForbidden(text="the form is out of date; reload the login page")
-    wait = request.app[LIMIT].retry_after(f"address:{request.remote}", f"name:{name}")
+    address = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), request.app[SECURE]
+    )
+    wait = request.app[LIMIT].retry_after(address, name)
     if wait:
-        log.warning("web: login attempts refused for a minute (too many)")
+        log.warning("web: login refused: too many attempts from %s, or at that name", address)
         raise web.HTTPTooManyRequests(
             text="too many login attempts; wait a minute", headers={"Retry-After": str(wait)}
         )

@@ -14,6 +14,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 import re
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inbox_agent.adapters.files import private_dir, write_whole
-from inbox_agent.errors import CommandError
+from inbox_agent.errors import CommandError, StoreCorruptError
 
 WEB_DIR = "web"
 USERS_FILE = "users.json"
@@ -86,6 +87,16 @@ class Users:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
+        except (OSError, ValueError) as exc:
+            raise StoreCorruptError(
+                f"{self.path}: the staff logins cannot be read ({exc}); move the file aside "
+                "and set each login again with `inbox-agent web passwd NAME`"
+            ) from exc
+        if not isinstance(data, dict):
+            raise StoreCorruptError(
+                f"{self.path}: not a file of staff logins; move it aside and set each login "
+                "again with `inbox-agent web passwd NAME`"
+            )
         return {str(k): str(v) for k, v in data.items()}
 
     def set_password(self, name: str, password: str) -> None:
@@ -179,26 +190,35 @@ class Sessions:
 
 
 class RateLimit:
-    """At most ``attempts`` in ``window`` seconds per key (a client address, a login name)."""
+    """Login attempts: at most ``per_address`` in ``window`` seconds from one client address,
+    and ``per_name`` for one login name from anywhere. One address is stopped at the first;
+    the second, higher, stops guessing one name from many addresses without letting a
+    stranger lock a colleague out with a handful of wrong guesses."""
 
     def __init__(
-        self, attempts: int = 5, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+        self,
+        per_address: int = 5,
+        per_name: int = 20,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.attempts = attempts
+        self.per_address = per_address
+        self.per_name = per_name
         self.window = window
         self.clock = clock
         self._seen: dict[str, deque[float]] = {}
 
-    def retry_after(self, *keys: str) -> int:
-        """Seconds to wait before another attempt under any of ``keys`` (0: go ahead); an
-        attempt that may go ahead is counted."""
+    def retry_after(self, address: str, name: str) -> int:
+        """Seconds to wait before another attempt from ``address`` at ``name`` (0: go ahead);
+        an attempt that may go ahead is counted."""
+        keys = {f"address:{address}": self.per_address, f"name:{name}": self.per_name}
         now = self.clock()
         waits = []
-        for key in keys:
+        for key, attempts in keys.items():
             seen = self._seen.setdefault(key, deque())
             while seen and seen[0] <= now - self.window:
                 seen.popleft()
-            if len(seen) >= self.attempts:
+            if len(seen) >= attempts:
                 waits.append(max(1, math.ceil(seen[0] + self.window - now)))
         if waits:
             return max(waits)
@@ -207,6 +227,29 @@ class RateLimit:
         if len(self._seen) > 10_000:  # a flood of names: forget the idle ones
             self._seen = {k: v for k, v in self._seen.items() if v}
         return 0
+
+
+def client_address(peer: str | None, forwarded_for: list[str], behind_proxy: bool) -> str:
+    """The address a login attempt came from. Behind a reverse proxy (``[web] public``) every
+    request's peer is the proxy on this machine, which would make the whole world one address
+    for the rate limit; there the proxy's ``X-Forwarded-For`` says who it was. Only its last
+    entry is believed (the one the proxy added; the ones before it came with the request), and
+    only from a loopback peer: a header from anyone else is the client's own word."""
+    peer = peer or ""
+    if not (behind_proxy and forwarded_for and _loopback(peer)):
+        return peer
+    last = forwarded_for[-1].rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return peer
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def new_token() -> str:
