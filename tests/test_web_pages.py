@@ -498,3 +498,39 @@ def test_an_unreadable_logins_file_is_a_page_that_says_so(
     assert "web: StoreCorruptError: " in caplog.text
     assert "set each login again with `inbox-agent web passwd NAME`" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_an_archived_conversation_is_listed_shown_and_brought_back(world: MemoryWorld) -> None:
+    """Ben's closed conversation went quiet and was archived: "Closed" and "All" list it
+    (marked), its page shows it, and Reopen brings it back to the live ledger, as
+    ``inbox-agent reopen`` does; "Open" does not read the archive."""
+    ben = token_of(world, "ben@example.net")
+    staff_commands.carry_out(world.settings, "close", ben, None, NOW)
+    with Store(world.settings.agent.data_dir) as store:
+        store.move_to_archive([store.ledger.conversations[ben]], [], NOW)
+        store.commit()
+
+    async def test(client: Client, live: Ledger) -> None:
+        csrf = await log_in(client)
+        assert ben not in live.conversations
+        for chosen in ("closed", "all"):
+            listing = await (await client.get(f"/conversations?filter={chosen}")).text()
+            assert f'href="/conversations/{ben}"' in listing
+            assert 'closed <span class="tag quiet">archived</span>' in listing
+        found = await (await client.get("/conversations?filter=all&q=invoice")).text()
+        assert f'href="/conversations/{ben}"' in found
+        assert "1 conversation." in found
+        listing = await (await client.get("/conversations?filter=open")).text()
+        assert f'href="/conversations/{ben}"' not in listing
+        shown = await client.get(f"/conversations/{ben}")
+        assert shown.status == 200
+        html = await shown.text()
+        assert "Invoice 42 is wrong" in html
+        assert 'closed <span class="tag quiet">archived</span>' in html
+        assert "An action brings it back to the live conversations first." in html
+        response = await client.post(f"/conversations/{ben}/reopen", data={"csrf": csrf})
+        assert response.status == 200
+        assert "Reopened." in await response.text()
+        assert live.conversations[ben].status.value == "open"
+
+    on(world, test)

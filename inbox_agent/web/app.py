@@ -20,7 +20,7 @@ from inbox_agent.adapters.store import StaffRequest
 from inbox_agent.agent import staff
 from inbox_agent.core.wording import local_moment
 from inbox_agent.errors import OperatorError, StoreError
-from inbox_agent.web import views
+from inbox_agent.web import archived, views
 from inbox_agent.web.auth import (
     MAX_PASSWORD,
     SESSION_SECONDS,
@@ -207,8 +207,18 @@ async def _conversations(request: web.Request) -> web.StreamResponse:
     chosen = request.query.get("filter", "open")
     chosen = chosen if chosen in views.FILTERS else "open"
     query = request.query.get("q", "")[: views.MAX_QUERY]
-    found = views.listing(
-        backend.ledger(), chosen, query, backend.clock(), backend.settings.calendar.timezone
+    quiet, _ = (
+        await archived.conversations(backend.settings.agent.data_dir)
+        if chosen in views.WITH_ARCHIVE
+        else ([], [])
+    )
+    found = views.listing(  # the live ledger as it is after the await
+        backend.ledger(),
+        chosen,
+        query,
+        backend.clock(),
+        backend.settings.calendar.timezone,
+        archived=quiet,
     )
     return render(
         request,
@@ -223,10 +233,13 @@ async def _conversations(request: web.Request) -> web.StreamResponse:
 
 async def _conversation(request: web.Request, problem: str = "", status: int = 200) -> web.Response:
     backend = request.app[BACKEND]
-    ledger = backend.ledger()
-    conversation = ledger.conversations.get(request.match_info["id"].upper())
+    token = request.match_info["id"].upper()
+    conversation = backend.ledger().conversations.get(token) or await archived.conversation(
+        backend.settings.agent.data_dir, token
+    )
     if conversation is None:
         return render(request, "missing.html.j2", 404, token=request.match_info["id"])
+    ledger = backend.ledger()  # as it is after the await
     zone = backend.settings.calendar.timezone
     done = DONE.get(request.query.get("done", ""), "")
     return render(
@@ -242,6 +255,7 @@ async def _conversation(request: web.Request, problem: str = "", status: int = 2
         if conversation.snoozed_until
         else "",
         events=views.timeline(conversation, ledger, zone),
+        archived=token not in ledger.conversations,
         done=done,
         problem=problem,
     )

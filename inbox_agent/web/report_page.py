@@ -2,14 +2,13 @@
 
 The figures are ``core.report``'s over the live ledger (the daemon's, in memory) and the
 archive, as the CLI's are over the last commit and the archive; the figures and charts are
-``agent.report_html``'s own template, placed inside the staff page. The archive's month
-files are read in a thread; the live ledger is copied on the event loop, where the daemon
+``agent.report_html``'s own template, placed inside the staff page. The archive is read in a
+thread (``web.archived``); the live ledger is copied on the event loop, where the daemon
 changes it, so the report never sees a half-applied cycle.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime, timedelta
 from itertools import chain
@@ -18,12 +17,12 @@ from pathlib import Path
 from aiohttp import web
 from markupsafe import Markup
 
-from inbox_agent.adapters.archive import Archive
 from inbox_agent.agent import report_html
 from inbox_agent.core import report as figures
 from inbox_agent.core.business_time import Calendar
 from inbox_agent.core.conversations import Conversation
 from inbox_agent.core.ledger import Ledger, SkippedMessage
+from inbox_agent.web import archived
 from inbox_agent.web.pages import BACKEND, render
 
 DEFAULT_DAYS = 30
@@ -41,8 +40,7 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     now = backend.clock()
     since = now - timedelta(days=days)
     calendar = backend.settings.calendar
-    archive = Archive(backend.settings.agent.data_dir, read_only=True)
-    report = await gather(backend.ledger(), archive, since, now, calendar)
+    report = await gather(backend.ledger(), backend.settings.agent.data_dir, since, now, calendar)
     return render(
         request,
         "report.html.j2",
@@ -59,42 +57,16 @@ def days_of(text: str) -> int | None:
 
 
 async def gather(
-    ledger: Ledger, archive: Archive, since: datetime, now: datetime, calendar: Calendar
+    ledger: Ledger, data_dir: Path, since: datetime, now: datetime, calendar: Calendar
 ) -> figures.Report:
-    """``commands.report.gather`` over the live ledger: the archive read off the loop."""
+    """``commands.report.gather`` over the live ledger, with the archive."""
     live: list[Conversation] = list(ledger.conversations.values())
     live_skipped: list[SkippedMessage] = list(ledger.skipped)
-    archived, archived_skipped = await asyncio.to_thread(_archived, archive, since)
+    archived_conversations, archived_skipped = await archived.conversations(data_dir, since)
     return figures.build(
-        chain(live, archived), chain(live_skipped, archived_skipped), since, now, calendar
+        chain(live, archived_conversations),
+        chain(live_skipped, archived_skipped),
+        since,
+        now,
+        calendar,
     )
-
-
-def _archived(archive: Archive, since: datetime) -> tuple[list[Conversation], list[SkippedMessage]]:
-    """The archive's conversations and skipped mail from ``since``'s month on; parsed again
-    only when a month file changed (the daemon's archive pass writes them, hourly at most):
-    parsing and checking 2,000 archived conversations takes ~250 ms, too long for every page."""
-    key = (str(archive.folder), since.year, since.month, _stamps(archive.folder))
-    found = _ARCHIVED.get(key)
-    if found is None:
-        found = list(archive.all_conversations(since)), list(archive.all_skipped(since))
-        _ARCHIVED.clear()  # one entry: the period staff asked for last
-        _ARCHIVED[key] = found
-    return found
-
-
-def _stamps(folder: Path) -> tuple[tuple[str, int, int, int], ...]:
-    """Each archive file's name, inode, size and mtime: a file replaced is a new stamp."""
-    if not folder.is_dir():
-        return ()
-    found = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:  # replaced or removed between glob and stat
-            continue
-        found.append((path.name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
-    return tuple(found)
-
-
-_ARCHIVED: dict[object, tuple[list[Conversation], list[SkippedMessage]]] = {}

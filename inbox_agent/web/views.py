@@ -2,13 +2,13 @@
 timeline. Plain data for the page templates, every moment already worded in the business's
 time zone (``wording.local_moment``), as the CLI shows it.
 
-The list reads the live ledger only (the archive holds answered and closed conversations
-that are quiet; ``inbox-agent threads --status all`` lists those).
+The list reads the live ledger, and for "Closed" and "All" the archive too (it holds the
+answered and closed conversations that went quiet), as ``inbox-agent threads --status`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ FILTERS = {
     "closed": "Closed",
     "all": "All",
 }
+WITH_ARCHIVE = ("closed", "all")  # the filters the archive's conversations can be under
 
 
 def _escalated(c: Conversation) -> bool:
@@ -72,6 +73,7 @@ class Row:
     promised_by: str
     bounced: bool
     escalated: bool
+    archived: bool
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,24 @@ class Listing:
     total: int
 
 
-def listing(ledger: Ledger, chosen: str, query: str, now: datetime, zone: ZoneInfo) -> Listing:
+def listing(
+    ledger: Ledger,
+    chosen: str,
+    query: str,
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    archived: Iterable[Conversation] = (),
+) -> Listing:
     """The conversations under filter ``chosen`` whose customer, name or subject contains
-    ``query`` (any case), those promised soonest first, then the newest."""
+    ``query`` (any case), live and ``archived`` (a live one wins over its archived copy),
+    those promised soonest first, then the newest."""
     needle = query.strip()[:MAX_QUERY].casefold()
+    live = ledger.conversations
+    every = [*live.values(), *(c for c in archived if c.id not in live)]
     found = [
         c
-        for c in ledger.conversations.values()
+        for c in every
         if matches(c, chosen, ledger, now)
         and (
             not needle
@@ -109,6 +122,7 @@ def listing(ledger: Ledger, chosen: str, query: str, now: datetime, zone: ZoneIn
             local_moment(c.promised_by, zone) if c.promised_by else "",
             c.customer in ledger.undeliverable,
             _escalated(c),
+            c.id not in live,
         )
         for c in found[:MAX_ROWS]
     ]
