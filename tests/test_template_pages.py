@@ -286,9 +286,26 @@ def test_the_live_preview_returns_the_fragment_and_bounds_the_body(world: Memory
         fragment = await response.text()
         assert 'data-problems="1"' in fragment
         assert "<strong>Line 5</strong>" in fragment
-        response = await client.post(
+        long_html = "Subject: {{ subject }}\n\n" + '<p style="margin: 0">Thanks.</p>\n' * 2_000
+        response = await client.post(  # 66 KB of HTML, 106 KB form-encoded: previewed
             f"/templates/{ACK}/preview",
-            data={"csrf": csrf, "text": "x" * 100_000, "conversation": ""},
+            data={"csrf": csrf, "text": long_html, "conversation": ""},
+        )
+        assert response.status == 200
+        assert 'data-problems="0"' in await response.text()
+        response = await client.post(  # over the loader's limit: the editor says so
+            f"/templates/{ACK}/preview",
+            data={"csrf": csrf, "text": "x" * 1_000_001, "conversation": ""},
+        )
+        assert "a template is at most 1,000,000" in await response.text()
+        response = await client.post(  # a form no template fits in: refused unread
+            f"/templates/{ACK}/preview",
+            data={"csrf": csrf, "text": "<" * 1_100_000, "conversation": ""},
+        )
+        assert response.status == 413
+        assert await response.text() == "Too long: a template is at most 1,000,000 bytes.\n"
+        response = await client.post(  # an action's form stays small
+            "/conversations/ABCD/close", data={"csrf": csrf, "pad": "x" * 70_000}
         )
         assert response.status == 413
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from inbox_agent.adapters.store import StaffRequest
+from inbox_agent.adapters.templates import MAX_TEMPLATE_BYTES
 from inbox_agent.agent import staff
 from inbox_agent.core.wording import local_moment
 from inbox_agent.errors import OperatorError, StoreError
@@ -47,6 +48,12 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+FORM_BYTES = 64 * 1024  # a login or an action is a few hundred bytes
+# A template's text, form-encoded (up to three bytes a byte), as long as the loader allows: a
+# save or preview of a long HTML template must not be refused by the form's size.
+TEMPLATE_PATHS = "/templates/"
+TEMPLATE_FORM_BYTES = 3 * MAX_TEMPLATE_BYTES + FORM_BYTES
+TOO_LONG = f"Too long: a template is at most {MAX_TEMPLATE_BYTES:,} bytes.\n"
 ACTIONS = ("close", "reopen", "snooze")
 DONE = {"close": "Closed.", "reopen": "Reopened.", "snooze": "Snoozed."}
 
@@ -60,7 +67,7 @@ SECURE = web.AppKey("secure", bool)
 def make_app(backend: Backend, *, limit: RateLimit | None = None) -> web.Application:
     """The application over ``backend``; cookies are ``Secure`` when ``[web] public``."""
     data_dir = backend.settings.agent.data_dir
-    app = web.Application(middlewares=[_sessions], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[_sessions], client_max_size=FORM_BYTES)
     app[BACKEND] = backend
     app[PAGES] = pages()
     app[SESSIONS] = Sessions(secret_key(data_dir))
@@ -114,7 +121,17 @@ async def _checked(
             raise web.HTTPSeeOther("/login")
         raise web.HTTPForbidden(text="log in first")
     if request.method == "POST":
-        form = await request.post()
+        template = request.path.startswith(TEMPLATE_PATHS)
+        if template:
+            request = request.clone(client_max_size=TEMPLATE_FORM_BYTES)
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=request.client_max_size,
+                actual_size=request.content_length or 0,
+                text=TOO_LONG if template else "Too long for a form.\n",
+            ) from None
         if not same(str(form.get("csrf", "")), session.csrf):
             raise web.HTTPForbidden(text="the form is out of date; reload the page")
     request[SESSION] = session

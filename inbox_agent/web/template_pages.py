@@ -4,8 +4,8 @@ The handlers only show what ``agent.template_editing`` returns: a name from a re
 looked up with ``find`` (never joined into a path), preview and check run in the agent's
 sandbox and bounds, a save is checked, atomic and refused when the file changed since the
 editor loaded it (``replaces``). Session and CSRF are checked by the application's middleware
-like every other route; a body beyond the application's ``client_max_size`` is refused with
-413 before any of this runs.
+like every other route; a form longer than a template may be (``app.TEMPLATE_FORM_BYTES``) is
+refused with 413 before any of this runs.
 
 The HTML part of a preview is shown as escaped source in a ``<pre>``, not rendered in a
 sandboxed ``<iframe srcdoc>``: the text staff type would otherwise run as a document on the
