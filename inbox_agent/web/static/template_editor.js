@@ -18,8 +18,11 @@
     panel.setAttribute("aria-busy", "true");
     fetch(url, { method: "POST", body: body, credentials: "same-origin" })
       .then(function (response) {
-        if (!response.ok) { throw new Error("preview refused: " + response.status); }
-        return response.text();
+        if (response.ok) { return response.text(); }
+        // the server's one line (a form too long, a session ended), else the status
+        return response.text().then(function (said) {
+          throw new Error(said.trim().slice(0, 200) || "refused: " + response.status);
+        });
       })
       .then(function (html) {
         if (ticket !== sent) { return; } // a later keystroke's answer is on its way
