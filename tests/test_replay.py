@@ -316,7 +316,7 @@ def test_the_text_report_names_the_zone_and_ends_with_the_counts(
         "(Europe/London). Nothing was sent, nothing saved."
     )
     assert (
-        "  Tue 20 Nov 2012 14:36 London time  acknowledged, promising a reply tomorrow "
+        "  Tue 20 Nov 2012 14:35 London time  acknowledged, promising a reply tomorrow "
         "(Wednesday 21 November) by 14:15 London time (23:15 your time)" in lines
     )
     assert "  Tue 20 Nov 2012 16:05 London time  staff replied (support@example.com)" in lines

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from inbox_agent.core.report import KIND_LABELS, Report
-from inbox_agent.core.wording import local_moment, short_day
+from inbox_agent.core.wording import local_moment, local_time, short_day
 
 TEMPLATE = "report.html.j2"
 CHARTS = "report_charts.html.j2"  # the figures and charts, without the page around them
@@ -91,8 +91,8 @@ def context(report: Report, zone: ZoneInfo) -> dict[str, Any]:
     return {
         "report": report,
         "width": WIDTH,
-        "since": local_moment(report.since, zone),
-        "now": local_moment(report.now, zone),
+        "since": local_time(report.since, zone),
+        "now": local_time(report.now, zone),
         "outcomes": outcomes,
         "promise_chart": row_chart([(name, n, str(n)) for name, n in outcomes]),
         "day_chart": column_chart([(short_day(d), n, str(n)) for d, n in report.per_day]),

@@ -28,7 +28,7 @@ from inbox_agent.agent.replayed import Event, Replayed, Skip, Story
 from inbox_agent.agent.replaying import replay
 from inbox_agent.commands.common import settings_of
 from inbox_agent.core.business_time import Calendar
-from inbox_agent.core.wording import local_moment
+from inbox_agent.core.wording import local_moment, local_time
 from inbox_agent.core.zone_names import zone_name
 from inbox_agent.errors import CommandError
 from inbox_agent.logs import escape_controls
@@ -89,7 +89,7 @@ def _until(text: str, calendar: Calendar, last: datetime) -> datetime:
     except CommandError as exc:
         raise CommandError(
             f"{exc} (for replay: after the export's last message, "
-            f"{local_moment(last, calendar.timezone)})"
+            f"{local_time(last, calendar.timezone)})"
         ) from None
 
 
@@ -117,7 +117,7 @@ def _heading(result: Replayed, source: str) -> Iterator[str]:
     span = (
         ""
         if result.started is None
-        else f", {local_moment(result.started, zone)} to {local_moment(result.ended, zone)}"
+        else f", {local_time(result.started, zone)} to {local_time(result.ended, zone)}"
     )
     dated = ", ".join(f"{n} by {_DATED[how]}" for how, n in result.dated_by.items())
     yield (
@@ -134,7 +134,7 @@ def _story_lines(story: Story, zone: ZoneInfo) -> Iterator[str]:
     name = f"{c.customer_name} <{c.customer}>" if c.customer_name else c.customer
     yield f"[#{c.id}] {name}: {c.subject or '(no subject)'}"
     for event in story.events:
-        yield f"  {local_moment(event.at, zone)}  {_event_text(event, zone)}"
+        yield f"  {local_time(event.at, zone)}  {_event_text(event, zone)}"
     if story.waiting is not None:
         nxt = (
             f"; next chase due {local_moment(story.next_chase, zone)}"
@@ -165,7 +165,7 @@ def _event_text(event: Event, zone: ZoneInfo) -> str:
 def _skip_line(skip: Skip, zone: ZoneInfo) -> str:
     label = "" if skip.reason.startswith(skip.label) else f"{skip.label}: "
     return (
-        f"  {local_moment(skip.at, zone)}  {skip.sender or '?'}  {skip.subject!r}  "
+        f"  {local_time(skip.at, zone)}  {skip.sender or '?'}  {skip.subject!r}  "
         f"{label}{skip.reason or '(no reason recorded)'}"
     )
 

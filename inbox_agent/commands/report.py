@@ -20,7 +20,7 @@ from inbox_agent.agent.cycle import system_clock
 from inbox_agent.commands.common import read_store, settings_of
 from inbox_agent.config import Settings
 from inbox_agent.core import report as figures
-from inbox_agent.core.wording import local_moment, short_day
+from inbox_agent.core.wording import local_moment, local_time, short_day
 
 DEFAULT_SINCE = timedelta(days=30)
 _WRITE_OUTCOME = ("the report was not written", "then run the command again")
@@ -61,8 +61,7 @@ def title(settings: Settings) -> str:
 def as_text(report: figures.Report, zone: ZoneInfo) -> str:
     """The report for a terminal."""
     lines = [
-        f"inbox-agent report: {local_moment(report.since, zone)} to "
-        f"{local_moment(report.now, zone)}",
+        f"inbox-agent report: {local_time(report.since, zone)} to {local_time(report.now, zone)}",
         "",
     ]
     lines += _promise_lines(report.promises)

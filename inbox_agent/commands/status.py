@@ -30,7 +30,7 @@ from inbox_agent.core.status import (
     overview,
     quiet_too_long,
 )
-from inbox_agent.core.wording import local_moment
+from inbox_agent.core.wording import local_moment, local_time
 
 DEFAULT_WITHIN = timedelta(hours=8)  # "due soon": a working day ahead, in clock time
 
@@ -102,7 +102,7 @@ def as_json(status: Overview, zone: ZoneInfo, quiet: timedelta = timedelta.max) 
 
 def as_text(status: Overview, zone: ZoneInfo, quiet: timedelta = timedelta.max) -> str:
     """``status`` for a terminal."""
-    lines = [f"inbox-agent status at {local_moment(status.now, zone)}", "", "mailboxes:"]
+    lines = [f"inbox-agent status at {local_time(status.now, zone)}", "", "mailboxes:"]
     for mailbox in status.mailboxes:
         lines += _mailbox_lines(mailbox, status.now, zone)
         if quiet_too_long(mailbox, status.now, quiet):
@@ -134,7 +134,7 @@ def as_text(status: Overview, zone: ZoneInfo, quiet: timedelta = timedelta.max) 
 
 def _mailbox_lines(mailbox: MailboxHealth, now: datetime, zone: ZoneInfo) -> list[str]:
     polled = (
-        f"last good poll {local_moment(mailbox.last_poll_at, zone)} "
+        f"last good poll {local_time(mailbox.last_poll_at, zone)} "
         f"({_ago(mailbox.last_poll_at, now)})"
         if mailbox.last_poll_at
         else "no good poll recorded yet"
@@ -143,8 +143,7 @@ def _mailbox_lines(mailbox: MailboxHealth, now: datetime, zone: ZoneInfo) -> lis
     if mailbox.last_error and mailbox.last_error_at:
         state = "" if mailbox.failing else " (recovered since)"
         lines.append(
-            f"    last error {local_moment(mailbox.last_error_at, zone)}{state}: "
-            f"{mailbox.last_error}"
+            f"    last error {local_time(mailbox.last_error_at, zone)}{state}: {mailbox.last_error}"
         )
     return lines + _watch_lines(mailbox.watches)
 

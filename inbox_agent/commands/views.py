@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from inbox_agent.adapters.records import conversation_to_doc
 from inbox_agent.core.conversations import Conversation, FiledMessage, Role
 from inbox_agent.core.ledger import Ledger, SkippedMessage
-from inbox_agent.core.wording import local_moment
+from inbox_agent.core.wording import local_moment, local_time
 
 STATUSES = ("open", "waiting", "answered", "closed", "all")
 ARCHIVED_STATUSES = ("answered", "closed", "all")  # the statuses the archive holds
@@ -99,8 +99,11 @@ def thread_text(conversation: Conversation, ledger: Ledger, zone: ZoneInfo) -> s
     business's ``zone``)."""
     data = detail(conversation, ledger)
 
-    def shown(iso: str | None) -> str:
+    def shown(iso: str | None) -> str:  # a deadline: rounded up to its minute
         return _local(iso, zone)
+
+    def happened(iso: str | None) -> str:  # a moment something happened: its minute
+        return _local(iso, zone, happened=True)
 
     lines = [
         f"[#{data['id']}] {data['subject']}",
@@ -112,13 +115,13 @@ def thread_text(conversation: Conversation, ledger: Ledger, zone: ZoneInfo) -> s
         "messages:",
     ]
     lines += [
-        f"  {shown(m['arrived_at'])}  {m['role']:<8} {m['sender'] or '?'}  {m['subject']}"
+        f"  {happened(m['arrived_at'])}  {m['role']:<8} {m['sender'] or '?'}  {m['subject']}"
         + (f"  ({m['note']})" if m["note"] else "")
         for m in data["messages"]
     ]
     lines += ["", "sent by the agent:"]
     lines += [
-        f"  {shown(s['created_at'])}  {s['kind']:<16} to {s['to']}  [{s['state']}]"
+        f"  {happened(s['created_at'])}  {s['kind']:<16} to {s['to']}  [{s['state']}]"
         + (f" {s['last_error']}" if s["last_error"] else "")
         for s in data["sent"]
     ]
@@ -126,10 +129,11 @@ def thread_text(conversation: Conversation, ledger: Ledger, zone: ZoneInfo) -> s
         lines.append("  nothing")
     if data["notes"]:
         lines += ["", "notes:"]
-        lines += [f"  {shown(n['at'])}  {n['text']}" for n in data["notes"]]
+        lines += [f"  {happened(n['at'])}  {n['text']}" for n in data["notes"]]
     lines += ["", "promises:"]
     lines += [
-        f"  made {shown(p['made_at'])}  due {shown(p['due'])}  ({p['reason']}): " + _kept(p, zone)
+        f"  made {happened(p['made_at'])}  due {shown(p['due'])}  ({p['reason']}): "
+        + _kept(p, zone)
         for p in data["promises"]
     ]
     if not data["promises"]:
@@ -140,12 +144,15 @@ def thread_text(conversation: Conversation, ledger: Ledger, zone: ZoneInfo) -> s
 def _kept(promise: dict[str, Any], zone: ZoneInfo) -> str:
     if promise["outcome"] is None:
         return "running"
-    return f"{promise['outcome']} {_local(promise['settled_at'], zone)}"
+    return f"{promise['outcome']} {_local(promise['settled_at'], zone, happened=True)}"
 
 
-def _local(iso: str | None, zone: ZoneInfo) -> str:
+def _local(iso: str | None, zone: ZoneInfo, *, happened: bool = False) -> str:
     """A moment the JSON view holds as ISO 8601, as people read it; ``-`` for none."""
-    return "-" if iso is None else local_moment(datetime.fromisoformat(iso), zone)
+    if iso is None:
+        return "-"
+    word = local_time if happened else local_moment
+    return word(datetime.fromisoformat(iso), zone)
 
 
 def _cut(text: str, width: int) -> str:

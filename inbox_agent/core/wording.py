@@ -308,6 +308,15 @@ def local_moment(moment: datetime, zone: ZoneInfo) -> str:
     return f"{short_day(shown.date())} {shown.year} {shown:%H:%M} {zone_name(zone)}"
 
 
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """A moment something happened (a mail arrived, was sent or saved, a promise was made or
+    settled, a poll ran), worded as ``local_moment`` but cut down to its minute: rounding
+    up is for deadlines (a promise is never said to be earlier than it is), and would show a
+    mail that came at 16:25:09 as 16:26, a minute that may not have begun yet."""
+    shown = _aware(moment).astimezone(zone).replace(second=0, microsecond=0)
+    return f"{short_day(shown.date())} {shown.year} {shown:%H:%M} {zone_name(zone)}"
+
+
 def short_day(day: date) -> str:
     """``Tue 24 Nov``: a day in tables and charts, the names fixed here."""
     weekday, month = WEEKDAYS["en"][day.weekday()], MONTH_NAMES[day.month - 1]

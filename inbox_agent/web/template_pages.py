@@ -27,7 +27,7 @@ from inbox_agent.adapters.templates import TemplatesFolder
 from inbox_agent.agent import template_editing as editing
 from inbox_agent.config import Settings, packaged_templates
 from inbox_agent.core.conversations import Conversation
-from inbox_agent.core.wording import local_moment
+from inbox_agent.core.wording import local_time
 from inbox_agent.web.pages import BACKEND, PAGES, render
 
 NAME = r"{name:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)?\.j2}"
@@ -218,7 +218,7 @@ async def _history(request: web.Request) -> web.StreamResponse:
     settings = _settings(request)
     found = await asyncio.to_thread(editing.versions, settings, editable.name)
     zone = settings.calendar.timezone
-    shown = [(v, local_moment(v.saved_at, zone), v.diff.splitlines()) for v in found]
+    shown = [(v, local_time(v.saved_at, zone), v.diff.splitlines()) for v in found]
     return render(
         request,
         "templates_history.html.j2",

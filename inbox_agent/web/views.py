@@ -17,7 +17,7 @@ from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Ledger
 from inbox_agent.core.lifecycle import Status
 from inbox_agent.core.status import OPEN_STATUSES, lapsed_promise
-from inbox_agent.core.wording import local_moment
+from inbox_agent.core.wording import local_moment, local_time
 
 DUE_WITHIN = timedelta(hours=4)
 MAX_QUERY = 200  # characters of a search
@@ -146,7 +146,7 @@ def timeline(c: Conversation, ledger: Ledger, zone: ZoneInfo) -> list[Event]:
     events = [
         Event(
             m.arrived_at,
-            local_moment(m.arrived_at, zone),
+            local_time(m.arrived_at, zone),
             "message",
             f"{m.role.value}: {m.sender or '?'}: {m.subject}",
             m.note,
@@ -160,7 +160,7 @@ def timeline(c: Conversation, ledger: Ledger, zone: ZoneInfo) -> list[Event]:
         events.append(
             Event(
                 s.created_at,
-                local_moment(s.created_at, zone),
+                local_time(s.created_at, zone),
                 "sent",
                 f"{s.kind} to {s.to}",
                 state + error,
@@ -168,18 +168,18 @@ def timeline(c: Conversation, ledger: Ledger, zone: ZoneInfo) -> list[Event]:
         )
     for p in c.promises:
         outcome = (
-            f"{p.outcome.value} {local_moment(p.settled_at, zone)}"
+            f"{p.outcome.value} {local_time(p.settled_at, zone)}"
             if p.outcome is not None and p.settled_at is not None
             else "running"
         )
         events.append(
             Event(
                 p.made_at,
-                local_moment(p.made_at, zone),
+                local_time(p.made_at, zone),
                 "promise",
                 f"{p.reason}: by {local_moment(p.due, zone)}",
                 outcome,
             )
         )
-    events += [Event(n.at, local_moment(n.at, zone), "note", n.text) for n in c.notes]
+    events += [Event(n.at, local_time(n.at, zone), "note", n.text) for n in c.notes]
     return sorted(events, key=lambda e: e.at)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from inbox_agent.core.wording import describe_moment, local_moment
+from inbox_agent.core.wording import describe_moment, local_moment, local_time
 from tests.core.test_wording import OFFICE
 
 LONDON = ZoneInfo("Europe/London")
@@ -45,6 +45,16 @@ def test_seconds_round_up_as_the_customer_was_told() -> None:
     assert local_moment(moment, LONDON).endswith("10:05 London time")
     now = datetime(2026, 11, 20, 9, 0, tzinfo=LONDON)
     assert "10:05 London time" in describe_moment(moment, OFFICE, now)
+
+
+def test_a_moment_something_happened_keeps_its_minute() -> None:
+    """A mail that came at 16:25:09 came at 16:25: rounding up is for deadlines only (it
+    would name a minute that may not have begun yet). On London's clock, zone named."""
+    came = datetime(2026, 12, 2, 16, 25, 9, 500, tzinfo=UTC)
+    assert local_time(came, LONDON) == "Wed 02 Dec 2026 16:25 London time"
+    assert local_moment(came, LONDON) == "Wed 02 Dec 2026 16:26 London time"
+    summer = datetime(2026, 7, 1, 9, 59, 59, tzinfo=UTC)
+    assert local_time(summer, LONDON) == "Wed 01 Jul 2026 10:59 London time"
 
 
 @pytest.mark.parametrize(
