@@ -190,14 +190,17 @@ async def _login(request: web.Request) -> web.StreamResponse:
     )
     wait = request.app[LIMIT].retry_after(address, name)
     if wait:
-        log.warning("web: login refused: too many attempts from %s, or at that name", address)
-        raise web.HTTPTooManyRequests(
-            text="too many login attempts; wait a minute", headers={"Retry-After": str(wait)}
+        log.warning("web: login refused: too many failed logins from %s, or at that name", address)
+        refused = _login_page(
+            request, f"Too many failed logins; try again in {wait} seconds.", status=429
         )
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     users = request.app[USERS]
     matched = len(password) <= MAX_PASSWORD and await asyncio.to_thread(users.check, name, password)
     stamp = users.stamp(name) if matched else None
     if stamp is None:
+        request.app[LIMIT].failed(address, name)
         return _login_page(request, "Wrong name or password.", status=401)
     _, cookie = request.app[SESSIONS].make(name, stamp)
     response = _see_other("/conversations")

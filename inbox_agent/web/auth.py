@@ -190,10 +190,12 @@ class Sessions:
 
 
 class RateLimit:
-    """Login attempts: at most ``per_address`` in ``window`` seconds from one client address,
-    and ``per_name`` for one login name from anywhere. One address is stopped at the first;
-    the second, higher, stops guessing one name from many addresses without letting a
-    stranger lock a colleague out with a handful of wrong guesses."""
+    """Failed logins: at most ``per_address`` in ``window`` seconds from one client address,
+    and ``per_name`` at one login name from anywhere; past either, every attempt waits, the
+    right password too. The first stops one guesser; the second, higher, stops guessing one
+    name from many addresses without letting a stranger lock a colleague out with a handful
+    of wrong guesses. A login that succeeds counts for nothing, so a team behind one office
+    router can all log in at nine."""
 
     def __init__(
         self,
@@ -206,27 +208,33 @@ class RateLimit:
         self.per_name = per_name
         self.window = window
         self.clock = clock
-        self._seen: dict[str, deque[float]] = {}
+        self._failed: dict[str, deque[float]] = {}
 
     def retry_after(self, address: str, name: str) -> int:
-        """Seconds to wait before another attempt from ``address`` at ``name`` (0: go ahead);
-        an attempt that may go ahead is counted."""
-        keys = {f"address:{address}": self.per_address, f"name:{name}": self.per_name}
+        """Seconds to wait before an attempt from ``address`` at ``name`` (0: go ahead)."""
         now = self.clock()
-        waits = []
-        for key, attempts in keys.items():
-            seen = self._seen.setdefault(key, deque())
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= attempts:
-                waits.append(max(1, math.ceil(seen[0] + self.window - now)))
-        if waits:
-            return max(waits)
-        for key in keys:
-            self._seen[key].append(now)
-        if len(self._seen) > 10_000:  # a flood of names: forget the idle ones
-            self._seen = {k: v for k, v in self._seen.items() if v}
-        return 0
+        waits = [0]
+        for key, most in self._keys(address, name).items():
+            failed = self._failed.get(key)
+            if not failed:
+                continue
+            while failed and failed[0] <= now - self.window:
+                failed.popleft()
+            if len(failed) >= most:
+                waits.append(max(1, math.ceil(failed[0] + self.window - now)))
+        return max(waits)
+
+    def failed(self, address: str, name: str) -> None:
+        """Count a failed attempt from ``address`` at ``name``."""
+        now = self.clock()
+        for key in self._keys(address, name):
+            self._failed.setdefault(key, deque()).append(now)
+        if len(self._failed) > 10_000:  # a flood of names: forget the quiet ones
+            cutoff = now - self.window
+            self._failed = {k: v for k, v in self._failed.items() if v and v[-1] > cutoff}
+
+    def _keys(self, address: str, name: str) -> dict[str, int]:
+        return {f"address:{address}": self.per_address, f"name:{name}": self.per_name}
 
 
 def client_address(peer: str | None, forwarded_for: list[str], behind_proxy: bool) -> str:
