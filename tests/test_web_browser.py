@@ -109,7 +109,10 @@ def test_a_support_person_snoozes_a_customer_and_rewords_the_acknowledgement(
                 expect(preview.get_by_role("alert")).to_contain_text("Line 5")
                 expect(preview.get_by_role("alert")).to_contain_text("not saved until fixed")
                 page.get_by_role("button", name="Save").click()
-                expect(page.locator("main > .problem[role=alert]")).to_be_visible()
+                expect(page.locator("#save-problem")).to_contain_text(
+                    "not saved until the template passes the checks"
+                )
+                expect(page.locator("#save-problem")).not_to_contain_text("TemplateEditError")
                 expect(page.get_by_role("status")).to_have_count(0)
                 assert acknowledgement.read_bytes() == before
 
@@ -118,6 +121,7 @@ def test_a_support_person_snoozes_a_customer_and_rewords_the_acknowledgement(
                 editor.fill(editor.input_value().replace(TYPO, NEW_WORDS))
                 expect(preview.locator("#preview-body")).to_have_attribute("data-problems", "0")
                 expect(preview.locator("pre.mail-text")).to_contain_text(NEW_WORDS)
+                expect(page.locator("#save-problem")).to_have_count(0)  # the refusal is fixed
                 page.get_by_role("button", name="Save").click()
                 expect(page.get_by_role("status")).to_have_text("Saved.")
                 saved = acknowledgement.read_text(encoding="utf-8")

@@ -298,7 +298,9 @@ def test_a_mistaken_action_is_shown_and_changes_nothing(world: MemoryWorld) -> N
             f"/conversations/{token}/snooze", data={"csrf": csrf, "until": "next tuesday"}
         )
         assert response.status == 400
-        assert "is not a moment" in await response.text()
+        said = await response.text()
+        assert "Snooze until &#39;next tuesday&#39; is not a moment; write e.g. 4h" in said
+        assert "CommandError" not in said
         response = await client.post(f"/conversations/{token}/reopen", data={"csrf": csrf})
         assert response.status == 400  # reopening a waiting conversation: the CLI's refusal
         assert live.conversations[token].status.value == "waiting"
@@ -543,5 +545,39 @@ def test_an_archived_conversation_is_listed_shown_and_brought_back(world: Memory
         assert response.status == 200
         assert "Reopened." in await response.text()
         assert live.conversations[ben].status.value == "open"
+
+    on(world, test)
+
+
+def test_only_the_actions_the_status_allows_are_offered(world: MemoryWorld) -> None:
+    """Waiting: close or snooze; closed: reopen. A snooze past the promise says it lapses."""
+    token = token_of(world, "ana@example.org")
+
+    def buttons(html: str) -> list[str]:
+        return re.findall(r'<button type="submit">(Close|Reopen|Snooze)</button>', html)
+
+    async def test(client: Client, live: Ledger) -> None:
+        csrf = await log_in(client)
+        html = await (await client.get(f"/conversations/{token}")).text()
+        assert buttons(html) == ["Close", "Snooze"]
+        assert "the promise lapses" not in html
+        response = await client.post(
+            f"/conversations/{token}/snooze", data={"csrf": csrf, "until": "2h"}
+        )
+        assert "the promise lapses" not in await response.text()  # ends before the promise
+        response = await client.post(
+            f"/conversations/{token}/snooze", data={"csrf": csrf, "until": "3d"}
+        )
+        html = await response.text()
+        promised = re.search(r"<dt>Promised by</dt><dd>([^<]+)</dd>", html)
+        assert promised
+        assert (
+            "The snooze ends after the promise to the customer: no follow-up goes out before "
+            f"it, so the promise lapses unless someone replies by {promised.group(1)}."
+        ) in html
+        response = await client.post(f"/conversations/{token}/close", data={"csrf": csrf})
+        html = await response.text()
+        assert buttons(html) == ["Reopen"]
+        assert '<p class="done" role="status" tabindex="-1" autofocus>Closed.</p>' in html
 
     on(world, test)

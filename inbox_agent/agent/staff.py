@@ -94,30 +94,31 @@ def _as_the_owner(data_dir: Path) -> None:
         )
 
 
-def parse_until(text: str, calendar: Calendar, now: datetime) -> datetime:
+def parse_until(text: str, calendar: Calendar, now: datetime, field: str = "--until") -> datetime:
     """``--until``: business time from now (``4h``, ``2d``), a date (its first opening, or
     the next one when the business is closed that day) or a local date and time
-    (``2026-11-24 14:00``), in the business's time zone."""
+    (``2026-11-24 14:00``), in the business's time zone. A mistake names ``field`` (the
+    option, or the staff page's "Snooze until")."""
     text = text.strip()
     if re.fullmatch(r"[0-9dhm ]+", text):
         try:
             return add_business_time(calendar, now, parse_duration(text))
         except ValueError as exc:
-            raise CommandError(f"--until {text!r}: {exc}") from None
+            raise CommandError(f"{field} {text!r}: {exc}") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise CommandError(
-            f"--until {text!r} is not a moment; write e.g. 4h, 2d, 2026-11-24 or '2026-11-24 14:00'"
+            f"{field} {text!r} is not a moment; write e.g. 4h, 2d, 2026-11-24 or '2026-11-24 14:00'"
         ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=calendar.timezone)
     if len(text) <= len("2026-11-24"):  # the day's start: next_open finds its first opening
         try:
             moment = next_open(calendar, moment)
         except ValueError as exc:
-            raise CommandError(f"--until {text!r}: {exc}") from None
+            raise CommandError(f"{field} {text!r}: {exc}") from None
     if moment <= now:
-        raise CommandError(f"--until {text!r} is not in the future")
+        raise CommandError(f"{field} {text!r} is not in the future")
     return moment
 
 

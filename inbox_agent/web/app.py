@@ -276,6 +276,8 @@ async def _conversation(request: web.Request, problem: str = "", status: int = 2
         else "",
         events=views.timeline(conversation, ledger, zone),
         archived=token not in ledger.conversations,
+        actions=views.actions(conversation),
+        snooze_lets_promise_lapse=views.snooze_lets_promise_lapse(conversation),
         done=done,
         problem=problem,
     )
@@ -289,15 +291,17 @@ async def _act(request: web.Request) -> web.StreamResponse:
     now = backend.clock()
     try:
         until = (
-            staff.parse_until(str(form.get("until", ""))[:64], backend.settings.calendar, now)
+            staff.parse_until(
+                str(form.get("until", ""))[:64], backend.settings.calendar, now, "Snooze until"
+            )
             if action == "snooze"
             else None
         )
-        note = await asyncio.to_thread(
+        await asyncio.to_thread(
             staff.request, backend.settings, StaffRequest(action, token, until), now
         )
     except OperatorError as exc:
-        return await _conversation(request, exc.one_line(), status=400)
-    log.info("web: %s by %s: %s", action, request[SESSION].user, note)
-    await backend.apply()
+        return await _conversation(request, str(exc), status=400)  # staff read words, not types
+    log.info("web: %s asked to %s [#%s]", request[SESSION].user, action, token)
+    await backend.apply()  # the daemon logs "staff request applied" with what it did
     raise web.HTTPSeeOther(f"/conversations/{token}?done={action}")

@@ -57,6 +57,7 @@ def render(request: web.Request, name: str, status: int = 200, **context: Any) -
         .render(
             user=session.user if session else None,
             csrf=session.csrf if session else "",
+            here=request.path,  # the menu marks the section it is in
             **context,
         )
     )

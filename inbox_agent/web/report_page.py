@@ -28,14 +28,17 @@ from inbox_agent.web.pages import BACKEND, render
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 SINCE = re.compile(r"([1-9][0-9]{0,2})d")
-BAD_SINCE = f"since must be whole days from 1d to {MAX_DAYS}d, e.g. /report?since=30d\n"
+BAD_SINCE = f"The period must be whole days from 1d to {MAX_DAYS}d, e.g. 30d."
 
 
 async def report_page(request: web.Request) -> web.StreamResponse:
-    """The page; a ``since`` out of bounds is a one-line 400."""
-    days = days_of(request.query.get("since", f"{DEFAULT_DAYS}d"))
+    """The page; a ``since`` out of bounds is the form again (400), with what to write."""
+    asked = request.query.get("since", f"{DEFAULT_DAYS}d")
+    days = days_of(asked)
     if days is None:
-        return web.Response(status=400, text=BAD_SINCE)
+        return render(
+            request, "report.html.j2", 400, days=None, asked=asked[:20], problem=BAD_SINCE
+        )
     backend = request.app[BACKEND]
     now = backend.clock()
     since = now - timedelta(days=days)
@@ -45,6 +48,8 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         request,
         "report.html.j2",
         days=days,
+        asked=f"{days}d",
+        problem="",
         charts=Markup(report_html.charts(report, calendar.timezone)),  # noqa: S704 - escaped there
     )
 

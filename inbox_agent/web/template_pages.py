@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -28,9 +29,10 @@ from inbox_agent.agent import template_editing as editing
 from inbox_agent.config import Settings, packaged_templates
 from inbox_agent.core.conversations import Conversation
 from inbox_agent.core.wording import local_time
-from inbox_agent.web.pages import BACKEND, PAGES, render
+from inbox_agent.web.pages import BACKEND, PAGES, SESSION, render
 
 NAME = r"{name:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)?\.j2}"
+log = logging.getLogger("inbox_agent")
 MAX_CHOICES = 50  # live conversations offered for the preview
 DONE = {"saved": "Saved.", "unchanged": "Saved (no change).", "restored": "Restored."}
 
@@ -202,9 +204,11 @@ async def _save_or_preview(request: web.Request) -> web.StreamResponse:
     except editing.TemplateEditError as exc:
         status = 422 if exc.problems else 409
         return await _editor_page(
-            request, editable, text, replaces, token, status=status, problem=exc.one_line()
+            request, editable, text, replaces, token, status=status, problem=str(exc)
         )
     done = "saved" if kept is not None or not editable.exists else "unchanged"
+    if done == "saved":
+        log.info("web: %s saved template %s", request[SESSION].user, editable.name)
     raise web.HTTPSeeOther(_editor_url(editable, done, token))
 
 
@@ -246,8 +250,9 @@ async def _restore(request: web.Request) -> web.StreamResponse:
             t=editable,
             versions=[],
             packaged=_packaged(backend.settings),
-            problem=exc.one_line(),
+            problem=str(exc),
         )
+    log.info("web: %s restored template %s to %s", request[SESSION].user, editable.name, version)
     raise web.HTTPSeeOther(_editor_url(editable, "restored"))
 
 

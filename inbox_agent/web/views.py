@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from inbox_agent.agent import staff
 from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.ledger import Ledger
-from inbox_agent.core.lifecycle import Status
+from inbox_agent.core.lifecycle import TRANSITIONS, Status
 from inbox_agent.core.status import OPEN_STATUSES, lapsed_promise
 from inbox_agent.core.wording import local_moment, local_time
 
@@ -59,6 +60,19 @@ _FILTERED: dict[str, Callable[[Conversation, Ledger, datetime], bool]] = {
     "bounced": lambda c, ledger, now: c.customer in ledger.undeliverable,
     "closed": lambda c, ledger, now: c.status is Status.CLOSED,
 }
+
+
+def actions(c: Conversation) -> list[str]:
+    """The staff actions ``c``'s status allows (``core.lifecycle``): snooze a waiting one,
+    close one that is not closed, reopen a closed one."""
+    return [name for name, event in staff.EVENTS.items() if (c.status, event) in TRANSITIONS]
+
+
+def snooze_lets_promise_lapse(c: Conversation) -> bool:
+    """The snooze ends after the running promise's moment: no follow-up goes out before it,
+    so it lapses unless someone replies."""
+    promise = c.running_promise
+    return bool(c.snoozed_until and promise and c.snoozed_until > promise.due)
 
 
 @dataclass(frozen=True)
@@ -148,7 +162,7 @@ def timeline(c: Conversation, ledger: Ledger, zone: ZoneInfo) -> list[Event]:
             m.arrived_at,
             local_time(m.arrived_at, zone),
             "message",
-            f"{m.role.value}: {m.sender or '?'}: {m.subject}",
+            f"{m.role.value} {m.sender or '?'}: {m.subject}",
             m.note,
         )
         for m in c.messages

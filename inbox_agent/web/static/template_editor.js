@@ -28,6 +28,11 @@
         if (ticket !== sent) { return; } // a later keystroke's answer is on its way
         panel.innerHTML = html; // the server's fragment: every value in it escaped by Jinja
         panel.removeAttribute("aria-busy");
+        var refused = document.getElementById("save-problem");
+        var body = document.getElementById("preview-body");
+        if (refused && body && body.getAttribute("data-problems") === "0") {
+          refused.remove(); // the refused save's reason is fixed now
+        }
       })
       .catch(function (error) {
         if (ticket !== sent) { return; }
@@ -40,9 +45,14 @@
           note.setAttribute("role", "alert");
           panel.insertBefore(note, panel.firstChild);
         }
-        // textContent, never HTML: the message is shown as it is.
-        note.textContent = "The preview was not updated (" + error.message +
-          "); use the Preview button, or reload the page if you were logged out.";
+        // textContent, never HTML: the message is shown as it is. A fetch that fails
+        // outright (TypeError) never reached the agent: stopped, or the network is down.
+        var why = error instanceof TypeError
+          ? "the agent could not be reached; is it running?"
+          : error.message;
+        note.textContent = "The preview was not updated (" + why +
+          "); your text is kept here. Use the Preview button, or reload the page if you " +
+          "were logged out.";
       });
   }
 
