@@ -104,6 +104,9 @@ def test_every_template_route_refuses_without_a_session_or_csrf(world: MemoryWor
     assert ack(world).read_bytes() == before
 
 
+KIND_ORDER = ["acknowledgement", "follow_up", "escalation_notice", "escalation"]
+
+
 def test_the_list_shows_every_kind_language_and_mailbox_variant(world: MemoryWorld) -> None:
     async def test(client: Client, live: Ledger) -> None:
         await log_in(client)
@@ -119,7 +122,16 @@ def test_the_list_shows_every_kind_language_and_mailbox_variant(world: MemoryWor
             assert f'href="/templates/support/{kind.value}.txt.j2"' in body
         assert ">de</td>" in body
         assert ">fr</td>" in body
-        assert '<span class="tag new">new</span>' in body  # the HTML parts, a mailbox's own
+        assert ">any other (the plain file)</td>" in body
+        # in the order a customer's mail goes out, each with the variants not yet made apart
+        order = [body.index(f'id="kind-{kind}"') for kind in KIND_ORDER]
+        assert order == sorted(order)
+        assert body.count("<summary>Variants you can add (") == len(MailKind)
+        ack_section = body[order[0] : order[1]]
+        present, addable = ack_section.split("<summary>Variants you can add (")
+        assert f'href="/templates/{ACK}"' in present
+        assert 'href="/templates/support/acknowledgement.txt.j2"' in addable
+        assert 'href="/templates/acknowledgement.html.j2"' in addable
         assert "Copy the missing default templates" not in body  # the folder has them all
 
     on(world, test)
@@ -143,6 +155,14 @@ def test_the_editor_previews_the_acknowledgement_with_the_promised_moment(
         assert '<pre class="mail-text">' in body
         assert f'<option value="{token}">#{token} Printer on fire</option>' in body
         assert '<script src="/static/template_editor.js"></script>' in body
+        # What the template can use, with the sample's values for its kind.
+        assert (
+            "<dt><code>{{ promised_by_text }}</code></dt>"
+            f"<dd>{html.escape(sample.promised_by_text)}</dd>"
+        ) in body
+        assert "<dt><code>{{ follow_up_number }}</code></dt><dd>0</dd>" in body
+        follow_up = await (await client.get("/templates/follow_up.txt.j2")).text()
+        assert "<dt><code>{{ follow_up_number }}</code></dt><dd>1</dd>" in follow_up
         # A real conversation: Ana's mail as she would get it.
         body = await (await client.get(f"/templates/{ACK}?conversation={token}")).text()
         assert "Hello Ana," in body

@@ -277,6 +277,18 @@ def check(settings: Settings, name: str, candidate: str, now: datetime) -> list[
     return problems
 
 
+def variables(settings: Settings, name: str, now: datetime) -> list[tuple[str, str]]:
+    """What template ``name`` can write in ``{{ }}``, each with its value in the sample the
+    preview uses (a moment as its ISO text: it is for the ``date``/``time`` filters)."""
+    editable = find(settings, name)
+    data = _sample_data(settings, editable, now)[-1]
+    shown = []
+    for key, value in data.items():
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        shown.append((key, text[:120]))
+    return shown
+
+
 def _sample_data(settings: Settings, editable: Editable, now: datetime) -> list[dict[str, Any]]:
     """``templates check``'s data, then the sample of the kind, language and mailbox."""
     first = settings.mailboxes[0]

@@ -27,7 +27,7 @@ from aiohttp import web
 from inbox_agent.adapters.templates import TemplatesFolder
 from inbox_agent.agent import template_editing as editing
 from inbox_agent.config import Settings, packaged_templates
-from inbox_agent.core.conversations import Conversation
+from inbox_agent.core.conversations import Conversation, MailKind
 from inbox_agent.core.wording import local_time
 from inbox_agent.web.pages import BACKEND, PAGES, SESSION, render
 
@@ -48,12 +48,24 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"/templates/{NAME}", _save_or_preview)
 
 
+# The kinds in the order a customer's mail goes out, with when each is sent.
+KINDS = {
+    MailKind.ACKNOWLEDGEMENT: "To a customer who writes to us, at once: heard, and by when.",
+    MailKind.FOLLOW_UP: "To the customer before a promise runs out: still on it, a new moment.",
+    MailKind.ESCALATION_NOTICE: "To the customer after the last follow-up: a manager has it.",
+    MailKind.ESCALATION: "To the manager (escalate_to) at the same moment: the report.",
+}
+
+
 @dataclass(frozen=True)
 class Group:
-    """The templates of one kind, for the list."""
+    """The templates of one kind, for the list: those in the folder, and the variants that
+    can be added (the mail uses the next one that exists until then)."""
 
     kind: str
-    templates: list[editing.Editable]
+    when: str
+    present: list[editing.Editable]
+    addable: list[editing.Editable]
 
 
 def _settings(request: web.Request) -> Settings:
@@ -83,8 +95,16 @@ def _editable(request: web.Request) -> editing.Editable:
 async def _list(request: web.Request) -> web.StreamResponse:
     settings = _settings(request)
     found = editing.editable_templates(settings)
-    ordered = sorted(found, key=lambda e: (e.kind.value, e.mailbox or "", e.language or "", e.name))
-    groups = [Group(k, list(g)) for k, g in groupby(ordered, key=lambda e: e.kind.value)]
+    order = list(KINDS)
+    ordered = sorted(
+        found, key=lambda e: (order.index(e.kind), e.mailbox or "", e.language or "", e.name)
+    )
+    groups = []
+    for kind, listed in groupby(ordered, key=lambda e: e.kind):
+        templates = list(listed)
+        present = [t for t in templates if t.exists]
+        addable = [t for t in templates if not t.exists]
+        groups.append(Group(kind.value, KINDS[kind], present, addable))
     return render(
         request,
         "templates_list.html.j2",
@@ -161,6 +181,7 @@ async def _editor_page(
         choices=_choices(request),
         packaged=_packaged(settings),
         offer_copy=_defaults_missing(settings),
+        variables=editing.variables(settings, editable.name, request.app[BACKEND].clock()),
         problem=problem,
         done=done,
         **context,
