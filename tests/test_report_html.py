@@ -177,7 +177,8 @@ def test_report_html_writes_an_owner_only_page(
     assert f"HTML report written to {page}" in out
     assert stat.S_IMODE(page.stat().st_mode) == 0o600
     html = page.read_text(encoding="utf-8")
-    assert html.count('<svg class="chart"') == 3  # no machine mail: "None in this period"
+    assert html.count('<svg class="chart"') == 2  # no reply, no machine mail: said in words
+    assert '<p class="none">No staff reply in this period.</p>' in html
     assert "http://" not in html
     assert "https://" not in html
 

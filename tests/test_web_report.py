@@ -146,7 +146,7 @@ def test_the_charts_are_inline_svg_with_bars_and_no_inline_style(
         assert "style=" not in page  # the CSP refuses inline styles: the stylesheet has them
         assert "<script" not in page
         assert 'value="30d"' in page
-        assert '<a href="/report">Report</a>' in page
+        assert '<a href="/report" aria-current="page">Report</a>' in page
 
     on(settings, test)
 

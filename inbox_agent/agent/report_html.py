@@ -111,6 +111,8 @@ def context(report: Report, zone: ZoneInfo) -> dict[str, Any]:
             ],
         ),
         "weeks": [(short_day(w.week), w) for w in weeks],
+        "any_reply": any(w.answered for w in weeks),
+        "no_reply_yet": sum(w.unanswered for w in weeks),
         "duration": duration,
         "machine_chart": row_chart(
             [(KIND_LABELS.get(kind, kind), n, str(n)) for kind, n in report.machine_mail]
