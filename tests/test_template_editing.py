@@ -142,6 +142,40 @@ def test_a_typo_is_reported_with_its_line_and_saving_is_refused(settings: Settin
     assert editing.versions(settings, ACK) == []
 
 
+@pytest.mark.parametrize(
+    ("slip", "said"),
+    [
+        (
+            "Thank you, {{ customer_name }.",
+            "unexpected '}'; is there a }} without its {{ before it?",
+        ),
+        (
+            "Thank you, {{ customer name }}.",
+            "expected token 'end of print statement', got 'name'; is a }} missing, or is "
+            "there more than one name inside {{ }}?",
+        ),
+        (
+            "{% if customer_name now %}Hi{% endif %}",
+            "expected token 'end of statement block', got 'now'; is a %} missing, or a word "
+            "too many inside {% %}?",
+        ),
+        (
+            "Thank you{{ ! }}.",
+            "unexpected char '!'; inside {{ }} and {% %} only names, quotes and operators "
+            "may stand",
+        ),
+    ],
+)
+def test_a_syntax_slip_is_said_with_what_was_likely_meant(
+    settings: Settings, slip: str, said: str
+) -> None:
+    """Jinja's words, without the character offset it counts from the file's start (the line
+    is given), and a hint for the commonest slips."""
+    text = f"Subject: Re: {{{{ subject }}}}\n\nHello,\n{slip}\n"
+    (problem,) = editing.check(settings, ACK, text, NOW)
+    assert (problem.line, problem.message) == (4, said)
+
+
 def test_a_save_keeps_the_old_version_with_a_diff_and_restore_brings_it_back(
     settings: Settings,
 ) -> None:

@@ -376,11 +376,38 @@ def _load(env: jinja2.Environment, filename: str) -> jinja2.Template:
     try:
         return env.get_template(filename)
     except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(f"{exc.name or filename}:{exc.lineno}: {exc.message}") from exc
+        words = syntax_words(exc.message or "")
+        raise RenderError(f"{exc.name or filename}:{exc.lineno}: {words}") from exc
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"{filename}: not found in the templates folder") from exc
     except jinja2.exceptions.SecurityError as exc:  # the loader refused it (outside, a link...)
         raise RenderError(f"{filename}: {exc}") from exc
+
+
+# Jinja's words for the commonest slips, each with what staff most likely meant.
+_SYNTAX_HINTS = (
+    (
+        "expected token 'end of print statement'",
+        "is a }} missing, or is there more than one name inside {{ }}?",
+    ),
+    (
+        "expected token 'end of statement block'",
+        "is a %} missing, or a word too many inside {% %}?",
+    ),
+    ("unexpected '}'", "is there a }} without its {{ before it?"),
+    ("unexpected char", "inside {{ }} and {% %} only names, quotes and operators may stand"),
+)
+_CHAR_OFFSET = re.compile(r" at \d+$")
+
+
+def syntax_words(message: str) -> str:
+    """Jinja's syntax error ``message`` for staff: without the character offset it counts
+    from the file's start (the line is given), and with a hint for the commonest slips."""
+    message = _CHAR_OFFSET.sub("", message)
+    for start, hint in _SYNTAX_HINTS:
+        if message.startswith(start):
+            return f"{message}; {hint}"
+    return message
 
 
 def _with_subject_checked(env: jinja2.Environment, filename: str, text: str) -> str:
