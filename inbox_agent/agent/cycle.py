@@ -339,10 +339,13 @@ async def run(
             log.info("cycle done: %s", report.summary(), extra=logs.fields("cycle"))
             return
         due = agent.next_chase()
-        log.info(
-            "promises running: the next follow-up or escalation is due %s",
-            local_moment(due, settings.calendar.timezone) if due else "never (none waiting)",
-        )
+        if due:
+            log.info(
+                "promises running: the next follow-up or escalation is due %s",
+                local_moment(due, settings.calendar.timezone),
+            )
+        else:
+            log.info("promises running: none (no customer is waiting)")
         await Daemon(
             [
                 Job("poll", agent.run_cycle, settings.agent.poll_interval_seconds),

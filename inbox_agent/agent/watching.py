@@ -125,10 +125,9 @@ class Watching:
             self._watches.append(watch)
         if folders:
             log.info(
-                "watching %d folders of %d mailboxes with IMAP IDLE: new mail is picked "
-                "up as it arrives (and every mailbox is still polled every %d s)",
-                len(folders),
-                len(self.mailboxes),
+                "watching %s with IMAP IDLE: new mail is picked up as it arrives (and "
+                "every mailbox is still polled every %d s)",
+                _folders_of(len(folders), len(self.mailboxes)),
                 self._poll_interval,
                 extra=logs.fields("watching"),
             )
@@ -227,3 +226,11 @@ def allow_open_files(mailboxes: int) -> None:
                 wanted,
                 raised,
             )
+
+
+def _folders_of(folders: int, mailboxes: int) -> str:
+    """``2 folders of 1 mailbox``, counted in words that agree."""
+    return (
+        f"{folders} folder{'' if folders == 1 else 's'} of "
+        f"{mailboxes} mailbox{'' if mailboxes == 1 else 'es'}"
+    )
