@@ -7,10 +7,11 @@ closed ones besides, machine mail filed without a reply, and ``--archived`` conv
 into the archive (the report reads them), all within the last 30 days. Then it starts the web
 app in-process on a real socket on 127.0.0.1 (aiohttp's ``TestServer``), logs in, and requests
 each page ``--requests`` times (default 50): every filter of ``/conversations``, a search, one
-conversation, ``/report`` (30 and 366 days), and the template pages when they exist
-(``/templates``, the acknowledgement's editor, a live preview POST; a page that answers 404
-is skipped). Server side means from the first middleware to the response object made: the
-handler, the session check, the page rendered; not the socket, not the client.
+conversation live and one archived, ``/report`` (30 and 366 days), and the template pages
+when they exist (``/templates``, the acknowledgement's editor, a live preview POST with the
+sample and with a real conversation, its history; a page that answers 404 is skipped).
+Server side means from the first middleware to the response object made: the handler, the
+session check, the page rendered; not the socket, not the client.
 
     python bench/web_pages.py
     python bench/web_pages.py --open 10000 --requests 20
@@ -203,6 +204,7 @@ def pages(token: str, csrf: str) -> list[Page]:
             None,
         ),
         (f"/conversations/{token}", "GET", f"/conversations/{token}", None),
+        ("/conversations/A000001 (archived)", "GET", "/conversations/A000001", None),
         ("/report (30 days)", "GET", "/report", None),
         ("/report?since=366d", "GET", "/report?since=366d", None),
         ("/templates", "GET", "/templates", None),
@@ -212,6 +214,18 @@ def pages(token: str, csrf: str) -> list[Page]:
             "POST",
             "/templates/acknowledgement.txt.j2/preview",
             preview,
+        ),
+        (
+            "POST .../preview, a real conversation",
+            "POST",
+            "/templates/acknowledgement.txt.j2/preview",
+            {**preview, "conversation": token},
+        ),
+        (
+            "/templates/acknowledgement.txt.j2/history",
+            "GET",
+            "/templates/acknowledgement.txt.j2/history",
+            None,
         ),
     ]
 
