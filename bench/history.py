@@ -84,15 +84,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # editable install may point at another checkout); ``--code`` puts its tree first instead.
 sys.path.append(str(ROOT))
 
-from bench.common import PASSWORD_ENV, agent_command, write_config
-from bench.throughput import (
-    folder_size,
-    load,
-    new_account,
-    print_machine,
-    print_profile,
-    session,
-)
+from bench.common import PASSWORD_ENV, agent_command, load, print_machine, write_config
+from bench.throughput import folder_size, new_account, print_profile, session
 
 MONTHS = 24
 DOMAIN = "example.com"  # the bench accounts' domain: our archived Message-IDs carry it
@@ -839,7 +832,7 @@ def main() -> None:  # noqa: PLR0915
     server = start_imap_server(root / kind, kind)
     rows = []
     try:
-        print_machine(server, code, agent.argv, agent.env)
+        print_machine(server, code, agent.argv, agent.env, ROOT, startup=True)
         print(
             f"batch   : {mix.total} mails: {mix.new} new customers, {mix.archived} replies to "
             f"archived conversations, {mix.live} to live ones, {mix.reread} read again; "

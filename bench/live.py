@@ -12,12 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,8 +25,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from bench.throughput import cpu_model, load, tool_version
-from tests.servers import ImapServer, SmtpSink
+from tests.servers import SmtpSink
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ESTABLISHED = "01"  # the state column of /proc/net/tcp
@@ -37,58 +33,6 @@ ITEMS = ("kettle", "lamp", "speaker", "router", "toothbrush", "scale", "fan", "c
 
 
 # --- the machine -------------------------------------------------------------------------------
-
-
-def print_machine(
-    server: ImapServer, code: Path | None, agent: list[str], env: dict[str, str], root: Path
-) -> None:
-    """Machine, Python, IMAP server, libraries, the agent's command and code, the load."""
-    from importlib.metadata import version  # noqa: PLC0415
-
-    tree = code or root
-    commit = tool_version("git", "-C", str(tree), "log", "-1", "--format=%h %s")[:72]
-    dirty = subprocess.run(  # noqa: S603
-        [  # noqa: S607
-            "git",
-            "-C",
-            str(tree),
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "--",
-            "inbox_agent",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    if commit.startswith("unavailable"):
-        commit, dirty = "no git checkout (name the commit in the folder's name)", ""
-    where = "import inbox_agent; print(inbox_agent.__file__)"
-    found = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", where],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tempfile.gettempdir(),
-        check=False,
-    ).stdout.strip()
-    dovecot = tool_version("dovecot", "--version") if server.kind == "dovecot" else ""
-    print(
-        f"machine : {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-    )
-    print(f"python  : {platform.python_version()} ({sys.executable})")
-    print(f"imap    : {server.kind} {dovecot} on 127.0.0.1:{server.port}")
-    print(
-        f"libs    : imapclient {version('imapclient')}, aiosmtplib {version('aiosmtplib')}, "
-        f"aiosmtpd {version('aiosmtpd')}, apscheduler {version('apscheduler')}"
-    )
-    print(f"agent   : {' '.join(agent)}")
-    print(
-        f"code    : {tree} at {commit}{' (uncommitted changes)' if dirty else ''}; "
-        f"inbox_agent imported from {found or '?'}"
-    )
-    print(f"load    : {load()} (1/5/15 min) at start; this machine is shared\n", flush=True)
 
 
 # --- the daemon ----------------------------------------------------------------------------------

@@ -47,7 +47,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PASSWORD_ENV, agent_command, write_mailboxes_config
+from bench.common import (
+    PASSWORD_ENV,
+    agent_command,
+    load,
+    print_machine,
+    write_mailboxes_config,
+)
 from bench.live import (
     AckClock,
     Pickup,
@@ -57,7 +63,6 @@ from bench.live import (
     imap_connections,
     memory_mb,
     next_poll,
-    print_machine,
     print_pickups,
     start_daemon,
     threads,
@@ -67,7 +72,6 @@ from bench.live import (
     watch_states,
 )
 from bench.pickup import spacing
-from bench.throughput import load
 from tests.servers import DovecotServer, SmtpSink, group_members
 
 # Room for 200 mailboxes x 2 watched folders, their polls, the bench's own logins, and

@@ -40,7 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PASSWORD_ENV, agent_command, write_mailboxes_config
+from bench.common import (
+    PASSWORD_ENV,
+    agent_command,
+    load,
+    print_machine,
+    write_mailboxes_config,
+)
 from bench.live import (
     AckClock,
     Pickup,
@@ -48,7 +54,6 @@ from bench.live import (
     imap_connections,
     memory_mb,
     next_poll,
-    print_machine,
     print_pickups,
     start_daemon,
     threads,
@@ -57,7 +62,7 @@ from bench.live import (
     wait_steady,
     watch_states,
 )
-from bench.throughput import load, new_account, session
+from bench.throughput import new_account, session
 from tests.servers import SmtpSink, imap_kind, start_imap_server
 
 

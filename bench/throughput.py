@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import pstats
 import secrets
 import shutil
@@ -62,7 +61,7 @@ from imapclient import IMAPClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PASSWORD_ENV, agent_command, write_config
+from bench.common import PASSWORD_ENV, agent_command, load, print_machine, write_config
 from tests.servers import ImapAccount, ImapServer, SmtpSink, imap_kind, start_imap_server
 
 CHUNK = 1_000
@@ -77,85 +76,6 @@ Thank you,
 {name}
 """
 ITEMS = ("kettle", "lamp", "speaker", "router", "toothbrush", "scale", "fan", "clock")
-
-
-# --- the machine -------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def tool_version(*command: str) -> str:
-    try:
-        done = subprocess.run(  # noqa: S603
-            command,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unavailable ({exc})"
-    return (
-        (done.stdout or done.stderr).strip().splitlines()[0]
-        if done.returncode == 0
-        else f"unavailable (exit {done.returncode})"
-    )
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def print_machine(
-    server: ImapServer, code: Path | None, agent_command: list[str], env: dict[str, str]
-) -> None:
-    from importlib.metadata import version  # noqa: PLC0415
-
-    tree = code or ROOT
-    commit = tool_version("git", "-C", str(tree), "describe", "--always", "--dirty")
-    if commit.startswith("unavailable"):
-        commit = "no git checkout (name the commit in the folder's name)"
-    where = "import inbox_agent; print(inbox_agent.__file__)"
-    found = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", where],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tempfile.gettempdir(),
-        check=False,
-    ).stdout.strip()
-    dovecot = tool_version("dovecot", "--version") if server.kind == "dovecot" else ""
-    print(
-        f"machine : {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-    )
-    print(f"python  : {platform.python_version()} ({sys.executable})")
-    print(f"imap    : {server.kind} {dovecot} on 127.0.0.1:{server.port}")
-    print(
-        f"libs    : imapclient {version('imapclient')}, aiosmtplib {version('aiosmtplib')}, "
-        f"tinydb {version('tinydb')}, aiosmtpd {version('aiosmtpd')}"
-    )
-    print(f"agent   : {' '.join(agent_command)}")
-    print(f"code    : {tree} at {commit}; inbox_agent imported from {found or '?'}")
-    started = time.perf_counter()
-    subprocess.run(  # noqa: S603
-        [*agent_command, "--help"],
-        capture_output=True,
-        env=env,
-        cwd=tempfile.gettempdir(),
-        check=False,
-    )
-    print(
-        f"startup : `{' '.join(agent_command)} --help` takes "
-        f"{time.perf_counter() - started:.2f} s (part of every agent figure below)"
-    )
-    print(f"load    : {load()} (1/5/15 min) at start; this machine is shared\n")
 
 
 # --- mail --------------------------------------------------------------------------------------
@@ -496,7 +416,7 @@ def main() -> None:  # noqa: PLR0915
     server = start_imap_server(root / kind, kind)
     rows = []
     try:
-        print_machine(server, code, command, env)
+        print_machine(server, code, command, env, ROOT, startup=True)
         for count in sizes:
             work = root / f"agent-{count}"
             work.mkdir()
