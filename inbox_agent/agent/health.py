@@ -30,16 +30,18 @@ class PollHealth:
         self.data_dir = data_dir
         self.dry_run = dry_run
         self.records = read_health(data_dir)  # a restart keeps the last error it knew
-        self._watches_changed = _forget_watches(self.records)  # those of a daemon gone
+        self._on_disk = dict(self.records)  # what the file holds: each change is weighed on it
+        _forget_watches(self.records)  # those of a daemon gone
         self.written_at: datetime | None = None
         self._write_failed = False
 
     def polled(self, mailbox: str, now: datetime, error: str | None = None) -> None:
-        """A poll of ``mailbox`` at ``now`` worked (``error`` None) or failed with ``error``."""
-        before = self.records.get(mailbox)
-        after = after_poll(before or MailboxHealth(mailbox), now, error)
+        """A poll of ``mailbox`` at ``now`` worked (``error`` None) or failed with ``error``.
+        Written when the record differs from the file's in a way worth writing: a changed
+        watch, recorded since the last write, counts like a changed error."""
+        after = after_poll(self.records.get(mailbox) or MailboxHealth(mailbox), now, error)
         self.records[mailbox] = after
-        if self._watches_changed or worth_writing(before, after, self.written_at, now):
+        if worth_writing(self._on_disk.get(mailbox), after, self.written_at, now):
             self._write(now)
 
     def watched(self, mailbox: str, folder: str, shown: FolderWatchShown | None) -> None:
@@ -47,19 +49,17 @@ class PollHealth:
         record, which every watch that starts watching calls for: hundreds of watches starting
         together make one write per poll, not one each."""
         before = self.records.get(mailbox) or MailboxHealth(mailbox)
-        after = after_watch(before, shown, folder)
-        self.records[mailbox] = after
-        self._watches_changed |= after.watches != before.watches
+        self.records[mailbox] = after_watch(before, shown, folder)
 
     def stopped_watching(self, now: datetime) -> None:
         """The daemon stopped: no folder is watched any more (``status`` must not say so)."""
-        if _forget_watches(self.records) or self._watches_changed:
+        _forget_watches(self.records)
+        if self.records != self._on_disk:
             self._write(now)
 
     def _write(self, now: datetime) -> None:
         if self.dry_run:
             return
-        self._watches_changed = False
         try:
             write_health(self.data_dir, self.records.values())
         except StoreWriteError as exc:
@@ -68,12 +68,11 @@ class PollHealth:
             self._write_failed = True
             return
         self._write_failed = False
+        self._on_disk = dict(self.records)
         self.written_at = now
 
 
-def _forget_watches(records: dict[str, MailboxHealth]) -> bool:
-    """Clear every record's watches; True if any had one."""
-    had = any(r.watches for r in records.values())
+def _forget_watches(records: dict[str, MailboxHealth]) -> None:
+    """Clear every record's watches."""
     for name, record in records.items():
         records[name] = replace(record, watches=())
-    return had
