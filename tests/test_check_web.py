@@ -73,7 +73,7 @@ def test_a_page_with_logins_and_a_free_port_names_them(server_world: ServerWorld
     for name in ("bob", "alice"):
         Users(settings.agent.data_dir).set_password(name, "correct horse battery")
     assert web_line(settings).line() == (
-        f"ok    staff page http://127.0.0.1:{port}/: 2 login(s): alice, bob"
+        f"ok    staff page http://127.0.0.1:{port}/: 2 logins: alice, bob"
     )
 
 

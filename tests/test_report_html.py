@@ -59,6 +59,7 @@ def _render(browser: Any, path: Path) -> dict[str, Any]:
     charts = page.evaluate("""() => Object.fromEntries(
         [...document.querySelectorAll('svg.chart')].map(svg => [svg.id, {
             width: svg.getBoundingClientRect().width,
+            figures: [...svg.querySelectorAll('text.figure-label')].map(t => t.textContent),
             bars: [...svg.querySelectorAll('rect.bar')].map(r => ({
                 value: r.dataset.value, height: r.getBBox().height,
                 width: r.getBBox().width, shown: r.getBoundingClientRect().width})),
@@ -101,6 +102,8 @@ def test_every_chart_has_its_bars_laid_out(
     assert [bar["value"] for bar in days] == [str(n) for _, n in figures.per_day]
     assert all((bar["height"] > 0) == (bar["value"] != "0") for bar in days)
     assert all(bar["shown"] > 0 for bar in days)
+    assert len(days) <= 31  # few enough that each day's figure is written above its bar
+    assert charts["per-day"]["figures"] == [bar["value"] for bar in days]
     weeks = charts["first-reply"]
     assert len(weeks["bars"]) == len(figures.first_reply)
     answered = [w for w in figures.first_reply if w.p90_minutes is not None]

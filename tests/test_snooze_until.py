@@ -48,3 +48,20 @@ def test_a_date_already_begun_is_refused_as_before() -> None:
     """Today's opening has passed at 10:00: not in the future."""
     with pytest.raises(CommandError, match="is not in the future"):
         parse_until("2026-11-16", SHOP, NOW)
+
+
+@pytest.mark.parametrize("text", ["0h", "0d", "0m", "0d0h"])
+def test_no_time_at_all_is_refused(text: str) -> None:
+    """A snooze of nothing would end at once (or at the next opening): surely a slip."""
+    with pytest.raises(CommandError, match=f"'{text}' is no time at all; write e.g. 4h or 2d"):
+        parse_until(text, SHOP, NOW)
+
+
+def test_what_is_not_a_moment_is_answered_with_examples_in_the_future() -> None:
+    """The example dates are tomorrow's, never a day that has passed; the field is named."""
+    with pytest.raises(CommandError) as refused:
+        parse_until("next tuesday", SHOP, NOW, "Snooze until")
+    assert str(refused.value) == (
+        "Snooze until 'next tuesday' is not a moment; write e.g. 4h, 2d, 2026-11-17 or "
+        "'2026-11-17 14:00'"
+    )

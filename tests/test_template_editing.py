@@ -147,17 +147,22 @@ def test_a_typo_is_reported_with_its_line_and_saving_is_refused(settings: Settin
     [
         (
             "Thank you, {{ customer_name }.",
-            "unexpected '}'; is there a }} without its {{ before it?",
+            "unexpected '}'; there may be a }} without its {{ before it",
         ),
         (
             "Thank you, {{ customer name }}.",
-            "expected token 'end of print statement', got 'name'; is a }} missing, or is "
-            "there more than one name inside {{ }}?",
+            "expected token 'end of print statement', got 'name'; a }} may be missing, or "
+            "there is more than one name inside {{ }}",
         ),
         (
             "{% if customer_name now %}Hi{% endif %}",
-            "expected token 'end of statement block', got 'now'; is a %} missing, or a word "
-            "too many inside {% %}?",
+            "expected token 'end of statement block', got 'now'; a %} may be missing, or "
+            "there is a word too many inside {% %}",
+        ),
+        (
+            "Thank you, {{ customer_name",
+            "unexpected end of template, expected 'end of print statement'; a {{ is not "
+            "closed with }}",
         ),
         (
             "Thank you{{ ! }}.",

@@ -90,7 +90,7 @@ def test_the_daemon_serves_the_page_and_stops_with_a_browser_connected(
         assert check.returncode == 0, check.stdout + check.stderr
         assert (
             f"ok    staff page http://127.0.0.1:{port}/: served by this config's running agent; "
-            "1 login(s): alice\n"
+            "1 login: alice\n"
         ) in check.stdout
         browser = Browser(port)
         status, login = browser.ask("GET", "/login")

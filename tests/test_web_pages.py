@@ -178,6 +178,10 @@ def test_a_form_without_its_csrf_token_is_refused(world: MemoryWorld) -> None:
             "/login", data={"csrf": "made-up", "name": "alice", "password": PASSWORD}
         )
         assert response.status == 403
+        page = await response.text()
+        assert "The form was out of date; log in again." in page
+        assert '<input id="name" name="name"' in page  # a fresh form to log in with
+        assert "inbox_session" not in response.cookies
 
     on(world, test)
 
@@ -273,7 +277,11 @@ def test_close_snooze_reopen_change_the_ledger_as_the_cli_does(tmp_path: Path) -
                     action
                 ] in html
                 status = live.conversations[token].status.value
-                assert f"<dd>{status}</dd>" in html  # the page shows the result at once
+                shown = re.search(r"<dt>Status</dt><dd>(\w+)", html)
+                assert shown  # the page shows the result at once
+                assert shown.group(1) == status
+                snoozed = '<span class="tag quiet">snoozed</span>' in html
+                assert snoozed == (action == "snooze")
 
     asyncio.run(go())
     cli_token = token_of(cli_world, "ana@example.org")
@@ -301,6 +309,7 @@ def test_a_mistaken_action_is_shown_and_changes_nothing(world: MemoryWorld) -> N
         said = await response.text()
         assert "Snooze until &#39;next tuesday&#39; is not a moment; write e.g. 4h" in said
         assert "CommandError" not in said
+        assert 'value="next tuesday" placeholder="4h, 2d or 2026-11-17 14:00"' in said  # kept
         response = await client.post(f"/conversations/{token}/reopen", data={"csrf": csrf})
         assert response.status == 400  # reopening a waiting conversation: the CLI's refusal
         assert live.conversations[token].status.value == "waiting"
@@ -569,6 +578,8 @@ def test_only_the_actions_the_status_allows_are_offered(world: MemoryWorld) -> N
             f"/conversations/{token}/snooze", data={"csrf": csrf, "until": "3d"}
         )
         html = await response.text()
+        listing = await (await client.get("/conversations?filter=waiting")).text()
+        assert 'waiting <span class="tag quiet">snoozed</span>' in listing
         promised = re.search(r"<dt>Promised by</dt><dd>([^<]+)</dd>", html)
         assert promised
         assert (

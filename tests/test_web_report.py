@@ -174,8 +174,8 @@ def test_a_bad_since_is_the_form_again_saying_what_to_write(
         body = await response.text()
         assert response.status == 400
         assert (
-            '<p class="problem hint" role="alert">The period must be whole days from 1d to '
-            "366d, e.g. 30d.</p>"
+            '<p class="problem" role="alert" id="since-hint">The period must be whole days '
+            "from 1d to 366d, e.g. 30d.</p>"
         ) in body
         assert 'aria-invalid="true"' in body
         assert f'value="{html.escape(since[:20])}"' in body

@@ -53,6 +53,7 @@ class Chart:
     bars: tuple[Bar, ...]
     points: tuple[Bar, ...] = ()
     ticks: tuple[tuple[float, float, str], ...] = ()  # (x, y, text)
+    values: tuple[tuple[float, float, str], ...] = ()  # a column's figure above it: (x, y, text)
 
 
 def render(report: Report, zone: ZoneInfo, title: str) -> str:
@@ -95,7 +96,9 @@ def context(report: Report, zone: ZoneInfo) -> dict[str, Any]:
         "now": local_time(report.now, zone),
         "outcomes": outcomes,
         "promise_chart": row_chart([(name, n, str(n)) for name, n in outcomes]),
-        "day_chart": column_chart([(short_day(d), n, str(n)) for d, n in report.per_day]),
+        "day_chart": column_chart(
+            [(short_day(d), n, str(n)) for d, n in report.per_day], figures_over=31
+        ),
         "reply_chart": column_chart(
             [
                 (f"week of {short_day(w.week)}", w.median_minutes or 0, duration(w.median_minutes))
@@ -122,10 +125,14 @@ def context(report: Report, zone: ZoneInfo) -> dict[str, Any]:
 
 
 def column_chart(
-    columns: Sequence[tuple[str, float, str]], points: Sequence[tuple[str, float | None, str]] = ()
+    columns: Sequence[tuple[str, float, str]],
+    points: Sequence[tuple[str, float | None, str]] = (),
+    figures_over: int = 0,
 ) -> Chart:
     """Vertical bars, one per (label, value, value as text), left to right, with every
-    ``step``-th label under its bar; ``points`` (same count) as dots on the same scale."""
+    ``step``-th label under its bar; ``points`` (same count) as dots on the same scale. With
+    at most ``figures_over`` columns, each has its figure written above it (more would
+    touch)."""
     top = max([v for _, v, _ in columns] + [v or 0 for _, v, _ in points] + [1])
     slot = (WIDTH - 2 * MARGIN) / max(len(columns), 1)
     step = max(1, len(columns) // 10)
@@ -151,7 +158,12 @@ def column_chart(
         for i, (label, _, _) in enumerate(columns)
         if i % step == 0
     )
-    return Chart(base + 24, bars, dots, ticks)
+    values = (
+        tuple((bar.x + bar.width / 2, bar.y - 4, bar.value) for bar in bars)
+        if len(columns) <= figures_over
+        else ()
+    )
+    return Chart(base + 24, bars, dots, ticks, values)
 
 
 def row_chart(rows: Sequence[tuple[str, float, str]]) -> Chart:

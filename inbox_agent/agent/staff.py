@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -102,14 +102,18 @@ def parse_until(text: str, calendar: Calendar, now: datetime, field: str = "--un
     text = text.strip()
     if re.fullmatch(r"[0-9dhm ]+", text):
         try:
-            return add_business_time(calendar, now, parse_duration(text))
+            duration = parse_duration(text)
         except ValueError as exc:
             raise CommandError(f"{field} {text!r}: {exc}") from None
+        if not duration.days and not duration.minutes:
+            raise CommandError(f"{field} {text!r} is no time at all; write e.g. 4h or 2d")
+        return add_business_time(calendar, now, duration)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
+        day = example_day(calendar, now)
         raise CommandError(
-            f"{field} {text!r} is not a moment; write e.g. 4h, 2d, 2026-11-24 or '2026-11-24 14:00'"
+            f"{field} {text!r} is not a moment; write e.g. 4h, 2d, {day} or '{day} 14:00'"
         ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=calendar.timezone)
     if len(text) <= len("2026-11-24"):  # the day's start: next_open finds its first opening
@@ -120,6 +124,11 @@ def parse_until(text: str, calendar: Calendar, now: datetime, field: str = "--un
     if moment <= now:
         raise CommandError(f"{field} {text!r} is not in the future")
     return moment
+
+
+def example_day(calendar: Calendar, now: datetime) -> str:
+    """Tomorrow in the business's zone, ``2026-11-24``: an example date that is never past."""
+    return (now.astimezone(calendar.timezone) + timedelta(days=1)).date().isoformat()
 
 
 def _done(command: StaffRequest, zone: ZoneInfo) -> str:

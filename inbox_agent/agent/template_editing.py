@@ -517,7 +517,7 @@ def _version(editable: Editable, path: Path, current: str) -> Version:
         difflib.unified_diff(
             text.splitlines(keepends=True),
             current.splitlines(keepends=True),
-            f"{editable.name} ({path.name})",
+            f"{editable.name} (this version)",
             f"{editable.name} (now)",
         )
     )

@@ -72,7 +72,7 @@ class Result:
 async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     """Every check, in order; a failing one does not stop the ones after it."""
     results = [
-        Result(f"config {settings.source}: {len(settings.mailboxes)} mailbox(es)"),
+        Result(f"config {settings.source}: {_mailboxes(len(settings.mailboxes))}"),
         _attempt(
             f"templates: {templates_in_use(settings)}", partial(need_templates_folder, settings)
         ),
@@ -108,6 +108,10 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     return results
 
 
+def _mailboxes(count: int) -> str:
+    return f"{count} mailbox{'' if count == 1 else 'es'}"
+
+
 def _web(settings: Settings) -> Result:
     """The staff page: off, or its address with the logins that can open it."""
     if settings.web is None:
@@ -121,7 +125,8 @@ def _web(settings: Settings) -> Result:
         return Result(
             "", f"staff page {address}: no login yet; run `inbox-agent web passwd NAME` first"
         )
-    logins = f"{len(names)} login(s): {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    logins = f"{len(names)} login{'' if len(names) == 1 else 's'}: {shown}"
     if not _address_taken(settings.web):
         return Result(f"staff page {address}: {logins}")
     if _own_daemon_running(settings):

@@ -388,13 +388,17 @@ def _load(env: jinja2.Environment, filename: str) -> jinja2.Template:
 _SYNTAX_HINTS = (
     (
         "expected token 'end of print statement'",
-        "is a }} missing, or is there more than one name inside {{ }}?",
+        "a }} may be missing, or there is more than one name inside {{ }}",
+    ),
+    (
+        "unexpected end of template, expected 'end of print statement'",
+        "a {{ is not closed with }}",
     ),
     (
         "expected token 'end of statement block'",
-        "is a %} missing, or a word too many inside {% %}?",
+        "a %} may be missing, or there is a word too many inside {% %}",
     ),
-    ("unexpected '}'", "is there a }} without its {{ before it?"),
+    ("unexpected '}'", "there may be a }} without its {{ before it"),
     ("unexpected char", "inside {{ }} and {% %} only names, quotes and operators may stand"),
 )
 _CHAR_OFFSET = re.compile(r" at \d+$")
@@ -406,7 +410,7 @@ def syntax_words(message: str) -> str:
     message = _CHAR_OFFSET.sub("", message)
     for start, hint in _SYNTAX_HINTS:
         if message.startswith(start):
-            return f"{message}; {hint}"
+            return f"{message.rstrip('.')}; {hint}"
     return message
 
 

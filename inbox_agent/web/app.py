@@ -184,7 +184,8 @@ async def _login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not same(str(form.get("csrf", "")), expected):
-        raise web.HTTPForbidden(text="the form is out of date; reload the login page")
+        # the form sat open past its cookie, or came from elsewhere: a fresh form, no attempt
+        return _login_page(request, "The form was out of date; log in again.", status=403)
     address = client_address(
         request.remote, request.headers.getall("X-Forwarded-For", []), request.app[SECURE]
     )
@@ -251,7 +252,10 @@ async def _conversations(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _conversation(request: web.Request, problem: str = "", status: int = 200) -> web.Response:
+async def _conversation(
+    request: web.Request, problem: str = "", status: int = 200, until: str = ""
+) -> web.Response:
+    """One conversation; after a refused action, ``problem`` and the ``until`` typed."""
     backend = request.app[BACKEND]
     token = request.match_info["id"].upper()
     conversation = backend.ledger().conversations.get(token) or await archived.conversation(
@@ -272,11 +276,13 @@ async def _conversation(request: web.Request, problem: str = "", status: int = 2
         if conversation.promised_by
         else "",
         snoozed_until=local_moment(conversation.snoozed_until, zone)
-        if conversation.snoozed_until
+        if conversation.snoozed_until and conversation.snoozed_until > backend.clock()
         else "",
         events=views.timeline(conversation, ledger, zone),
         archived=token not in ledger.conversations,
         actions=views.actions(conversation),
+        example_day=staff.example_day(backend.settings.calendar, backend.clock()),
+        until=until,
         snooze_lets_promise_lapse=views.snooze_lets_promise_lapse(conversation),
         done=done,
         problem=problem,
@@ -289,11 +295,10 @@ async def _act(request: web.Request) -> web.StreamResponse:
     token, action = request.match_info["id"].upper(), request.match_info["action"]
     form = await request.post()
     now = backend.clock()
+    typed = str(form.get("until", ""))[:64]
     try:
         until = (
-            staff.parse_until(
-                str(form.get("until", ""))[:64], backend.settings.calendar, now, "Snooze until"
-            )
+            staff.parse_until(typed, backend.settings.calendar, now, "Snooze until")
             if action == "snooze"
             else None
         )
@@ -301,7 +306,8 @@ async def _act(request: web.Request) -> web.StreamResponse:
             staff.request, backend.settings, StaffRequest(action, token, until), now
         )
     except OperatorError as exc:
-        return await _conversation(request, str(exc), status=400)  # staff read words, not types
+        # staff read words, not error types; what they typed stays in the field
+        return await _conversation(request, str(exc), status=400, until=typed)
     log.info("web: %s asked to %s [#%s]", request[SESSION].user, action, token)
     await backend.apply()  # the daemon logs "staff request applied" with what it did
     raise web.HTTPSeeOther(f"/conversations/{token}?done={action}")

@@ -88,6 +88,7 @@ class Row:
     bounced: bool
     escalated: bool
     archived: bool
+    snoozed: bool  # no follow-ups until a moment staff chose
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def listing(
             c.customer in ledger.undeliverable,
             _escalated(c),
             c.id not in live,
+            bool(c.snoozed_until and c.snoozed_until > now),
         )
         for c in found[:MAX_ROWS]
     ]
