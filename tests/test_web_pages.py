@@ -215,6 +215,25 @@ def test_login_attempts_are_limited(world: MemoryWorld) -> None:
     asyncio.run(go())
 
 
+def test_a_burst_of_guesses_sent_at_once_is_limited_like_a_slow_one(world: MemoryWorld) -> None:
+    """Ten wrong passwords sent together, before any has been checked: five are tried, the
+    others wait (an attempt counts from its start, not from its failure)."""
+
+    async def go() -> None:
+        async with page(world, limit=RateLimit(clock=lambda: 0.0)) as (client, _):
+            form = await client.get("/login")
+            csrf = csrf_in(await form.text())
+
+            async def guess(n: int) -> int:
+                data = {"csrf": csrf, "name": "alice", "password": f"guess {n}"}
+                return (await client.post("/login", data=data)).status
+
+            statuses = await asyncio.gather(*(guess(n) for n in range(10)))
+            assert sorted(statuses) == [401] * 5 + [429] * 5
+
+    asyncio.run(go())
+
+
 def test_logins_that_succeed_are_not_limited(world: MemoryWorld) -> None:
     """A team behind one office router logs in at nine: only failures count."""
 

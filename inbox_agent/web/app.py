@@ -189,7 +189,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
     address = client_address(
         request.remote, request.headers.getall("X-Forwarded-For", []), request.app[SECURE]
     )
-    wait = request.app[LIMIT].retry_after(address, name)
+    wait = request.app[LIMIT].attempt(address, name)
     if wait:
         log.warning("web: login refused: too many failed logins from %s, or at that name", address)
         refused = _login_page(
@@ -201,8 +201,8 @@ async def _login(request: web.Request) -> web.StreamResponse:
     matched = len(password) <= MAX_PASSWORD and await asyncio.to_thread(users.check, name, password)
     stamp = users.stamp(name) if matched else None
     if stamp is None:
-        request.app[LIMIT].failed(address, name)
         return _login_page(request, "Wrong name or password.", status=401)
+    request.app[LIMIT].succeeded(address, name)
     _, cookie = request.app[SESSIONS].make(name, stamp)
     response = _see_other("/conversations")
     _set_cookie(request, response, SESSION_COOKIE, cookie, max_age=SESSION_SECONDS)

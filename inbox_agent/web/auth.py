@@ -194,8 +194,9 @@ class RateLimit:
     and ``per_name`` at one login name from anywhere; past either, every attempt waits, the
     right password too. The first stops one guesser; the second, higher, stops guessing one
     name from many addresses without letting a stranger lock a colleague out with a handful
-    of wrong guesses. A login that succeeds counts for nothing, so a team behind one office
-    router can all log in at nine."""
+    of wrong guesses. An attempt counts from the moment it starts (so a burst sent at once
+    is stopped like a slow one) and stops counting when it logs in, so a team behind one
+    office router can all log in at nine."""
 
     def __init__(
         self,
@@ -208,30 +209,34 @@ class RateLimit:
         self.per_name = per_name
         self.window = window
         self.clock = clock
-        self._failed: dict[str, deque[float]] = {}
+        self._seen: dict[str, deque[float]] = {}
 
-    def retry_after(self, address: str, name: str) -> int:
-        """Seconds to wait before an attempt from ``address`` at ``name`` (0: go ahead)."""
+    def attempt(self, address: str, name: str) -> int:
+        """Seconds to wait before an attempt from ``address`` at ``name``; 0: go ahead, and
+        the attempt is counted until ``succeeded`` says otherwise."""
+        keys = self._keys(address, name)
         now = self.clock()
-        waits = [0]
-        for key, most in self._keys(address, name).items():
-            failed = self._failed.get(key)
-            if not failed:
-                continue
-            while failed and failed[0] <= now - self.window:
-                failed.popleft()
-            if len(failed) >= most:
-                waits.append(max(1, math.ceil(failed[0] + self.window - now)))
-        return max(waits)
+        waits = []
+        for key, most in keys.items():
+            seen = self._seen.setdefault(key, deque())
+            while seen and seen[0] <= now - self.window:
+                seen.popleft()
+            if len(seen) >= most:
+                waits.append(max(1, math.ceil(seen[0] + self.window - now)))
+        if waits:
+            return max(waits)
+        for key in keys:
+            self._seen[key].append(now)
+        if len(self._seen) > 10_000:  # a flood of names: forget the quiet ones
+            self._seen = {k: v for k, v in self._seen.items() if v}
+        return 0
 
-    def failed(self, address: str, name: str) -> None:
-        """Count a failed attempt from ``address`` at ``name``."""
-        now = self.clock()
+    def succeeded(self, address: str, name: str) -> None:
+        """The attempt from ``address`` at ``name`` logged in: it does not count."""
         for key in self._keys(address, name):
-            self._failed.setdefault(key, deque()).append(now)
-        if len(self._failed) > 10_000:  # a flood of names: forget the quiet ones
-            cutoff = now - self.window
-            self._failed = {k: v for k, v in self._failed.items() if v and v[-1] > cutoff}
+            seen = self._seen.get(key)
+            if seen:
+                seen.pop()
 
     def _keys(self, address: str, name: str) -> dict[str, int]:
         return {f"address:{address}": self.per_address, f"name:{name}": self.per_name}
