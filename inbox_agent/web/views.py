@@ -1,6 +1,7 @@
 """What the conversation pages show: the list's filters and search, one conversation's
 timeline. Plain data for the page templates, every moment already worded in the business's
-time zone (``wording.local_moment``), as the CLI shows it.
+time zone as the CLI shows it: deadlines with ``wording.local_moment``, moments something
+happened with ``wording.local_time``.
 
 The list reads the live ledger, and for "Closed" and "All" the archive too (it holds the
 answered and closed conversations that went quiet), as ``inbox-agent threads --status`` does.
