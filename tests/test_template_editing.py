@@ -181,6 +181,26 @@ def test_a_syntax_slip_is_said_with_what_was_likely_meant(
     assert (problem.line, problem.message) == (4, said)
 
 
+@pytest.mark.parametrize(
+    ("slip", "mark"),
+    [("Kind regards, %}", "%}"), ("Thank you }} for writing.", "}}"), ("Hello #} there", "#}")],
+)
+def test_a_tag_mark_left_as_text_is_a_mistake(settings: Settings, slip: str, mark: str) -> None:
+    """Jinja passes these as text, so the customer would read them: refused, with the line."""
+    text = f"Subject: Re: {{{{ subject }}}}\n\nHello,\n{slip}\n"
+    (problem,) = editing.check(settings, ACK, text, NOW)
+    assert (problem.line, problem.message) == (
+        4,
+        f"'{mark}' would reach the customer as written; a tag opened or closed once too often?",
+    )
+
+
+def test_a_mark_written_on_purpose_is_no_mistake(settings: Settings) -> None:
+    """Braces the template writes as an expression are meant: ``{{ '{{' }}``."""
+    text = "Subject: Re: {{ subject }}\n\nHello,\n{{ '{{' }} is how a tag opens.\n"
+    assert editing.check(settings, ACK, text, NOW) == []
+
+
 def test_a_save_keeps_the_old_version_with_a_diff_and_restore_brings_it_back(
     settings: Settings,
 ) -> None:

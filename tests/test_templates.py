@@ -167,6 +167,20 @@ def test_templates_check_names_file_line_and_the_name_meant(workdir: Path) -> No
     assert done.stdout.splitlines()[-1] == "10 template(s) fine, 2 mistake(s)"
 
 
+def test_templates_check_catches_a_tag_mark_left_as_text(workdir: Path) -> None:
+    """Jinja passes "Kind regards, %}" as text: check names the file and line."""
+    edit(workdir / "templates" / "acknowledgement.txt.j2", "Kind regards,", "Kind regards, %}")
+    done = cli(workdir, "templates", "check")
+    assert done.returncode == 1
+    line = 1 + (workdir / "templates" / "acknowledgement.txt.j2").read_text().split(
+        "Kind regards, %}"
+    )[0].count("\n")
+    assert done.stderr.splitlines()[0] == (
+        f"templates/acknowledgement.txt.j2:{line}: '%}}' would reach the customer as written; "
+        "a tag opened or closed once too often?"
+    )
+
+
 def test_preview_prints_the_mail_as_it_would_be_sent(workdir: Path) -> None:
     """Headers and text; the German variant with --lang de."""
     done = cli(workdir, "templates", "preview", "acknowledgement")

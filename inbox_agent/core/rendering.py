@@ -200,10 +200,36 @@ def render_file(
     data: Mapping[str, Any],
     stopwatch: Callable[[], float] | None = None,
 ) -> str:
-    """One template file rendered as it is, no fallback (``templates check``)."""
-    return _with_subject_checked(
+    """One template file rendered as it is, no fallback (``templates check`` and the staff
+    page's check, with sample data): a tag mark left in the text is a mistake here too."""
+    text = _with_subject_checked(
         env, filename, _generate(_load(env, filename), filename, data, stopwatch)
     )
+    _no_stray_marks(env, filename, text)
+    return text
+
+
+# What Jinja passes as text but surely is a slip: "Kind regards, %}" would reach customers as
+# written. Checked on sample data only, never when sending: a customer's own subject may hold
+# braces, and their mail must not wait on it.
+_MARKS = ("{{", "}}", "{%", "%}", "{#", "#}")
+_WHOLE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
+
+
+def _no_stray_marks(env: jinja2.Environment, filename: str, text: str) -> None:
+    """A RenderError naming the line when ``text`` holds a tag mark the template has outside
+    its tags (a tag opened or closed once too often)."""
+    if env.loader is None or not any(mark in text for mark in _MARKS):
+        return
+    source = env.loader.get_source(env, filename)[0]
+    for number, line in enumerate(source.splitlines(), 1):
+        rest = _WHOLE_TAG.sub("", line)
+        found = next((mark for mark in _MARKS if mark in rest), None)
+        if found and found in text:
+            raise RenderError(
+                f"{filename}:{number}: '{found}' would reach the customer as written; "
+                "a tag opened or closed once too often?"
+            )
 
 
 def render(
