@@ -197,8 +197,7 @@ class FolderWatch:
         poller.register(self._stop.fileno(), select.POLLIN)
         issued = heard = time.monotonic()
         while not self._stop.is_set():
-            due = min(heard + self.quiet_seconds, issued + self.reissue_seconds)
-            ready = poller.poll(max(0.0, due - time.monotonic()) * 1000)
+            ready = poller.poll(max(0.0, self._probe_due(heard, issued) - time.monotonic()) * 1000)
             if self._stop.is_set():
                 return
             if ready:
@@ -207,9 +206,14 @@ class FolderWatch:
                     raise _ConnectionEndedError("the server closed the connection")
                 self._take(responses)
                 heard = time.monotonic()
-            if time.monotonic() >= min(heard + self.quiet_seconds, issued + self.reissue_seconds):
+            if time.monotonic() >= self._probe_due(heard, issued):  # what was heard moved it
                 self._probe(client)
                 issued = heard = time.monotonic()
+
+    def _probe_due(self, heard: float, issued: float) -> float:
+        """When to probe: after a quiet ``quiet_seconds``, or at ``reissue_seconds`` since
+        IDLE was issued, whichever comes first."""
+        return min(heard + self.quiet_seconds, issued + self.reissue_seconds)
 
     def _probe(self, client: IMAPClient) -> None:
         """DONE, NOOP, IDLE: each must be answered within ``probe_seconds``."""
