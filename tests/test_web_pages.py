@@ -611,3 +611,33 @@ def test_only_the_actions_the_status_allows_are_offered(world: MemoryWorld) -> N
         assert '<p class="done" role="status" tabindex="-1" autofocus>Closed.</p>' in html
 
     on(world, test)
+
+
+def test_a_conversation_archived_while_the_page_runs_is_found(world: MemoryWorld) -> None:
+    """The archive's index is kept between requests, and read again once the archive pass
+    has added to it: a conversation archived after the first look is found too."""
+    ana, ben = token_of(world, "ana@example.org"), token_of(world, "ben@example.net")
+    for token in (ana, ben):
+        staff_commands.carry_out(world.settings, "close", token, None, NOW)
+
+    async def go() -> None:
+        with Store(world.settings.agent.data_dir) as store:
+
+            async def apply() -> None:
+                pass  # no actions here
+
+            app = make_app(Backend(world.settings, lambda: store.ledger, lambda: NOW, apply))
+            async with TestClient(TestServer(app)) as client:
+                await log_in(client)
+                store.move_to_archive([store.ledger.conversations[ben]], [], NOW)
+                store.commit()
+                assert (await client.get(f"/conversations/{ben}")).status == 200
+                assert (await client.get(f"/conversations/{ana}")).status == 200  # still live
+                store.move_to_archive([store.ledger.conversations[ana]], [], NOW)
+                store.commit()
+                assert ana not in store.ledger.conversations
+                shown = await client.get(f"/conversations/{ana}")
+                assert shown.status == 200
+                assert 'closed <span class="tag quiet">archived</span>' in await shown.text()
+
+    asyncio.run(go())

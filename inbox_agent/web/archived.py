@@ -20,8 +20,11 @@ from inbox_agent.core.ledger import SkippedMessage
 
 KEPT = 4  # readings kept: the report's period and the list's, with room to change either
 
+INDEX_FILES = "index.*"  # the archive index's base and its log (adapters.archive_index)
+
 Reading = tuple[list[Conversation], list[SkippedMessage]]
 _READINGS: dict[object, Reading] = {}
+_INDEXES: dict[object, Archive] = {}
 
 
 async def conversations(data_dir: Path, since: datetime | None = None) -> Reading:
@@ -31,15 +34,29 @@ async def conversations(data_dir: Path, since: datetime | None = None) -> Readin
 
 
 async def conversation(data_dir: Path, token: str) -> Conversation | None:
-    """Archived conversation ``token``, or None."""
+    """Archived conversation ``token``, or None: found through the archive's index (loaded
+    again only when its files change), then read from its month file."""
 
     def find() -> Conversation | None:
-        archive = Archive(data_dir, read_only=True)
-        if not archive.folder.is_dir():
-            return None
-        return archive.open().conversation(token)
+        archive = _opened(Archive(data_dir, read_only=True))
+        return archive.conversation(token) if archive else None
 
     return await asyncio.to_thread(find)
+
+
+def _opened(archive: Archive) -> Archive | None:
+    """``archive`` with its index loaded, or the one loaded before while the index files are
+    as they were (the daemon's archive pass appends to them, hourly at most); None when there
+    is no archive yet."""
+    if not archive.folder.is_dir():
+        return None
+    key = (str(archive.folder), _stamps(archive.folder, INDEX_FILES))
+    found = _INDEXES.get(key)
+    if found is None:
+        found = archive.open()
+        _INDEXES.clear()  # one data_dir's index at a time: the daemon serves one
+        _INDEXES[key] = found
+    return found
 
 
 def _read(archive: Archive, since: datetime | None) -> Reading:
@@ -54,12 +71,13 @@ def _read(archive: Archive, since: datetime | None) -> Reading:
     return found
 
 
-def _stamps(folder: Path) -> tuple[tuple[str, int, int, int], ...]:
-    """Each archive file's name, inode, size and mtime: a file replaced is a new stamp."""
+def _stamps(folder: Path, pattern: str = "*.json") -> tuple[tuple[str, int, int, int], ...]:
+    """Each archive file's (the month files, or ``pattern``'s) name, inode, size and mtime: a
+    file replaced or appended to is a new stamp."""
     if not folder.is_dir():
         return ()
     found = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(folder.glob(pattern)):
         try:
             stat = path.stat()
         except FileNotFoundError:  # replaced or removed between glob and stat
