@@ -7,6 +7,7 @@ London business hours, Mon-Fri 09:00-17:30; ``archive_after`` is the default 14 
 
 from __future__ import annotations
 
+import getpass
 import json
 from email.message import EmailMessage
 from typing import Any
@@ -124,6 +125,13 @@ def test_staff_reopen_an_archived_conversation(world: World) -> None:
     staff_commands.carry_out(world.settings, "reopen", token, None, london(18, 11, 0))
     (thread,) = ledger(world.settings).conversations.values()
     assert (thread.id, thread.status.value) == (token, "open")
+    # who did what stays with the conversation, through the archive and back
+    user = f"{getpass.getuser()} (command line)"
+    assert [(n.at, n.text) for n in thread.notes][-3:] == [
+        (london(16, 16, 0), f"closed, by {user}"),
+        (london(18, 11, 0), "brought back from the archive"),
+        (london(18, 11, 0), f"reopened, by {user}"),
+    ]
 
 
 def test_a_new_customer_after_archiving_starts_a_new_conversation(world: World) -> None:

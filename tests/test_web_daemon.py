@@ -109,6 +109,7 @@ def test_the_daemon_serves_the_page_and_stops_with_a_browser_connected(
         status, shown = browser.ask("GET", where)
         assert "Snoozed." in shown
         assert "Snoozed until" in shown
+        assert ", by alice (staff page)</li>" in shown  # queued, applied, noted with who
         # A second tab mid-request on a slow link (its form half sent): its handler is in
         # flight, and aiohttp waits for one up to its shutdown_timeout (60 s by default).
         half = socket.create_connection(("127.0.0.1", port), timeout=60)

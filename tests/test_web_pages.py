@@ -608,6 +608,13 @@ def test_only_the_actions_the_status_allows_are_offered(world: MemoryWorld) -> N
         response = await client.post(f"/conversations/{token}/close", data={"csrf": csrf})
         html = await response.text()
         assert buttons(html) == ["Reopen"]
+        # the timeline keeps each action, when and by whom
+        notes = re.findall(r'<span class="kind">note</span> ([^<]+)</li>', html)
+        assert notes[-3:] == [
+            "snoozed until Mon 16 Nov 2026 13:00 London time, by alice (staff page)",
+            "snoozed until Thu 19 Nov 2026 11:00 London time, by alice (staff page)",
+            "closed, by alice (staff page)",
+        ]
         assert '<p class="done" role="status" tabindex="-1" autofocus>Closed.</p>' in html
 
     on(world, test)

@@ -83,6 +83,7 @@ log = logging.getLogger("inbox_agent")
 DB_FILE = "inbox-agent.json"
 LOCK_FILE = "inbox-agent.lock"
 REQUESTS_DIR = "requests"  # staff commands waiting for the running daemon
+MAX_BY = 80  # characters of who asked, as a request file holds it
 RAW_DIR = "unparsed"  # the bytes of mail that could not be read, kept for a person
 
 
@@ -94,6 +95,7 @@ class StaffRequest:
     conversation_id: str
     until: datetime | None = None
     path: Path | None = None  # where it waits on disk, once queued
+    by: str = ""  # who asked: a staff page login, or the user who ran the command
 
 
 def queue_request(data_dir: Path, request: StaffRequest) -> Path:
@@ -106,6 +108,7 @@ def queue_request(data_dir: Path, request: StaffRequest) -> Path:
         "command": request.command,
         "conversation_id": request.conversation_id,
         "until": iso(request.until),
+        "by": request.by,
     }
     write_whole(path, json.dumps(payload).encode("utf-8"), outcome)
     return path
@@ -296,7 +299,11 @@ def _read_request(path: Path) -> StaffRequest | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return StaffRequest(
-            str(data["command"]), str(data["conversation_id"]), when(data.get("until")), path
+            str(data["command"]),
+            str(data["conversation_id"]),
+            when(data.get("until")),
+            path,
+            str(data.get("by") or "")[:MAX_BY],  # absent: queued by an older version
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning(

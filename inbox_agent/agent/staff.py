@@ -73,6 +73,7 @@ def apply(store: Store, command: StaffRequest, now: datetime, zone: ZoneInfo) ->
             conversation.snoozed_until = command.until
     if command.command == "close":
         conversation.snoozed_until = None
+    conversation.note(now, _what_was_done(command, zone))  # the timeline says who, and when
     return _done(command, zone)
 
 
@@ -132,6 +133,12 @@ def example_day(calendar: Calendar, now: datetime) -> str:
 
 
 def _done(command: StaffRequest, zone: ZoneInfo) -> str:
+    return f"[#{command.conversation_id}] {_what_was_done(command, zone, by=False)}"
+
+
+def _what_was_done(command: StaffRequest, zone: ZoneInfo, *, by: bool = True) -> str:
+    """``snoozed until Thu 03 Dec 2026 16:30 London time, by alice (staff page)``."""
     verb = {"close": "closed", "reopen": "reopened", "snooze": "snoozed"}[command.command]
     until = f" until {local_moment(command.until, zone)}" if command.until else ""
-    return f"[#{command.conversation_id}] {verb}{until}"
+    who = f", by {command.by}" if by and command.by else ""
+    return f"{verb}{until}{who}"

@@ -4,6 +4,7 @@ is free, else queued for the running daemon."""
 from __future__ import annotations
 
 import argparse
+import getpass
 from datetime import datetime
 
 from inbox_agent.adapters.store import StaffRequest
@@ -24,4 +25,13 @@ def carry_out(
 ) -> str:
     """``command`` on ``conversation_id``, now if the store is free, else via the daemon."""
     moment = staff.parse_until(until, settings.calendar, now) if until else None
-    return staff.request(settings, StaffRequest(command, conversation_id, moment), now)
+    asked = StaffRequest(command, conversation_id, moment, by=f"{_user()} (command line)")
+    return staff.request(settings, asked, now)
+
+
+def _user() -> str:
+    """Who runs the command, as the system names them; "someone" when it cannot tell."""
+    try:
+        return getpass.getuser()[:40] or "someone"  # a request file keeps 80 characters
+    except (OSError, KeyError):  # no name for the uid (a container), no LOGNAME
+        return "someone"

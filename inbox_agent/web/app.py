@@ -302,9 +302,8 @@ async def _act(request: web.Request) -> web.StreamResponse:
             if action == "snooze"
             else None
         )
-        await asyncio.to_thread(
-            staff.request, backend.settings, StaffRequest(action, token, until), now
-        )
+        asked = StaffRequest(action, token, until, by=f"{request[SESSION].user} (staff page)")
+        await asyncio.to_thread(staff.request, backend.settings, asked, now)
     except OperatorError as exc:
         # staff read words, not error types; what they typed stays in the field
         return await _conversation(request, str(exc), status=400, until=typed)

@@ -762,3 +762,13 @@ def test_a_filesystem_that_cannot_lock_is_one_line(
         "data_dir on a local disk",
     ):
         Store(tmp_path).open()
+
+
+def test_a_queued_request_keeps_who_asked_and_an_older_one_reads_without(tmp_path: Path) -> None:
+    """``by`` rides in the request file; one queued by an older version has none."""
+    queue_request(tmp_path, StaffRequest("close", "K7Q2", by="alice (staff page)"))
+    older = tmp_path / "requests" / "00000000000000000001-1.json"
+    older.write_text('{"command": "reopen", "conversation_id": "AB12", "until": null}')
+    with Store(tmp_path) as store:
+        found = [(r.command, r.conversation_id, r.by) for r in store.pending_requests()]
+    assert found == [("reopen", "AB12", ""), ("close", "K7Q2", "alice (staff page)")]
