@@ -127,13 +127,20 @@ def _web(settings: Settings) -> Result:
         )
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
     logins = f"{len(names)} login{'' if len(names) == 1 else 's'}: {shown}"
-    if not _address_taken(settings.web):
-        return Result(f"staff page {address}: {logins}")
+    return _web_port(settings, settings.web, f"staff page {address}", logins)
+
+
+def _web_port(settings: Settings, web: WebSettings, page: str, logins: str) -> Result:
+    """The page's port: free, held by this config's running agent, or by another program."""
+    if not _address_taken(web):
+        return Result(f"{page}: {logins}")
     if _own_daemon_running(settings):
-        return Result(f"staff page {address}: served by this config's running agent; {logins}")
+        return Result(f"{page}: served by this config's running agent; {logins}")
+    if not claims.SUPPORTED:  # whose listener it is cannot be told without the claims
+        return Result(f"{page}: the port is in use (this agent's, if it runs); {logins}")
     return Result(
         "",
-        f"staff page: {settings.web.host}:{settings.web.port} is in use by another program; "
+        f"staff page: {web.host}:{web.port} is in use by another program; "
         "choose a free port for [web] listen",
     )
 

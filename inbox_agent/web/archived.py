@@ -5,7 +5,7 @@ The archive holds answered and closed conversations that went quiet (``core.arch
 daemon's archive pass writes its month files, hourly at most. Parsing and checking 2,000
 archived conversations takes ~250 ms, too long for every page, so what was read is kept
 while the files' stamps stay the same. One conversation is found through the archive's index
-without reading the rest.
+(kept the same way while its files are unchanged) without reading the rest.
 """
 
 from __future__ import annotations
