@@ -99,3 +99,18 @@ def test_an_unreadable_logins_file_fails_with_what_to_do(server_world: ServerWor
     assert line.endswith(
         "move the file aside and set each login again with `inbox-agent web passwd NAME`"
     )
+
+
+def test_without_claims_a_port_in_use_may_be_this_agents_own(
+    server_world: ServerWorld, listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where claims are not supported (not Linux), whose listener it is cannot be told: said
+    as such, not failed as another program's."""
+    monkeypatch.setattr("inbox_agent.adapters.claims.SUPPORTED", False)
+    port = listener.getsockname()[1]
+    settings = with_web(server_world, port)
+    Users(settings.agent.data_dir).set_password("alice", "correct horse battery")
+    assert web_line(settings).line() == (
+        f"ok    staff page http://127.0.0.1:{port}/: the port is in use (this agent's, if it "
+        "runs); 1 login: alice"
+    )
