@@ -51,6 +51,14 @@ def web_line(settings: config.Settings) -> Result:
     return results[-1]
 
 
+def line_for_a_held_port(world: ServerWorld, listener: socket.socket) -> tuple[int, str]:
+    """``check``'s staff-page line with a login set and ``listener``'s port in [web]."""
+    port: int = listener.getsockname()[1]
+    settings = with_web(world, port)
+    Users(settings.agent.data_dir).set_password("alice", "correct horse battery")
+    return port, web_line(settings).line()
+
+
 def test_without_web_the_page_is_off(server_world: ServerWorld) -> None:
     assert web_line(server_world.settings).line() == (
         "ok    staff page: off (add [web] listen to serve it)"
@@ -80,10 +88,8 @@ def test_a_page_with_logins_and_a_free_port_names_them(server_world: ServerWorld
 def test_a_port_another_program_holds_fails(
     server_world: ServerWorld, listener: socket.socket
 ) -> None:
-    port = listener.getsockname()[1]
-    settings = with_web(server_world, port)
-    Users(settings.agent.data_dir).set_password("alice", "correct horse battery")
-    assert web_line(settings).line() == (
+    port, line = line_for_a_held_port(server_world, listener)
+    assert line == (
         f"FAIL  staff page: 127.0.0.1:{port} is in use by another program; "
         "choose a free port for [web] listen"
     )
@@ -107,10 +113,8 @@ def test_without_claims_a_port_in_use_may_be_this_agents_own(
     """Where claims are not supported (not Linux), whose listener it is cannot be told: said
     as such, not failed as another program's."""
     monkeypatch.setattr("inbox_agent.adapters.claims.SUPPORTED", False)
-    port = listener.getsockname()[1]
-    settings = with_web(server_world, port)
-    Users(settings.agent.data_dir).set_password("alice", "correct horse battery")
-    assert web_line(settings).line() == (
+    port, line = line_for_a_held_port(server_world, listener)
+    assert line == (
         f"ok    staff page http://127.0.0.1:{port}/: the port is in use (this agent's, if it "
         "runs); 1 login: alice"
     )
