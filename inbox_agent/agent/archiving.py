@@ -19,6 +19,7 @@ from inbox_agent.adapters.store import Store
 from inbox_agent.core.archive import KEY, TOKEN, archivable, leads, skipped_archivable
 from inbox_agent.core.conversations import Conversation, our_token
 from inbox_agent.core.message import InboundEmail
+from inbox_agent.core.wording import counted
 
 log = logging.getLogger("inbox_agent")
 ARCHIVE_EVERY = timedelta(hours=1)
@@ -53,8 +54,8 @@ class Archiving:
             log.info(
                 "%s %s and %s filed without a reply",
                 "would archive" if self.store.dry_run else "archived",
-                _count(len(done), "conversation"),
-                _count(len(skipped), "message"),
+                counted(len(done), "conversation"),
+                counted(len(skipped), "message"),
             )
         return len(done)
 
@@ -100,7 +101,3 @@ class TokensTaken:
         return token in self._store.ledger.conversations or (
             isinstance(token, str) and self._store.archive.holds(TOKEN + token)
         )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

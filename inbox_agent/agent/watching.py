@@ -29,6 +29,7 @@ from inbox_agent import logs
 from inbox_agent.adapters.idle import Report, StopSignal, WatchEvent, WatchState
 from inbox_agent.config import MailboxSettings
 from inbox_agent.core.status import FolderWatchShown
+from inbox_agent.core.wording import counted
 from inbox_agent.daemon import Daemon
 
 log = logging.getLogger("inbox_agent")
@@ -125,9 +126,10 @@ class Watching:
             self._watches.append(watch)
         if folders:
             log.info(
-                "watching %s with IMAP IDLE: new mail is picked up as it arrives (and "
+                "watching %s of %s with IMAP IDLE: new mail is picked up as it arrives (and "
                 "every mailbox is still polled every %d s)",
-                _folders_of(len(folders), len(self.mailboxes)),
+                counted(len(folders), "folder"),
+                counted(len(self.mailboxes), "mailbox", "mailboxes"),
                 self._poll_interval,
                 extra=logs.fields("watching"),
             )
@@ -226,11 +228,3 @@ def allow_open_files(mailboxes: int) -> None:
                 wanted,
                 raised,
             )
-
-
-def _folders_of(folders: int, mailboxes: int) -> str:
-    """``2 folders of 1 mailbox``, counted in words that agree."""
-    return (
-        f"{folders} folder{'' if folders == 1 else 's'} of "
-        f"{mailboxes} mailbox{'' if mailboxes == 1 else 'es'}"
-    )

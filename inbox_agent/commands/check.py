@@ -37,7 +37,7 @@ from inbox_agent.core.business_time import closed_days, opening_hours_text
 from inbox_agent.core.conversations import MailKind
 from inbox_agent.core.promises import ESCALATION
 from inbox_agent.core.public_holidays import subdivisions
-from inbox_agent.core.wording import short_day
+from inbox_agent.core.wording import counted, short_day
 from inbox_agent.errors import InboxAgentError, StoreLockedError
 from inbox_agent.web.auth import Users
 
@@ -72,7 +72,9 @@ class Result:
 async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     """Every check, in order; a failing one does not stop the ones after it."""
     results = [
-        Result(f"config {settings.source}: {_mailboxes(len(settings.mailboxes))}"),
+        Result(
+            f"config {settings.source}: {counted(len(settings.mailboxes), 'mailbox', 'mailboxes')}"
+        ),
         _attempt(
             f"templates: {templates_in_use(settings)}", partial(need_templates_folder, settings)
         ),
@@ -108,10 +110,6 @@ async def run_checks(settings: Settings, now: datetime) -> list[Result]:
     return results
 
 
-def _mailboxes(count: int) -> str:
-    return f"{count} mailbox{'' if count == 1 else 'es'}"
-
-
 def _web(settings: Settings) -> Result:
     """The staff page: off, or its address with the logins that can open it."""
     if settings.web is None:
@@ -126,7 +124,7 @@ def _web(settings: Settings) -> Result:
             "", f"staff page {address}: no login yet; run `inbox-agent web passwd NAME` first"
         )
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-    logins = f"{len(names)} login{'' if len(names) == 1 else 's'}: {shown}"
+    logins = f"{counted(len(names), 'login')}: {shown}"
     return _web_port(settings, settings.web, f"staff page {address}", logins)
 
 

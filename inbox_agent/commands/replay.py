@@ -28,7 +28,7 @@ from inbox_agent.agent.replayed import Event, Replayed, Skip, Story
 from inbox_agent.agent.replaying import replay
 from inbox_agent.commands.common import settings_of
 from inbox_agent.core.business_time import Calendar
-from inbox_agent.core.wording import local_moment, local_time
+from inbox_agent.core.wording import counted, local_moment, local_time
 from inbox_agent.core.zone_names import zone_name
 from inbox_agent.errors import CommandError
 from inbox_agent.logs import escape_controls
@@ -121,7 +121,7 @@ def _heading(result: Replayed, source: str) -> Iterator[str]:
     )
     dated = ", ".join(f"{n} by {_DATED[how]}" for how, n in result.dated_by.items())
     yield (
-        f"Replay of {source}: {_count(result.messages, 'message')} into mailbox "
+        f"Replay of {source}: {counted(result.messages, 'message')} into mailbox "
         f"{result.mailbox.name}{span}"
     )
     yield (
@@ -173,15 +173,11 @@ def _skip_line(skip: Skip, zone: ZoneInfo) -> str:
 def _summary_line(counts: dict[str, Any]) -> str:
     reasons = ", ".join(f"{label} {n}" for label, n in counts["skipped_by_reason"].items())
     return (
-        f"{_count(counts['conversations'], 'conversation')}, "
+        f"{counted(counts['conversations'], 'conversation')}, "
         f"{counts['acknowledged']} acknowledged, "
         f"{counts['followed_up']} followed up, {counts['escalated']} escalated, "
         f"{counts['skipped']} skipped" + (f" ({reasons})" if reasons else "")
     )
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
 
 def as_json(result: Replayed, source: str) -> dict[str, Any]:

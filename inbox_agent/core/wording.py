@@ -179,9 +179,9 @@ def format_duration_words(minutes: int) -> str:
     if minutes < 0:
         raise ValueError(f"{minutes} minutes: a duration cannot be negative")
     hours, rest = divmod(minutes, 60)
-    parts = [_count(hours, "hour")] if hours else []
+    parts = [counted(hours, "hour")] if hours else []
     if rest or not hours:
-        parts.append(_count(rest, "minute"))
+        parts.append(counted(rest, "minute"))
     return " and ".join(parts)
 
 
@@ -294,8 +294,10 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-def _count(n: int, unit: str) -> str:
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """``1 mailbox``, ``2 mailboxes``: ``n`` and ``noun`` agreeing (``plural``, else the
+    noun with an s). English only: for staff and the log; customers' words are ``durations``'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def local_moment(moment: datetime, zone: ZoneInfo) -> str:
