@@ -306,8 +306,7 @@ def local_moment(moment: datetime, zone: ZoneInfo) -> str:
     time``. Always the business's zone, named, whatever zone the moment was stored in; rounded
     up to the minute as the customer was told it (rule 2); names fixed here, not the locale's.
     ISO 8601 with its offset is for ``--json`` only."""
-    shown = _shown(moment, zone)
-    return f"{short_day(shown.date())} {shown.year} {shown:%H:%M} {zone_name(zone)}"
+    return _on_the_clock(_shown(moment, zone), zone)
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
@@ -315,7 +314,11 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
     settled, a poll ran), worded as ``local_moment`` but cut down to its minute: rounding
     up is for deadlines (a promise is never said to be earlier than it is), and would show a
     mail that came at 16:25:09 as 16:26, a minute that may not have begun yet."""
-    shown = _aware(moment).astimezone(zone).replace(second=0, microsecond=0)
+    return _on_the_clock(_aware(moment).astimezone(zone), zone)  # %H:%M drops the seconds
+
+
+def _on_the_clock(shown: datetime, zone: ZoneInfo) -> str:
+    """``Tue 24 Nov 2026 10:05 London time``: ``shown``, already on ``zone``'s clock."""
     return f"{short_day(shown.date())} {shown.year} {shown:%H:%M} {zone_name(zone)}"
 
 
