@@ -280,8 +280,7 @@ def check(settings: Settings, name: str, candidate: str, now: datetime) -> list[
 def variables(settings: Settings, name: str, now: datetime) -> list[tuple[str, str]]:
     """What template ``name`` can write in ``{{ }}``, each with its value in the sample the
     preview uses (a moment as its ISO text: it is for the ``date``/``time`` filters)."""
-    editable = find(settings, name)
-    data = _sample_data(settings, editable, now)[-1]
+    data = _own_sample_data(settings, find(settings, name), now)
     shown = []
     for key, value in data.items():
         text = value.isoformat() if isinstance(value, datetime) else str(value)
@@ -293,9 +292,14 @@ def _sample_data(settings: Settings, editable: Editable, now: datetime) -> list[
     """``templates check``'s data, then the sample of the kind, language and mailbox."""
     first = settings.mailboxes[0]
     checked = template_data(settings, first, sample_conversation(settings, now), now)
+    return [checked, _own_sample_data(settings, editable, now)]
+
+
+def _own_sample_data(settings: Settings, editable: Editable, now: datetime) -> dict[str, Any]:
+    """The sample of ``editable``'s kind, language and mailbox, as its preview shows it."""
     own_settings, own, at, _ = _as_sent(settings, editable, now, None)
     mailbox = own_settings.mailbox(own.mailbox)
-    return [checked, template_data(own_settings, mailbox, own, at, editable.kind)]
+    return template_data(own_settings, mailbox, own, at, editable.kind)
 
 
 def _as_sent(

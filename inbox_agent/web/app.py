@@ -264,7 +264,7 @@ async def _conversation(
     if conversation is None:
         return render(request, "missing.html.j2", 404, token=request.match_info["id"])
     ledger = backend.ledger()  # as it is after the await
-    zone = backend.settings.calendar.timezone
+    zone, now = backend.settings.calendar.timezone, backend.clock()
     done = DONE.get(request.query.get("done", ""), "")
     return render(
         request,
@@ -276,12 +276,12 @@ async def _conversation(
         if conversation.promised_by
         else "",
         snoozed_until=local_moment(conversation.snoozed_until, zone)
-        if conversation.snoozed_until and conversation.snoozed_until > backend.clock()
+        if conversation.snoozed_until and conversation.snoozed_until > now
         else "",
         events=views.timeline(conversation, ledger, zone),
         archived=token not in ledger.conversations,
         actions=views.actions(conversation),
-        example_day=staff.example_day(backend.settings.calendar, backend.clock()),
+        example_day=staff.example_day(backend.settings.calendar, now),
         until=until,
         snooze_lets_promise_lapse=views.snooze_lets_promise_lapse(conversation),
         done=done,
