@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from inbox_agent.core.breakers import Limits, Sent
-from inbox_agent.core.business_time import Calendar, parse_duration
 from inbox_agent.core.conversations import Conversation, MailKind, Outcome, Promise
 from inbox_agent.core.ledger import Undeliverable
 from inbox_agent.core.lifecycle import Status
@@ -28,23 +26,8 @@ from inbox_agent.core.sweep import (
     apply_chase,
     decide,
 )
+from tests.core.test_promises import CALENDAR, LONDON, POLICY  # the same shop and policy
 
-LONDON = ZoneInfo("Europe/London")
-CALENDAR = Calendar(
-    timezone=LONDON,
-    open_days=frozenset(range(5)),
-    opens=time(9),
-    closes=time(17, 30),
-    holidays=frozenset(),
-)
-POLICY = PromisePolicy(
-    first_reply_within=parse_duration("8h"),
-    follow_up_before=parse_duration("1h"),
-    extend_by=parse_duration("8h"),
-    max_follow_ups=2,
-    escalate_to="manager@example.com",
-    skip_older_than=parse_duration("2d"),
-)
 RULES = Rules(CALENDAR, POLICY, Limits())
 ANA = "ana@customer.example"
 MANAGER = "manager@example.com"
