@@ -17,7 +17,7 @@ import pytest
 from inbox_agent import logs
 from tests.oauth2_servers import OAuth2Account, TokenHelper, oauth2_settings
 from tests.servers import SmtpSink
-from tests.worlds import ServerWorld, customer_mail, london, run
+from tests.worlds import ServerWorld, customer_mail, london, run, run_agent
 
 HOSTILE = "Invoice\r\n1999-12-31 ERROR fake line \x1b[31mred\x1b[0m \u202eevil"
 MARKER = "QUOKKA-5521-BODY-TEXT"  # in the customer's body only: it must never be logged
@@ -136,22 +136,7 @@ def test_inbox_agent_v_run_once_logs_no_mail_body(server_world: ServerWorld) -> 
     """The real command with -v, on Dovecot (else pymap) and aiosmtpd: no body text on stderr,
     nothing raw from the subject."""
     _deliver_marked_mail(server_world)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inbox_agent",
-            "-v",
-            "--config",
-            str(server_world.settings.source),
-            "run",
-            "--once",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_agent(server_world.settings.source, "run", "--once", verbose=True)
     assert done.returncode == 0, done.stderr
     assert " DEBUG " in done.stderr
     assert MARKER not in done.stderr
@@ -181,22 +166,7 @@ def test_inbox_agent_v_run_once_logs_no_oauth2_token(
     account.append(
         "INBOX", customer_mail("ana@customer.example", "Order", "Where is it?", now), now
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inbox_agent",
-            "-v",
-            "--config",
-            str(settings.source),
-            "run",
-            "--once",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_agent(settings.source, "run", "--once", verbose=True)
     assert done.returncode == 0, done.stderr
     (ack,) = smtp_sink.wait_for(1)
     assert ack.auth_user == account.address  # it went through the XOAUTH2 login

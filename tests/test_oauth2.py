@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +23,7 @@ from inbox_agent.agent import cycle
 from inbox_agent.errors import ConfigError, MailboxLoginError, SendLoginError
 from tests.oauth2_servers import OAuth2Account, TokenHelper, TokenIntrospection, oauth2_settings
 from tests.servers import SmtpSink
-from tests.worlds import customer_mail, london, to_address
+from tests.worlds import customer_mail, london, run_agent, to_address
 
 WHERE = "config.toml: [mailbox.imap] of 'support'"
 HELPER_ERROR = "oama: no refresh token for the account; run: oama authorize microsoft"
@@ -461,22 +459,7 @@ def test_run_once_with_a_refused_token_exits_1_in_one_line(
         _helper(tmp_path, "imap", stale),
         _helper(tmp_path, "smtp", "unused-token-123456"),
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inbox_agent",
-            "-v",
-            "--config",
-            str(settings.source),
-            "run",
-            "--once",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_agent(settings.source, "run", "--once", verbose=True)
     assert done.returncode == 1
     last = done.stderr.splitlines()[-1]
     assert last.startswith("MailboxLoginError: IMAP 127.0.0.1:")
@@ -497,13 +480,7 @@ def test_check_says_oauth2(
         _helper(tmp_path, "imap", oauth2_account.token),
         _helper(tmp_path, "smtp", "relay-token-abcdefghijkl"),
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "inbox_agent", "--config", str(settings.source), "check"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_agent(settings.source, "check")
     assert done.returncode == 0, done.stdout + done.stderr
     port = account.server.port
     assert (

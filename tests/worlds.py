@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -275,3 +277,19 @@ def reshaped(world: ServerWorld, business_hours: str, **lines: str) -> ServerWor
         assert count == 1, f"no single {key} line in the config"
     path.write_text(text, encoding="utf-8")
     return ServerWorld(config.load(path), world.account, world.sink)
+
+
+def run_agent(
+    config_path: Path, *args: str, verbose: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``inbox-agent [-v] --config CONFIG ARGS`` as its own process, its output captured as
+    text; two minutes at most."""
+    loud = ["-v"] if verbose else []
+    return subprocess.run(
+        [sys.executable, "-m", "inbox_agent", *loud, "--config", str(config_path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
